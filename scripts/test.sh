@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test of spillway: the README's test command, and what .ci/run calls.
+#   bash scripts/test.sh
+# Steps: format, clippy, header drift, unit/integration/doc tests, C/C++ programs
+# (under valgrind when installed), loom models.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# Tests run optimised but keep debug assertions and overflow checks (profile `ci`).
+PROFILE=ci
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "include/spillway.h matches cbindgen"
+cargo build --profile "$PROFILE" -p spillway
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  if ! git diff --exit-code -- include/spillway.h; then
+    echo "include/spillway.h differs from what cbindgen generates (build.rs rewrote it above);" >&2
+    echo "review the diff and commit the regenerated header." >&2
+    exit 1
+  fi
+fi
+
+step "cargo test (unit, integration, doc)"
+cargo test --workspace --profile "$PROFILE"
+
+step "C and C++ programs in ffi-tests/"
+bash ffi-tests/run.sh "target/$PROFILE"
+
+step "loom models (LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:=3})"
+RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="$LOOM_MAX_PREEMPTIONS" CARGO_TARGET_DIR=target/loom \
+  cargo test -p spillway-loom-tests --release
+
+step "all checks passed"

@@ -1,0 +1,154 @@
+//! Errors shared by both rings. Each operation has its own small type, and
+//! every error from a push gives the item back.
+
+use core::fmt;
+
+/// Why [`try_push`](super::LockingRing::try_push) could not take the item;
+/// the item comes back inside.
+#[derive(PartialEq, Eq)]
+pub enum TryPushError<T> {
+    /// The ring holds `capacity` items.
+    Full(T),
+    /// The ring was closed (or, for SPSC, the consumer is gone).
+    Closed(T),
+}
+
+/// Why a push with a deadline gave up; the item comes back inside.
+#[derive(PartialEq, Eq)]
+pub enum PushTimeoutError<T> {
+    /// The ring stayed full until the deadline.
+    Timeout(T),
+    /// The ring was closed (or, for SPSC, the consumer is gone).
+    Closed(T),
+}
+
+/// A blocking push failed because the ring was closed; the item comes back.
+#[derive(PartialEq, Eq)]
+pub struct ClosedError<T>(pub T);
+
+/// Why [`try_pop`](super::LockingRing::try_pop) returned nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryPopError {
+    /// Nothing to pop right now.
+    Empty,
+    /// Nothing to pop, and nothing will ever come: closed and drained.
+    Closed,
+}
+
+/// Why a pop with a deadline returned nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PopTimeoutError {
+    /// Still empty at the deadline.
+    Timeout,
+    /// Closed and drained.
+    Closed,
+}
+
+/// A blocking pop found the ring closed and drained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PopClosedError;
+
+impl<T> TryPushError<T> {
+    /// The item that was not pushed.
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::Full(v) | Self::Closed(v) => v,
+        }
+    }
+}
+
+impl<T> PushTimeoutError<T> {
+    /// The item that was not pushed.
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::Timeout(v) | Self::Closed(v) => v,
+        }
+    }
+}
+
+impl<T> ClosedError<T> {
+    /// The item that was not pushed.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+// Debug without requiring `T: Debug`, so any item type can use `?`/`unwrap`.
+impl<T> fmt::Debug for TryPushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Full(_) => "Full(..)",
+            Self::Closed(_) => "Closed(..)",
+        })
+    }
+}
+
+impl<T> fmt::Debug for PushTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Timeout(_) => "Timeout(..)",
+            Self::Closed(_) => "Closed(..)",
+        })
+    }
+}
+
+impl<T> fmt::Debug for ClosedError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClosedError(..)")
+    }
+}
+
+impl<T> fmt::Display for TryPushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Full(_) => "ring is full",
+            Self::Closed(_) => "ring is closed",
+        })
+    }
+}
+
+impl<T> fmt::Display for PushTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Timeout(_) => "ring stayed full until the deadline",
+            Self::Closed(_) => "ring is closed",
+        })
+    }
+}
+
+impl<T> fmt::Display for ClosedError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ring is closed")
+    }
+}
+
+impl fmt::Display for TryPopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "ring is empty",
+            Self::Closed => "ring is closed and drained",
+        })
+    }
+}
+
+impl fmt::Display for PopTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Timeout => "ring stayed empty until the deadline",
+            Self::Closed => "ring is closed and drained",
+        })
+    }
+}
+
+impl fmt::Display for PopClosedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ring is closed and drained")
+    }
+}
+
+impl<T> std::error::Error for TryPushError<T> {}
+impl<T> std::error::Error for PushTimeoutError<T> {}
+impl<T> std::error::Error for ClosedError<T> {}
+impl std::error::Error for TryPopError {}
+impl std::error::Error for PopTimeoutError {}
+impl std::error::Error for PopClosedError {}
