@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::policy::{Overflow, SpoolSync};
+use super::policy::{OVERFLOW_EXPECTED, SPOOL_SYNC_EXPECTED};
 use super::value::{render_duration, render_size, DurationRule, SizeRule, TextRule, Whole};
 use super::BufferConfig;
 
@@ -253,10 +253,10 @@ static KEYS: [KeyDoc; 20] = [
     KeyDoc {
         key: "overflow",
         default: Some("block"),
-        accepts: Overflow::EXPECTED,
+        accepts: OVERFLOW_EXPECTED,
         description: "What an insert into a full partition does.",
         set: |c, v| {
-            c.overflow = v.parse().map_err(|_| Overflow::EXPECTED.to_owned())?;
+            c.overflow = v.parse().map_err(|_| OVERFLOW_EXPECTED.to_owned())?;
             Ok(())
         },
         get: |c| Some(c.overflow.as_str().to_owned()),
@@ -341,10 +341,10 @@ static KEYS: [KeyDoc; 20] = [
     KeyDoc {
         key: "spool_sync",
         default: Some("batch"),
-        accepts: SpoolSync::EXPECTED,
+        accepts: SPOOL_SYNC_EXPECTED,
         description: "When the spool syncs its writes to disk.",
         set: |c, v| {
-            c.spool_sync = v.parse().map_err(|_| SpoolSync::EXPECTED.to_owned())?;
+            c.spool_sync = v.parse().map_err(|_| SPOOL_SYNC_EXPECTED.to_owned())?;
             Ok(())
         },
         get: |c| Some(c.spool_sync.as_str().to_owned()),

@@ -6,6 +6,11 @@ use std::str::FromStr;
 
 use super::ConfigError;
 
+// Module-level rather than associated constants: cbindgen exports the
+// associated constants of public types into the C header.
+pub(super) const OVERFLOW_EXPECTED: &str = "one of block, drop_newest, drop_oldest, reject, spill";
+pub(super) const SPOOL_SYNC_EXPECTED: &str = "one of always, batch, interval, never";
+
 /// What an insert does when its partition already holds `capacity` items
 /// (buffered and in flight). Key `overflow`; default [`Block`](Self::Block).
 ///
@@ -38,13 +43,15 @@ pub enum Overflow {
 
 impl Overflow {
     /// Every policy, in the order the documentation lists them.
-    pub const ALL: [Self; 5] = [
-        Self::Block,
-        Self::DropNewest,
-        Self::DropOldest,
-        Self::Reject,
-        Self::Spill,
-    ];
+    pub const fn all() -> [Self; 5] {
+        [
+            Self::Block,
+            Self::DropNewest,
+            Self::DropOldest,
+            Self::Reject,
+            Self::Spill,
+        ]
+    }
 
     /// The snake_case name used by `set`, YAML and C.
     pub const fn as_str(self) -> &'static str {
@@ -56,9 +63,6 @@ impl Overflow {
             Self::Spill => "spill",
         }
     }
-
-    pub(super) const EXPECTED: &'static str =
-        "one of block, drop_newest, drop_oldest, reject, spill";
 }
 
 /// How often the disk spool makes its writes durable (fsync). Key
@@ -86,7 +90,9 @@ pub enum SpoolSync {
 
 impl SpoolSync {
     /// Every mode, in the order the documentation lists them.
-    pub const ALL: [Self; 4] = [Self::Always, Self::Batch, Self::Interval, Self::Never];
+    pub const fn all() -> [Self; 4] {
+        [Self::Always, Self::Batch, Self::Interval, Self::Never]
+    }
 
     /// The snake_case name used by `set`, YAML and C.
     pub const fn as_str(self) -> &'static str {
@@ -97,12 +103,10 @@ impl SpoolSync {
             Self::Never => "never",
         }
     }
-
-    pub(super) const EXPECTED: &'static str = "one of always, batch, interval, never";
 }
 
 macro_rules! name_conversions {
-    ($ty:ident, $key:literal) => {
+    ($ty:ident, $key:literal, $expected:ident) => {
         impl fmt::Display for $ty {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())
@@ -115,18 +119,18 @@ macro_rules! name_conversions {
             /// Reads the snake_case name; anything else is an
             /// [`InvalidValue`](ConfigError::InvalidValue) for the key.
             fn from_str(text: &str) -> Result<Self, ConfigError> {
-                Self::ALL
+                Self::all()
                     .into_iter()
                     .find(|v| v.as_str() == text)
                     .ok_or_else(|| ConfigError::InvalidValue {
                         key: $key,
                         value: text.to_owned(),
-                        expected: Self::EXPECTED.to_owned(),
+                        expected: $expected.to_owned(),
                     })
             }
         }
     };
 }
 
-name_conversions!(Overflow, "overflow");
-name_conversions!(SpoolSync, "spool_sync");
+name_conversions!(Overflow, "overflow", OVERFLOW_EXPECTED);
+name_conversions!(SpoolSync, "spool_sync", SPOOL_SYNC_EXPECTED);
