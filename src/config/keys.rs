@@ -375,3 +375,38 @@ static KEYS: [KeyDoc; 20] = [
         clear: None,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+        assert_eq!(edit_distance("max_sise", "max_size"), 1);
+        assert_eq!(edit_distance("wrokers", "workers"), 2);
+        assert_eq!(edit_distance("", "name"), 4);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn suggestions_only_for_near_misses() {
+        assert_eq!(suggest_key("max_sise"), Some("max_size"));
+        assert_eq!(suggest_key("capacty"), Some("capacity"));
+        assert_eq!(suggest_key("spool_dri"), Some("spool_dir"));
+        assert_eq!(suggest_key("nam"), Some("name"));
+        // Too short or too far to be a typo.
+        assert_eq!(suggest_key("x"), None);
+        assert_eq!(suggest_key("colour"), None);
+        assert_eq!(suggest_key(""), None);
+    }
+
+    #[test]
+    fn keys_are_unique_snake_case() {
+        for (i, doc) in KEYS.iter().enumerate() {
+            assert!(doc.key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            assert!(KEYS[..i].iter().all(|other| other.key != doc.key));
+        }
+    }
+}

@@ -235,20 +235,36 @@ impl SizeRule {
     }
 }
 
-/// The largest binary unit that states `bytes` exactly, else plain bytes:
-/// `1MiB`, `1536KiB`, `1000`.
+/// The shortest exact form of `bytes`; on a tie a unit beats a bare
+/// number and a binary unit a decimal one: `1KiB`, `1536KiB`, `10GB`, `1kB`,
+/// `1023`.
 pub(super) fn render_size(bytes: u64) -> String {
-    if bytes != 0 {
-        for (unit, per) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20)] {
-            if bytes % per == 0 {
-                return format!("{}{unit}", bytes / per);
+    let bare = bytes.to_string();
+    if bytes == 0 {
+        return bare;
+    }
+    let mut best: Option<String> = None;
+    for (unit, per) in [
+        ("TiB", 1u64 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+        ("TB", 1_000_000_000_000),
+        ("GB", 1_000_000_000),
+        ("MB", 1_000_000),
+        ("kB", 1_000),
+    ] {
+        if bytes % per == 0 {
+            let text = format!("{}{unit}", bytes / per);
+            if best.as_ref().map_or(true, |b| text.len() < b.len()) {
+                best = Some(text);
             }
         }
-        if bytes % 1024 == 0 {
-            return format!("{}KiB", bytes / 1024);
-        }
     }
-    bytes.to_string()
+    match best {
+        Some(unit) if unit.len() <= bare.len() => unit,
+        _ => bare,
+    }
 }
 
 /// What a string value may contain.
@@ -419,7 +435,12 @@ mod tests {
     fn sizes_render_to_what_they_parse_from() {
         let cases = [
             (0, "0"),
-            (1000, "1000"),
+            (1000, "1kB"),
+            (1023, "1023"),
+            (1000 * 1024, "1024kB"),
+            (10_000_000_000, "10GB"),
+            (5_000_000, "5MB"),
+            (2048 * 1000, "2048kB"),
             (1024, "1KiB"),
             (1536 << 10, "1536KiB"),
             (1 << 20, "1MiB"),
