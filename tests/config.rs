@@ -248,7 +248,7 @@ fn bad_value_messages() {
         (
             "max_size",
             "99999999999999999999",
-            "expected a whole number from 1 to 18446744073709551615",
+            &format!("expected a whole number from 1 to {}", usize::MAX),
         ),
         ("max_retries", "1.5", "expected a whole number >= 0"),
         (
