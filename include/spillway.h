@@ -77,6 +77,15 @@ typedef enum spw_status {
   SPW_ERR_PANIC = 10,
 } spw_status;
 
+/*
+ A bounded FIFO ring of byte items, guarded by a mutex.
+
+ Any number of threads may push and pop at once. Pushed bytes are copied
+ in; popped items are handed over and freed with `spw_bytes_free`.
+ Create with `spw_ring_new`, free with `spw_ring_free`.
+ */
+typedef struct spw_ring spw_ring;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -126,6 +135,92 @@ const char *spw_last_error(void);
  freed before.
  */
 void spw_bytes_free(uint8_t *data, size_t len);
+
+/*
+ Creates a ring that holds up to `capacity` items (each any length, 0 included).
+
+ On `SPW_OK`, `*out` is the new ring; free it with `spw_ring_free`.
+ `capacity` may be as large as `SIZE_MAX`: room is allocated as items arrive.
+
+ Returns `SPW_ERR_NULL` if `out` is NULL, `SPW_ERR_INVALID` if `capacity` is 0.
+
+ # Safety
+ A non-NULL `out` is valid for writing one pointer.
+ */
+enum spw_status spw_ring_new(size_t capacity, struct spw_ring **out);
+
+/*
+ Appends a copy of the `len` bytes at `data` as one item.
+
+ `timeout_ms` says how long to wait while the ring is full: 0 = not at all
+ (`SPW_ERR_FULL`), `UINT64_MAX` = until there is room or the ring is closed,
+ otherwise up to that many milliseconds (`SPW_ERR_TIMEOUT`). `data` may be
+ NULL when `len` is 0 (an empty item). The caller keeps `data`.
+
+ Returns `SPW_OK`, `SPW_ERR_FULL`, `SPW_ERR_TIMEOUT`, `SPW_ERR_CLOSED` (after
+ `spw_ring_close`), `SPW_ERR_NULL` (`r`, or `data` with `len > 0`), or
+ `SPW_ERR_INVALID` (`len` larger than any object). Thread-safe.
+
+ # Safety
+ `r` is NULL or a live ring; a non-NULL `data` is readable for `len` bytes.
+ */
+enum spw_status spw_ring_push(struct spw_ring *r,
+                              const void *data,
+                              size_t len,
+                              uint64_t timeout_ms);
+
+/*
+ Removes the oldest item and hands it to the caller.
+
+ On `SPW_OK`, `*data` and `*len` are the item; free it with
+ `spw_bytes_free(*data, *len)`. An empty item comes back as `(NULL, 0)`.
+ `timeout_ms` says how long to wait while the ring is empty: 0 = not at all
+ (`SPW_ERR_EMPTY`), `UINT64_MAX` = until an item arrives or the ring is
+ closed, otherwise up to that many milliseconds (`SPW_ERR_TIMEOUT`). After
+ `spw_ring_close` the items still inside are popped as usual, then
+ `SPW_ERR_CLOSED`. On any failure `*data` and `*len` are left untouched and
+ no item is removed.
+
+ Returns `SPW_OK`, `SPW_ERR_EMPTY`, `SPW_ERR_TIMEOUT`, `SPW_ERR_CLOSED`, or
+ `SPW_ERR_NULL` (`r`, `data` or `len`). Thread-safe.
+
+ # Safety
+ `r` is NULL or a live ring; non-NULL `data` and `len` are valid for
+ writing a pointer and a `size_t`, and do not overlap.
+ */
+enum spw_status spw_ring_pop(struct spw_ring *r, uint8_t **data, size_t *len, uint64_t timeout_ms);
+
+/*
+ The number of items in the ring: a snapshot that other threads may change
+ at once. 0 when `r` is NULL (`spw_last_error()` then says so).
+
+ # Safety
+ `r` is NULL or a live ring.
+ */
+size_t spw_ring_len(const struct spw_ring *r);
+
+/*
+ Closes the ring: later pushes return `SPW_ERR_CLOSED`; pops return the
+ items still inside, then `SPW_ERR_CLOSED`. Wakes every thread waiting in
+ `spw_ring_push`/`spw_ring_pop`. Idempotent; NULL is a no-op (reported by
+ `spw_last_error()`). Thread-safe. The ring must still be freed.
+
+ # Safety
+ `r` is NULL or a live ring.
+ */
+void spw_ring_close(struct spw_ring *r);
+
+/*
+ Frees the ring and every item still in it. NULL is a no-op.
+
+ Must be the last call on `r`: no other thread may be using or waiting on
+ it (close it and join those threads first).
+
+ # Safety
+ `r` is NULL or a live ring that no other thread is using; it is invalid
+ afterwards.
+ */
+void spw_ring_free(struct spw_ring *r);
 
 #ifdef __cplusplus
 }  // extern "C"

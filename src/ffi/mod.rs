@@ -46,8 +46,6 @@
 //!   library: no C++ exception and no `longjmp` may leave them.
 
 #![allow(non_camel_case_types)]
-// Until the object bindings (spw_ring, spw_spsc) use every helper.
-#![allow(dead_code)]
 
 // The C-facing files, in the order the header lists them (cbindgen follows
 // the declarations; blank lines keep rustfmt from sorting across groups).
@@ -58,6 +56,8 @@ mod error;
 
 mod bytes;
 
+mod ring;
+
 // The helpers every entry point goes through.
 mod guard;
 mod ptr;
@@ -65,5 +65,9 @@ mod wait;
 
 pub use bytes::spw_bytes_free;
 pub use error::spw_last_error;
+pub use ring::{
+    spw_ring, spw_ring_close, spw_ring_free, spw_ring_len, spw_ring_new, spw_ring_pop,
+    spw_ring_push,
+};
 pub use status::{spw_status, spw_status_name};
 pub use version::spw_version;
