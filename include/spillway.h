@@ -86,6 +86,20 @@ typedef enum spw_status {
  */
 typedef struct spw_ring spw_ring;
 
+/*
+ A lock-free ring of fixed-size elements for exactly one producer thread
+ and one consumer thread.
+
+ One thread calls `spw_spsc_push*`, one thread calls `spw_spsc_pop*` (they
+ may be the same thread); `spw_spsc_len` may be called from any thread.
+ Never call the push functions from two threads at once, nor the pop
+ functions: the ring takes no lock, and that is undefined behaviour. A role
+ may move to another thread only after the previous thread's last call
+ happens-before the new thread's first (a join, a mutex, ...).
+ Create with `spw_spsc_new`, free with `spw_spsc_free`.
+ */
+typedef struct spw_spsc spw_spsc;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -135,6 +149,124 @@ const char *spw_last_error(void);
  freed before.
  */
 void spw_bytes_free(uint8_t *data, size_t len);
+
+/*
+ Creates a ring of `capacity` elements of `elem_size` bytes each.
+
+ On `SPW_OK`, `*out` is the new ring; free it with `spw_spsc_free`. All
+ `capacity * elem_size` bytes are allocated now. See `spw_spsc` for the
+ threading rules.
+
+ Returns `SPW_ERR_NULL` if `out` is NULL; `SPW_ERR_INVALID` if `capacity` or
+ `elem_size` is 0, or `capacity * elem_size` overflows or cannot be allocated.
+
+ # Safety
+ A non-NULL `out` is valid for writing one pointer.
+ */
+enum spw_status spw_spsc_new(size_t capacity, size_t elem_size, struct spw_spsc **out);
+
+/*
+ Copies one element (`elem_size` bytes at `elem`) into the ring, without
+ waiting. Producer thread only.
+
+ Returns `SPW_OK`, `SPW_ERR_FULL`, or `SPW_ERR_NULL` (`r` or `elem`).
+
+ # Safety
+ `r` is NULL or a live ring and the caller is its one producer thread; a
+ non-NULL `elem` is readable for `elem_size` bytes.
+ */
+enum spw_status spw_spsc_push(struct spw_spsc *r, const void *elem);
+
+/*
+ Copies one element into the ring, waiting while it is full: `timeout_ms`
+ 0 = not at all (`SPW_ERR_FULL`), `UINT64_MAX` = until there is room,
+ otherwise up to that many milliseconds (`SPW_ERR_TIMEOUT`). Producer
+ thread only.
+
+ Returns `SPW_OK`, `SPW_ERR_FULL`, `SPW_ERR_TIMEOUT`, or `SPW_ERR_NULL`
+ (`r` or `elem`).
+
+ # Safety
+ As `spw_spsc_push`.
+ */
+enum spw_status spw_spsc_push_timeout(struct spw_spsc *r, const void *elem, uint64_t timeout_ms);
+
+/*
+ Copies up to `n` elements from `elems` (`n * elem_size` bytes) into the
+ ring, as many whole elements as fit right now, without waiting. Producer
+ thread only.
+
+ Returns how many elements went in (the first ones of `elems`); 0 when the
+ ring is full, when `n` is 0, or on an error (`spw_last_error()` is `""`
+ unless it was an error: `r` NULL, or `elems` NULL with `n > 0`).
+
+ # Safety
+ `r` is NULL or a live ring and the caller is its one producer thread; a
+ non-NULL `elems` is readable for `n * elem_size` bytes.
+ */
+size_t spw_spsc_push_n(struct spw_spsc *r, const void *elems, size_t n);
+
+/*
+ Moves the oldest element into `out` (`elem_size` bytes), without waiting.
+ Consumer thread only. `out` is written only on `SPW_OK`.
+
+ Returns `SPW_OK`, `SPW_ERR_EMPTY`, or `SPW_ERR_NULL` (`r` or `out`).
+
+ # Safety
+ `r` is NULL or a live ring and the caller is its one consumer thread; a
+ non-NULL `out` is writable for `elem_size` bytes.
+ */
+enum spw_status spw_spsc_pop(struct spw_spsc *r, void *out);
+
+/*
+ Moves the oldest element into `out`, waiting while the ring is empty:
+ `timeout_ms` 0 = not at all (`SPW_ERR_EMPTY`), `UINT64_MAX` = until an
+ element arrives, otherwise up to that many milliseconds
+ (`SPW_ERR_TIMEOUT`). Consumer thread only. `out` is written only on `SPW_OK`.
+
+ Returns `SPW_OK`, `SPW_ERR_EMPTY`, `SPW_ERR_TIMEOUT`, or `SPW_ERR_NULL`
+ (`r` or `out`).
+
+ # Safety
+ As `spw_spsc_pop`.
+ */
+enum spw_status spw_spsc_pop_timeout(struct spw_spsc *r, void *out, uint64_t timeout_ms);
+
+/*
+ Moves up to `n` of the oldest elements into `out` (room for
+ `n * elem_size` bytes), as many whole elements as are there right now,
+ without waiting. Consumer thread only.
+
+ Returns how many elements were written to the start of `out`; 0 when the
+ ring is empty, when `n` is 0, or on an error (`spw_last_error()` is `""`
+ unless it was an error: `r` NULL, or `out` NULL with `n > 0`).
+
+ # Safety
+ `r` is NULL or a live ring and the caller is its one consumer thread; a
+ non-NULL `out` is writable for `n * elem_size` bytes.
+ */
+size_t spw_spsc_pop_n(struct spw_spsc *r, void *out, size_t n);
+
+/*
+ The number of elements in the ring: a snapshot, which the two threads
+ may change at once. May be called from any thread. 0 when `r` is NULL
+ (`spw_last_error()` then says so).
+
+ # Safety
+ `r` is NULL or a live ring.
+ */
+size_t spw_spsc_len(const struct spw_spsc *r);
+
+/*
+ Frees the ring and the elements still in it. NULL is a no-op.
+
+ Must be the last call on `r`: both threads must be done with it.
+
+ # Safety
+ `r` is NULL or a live ring that no thread is using any more; it is
+ invalid afterwards.
+ */
+void spw_spsc_free(struct spw_spsc *r);
 
 /*
  Creates a ring that holds up to `capacity` items (each any length, 0 included).

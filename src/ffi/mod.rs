@@ -56,6 +56,8 @@ mod error;
 
 mod bytes;
 
+mod spsc;
+
 mod ring;
 
 // The helpers every entry point goes through.
@@ -68,6 +70,10 @@ pub use error::spw_last_error;
 pub use ring::{
     spw_ring, spw_ring_close, spw_ring_free, spw_ring_len, spw_ring_new, spw_ring_pop,
     spw_ring_push,
+};
+pub use spsc::{
+    spw_spsc, spw_spsc_free, spw_spsc_len, spw_spsc_new, spw_spsc_pop, spw_spsc_pop_n,
+    spw_spsc_pop_timeout, spw_spsc_push, spw_spsc_push_n, spw_spsc_push_timeout,
 };
 pub use status::{spw_status, spw_status_name};
 pub use version::spw_version;

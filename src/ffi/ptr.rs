@@ -67,7 +67,6 @@ pub(crate) unsafe fn bytes_in<'a>(
 /// # Safety
 /// A non-NULL `out` is valid for writes of `len` bytes, and nothing else
 /// reads or writes it during the call.
-#[allow(dead_code)] // used by the spw_spsc bindings, which wait for the spsc ring
 pub(crate) unsafe fn bytes_out<'a>(
     out: *mut c_void,
     len: usize,

@@ -12,7 +12,8 @@ use super::guard::{self, Fuse};
 use super::ptr::{self, Handle};
 use super::status::spw_status;
 use super::wait::Wait;
-use crate::ring::spsc::{self, Consumer, Producer, WaitError};
+use crate::ring::spsc::{self, Consumer, Producer};
+use crate::ring::WaitError;
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::UnsafeCell;
 
@@ -143,60 +144,42 @@ impl spw_spsc {
         bump(&self.popped, out.len() / self.elem_size);
     }
 
-    /// # Safety
-    /// Producer thread only.
-    unsafe fn push(&self, elem: &[u8], wait: Wait) -> Result<(), Error> {
+    /// Waits (as `wait` says) until one element fits.
+    fn wait_for_room(&self, p: &mut Producer<u8>, wait: Wait) -> Result<(), Error> {
         let size = self.elem_size;
-        // SAFETY: the caller is the producer thread.
-        unsafe {
-            self.with_producer(|p| {
-                match wait {
-                    Wait::No if p.slots() < size => {
-                        return Err(Error::new(
-                            spw_status::SPW_ERR_FULL,
-                            format!("ring is full (capacity {} elements)", self.capacity),
-                        ))
-                    }
-                    Wait::No => {}
-                    Wait::For(t) => p.wait_for_slots(size, Some(t)).map_err(|e| match e {
-                        WaitError::Timeout => Error::new(
-                            spw_status::SPW_ERR_TIMEOUT,
-                            format!("ring stayed full for {} ms", t.as_millis()),
-                        ),
-                        WaitError::Closed => closed(),
-                    })?,
-                    Wait::Forever => p.wait_for_slots(size, None).map_err(|_| closed())?,
-                }
-                self.push_checked(p, elem);
-                Ok(())
-            })
+        match wait {
+            Wait::No if p.slots() < size => Err(Error::new(
+                spw_status::SPW_ERR_FULL,
+                format!("ring is full (capacity {} elements)", self.capacity),
+            )),
+            Wait::No => Ok(()),
+            Wait::For(t) => p.wait_for_slots(size, Some(t)).map_err(|e| match e {
+                WaitError::Timeout => Error::new(
+                    spw_status::SPW_ERR_TIMEOUT,
+                    format!("ring stayed full for {} ms", t.as_millis()),
+                ),
+                WaitError::Closed => closed(),
+            }),
+            Wait::Forever => p.wait_for_slots(size, None).map_err(|_| closed()),
         }
     }
 
-    /// # Safety
-    /// Consumer thread only.
-    unsafe fn pop(&self, out: &mut [u8], wait: Wait) -> Result<(), Error> {
+    /// Waits (as `wait` says) until one element is there.
+    fn wait_for_elem(&self, c: &mut Consumer<u8>, wait: Wait) -> Result<(), Error> {
         let size = self.elem_size;
-        // SAFETY: the caller is the consumer thread.
-        unsafe {
-            self.with_consumer(|c| {
-                match wait {
-                    Wait::No if c.len() < size => {
-                        return Err(Error::new(spw_status::SPW_ERR_EMPTY, "ring is empty"))
-                    }
-                    Wait::No => {}
-                    Wait::For(t) => c.wait_for_len(size, Some(t)).map_err(|e| match e {
-                        WaitError::Timeout => Error::new(
-                            spw_status::SPW_ERR_TIMEOUT,
-                            format!("ring stayed empty for {} ms", t.as_millis()),
-                        ),
-                        WaitError::Closed => closed(),
-                    })?,
-                    Wait::Forever => c.wait_for_len(size, None).map_err(|_| closed())?,
-                }
-                self.pop_checked(c, out);
-                Ok(())
-            })
+        match wait {
+            Wait::No if c.len() < size => {
+                Err(Error::new(spw_status::SPW_ERR_EMPTY, "ring is empty"))
+            }
+            Wait::No => Ok(()),
+            Wait::For(t) => c.wait_for_len(size, Some(t)).map_err(|e| match e {
+                WaitError::Timeout => Error::new(
+                    spw_status::SPW_ERR_TIMEOUT,
+                    format!("ring stayed empty for {} ms", t.as_millis()),
+                ),
+                WaitError::Closed => closed(),
+            }),
+            Wait::Forever => c.wait_for_len(size, None).map_err(|_| closed()),
         }
     }
 
@@ -243,7 +226,7 @@ pub unsafe extern "C" fn spw_spsc_new(
 #[no_mangle]
 pub unsafe extern "C" fn spw_spsc_push(r: *mut spw_spsc, elem: *const c_void) -> spw_status {
     // SAFETY: forwarded from this function's contract.
-    unsafe { spw_spsc_push_timeout(r, elem, 0) }
+    unsafe { push_one("spw_spsc_push", r, elem, 0) }
 }
 
 /// Copies one element into the ring, waiting while it is full: `timeout_ms`
@@ -262,19 +245,31 @@ pub unsafe extern "C" fn spw_spsc_push_timeout(
     elem: *const c_void,
     timeout_ms: u64,
 ) -> spw_status {
-    let func = if timeout_ms == 0 {
-        "spw_spsc_push"
-    } else {
-        "spw_spsc_push_timeout"
-    };
+    // SAFETY: forwarded from this function's contract.
+    unsafe { push_one("spw_spsc_push_timeout", r, elem, timeout_ms) }
+}
+
+/// # Safety
+/// As `spw_spsc_push`.
+unsafe fn push_one(
+    func: &'static str,
+    r: *mut spw_spsc,
+    elem: *const c_void,
+    timeout_ms: u64,
+) -> spw_status {
     guard::status(func, || {
         // SAFETY: the caller passes NULL or a live ring from spw_spsc_new.
         let ring = unsafe { ptr::handle(r, "r") }?;
         // elem_size > 0, so a NULL elem is SPW_ERR_NULL.
         // SAFETY: the caller passes NULL or a pointer readable for elem_size bytes.
         let elem = unsafe { ptr::bytes_in(elem, ring.elem_size, "elem") }?;
+        let push = |p: &mut Producer<u8>| {
+            ring.wait_for_room(p, Wait::from_ms(timeout_ms))?;
+            ring.push_checked(p, elem);
+            Ok(())
+        };
         // SAFETY: the caller is the producer thread.
-        unsafe { ring.push(elem, Wait::from_ms(timeout_ms)) }
+        unsafe { ring.with_producer(push) }
     })
 }
 
@@ -301,17 +296,16 @@ pub unsafe extern "C" fn spw_spsc_push_n(
         if elems.is_null() && n > 0 {
             return Err(Error::null("elems"));
         }
+        let push_n = |p: &mut Producer<u8>| {
+            let k = ring.whole(n, p.slots());
+            // k <= capacity, so k * elem_size cannot overflow.
+            // SAFETY: elems is readable for n >= k elements (caller).
+            let src = unsafe { ptr::bytes_in(elems, k * ring.elem_size, "elems") }?;
+            ring.push_checked(p, src);
+            Ok(k)
+        };
         // SAFETY: the caller is the producer thread.
-        unsafe {
-            ring.with_producer(|p| {
-                let k = ring.whole(n, p.slots());
-                // k <= capacity, so k * elem_size cannot overflow.
-                // SAFETY: elems is readable for n >= k elements (caller).
-                let src = unsafe { ptr::bytes_in(elems, k * ring.elem_size, "elems") }?;
-                ring.push_checked(p, src);
-                Ok(k)
-            })
-        }
+        unsafe { ring.with_producer(push_n) }
     })
 }
 
@@ -326,7 +320,7 @@ pub unsafe extern "C" fn spw_spsc_push_n(
 #[no_mangle]
 pub unsafe extern "C" fn spw_spsc_pop(r: *mut spw_spsc, out: *mut c_void) -> spw_status {
     // SAFETY: forwarded from this function's contract.
-    unsafe { spw_spsc_pop_timeout(r, out, 0) }
+    unsafe { pop_one("spw_spsc_pop", r, out, 0) }
 }
 
 /// Moves the oldest element into `out`, waiting while the ring is empty:
@@ -345,19 +339,31 @@ pub unsafe extern "C" fn spw_spsc_pop_timeout(
     out: *mut c_void,
     timeout_ms: u64,
 ) -> spw_status {
-    let func = if timeout_ms == 0 {
-        "spw_spsc_pop"
-    } else {
-        "spw_spsc_pop_timeout"
-    };
+    // SAFETY: forwarded from this function's contract.
+    unsafe { pop_one("spw_spsc_pop_timeout", r, out, timeout_ms) }
+}
+
+/// # Safety
+/// As `spw_spsc_pop`.
+unsafe fn pop_one(
+    func: &'static str,
+    r: *mut spw_spsc,
+    out: *mut c_void,
+    timeout_ms: u64,
+) -> spw_status {
     guard::status(func, || {
         // SAFETY: the caller passes NULL or a live ring from spw_spsc_new.
         let ring = unsafe { ptr::handle(r, "r") }?;
         // elem_size > 0, so a NULL out is SPW_ERR_NULL.
         // SAFETY: the caller passes NULL or a pointer writable for elem_size bytes.
         let out = unsafe { ptr::bytes_out(out, ring.elem_size, "out") }?;
+        let pop = |c: &mut Consumer<u8>| {
+            ring.wait_for_elem(c, Wait::from_ms(timeout_ms))?;
+            ring.pop_checked(c, out);
+            Ok(())
+        };
         // SAFETY: the caller is the consumer thread.
-        unsafe { ring.pop(out, Wait::from_ms(timeout_ms)) }
+        unsafe { ring.with_consumer(pop) }
     })
 }
 
@@ -380,17 +386,16 @@ pub unsafe extern "C" fn spw_spsc_pop_n(r: *mut spw_spsc, out: *mut c_void, n: u
         if out.is_null() && n > 0 {
             return Err(Error::null("out"));
         }
+        let pop_n = |c: &mut Consumer<u8>| {
+            let k = ring.whole(n, c.len());
+            // k <= capacity, so k * elem_size cannot overflow.
+            // SAFETY: out is writable for n >= k elements (caller).
+            let dst = unsafe { ptr::bytes_out(out, k * ring.elem_size, "out") }?;
+            ring.pop_checked(c, dst);
+            Ok(k)
+        };
         // SAFETY: the caller is the consumer thread.
-        unsafe {
-            ring.with_consumer(|c| {
-                let k = ring.whole(n, c.len());
-                // k <= capacity, so k * elem_size cannot overflow.
-                // SAFETY: out is writable for n >= k elements (caller).
-                let dst = unsafe { ptr::bytes_out(out, k * ring.elem_size, "out") }?;
-                ring.pop_checked(c, dst);
-                Ok(k)
-            })
-        }
+        unsafe { ring.with_consumer(pop_n) }
     })
 }
 
@@ -430,4 +435,90 @@ pub unsafe extern "C" fn spw_spsc_free(r: *mut spw_spsc) {
         drop(unsafe { ptr::take(r) });
         Ok(())
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ffi::error::last_error_string;
+    use core::ptr::null_mut;
+
+    fn new_spsc(capacity: usize, elem_size: usize) -> *mut spw_spsc {
+        let mut r = null_mut();
+        // SAFETY: &mut r is valid for writing one pointer.
+        let st = unsafe { spw_spsc_new(capacity, elem_size, &mut r) };
+        assert_eq!(st, spw_status::SPW_OK, "{}", last_error_string());
+        r
+    }
+
+    #[test]
+    fn sizes_are_checked_before_anything_is_allocated() {
+        let mut r = null_mut();
+        for (cap, size, want) in [
+            (0, 4, "spw_spsc_new: capacity must be at least 1"),
+            (4, 0, "spw_spsc_new: elem_size must be at least 1"),
+            (
+                usize::MAX,
+                2,
+                "spw_spsc_new: capacity * elem_size (18446744073709551615 * 2) is larger than any object can be",
+            ),
+        ] {
+            // SAFETY: &mut r is valid for writing one pointer.
+            let st = unsafe { spw_spsc_new(cap, size, &mut r) };
+            assert_eq!(st, spw_status::SPW_ERR_INVALID);
+            assert_eq!(last_error_string(), want);
+            assert!(r.is_null());
+        }
+    }
+
+    #[test]
+    fn len_counts_whole_elements_from_both_sides() {
+        let r = new_spsc(4, 2);
+        let elems = [1_u8, 2, 3, 4, 5, 6];
+        let mut out = [0_u8; 8];
+        // SAFETY: r is live and this thread is both producer and consumer;
+        // the buffers hold the element counts passed.
+        unsafe {
+            assert_eq!(spw_spsc_push_n(r, elems.as_ptr().cast(), 3), 3);
+            assert_eq!(spw_spsc_len(r), 3);
+            assert_eq!(spw_spsc_pop_n(r, out.as_mut_ptr().cast(), 2), 2);
+            assert_eq!(spw_spsc_len(r), 1);
+            assert_eq!(&out[..4], &[1, 2, 3, 4]);
+            assert_eq!(spw_spsc_pop(r, out.as_mut_ptr().cast()), spw_status::SPW_OK);
+            assert_eq!(&out[..2], &[5, 6]);
+            assert_eq!(spw_spsc_len(r), 0);
+            spw_spsc_free(r);
+        }
+    }
+
+    #[test]
+    fn a_panic_on_one_side_closes_the_ring_for_both() {
+        let r = new_spsc(2, 1);
+        // SAFETY: r is live and this thread is both producer and consumer.
+        unsafe {
+            assert_eq!(spw_spsc_push(r, b"a".as_ptr().cast()), spw_status::SPW_OK);
+            let st = guard::status("spw_spsc_push", || {
+                let ring = ptr::handle(r, "r")?;
+                ring.with_producer(|_| panic!("injected"))
+            });
+            assert_eq!(st, spw_status::SPW_ERR_PANIC);
+            assert_eq!(
+                last_error_string(),
+                "spw_spsc_push: internal panic: injected"
+            );
+
+            let mut out = [9_u8];
+            let st = spw_spsc_pop(r, out.as_mut_ptr().cast());
+            assert_eq!(st, spw_status::SPW_ERR_CLOSED);
+            assert!(last_error_string().starts_with("spw_spsc_pop: "));
+            assert_eq!(out, [9]);
+            let st = spw_spsc_push(r, b"b".as_ptr().cast());
+            assert_eq!(st, spw_status::SPW_ERR_CLOSED);
+            assert_eq!(spw_spsc_push_n(r, b"b".as_ptr().cast(), 1), 0);
+            assert!(last_error_string().contains("panicked"));
+            assert_eq!(spw_spsc_len(r), 0);
+            spw_spsc_free(r);
+            assert_eq!(last_error_string(), "");
+        }
+    }
 }
