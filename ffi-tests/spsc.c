@@ -1,5 +1,6 @@
 /* spw_spsc_* on one thread: every function, every error path. */
 #define _POSIX_C_SOURCE 200809L
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -42,6 +43,9 @@ static void new_and_free(void) {
   CHECK_ERR("spw_spsc_new", "capacity * elem_size");
   CHECK_ST(spw_spsc_new(SIZE_MAX / 2 + 1, 1, &r), SPW_ERR_INVALID); /* > PTRDIFF_MAX */
   CHECK_ERR("spw_spsc_new", "capacity * elem_size");
+  /* Representable, but more than any address space: an error, not an abort. */
+  CHECK_ST(spw_spsc_new(1, (size_t)PTRDIFF_MAX, &r), SPW_ERR_INVALID);
+  CHECK_ERR("spw_spsc_new", "cannot be allocated");
   CHECK(r == sentinel);
 
   r = new_spsc(1, 1);
