@@ -1,1 +1,254 @@
-fn main() {}
+//! Throughput of `LockingRing` against its peers: `crossbeam_channel::bounded`
+//! and the hand-written `std::sync::Mutex<VecDeque>` + `Condvar` queue most
+//! programs start with.
+//!
+//! u64 items, capacity 4096, 1 or 2 producer threads and one consumer; every
+//! run moves `SPILLWAY_BENCH_ITEMS` items (default 4 000 000) and checks their
+//! sum; the median of `SPILLWAY_BENCH_RUNS` runs (default 7) is reported.
+//!
+//! ```sh
+//! cargo bench --bench locking_ring
+//! ```
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Barrier, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use spillway::ring::{LockingRing, TryPopError};
+
+const CAPACITY: usize = 4096;
+const BATCH: usize = 64;
+
+/// One way of moving items from producer threads to one consumer thread.
+trait Variant: Sync {
+    fn name(&self) -> &'static str;
+    /// Called by each producer thread.
+    fn produce(&self, first: u64, count: u64);
+    /// Called by the consumer thread: receive `total` items, return their sum.
+    fn consume(&self, total: u64) -> u64;
+}
+
+struct Ring {
+    ring: LockingRing<u64>,
+}
+
+impl Variant for Ring {
+    fn name(&self) -> &'static str {
+        "LockingRing (pop)"
+    }
+    fn produce(&self, first: u64, count: u64) {
+        for v in first..first + count {
+            self.ring.push(v).expect("not closed");
+        }
+    }
+    fn consume(&self, total: u64) -> u64 {
+        let mut sum = 0u64;
+        for _ in 0..total {
+            sum = sum.wrapping_add(self.ring.pop().expect("not closed"));
+        }
+        sum
+    }
+}
+
+struct RingBatch {
+    ring: LockingRing<u64>,
+}
+
+impl Variant for RingBatch {
+    fn name(&self) -> &'static str {
+        "LockingRing (pop_batch 64)"
+    }
+    fn produce(&self, first: u64, count: u64) {
+        for v in first..first + count {
+            self.ring.push(v).expect("not closed");
+        }
+    }
+    fn consume(&self, total: u64) -> u64 {
+        let mut sum = 0u64;
+        let mut got = 0u64;
+        let mut buf = Vec::with_capacity(BATCH);
+        while got < total {
+            match self.ring.pop_batch(&mut buf, BATCH) {
+                Ok(n) => {
+                    got += n as u64;
+                    sum = buf.drain(..).fold(sum, u64::wrapping_add);
+                }
+                // Nothing there: block for the next item rather than spin.
+                Err(TryPopError::Empty) => {
+                    sum = sum.wrapping_add(self.ring.pop().expect("not closed"));
+                    got += 1;
+                }
+                Err(TryPopError::Closed) => unreachable!("never closed"),
+            }
+        }
+        sum
+    }
+}
+
+struct Crossbeam {
+    tx: crossbeam_channel::Sender<u64>,
+    rx: crossbeam_channel::Receiver<u64>,
+}
+
+impl Variant for Crossbeam {
+    fn name(&self) -> &'static str {
+        "crossbeam_channel::bounded"
+    }
+    fn produce(&self, first: u64, count: u64) {
+        for v in first..first + count {
+            self.tx.send(v).expect("receiver alive");
+        }
+    }
+    fn consume(&self, total: u64) -> u64 {
+        let mut sum = 0u64;
+        for _ in 0..total {
+            sum = sum.wrapping_add(self.rx.recv().expect("sender alive"));
+        }
+        sum
+    }
+}
+
+/// The queue people write first: one std mutex, two condvars, notify on
+/// every operation.
+struct StdQueue {
+    items: Mutex<VecDeque<u64>>,
+    not_full: Condvar,
+    not_empty: Condvar,
+}
+
+impl Variant for StdQueue {
+    fn name(&self) -> &'static str {
+        "std Mutex<VecDeque>+Condvar"
+    }
+    fn produce(&self, first: u64, count: u64) {
+        for v in first..first + count {
+            let mut q = self.items.lock().unwrap();
+            while q.len() == CAPACITY {
+                q = self.not_full.wait(q).unwrap();
+            }
+            q.push_back(v);
+            drop(q);
+            self.not_empty.notify_one();
+        }
+    }
+    fn consume(&self, total: u64) -> u64 {
+        let mut sum = 0u64;
+        for _ in 0..total {
+            let mut q = self.items.lock().unwrap();
+            let v = loop {
+                match q.pop_front() {
+                    Some(v) => break v,
+                    None => q = self.not_empty.wait(q).unwrap(),
+                }
+            };
+            drop(q);
+            self.not_full.notify_one();
+            sum = sum.wrapping_add(v);
+        }
+        sum
+    }
+}
+
+fn make(kind: usize) -> Arc<dyn Variant + Send> {
+    match kind {
+        0 => Arc::new(Ring {
+            ring: LockingRing::new(CAPACITY),
+        }),
+        1 => Arc::new(RingBatch {
+            ring: LockingRing::new(CAPACITY),
+        }),
+        2 => {
+            let (tx, rx) = crossbeam_channel::bounded(CAPACITY);
+            Arc::new(Crossbeam { tx, rx })
+        }
+        _ => Arc::new(StdQueue {
+            items: Mutex::new(VecDeque::with_capacity(CAPACITY)),
+            not_full: Condvar::new(),
+            not_empty: Condvar::new(),
+        }),
+    }
+}
+
+const KINDS: usize = 4;
+
+/// One run: `producers` threads send `items` in total; returns the time from
+/// the common start until the consumer has received everything.
+fn run_once(kind: usize, producers: usize, items: u64) -> Duration {
+    let q = make(kind);
+    let start = Arc::new(Barrier::new(producers + 2));
+    let per = items / producers as u64;
+    let total = per * producers as u64;
+    let mut handles = Vec::new();
+    for p in 0..producers {
+        let (q, start) = (Arc::clone(&q), Arc::clone(&start));
+        handles.push(thread::spawn(move || {
+            start.wait();
+            q.produce(p as u64 * per, per);
+        }));
+    }
+    let consumer = {
+        let (q, start) = (Arc::clone(&q), Arc::clone(&start));
+        thread::spawn(move || {
+            start.wait();
+            let sum = q.consume(total);
+            (sum, Instant::now())
+        })
+    };
+    start.wait();
+    let t0 = Instant::now();
+    let (sum, t1) = consumer.join().expect("consumer");
+    for h in handles {
+        h.join().expect("producer");
+    }
+    assert_eq!(
+        sum,
+        (0..total).fold(0u64, u64::wrapping_add),
+        "lost or duplicated items"
+    );
+    t1 - t0
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let items = env_or("SPILLWAY_BENCH_ITEMS", 4_000_000);
+    let runs = env_or("SPILLWAY_BENCH_RUNS", 7).max(1) as usize;
+    println!("u64 items, capacity {CAPACITY}, {items} items per run, median of {runs} runs");
+    for producers in [1, 2] {
+        println!();
+        println!("{producers} producer(s), 1 consumer");
+        println!(
+            "{:<30} {:>14} {:>10} {:>10}",
+            "variant", "items/s", "ring/x", "ring_b/x"
+        );
+        let mut rates = [0.0f64; KINDS];
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); KINDS];
+        // Interleave the variants so that noise from other processes spreads
+        // over all of them rather than hitting one.
+        for _ in 0..runs {
+            for (kind, s) in samples.iter_mut().enumerate() {
+                let d = run_once(kind, producers, items);
+                s.push(items as f64 / d.as_secs_f64());
+            }
+        }
+        for (kind, mut s) in samples.into_iter().enumerate() {
+            s.sort_by(f64::total_cmp);
+            rates[kind] = s[s.len() / 2];
+        }
+        for (kind, rate) in rates.iter().enumerate() {
+            println!(
+                "{:<30} {:>14.0} {:>10.2} {:>10.2}",
+                make(kind).name(),
+                rate,
+                rates[0] / rate,
+                rates[1] / rate
+            );
+        }
+    }
+}

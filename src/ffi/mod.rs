@@ -1,14 +1,79 @@
-//! The C ABI. See `include/spillway.h` and the README's C section.
+//! The C ABI: the `spw_*` functions declared in `include/spillway.h`.
 //!
 //! Thin by design: each entry point checks its pointers, catches panics,
 //! converts, and calls the Rust API. No logic of its own lives here.
+//!
+//! # The rules every function follows
+//!
+//! These are the contract of `include/spillway.h`; the helpers named in
+//! brackets are where each rule is enforced, so an entry point stays a few
+//! lines long.
+//!
+//! - **Status codes.** A fallible function returns `spw_status`: `SPW_OK` or
+//!   the reason it failed. Functions that return a count or length return 0
+//!   on failure, and `*_free`/`*_close` return nothing; both report through
+//!   `spw_last_error()`. Status codes only flow to C: a value C passes in is a
+//!   plain integer that is checked, so no out-of-range enum reaches Rust
+//!   (`spw_status_name` takes an `int`).
+//! - **Last error.** Every function except `spw_last_error`, `spw_status_name`
+//!   and `spw_version` replaces the calling thread's message: `""` on success,
+//!   `"<function>: <what went wrong>"` on failure. The string is never NULL and
+//!   stays valid until the same thread's next `spw_` call. (`error`)
+//! - **No panic crosses into C.** Every entry point runs inside one guard
+//!   that catches a panic and returns `SPW_ERR_PANIC` (0 / nothing for the
+//!   others) with the panic's message. The object whose code panicked is
+//!   closed: every later call on it returns `SPW_ERR_CLOSED`, and only its
+//!   `*_free` still works. (`guard`)
+//! - **Pointers.** A NULL where a pointer is required is `SPW_ERR_NULL` with a
+//!   message naming the parameter, never a crash. A data pointer may be NULL
+//!   when its length is 0. (`ptr`)
+//! - **Invalid values** (a zero capacity, a length that cannot exist) are
+//!   `SPW_ERR_INVALID` with a message naming the parameter and what it
+//!   accepts. A failed call changes no state.
+//! - **Output parameters** are written only when the call returns `SPW_OK`.
+//! - **Ownership.** Every object is created by one function and freed by its
+//!   own `*_free`; `*_free(NULL)` is a no-op, and `*_free` must be the last
+//!   call on the object (no other thread may still be using it). Bytes the
+//!   library allocates for the caller are freed with `spw_bytes_free(data,
+//!   len)`; an empty item comes back as `(NULL, 0)`, and freeing that is a
+//!   no-op. Data the caller passes in is copied or only read during the call.
+//! - **Timeouts** are `uint64_t timeout_ms`: 0 = do not wait, `UINT64_MAX` =
+//!   wait forever, anything else = wait up to that many milliseconds. (`wait`)
+//! - **Threads.** `spw_ring_*` may be called from any number of threads at
+//!   once. A `spw_spsc` has exactly one producer thread and one consumer
+//!   thread (see `spw_spsc_new`).
+//! - **Callbacks** (later: the buffer's sink) must not unwind into the
+//!   library: no C++ exception and no `longjmp` may leave them.
 
 #![allow(non_camel_case_types)]
 
-use core::ffi::c_char;
+// The C-facing files, in the order the header lists them (cbindgen follows
+// the declarations; blank lines keep rustfmt from sorting across groups).
+mod status;
+mod version;
 
-/// The library's version, e.g. `"0.1.0"`. The string is static.
-#[no_mangle]
-pub extern "C" fn spw_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
-}
+mod error;
+
+mod bytes;
+
+mod spsc;
+
+mod ring;
+
+// The helpers every entry point goes through.
+mod guard;
+mod ptr;
+mod wait;
+
+pub use bytes::spw_bytes_free;
+pub use error::spw_last_error;
+pub use ring::{
+    spw_ring, spw_ring_close, spw_ring_free, spw_ring_len, spw_ring_new, spw_ring_pop,
+    spw_ring_push,
+};
+pub use spsc::{
+    spw_spsc, spw_spsc_free, spw_spsc_len, spw_spsc_new, spw_spsc_pop, spw_spsc_pop_n,
+    spw_spsc_pop_timeout, spw_spsc_push, spw_spsc_push_n, spw_spsc_push_timeout,
+};
+pub use status::{spw_status, spw_status_name};
+pub use version::spw_version;

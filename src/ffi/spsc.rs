@@ -1,0 +1,524 @@
+//! `spw_spsc`: the lock-free single-producer/single-consumer ring of
+//! fixed-size elements.
+//!
+//! One C object holds both halves of a `spsc::channel::<u8>`; an element is
+//! `elem_size` bytes that move all-or-nothing. Which half a call touches
+//! follows from the function: `push*` the producer, `pop*` the consumer.
+
+use core::ffi::c_void;
+
+use super::error::Error;
+use super::guard::{self, Fuse};
+use super::ptr::{self, Handle};
+use super::status::spw_status;
+use super::wait::Wait;
+use crate::ring::spsc::{self, Consumer, Producer};
+use crate::ring::WaitError;
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::UnsafeCell;
+
+/// A lock-free ring of fixed-size elements for exactly one producer thread
+/// and one consumer thread.
+///
+/// One thread calls `spw_spsc_push*`, one thread calls `spw_spsc_pop*` (they
+/// may be the same thread); `spw_spsc_len` may be called from any thread.
+/// Never call the push functions from two threads at once, nor the pop
+/// functions: the ring takes no lock, and that is undefined behaviour. A role
+/// may move to another thread only after the previous thread's last call
+/// happens-before the new thread's first (a join, a mutex, ...).
+/// Create with `spw_spsc_new`, free with `spw_spsc_free`.
+pub struct spw_spsc {
+    fuse: Fuse,
+    elem_size: usize,
+    /// In elements.
+    capacity: usize,
+    // SAFETY (of handing out `&mut`): only the producer thread touches
+    // `producer` and only the consumer thread touches `consumer`, one call at
+    // a time each; that is the C contract of this type, stated on every
+    // push/pop function. So each `&mut` made in `with_producer` /
+    // `with_consumer` is unique for as long as it lives.
+    producer: UnsafeCell<Producer<u8>>,
+    consumer: UnsafeCell<Consumer<u8>>,
+    /// Elements ever pushed (counted just before they are published) and
+    /// popped (counted just after), so `spw_spsc_len` can run on any thread
+    /// without a reference to either half. Each has a single writer.
+    pushed: AtomicUsize,
+    popped: AtomicUsize,
+}
+
+impl Handle for spw_spsc {
+    fn fuse(&self) -> &Fuse {
+        &self.fuse
+    }
+}
+
+/// Adds `n` to a counter that only the calling thread writes.
+fn bump(counter: &AtomicUsize, n: usize) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Release,
+    );
+}
+
+fn closed() -> Error {
+    // Both halves live in this one object, so the far side cannot be gone;
+    // this only answers a ring that reports itself closed anyway.
+    Error::closed("ring is closed")
+}
+
+impl spw_spsc {
+    fn new(capacity: usize, elem_size: usize) -> Result<Self, Error> {
+        if capacity == 0 {
+            return Err(Error::invalid("capacity must be at least 1"));
+        }
+        if elem_size == 0 {
+            return Err(Error::invalid("elem_size must be at least 1"));
+        }
+        let bytes = capacity
+            .checked_mul(elem_size)
+            .filter(|&b| isize::try_from(b).is_ok())
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "capacity * elem_size ({capacity} * {elem_size}) is larger than any object can be"
+                ))
+            })?;
+        // The ring allocates every slot up front, and a failed allocation
+        // aborts the process; ask first, so C gets an error instead.
+        Vec::<u8>::new().try_reserve_exact(bytes).map_err(|_| {
+            Error::invalid(format!(
+                "capacity * elem_size ({capacity} * {elem_size} = {bytes} bytes) cannot be allocated"
+            ))
+        })?;
+        let (producer, consumer) = spsc::channel::<u8>(bytes);
+        Ok(Self {
+            fuse: Fuse::new(),
+            elem_size,
+            capacity,
+            producer: UnsafeCell::new(producer),
+            consumer: UnsafeCell::new(consumer),
+            pushed: AtomicUsize::new(0),
+            popped: AtomicUsize::new(0),
+        })
+    }
+
+    /// Runs `f` with the producer half.
+    ///
+    /// # Safety
+    /// Called only on the producer thread, never re-entrantly.
+    unsafe fn with_producer<R>(&self, f: impl FnOnce(&mut Producer<u8>) -> R) -> R {
+        self.fuse.run(|| {
+            self.producer.with_mut(|p| {
+                // SAFETY: the caller is the one producer thread (see the field).
+                f(unsafe { &mut *p })
+            })
+        })
+    }
+
+    /// Runs `f` with the consumer half.
+    ///
+    /// # Safety
+    /// Called only on the consumer thread, never re-entrantly.
+    unsafe fn with_consumer<R>(&self, f: impl FnOnce(&mut Consumer<u8>) -> R) -> R {
+        self.fuse.run(|| {
+            self.consumer.with_mut(|c| {
+                // SAFETY: the caller is the one consumer thread (see the field).
+                f(unsafe { &mut *c })
+            })
+        })
+    }
+
+    /// Pushes `elems` (whole elements) that the caller checked fit.
+    fn push_checked(&self, p: &mut Producer<u8>, elems: &[u8]) {
+        // Count before publishing, so `len` never sees more popped than pushed.
+        bump(&self.pushed, elems.len() / self.elem_size);
+        let n = p.push_slice(elems);
+        // Only this thread adds, so the room it saw is still there.
+        assert_eq!(n, elems.len(), "spsc ring took less than its free slots");
+    }
+
+    /// Pops into `out` (whole elements) that the caller checked are there.
+    fn pop_checked(&self, c: &mut Consumer<u8>, out: &mut [u8]) {
+        let n = c.pop_slice(out);
+        // Only this thread removes, so what it saw is still there.
+        assert_eq!(n, out.len(), "spsc ring gave less than its length");
+        bump(&self.popped, out.len() / self.elem_size);
+    }
+
+    /// Waits (as `wait` says) until one element fits.
+    fn wait_for_room(&self, p: &mut Producer<u8>, wait: Wait) -> Result<(), Error> {
+        let size = self.elem_size;
+        match wait {
+            Wait::No if p.slots() < size => Err(Error::new(
+                spw_status::SPW_ERR_FULL,
+                format!("ring is full (capacity {} elements)", self.capacity),
+            )),
+            Wait::No => Ok(()),
+            Wait::For(t) => p.wait_for_slots(size, Some(t)).map_err(|e| match e {
+                WaitError::Timeout => Error::new(
+                    spw_status::SPW_ERR_TIMEOUT,
+                    format!("ring stayed full for {} ms", t.as_millis()),
+                ),
+                WaitError::Closed => closed(),
+            }),
+            Wait::Forever => p.wait_for_slots(size, None).map_err(|_| closed()),
+        }
+    }
+
+    /// Waits (as `wait` says) until one element is there.
+    fn wait_for_elem(&self, c: &mut Consumer<u8>, wait: Wait) -> Result<(), Error> {
+        let size = self.elem_size;
+        match wait {
+            Wait::No if c.len() < size => {
+                Err(Error::new(spw_status::SPW_ERR_EMPTY, "ring is empty"))
+            }
+            Wait::No => Ok(()),
+            Wait::For(t) => c.wait_for_len(size, Some(t)).map_err(|e| match e {
+                WaitError::Timeout => Error::new(
+                    spw_status::SPW_ERR_TIMEOUT,
+                    format!("ring stayed empty for {} ms", t.as_millis()),
+                ),
+                WaitError::Closed => closed(),
+            }),
+            Wait::Forever => c.wait_for_len(size, None).map_err(|_| closed()),
+        }
+    }
+
+    /// How many whole elements a call may move: at most `n`, at most `room`
+    /// bytes' worth.
+    fn whole(&self, n: usize, room: usize) -> usize {
+        n.min(room / self.elem_size)
+    }
+}
+
+/// Creates a ring of `capacity` elements of `elem_size` bytes each.
+///
+/// On `SPW_OK`, `*out` is the new ring; free it with `spw_spsc_free`. All
+/// `capacity * elem_size` bytes are allocated now. See `spw_spsc` for the
+/// threading rules.
+///
+/// Returns `SPW_ERR_NULL` if `out` is NULL; `SPW_ERR_INVALID` if `capacity` or
+/// `elem_size` is 0, or `capacity * elem_size` overflows or cannot be allocated.
+///
+/// # Safety
+/// A non-NULL `out` is valid for writing one pointer.
+#[no_mangle]
+pub unsafe extern "C" fn spw_spsc_new(
+    capacity: usize,
+    elem_size: usize,
+    out: *mut *mut spw_spsc,
+) -> spw_status {
+    guard::status("spw_spsc_new", || {
+        // SAFETY: the caller passes NULL or a pointer valid for writing one pointer.
+        let out = unsafe { ptr::out(out, "out") }?;
+        out.write(ptr::into_c(spw_spsc::new(capacity, elem_size)?));
+        Ok(())
+    })
+}
+
+/// Copies one element (`elem_size` bytes at `elem`) into the ring, without
+/// waiting. Producer thread only.
+///
+/// Returns `SPW_OK`, `SPW_ERR_FULL`, or `SPW_ERR_NULL` (`r` or `elem`).
+///
+/// # Safety
+/// `r` is NULL or a live ring and the caller is its one producer thread; a
+/// non-NULL `elem` is readable for `elem_size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn spw_spsc_push(r: *mut spw_spsc, elem: *const c_void) -> spw_status {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { push_one("spw_spsc_push", r, elem, 0) }
+}
+
+/// Copies one element into the ring, waiting while it is full: `timeout_ms`
+/// 0 = not at all (`SPW_ERR_FULL`), `UINT64_MAX` = until there is room,
+/// otherwise up to that many milliseconds (`SPW_ERR_TIMEOUT`). Producer
+/// thread only.
+///
+/// Returns `SPW_OK`, `SPW_ERR_FULL`, `SPW_ERR_TIMEOUT`, or `SPW_ERR_NULL`
+/// (`r` or `elem`).
+///
+/// # Safety
+/// As `spw_spsc_push`.
+#[no_mangle]
+pub unsafe extern "C" fn spw_spsc_push_timeout(
+    r: *mut spw_spsc,
+    elem: *const c_void,
+    timeout_ms: u64,
+) -> spw_status {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { push_one("spw_spsc_push_timeout", r, elem, timeout_ms) }
+}
+
+/// # Safety
+/// As `spw_spsc_push`.
+unsafe fn push_one(
+    func: &'static str,
+    r: *mut spw_spsc,
+    elem: *const c_void,
+    timeout_ms: u64,
+) -> spw_status {
+    guard::status(func, || {
+        // SAFETY: the caller passes NULL or a live ring from spw_spsc_new.
+        let ring = unsafe { ptr::handle(r, "r") }?;
+        // elem_size > 0, so a NULL elem is SPW_ERR_NULL.
+        // SAFETY: the caller passes NULL or a pointer readable for elem_size bytes.
+        let elem = unsafe { ptr::bytes_in(elem, ring.elem_size, "elem") }?;
+        let push = |p: &mut Producer<u8>| {
+            ring.wait_for_room(p, Wait::from_ms(timeout_ms))?;
+            ring.push_checked(p, elem);
+            Ok(())
+        };
+        // SAFETY: the caller is the producer thread.
+        unsafe { ring.with_producer(push) }
+    })
+}
+
+/// Copies up to `n` elements from `elems` (`n * elem_size` bytes) into the
+/// ring, as many whole elements as fit right now, without waiting. Producer
+/// thread only.
+///
+/// Returns how many elements went in (the first ones of `elems`); 0 when the
+/// ring is full, when `n` is 0, or on an error (`spw_last_error()` is `""`
+/// unless it was an error: `r` NULL, or `elems` NULL with `n > 0`).
+///
+/// # Safety
+/// `r` is NULL or a live ring and the caller is its one producer thread; a
+/// non-NULL `elems` is readable for `n * elem_size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn spw_spsc_push_n(
+    r: *mut spw_spsc,
+    elems: *const c_void,
+    n: usize,
+) -> usize {
+    guard::value("spw_spsc_push_n", 0, || {
+        // SAFETY: the caller passes NULL or a live ring from spw_spsc_new.
+        let ring = unsafe { ptr::handle(r, "r") }?;
+        if elems.is_null() && n > 0 {
+            return Err(Error::null("elems"));
+        }
+        let push_n = |p: &mut Producer<u8>| {
+            let k = ring.whole(n, p.slots());
+            // k <= capacity, so k * elem_size cannot overflow.
+            // SAFETY: elems is readable for n >= k elements (caller).
+            let src = unsafe { ptr::bytes_in(elems, k * ring.elem_size, "elems") }?;
+            ring.push_checked(p, src);
+            Ok(k)
+        };
+        // SAFETY: the caller is the producer thread.
+        unsafe { ring.with_producer(push_n) }
+    })
+}
+
+/// Moves the oldest element into `out` (`elem_size` bytes), without waiting.
+/// Consumer thread only. `out` is written only on `SPW_OK`.
+///
+/// Returns `SPW_OK`, `SPW_ERR_EMPTY`, or `SPW_ERR_NULL` (`r` or `out`).
+///
+/// # Safety
+/// `r` is NULL or a live ring and the caller is its one consumer thread; a
+/// non-NULL `out` is writable for `elem_size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn spw_spsc_pop(r: *mut spw_spsc, out: *mut c_void) -> spw_status {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { pop_one("spw_spsc_pop", r, out, 0) }
+}
+
+/// Moves the oldest element into `out`, waiting while the ring is empty:
+/// `timeout_ms` 0 = not at all (`SPW_ERR_EMPTY`), `UINT64_MAX` = until an
+/// element arrives, otherwise up to that many milliseconds
+/// (`SPW_ERR_TIMEOUT`). Consumer thread only. `out` is written only on `SPW_OK`.
+///
+/// Returns `SPW_OK`, `SPW_ERR_EMPTY`, `SPW_ERR_TIMEOUT`, or `SPW_ERR_NULL`
+/// (`r` or `out`).
+///
+/// # Safety
+/// As `spw_spsc_pop`.
+#[no_mangle]
+pub unsafe extern "C" fn spw_spsc_pop_timeout(
+    r: *mut spw_spsc,
+    out: *mut c_void,
+    timeout_ms: u64,
+) -> spw_status {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { pop_one("spw_spsc_pop_timeout", r, out, timeout_ms) }
+}
+
+/// # Safety
+/// As `spw_spsc_pop`.
+unsafe fn pop_one(
+    func: &'static str,
+    r: *mut spw_spsc,
+    out: *mut c_void,
+    timeout_ms: u64,
+) -> spw_status {
+    guard::status(func, || {
+        // SAFETY: the caller passes NULL or a live ring from spw_spsc_new.
+        let ring = unsafe { ptr::handle(r, "r") }?;
+        // elem_size > 0, so a NULL out is SPW_ERR_NULL.
+        // SAFETY: the caller passes NULL or a pointer writable for elem_size bytes.
+        let out = unsafe { ptr::bytes_out(out, ring.elem_size, "out") }?;
+        let pop = |c: &mut Consumer<u8>| {
+            ring.wait_for_elem(c, Wait::from_ms(timeout_ms))?;
+            ring.pop_checked(c, out);
+            Ok(())
+        };
+        // SAFETY: the caller is the consumer thread.
+        unsafe { ring.with_consumer(pop) }
+    })
+}
+
+/// Moves up to `n` of the oldest elements into `out` (room for
+/// `n * elem_size` bytes), as many whole elements as are there right now,
+/// without waiting. Consumer thread only.
+///
+/// Returns how many elements were written to the start of `out`; 0 when the
+/// ring is empty, when `n` is 0, or on an error (`spw_last_error()` is `""`
+/// unless it was an error: `r` NULL, or `out` NULL with `n > 0`).
+///
+/// # Safety
+/// `r` is NULL or a live ring and the caller is its one consumer thread; a
+/// non-NULL `out` is writable for `n * elem_size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn spw_spsc_pop_n(r: *mut spw_spsc, out: *mut c_void, n: usize) -> usize {
+    guard::value("spw_spsc_pop_n", 0, || {
+        // SAFETY: the caller passes NULL or a live ring from spw_spsc_new.
+        let ring = unsafe { ptr::handle(r, "r") }?;
+        if out.is_null() && n > 0 {
+            return Err(Error::null("out"));
+        }
+        let pop_n = |c: &mut Consumer<u8>| {
+            let k = ring.whole(n, c.len());
+            // k <= capacity, so k * elem_size cannot overflow.
+            // SAFETY: out is writable for n >= k elements (caller).
+            let dst = unsafe { ptr::bytes_out(out, k * ring.elem_size, "out") }?;
+            ring.pop_checked(c, dst);
+            Ok(k)
+        };
+        // SAFETY: the caller is the consumer thread.
+        unsafe { ring.with_consumer(pop_n) }
+    })
+}
+
+/// The number of elements in the ring: a snapshot, which the two threads
+/// may change at once. May be called from any thread. 0 when `r` is NULL
+/// (`spw_last_error()` then says so).
+///
+/// # Safety
+/// `r` is NULL or a live ring.
+#[no_mangle]
+pub unsafe extern "C" fn spw_spsc_len(r: *const spw_spsc) -> usize {
+    guard::value("spw_spsc_len", 0, || {
+        // SAFETY: the caller passes NULL or a live ring from spw_spsc_new.
+        let ring = unsafe { ptr::handle(r, "r") }?;
+        // Popped first: every element counted as popped was counted as pushed
+        // before (the ring's own release/acquire orders the two counters), so
+        // the difference cannot go below zero.
+        let popped = ring.popped.load(Ordering::Acquire);
+        let pushed = ring.pushed.load(Ordering::Acquire);
+        // Pushes are counted just before they are published, so the
+        // difference may run ahead of the ring by one call's worth.
+        Ok(pushed.wrapping_sub(popped).min(ring.capacity))
+    })
+}
+
+/// Frees the ring and the elements still in it. NULL is a no-op.
+///
+/// Must be the last call on `r`: both threads must be done with it.
+///
+/// # Safety
+/// `r` is NULL or a live ring that no thread is using any more; it is
+/// invalid afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn spw_spsc_free(r: *mut spw_spsc) {
+    guard::void("spw_spsc_free", || {
+        // SAFETY: the caller passes NULL or a live ring that nobody else uses.
+        drop(unsafe { ptr::take(r) });
+        Ok(())
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ffi::error::last_error_string;
+    use core::ptr::null_mut;
+
+    fn new_spsc(capacity: usize, elem_size: usize) -> *mut spw_spsc {
+        let mut r = null_mut();
+        // SAFETY: &mut r is valid for writing one pointer.
+        let st = unsafe { spw_spsc_new(capacity, elem_size, &mut r) };
+        assert_eq!(st, spw_status::SPW_OK, "{}", last_error_string());
+        r
+    }
+
+    #[test]
+    fn sizes_are_checked_before_anything_is_allocated() {
+        let mut r = null_mut();
+        for (cap, size, want) in [
+            (0, 4, "spw_spsc_new: capacity must be at least 1"),
+            (4, 0, "spw_spsc_new: elem_size must be at least 1"),
+            (
+                usize::MAX,
+                2,
+                "spw_spsc_new: capacity * elem_size (18446744073709551615 * 2) is larger than any object can be",
+            ),
+        ] {
+            // SAFETY: &mut r is valid for writing one pointer.
+            let st = unsafe { spw_spsc_new(cap, size, &mut r) };
+            assert_eq!(st, spw_status::SPW_ERR_INVALID);
+            assert_eq!(last_error_string(), want);
+            assert!(r.is_null());
+        }
+    }
+
+    #[test]
+    fn len_counts_whole_elements_from_both_sides() {
+        let r = new_spsc(4, 2);
+        let elems = [1_u8, 2, 3, 4, 5, 6];
+        let mut out = [0_u8; 8];
+        // SAFETY: r is live and this thread is both producer and consumer;
+        // the buffers hold the element counts passed.
+        unsafe {
+            assert_eq!(spw_spsc_push_n(r, elems.as_ptr().cast(), 3), 3);
+            assert_eq!(spw_spsc_len(r), 3);
+            assert_eq!(spw_spsc_pop_n(r, out.as_mut_ptr().cast(), 2), 2);
+            assert_eq!(spw_spsc_len(r), 1);
+            assert_eq!(&out[..4], &[1, 2, 3, 4]);
+            assert_eq!(spw_spsc_pop(r, out.as_mut_ptr().cast()), spw_status::SPW_OK);
+            assert_eq!(&out[..2], &[5, 6]);
+            assert_eq!(spw_spsc_len(r), 0);
+            spw_spsc_free(r);
+        }
+    }
+
+    #[test]
+    fn a_panic_on_one_side_closes_the_ring_for_both() {
+        let r = new_spsc(2, 1);
+        // SAFETY: r is live and this thread is both producer and consumer.
+        unsafe {
+            assert_eq!(spw_spsc_push(r, b"a".as_ptr().cast()), spw_status::SPW_OK);
+            let st = guard::status("spw_spsc_push", || {
+                let ring = ptr::handle(r, "r")?;
+                ring.with_producer(|_| panic!("injected"))
+            });
+            assert_eq!(st, spw_status::SPW_ERR_PANIC);
+            assert_eq!(
+                last_error_string(),
+                "spw_spsc_push: internal panic: injected"
+            );
+
+            let mut out = [9_u8];
+            let st = spw_spsc_pop(r, out.as_mut_ptr().cast());
+            assert_eq!(st, spw_status::SPW_ERR_CLOSED);
+            assert!(last_error_string().starts_with("spw_spsc_pop: "));
+            assert_eq!(out, [9]);
+            let st = spw_spsc_push(r, b"b".as_ptr().cast());
+            assert_eq!(st, spw_status::SPW_ERR_CLOSED);
+            assert_eq!(spw_spsc_push_n(r, b"b".as_ptr().cast(), 1), 0);
+            assert!(last_error_string().contains("panicked"));
+            assert_eq!(spw_spsc_len(r), 0);
+            spw_spsc_free(r);
+            assert_eq!(last_error_string(), "");
+        }
+    }
+}
