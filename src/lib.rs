@@ -14,6 +14,7 @@
 mod sync;
 
 pub mod checkpoint;
+pub mod config;
 pub mod ffi;
 pub mod ring;
 pub mod spool;

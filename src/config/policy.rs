@@ -1,0 +1,136 @@
+//! The two enumerated options: what a full buffer does with an insert
+//! ([`Overflow`]) and when the spool syncs to disk ([`SpoolSync`]).
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::ConfigError;
+
+// Module-level rather than associated constants: cbindgen exports the
+// associated constants of public types into the C header.
+pub(super) const OVERFLOW_EXPECTED: &str = "one of block, drop_newest, drop_oldest, reject, spill";
+pub(super) const SPOOL_SYNC_EXPECTED: &str = "one of always, batch, interval, never";
+
+/// What an insert does when its partition already holds `capacity` items
+/// (buffered and in flight). Key `overflow`; default [`Block`](Self::Block).
+///
+/// ```
+/// use spillway::config::Overflow;
+///
+/// let policy: Overflow = "drop_oldest".parse().unwrap();
+/// assert_eq!(policy, Overflow::DropOldest);
+/// assert_eq!(policy.to_string(), "drop_oldest");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Overflow {
+    /// `block`: the insert waits for room, at most `block_timeout`, then
+    /// fails with a timeout and the caller keeps the item.
+    #[default]
+    Block,
+    /// `drop_newest`: the item being inserted is dropped and counted as
+    /// dropped; the insert reports that the buffer was full.
+    DropNewest,
+    /// `drop_oldest`: the oldest buffered item (not one already handed to
+    /// the sink) is dropped and counted, making room for the new one.
+    DropOldest,
+    /// `reject`: the insert fails at once and the caller keeps the item;
+    /// nothing is counted as dropped.
+    Reject,
+    /// `spill`: the item goes to the disk spool in `spool_dir` and is
+    /// delivered from there later. Needs `spool_dir`.
+    Spill,
+}
+
+impl Overflow {
+    /// Every policy, in the order the documentation lists them.
+    pub const fn all() -> [Self; 5] {
+        [
+            Self::Block,
+            Self::DropNewest,
+            Self::DropOldest,
+            Self::Reject,
+            Self::Spill,
+        ]
+    }
+
+    /// The snake_case name used by `set`, YAML and C.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Block => "block",
+            Self::DropNewest => "drop_newest",
+            Self::DropOldest => "drop_oldest",
+            Self::Reject => "reject",
+            Self::Spill => "spill",
+        }
+    }
+}
+
+/// How often the disk spool makes its writes durable (fsync). Key
+/// `spool_sync`; default [`Batch`](Self::Batch).
+///
+/// ```
+/// use spillway::config::SpoolSync;
+///
+/// assert_eq!("interval".parse::<SpoolSync>().unwrap(), SpoolSync::Interval);
+/// assert!("sometimes".parse::<SpoolSync>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SpoolSync {
+    /// `always`: after every item written; safest, slowest.
+    Always,
+    /// `batch`: once per batch of items written together.
+    #[default]
+    Batch,
+    /// `interval`: at most once per `spool_sync_interval`; a crash may lose
+    /// what was written since the last sync.
+    Interval,
+    /// `never`: left to the operating system; a crash may lose recent items.
+    Never,
+}
+
+impl SpoolSync {
+    /// Every mode, in the order the documentation lists them.
+    pub const fn all() -> [Self; 4] {
+        [Self::Always, Self::Batch, Self::Interval, Self::Never]
+    }
+
+    /// The snake_case name used by `set`, YAML and C.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "always",
+            Self::Batch => "batch",
+            Self::Interval => "interval",
+            Self::Never => "never",
+        }
+    }
+}
+
+macro_rules! name_conversions {
+    ($ty:ident, $key:literal, $expected:ident) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = ConfigError;
+
+            /// Reads the snake_case name; anything else is an
+            /// [`InvalidValue`](ConfigError::InvalidValue) for the key.
+            fn from_str(text: &str) -> Result<Self, ConfigError> {
+                Self::all()
+                    .into_iter()
+                    .find(|v| v.as_str() == text)
+                    .ok_or_else(|| ConfigError::InvalidValue {
+                        key: $key,
+                        value: text.to_owned(),
+                        expected: $expected.to_owned(),
+                    })
+            }
+        }
+    };
+}
+
+name_conversions!(Overflow, "overflow", OVERFLOW_EXPECTED);
+name_conversions!(SpoolSync, "spool_sync", SPOOL_SYNC_EXPECTED);
