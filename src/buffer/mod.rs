@@ -97,12 +97,20 @@ impl<T> fmt::Display for InsertError<T> {
 impl<T> std::error::Error for InsertError<T> {}
 
 /// `insert_batch` stopped at an item; the items before it are in.
-#[derive(Debug)]
 pub struct BatchInsertError<T> {
     /// How many items were inserted before the failure.
     pub inserted: usize,
     /// Why the next one was not (it comes back inside).
     pub error: InsertError<T>,
+}
+
+impl<T> fmt::Debug for BatchInsertError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchInsertError")
+            .field("inserted", &self.inserted)
+            .field("error", &self.error)
+            .finish()
+    }
 }
 
 impl<T> fmt::Display for BatchInsertError<T> {

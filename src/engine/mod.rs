@@ -353,7 +353,7 @@ impl Engine {
         Buffer::build(config, Box::new(sink), Some(observer), Some(self.clone()))
     }
 
-    pub(crate) fn register<T: Send + 'static>(
+    pub(crate) fn register<T: Weigh + Send + 'static>(
         &self,
         name: &str,
         typed: Weak<crate::buffer::BufferHandle<T>>,
@@ -390,7 +390,7 @@ impl Engine {
 
     /// The buffer registered as `name`, if it is open and holds items of
     /// type `T`.
-    pub fn get<T: Send + 'static>(&self, name: &str) -> Option<Buffer<T>> {
+    pub fn get<T: Weigh + Send + 'static>(&self, name: &str) -> Option<Buffer<T>> {
         let reg = self.handle.inner.registry.lock();
         let entry = reg.get(name)?;
         let weak = entry.typed.downcast_ref::<Weak<crate::buffer::BufferHandle<T>>>()?;
