@@ -64,6 +64,46 @@ mod imp {
             f(self.0.get())
         }
     }
+
+    /// Spin a little, then yield, then tell the caller to block: the wait
+    /// loop in front of every park (the shape of crossbeam's `Backoff`).
+    #[derive(Debug, Default)]
+    pub(crate) struct Backoff {
+        step: u32,
+    }
+
+    impl Backoff {
+        /// Rounds of exponential spinning (2^0 .. 2^SPIN_LIMIT spin hints).
+        const SPIN_LIMIT: u32 = 6;
+        /// Rounds after which blocking beats yielding.
+        const YIELD_LIMIT: u32 = 10;
+
+        pub(crate) fn new() -> Self {
+            Self { step: 0 }
+        }
+
+        /// Waits a little longer than last time: spin hints first, then
+        /// `yield_now` once spinning has gone on for a while.
+        #[inline]
+        pub(crate) fn snooze(&mut self) {
+            if self.step <= Self::SPIN_LIMIT {
+                for _ in 0..1u32 << self.step {
+                    core::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
+            if self.step <= Self::YIELD_LIMIT {
+                self.step += 1;
+            }
+        }
+
+        /// True once waiting longer should block instead of burning CPU.
+        #[inline]
+        pub(crate) fn is_completed(&self) -> bool {
+            self.step > Self::YIELD_LIMIT
+        }
+    }
 }
 
 #[cfg(loom)]
@@ -190,6 +230,25 @@ mod imp {
         pub(crate) fn notify_all(&self) -> usize {
             self.0.notify_all();
             0
+        }
+    }
+
+    /// Under loom there is nothing to gain from spinning and every extra
+    /// check multiplies the interleavings: go straight to blocking.
+    #[derive(Debug, Default)]
+    pub(crate) struct Backoff;
+
+    impl Backoff {
+        pub(crate) fn new() -> Self {
+            Self
+        }
+
+        pub(crate) fn snooze(&mut self) {
+            loom::thread::yield_now();
+        }
+
+        pub(crate) fn is_completed(&self) -> bool {
+            true
         }
     }
 }

@@ -48,6 +48,19 @@ pub enum PopTimeoutError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PopClosedError;
 
+/// Why waiting for room or for items ended without the condition being met
+/// ([`wait_for_slots`](super::spsc::Producer::wait_for_slots),
+/// [`wait_for_len`](super::spsc::Consumer::wait_for_len)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitError {
+    /// The condition was still unmet at the deadline.
+    Timeout,
+    /// The condition can never be met: the ring is closed (for the producer:
+    /// nothing more may be pushed; for the consumer: closed and fewer items
+    /// left than asked for).
+    Closed,
+}
+
 impl<T> TryPushError<T> {
     /// The item that was not pushed.
     pub fn into_inner(self) -> T {
@@ -146,9 +159,19 @@ impl fmt::Display for PopClosedError {
     }
 }
 
+impl fmt::Display for WaitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Timeout => "ring condition still unmet at the deadline",
+            Self::Closed => "ring is closed",
+        })
+    }
+}
+
 impl<T> std::error::Error for TryPushError<T> {}
 impl<T> std::error::Error for PushTimeoutError<T> {}
 impl<T> std::error::Error for ClosedError<T> {}
 impl std::error::Error for TryPopError {}
 impl std::error::Error for PopTimeoutError {}
 impl std::error::Error for PopClosedError {}
+impl std::error::Error for WaitError {}

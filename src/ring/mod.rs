@@ -14,5 +14,6 @@ pub mod spsc;
 
 pub use error::{
     ClosedError, PopClosedError, PopTimeoutError, PushTimeoutError, TryPopError, TryPushError,
+    WaitError,
 };
 pub use locking::LockingRing;

@@ -1,1 +1,0 @@
-//! Lock-free single-producer/single-consumer ring (placeholder).
