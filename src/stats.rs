@@ -196,6 +196,10 @@ mod tests {
             ..Counts::default()
         };
         assert!(c.is_conserved());
-        assert!(!Counts { inserted: 1, ..Counts::default() }.is_conserved());
+        assert!(!Counts {
+            inserted: 1,
+            ..Counts::default()
+        }
+        .is_conserved());
     }
 }

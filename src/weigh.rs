@@ -30,7 +30,16 @@ macro_rules! weigh_by_len {
         }
     )*};
 }
-weigh_by_len!(Vec<u8>, Box<[u8]>, Arc<[u8]>, String, Box<str>, Arc<str>, &'static [u8], &'static str);
+weigh_by_len!(
+    Vec<u8>,
+    Box<[u8]>,
+    Arc<[u8]>,
+    String,
+    Box<str>,
+    Arc<str>,
+    &'static [u8],
+    &'static str
+);
 
 macro_rules! weigh_by_size {
     ($($t:ty),*) => {$(
@@ -42,3 +51,21 @@ macro_rules! weigh_by_size {
     )*};
 }
 weigh_by_size!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64);
+
+macro_rules! weigh_tuple {
+    ($($name:ident),+) => {
+        /// The sum of the parts that have a weight; `None` if none has.
+        impl<$($name: Weigh),+> Weigh for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn weight(&self) -> Option<usize> {
+                let ($($name,)+) = self;
+                let parts = [$($name.weight()),+];
+                parts.iter().flatten().copied().reduce(|a, b| a + b)
+            }
+        }
+    };
+}
+weigh_tuple!(A);
+weigh_tuple!(A, B);
+weigh_tuple!(A, B, C);
+weigh_tuple!(A, B, C, D);

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use spillway::buffer::{FlushReport, SyncFlushError};
 use spillway::config::Overflow;
 use spillway::observer::{DropEvent, DropReason, Observer, RetryEvent};
-use spillway::{Buffer, BufferConfig, Engine, FlushContext, FlushReason, InsertError, SinkError, Weigh};
+use spillway::{
+    Buffer, BufferConfig, Engine, FlushContext, FlushReason, InsertError, SinkError, Weigh,
+};
 
 type Log<T> = Arc<Mutex<Vec<(FlushReason, u32, Vec<T>)>>>;
 
@@ -22,13 +24,19 @@ fn recorder<T: Clone + Send + 'static>() -> (
     let log: Log<T> = Arc::new(Mutex::new(Vec::new()));
     let l = log.clone();
     (log, move |b: &[T], ctx: &FlushContext<'_>| {
-        l.lock().unwrap().push((ctx.reason, ctx.partition, b.to_vec()));
+        l.lock()
+            .unwrap()
+            .push((ctx.reason, ctx.partition, b.to_vec()));
         Ok(())
     })
 }
 
 fn batches<T: Clone>(log: &Log<T>) -> Vec<Vec<T>> {
-    log.lock().unwrap().iter().map(|(_, _, b)| b.clone()).collect()
+    log.lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, b)| b.clone())
+        .collect()
 }
 
 fn reasons<T>(log: &Log<T>) -> Vec<FlushReason> {
@@ -56,7 +64,10 @@ fn size_trigger_fires_at_the_insert_that_reaches_max_size() {
     assert_eq!(batches(&log), [vec![1, 2, 3]]);
     assert_eq!(reasons(&log), [FlushReason::Size]);
     let s = buf.stats();
-    assert_eq!((s.counts.inserted, s.counts.delivered, s.counts.batches), (3, 3, 1));
+    assert_eq!(
+        (s.counts.inserted, s.counts.delivered, s.counts.batches),
+        (3, 3, 1)
+    );
     assert!(s.counts.is_conserved());
 }
 
@@ -80,7 +91,9 @@ fn batches_never_exceed_max_size() {
 fn time_trigger_fires_exactly_at_the_interval_and_restarts_after_each_flush() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<u32>();
-    let cfg = base().max_size(100).flush_interval(Duration::from_millis(500));
+    let cfg = base()
+        .max_size(100)
+        .flush_interval(Duration::from_millis(500));
     let buf = engine.buffer(cfg, sink).unwrap();
     buf.insert(1).unwrap();
     engine.advance(Duration::from_millis(499));
@@ -106,7 +119,9 @@ fn time_trigger_fires_exactly_at_the_interval_and_restarts_after_each_flush() {
 fn a_size_flush_restarts_the_interval() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<u32>();
-    let cfg = base().max_size(2).flush_interval(Duration::from_millis(100));
+    let cfg = base()
+        .max_size(2)
+        .flush_interval(Duration::from_millis(100));
     let buf = engine.buffer(cfg, sink).unwrap();
     engine.advance(Duration::from_millis(60));
     buf.insert(1).unwrap();
@@ -123,7 +138,7 @@ fn a_size_flush_restarts_the_interval() {
 fn max_bytes_trigger_for_byte_items() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<Vec<u8>>();
-    let cfg = base().max_size(1000).max_bytes(10);
+    let cfg = base().max_size(100).max_bytes(10);
     let buf = engine.buffer(cfg, sink).unwrap();
     buf.insert(vec![0; 4]).unwrap();
     buf.insert(vec![1; 4]).unwrap();
@@ -141,10 +156,15 @@ fn batch_bytes_is_passed_to_the_sink() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
     let buf = engine
-        .buffer(base().max_size(2), move |_: &[String], ctx: &FlushContext<'_>| {
-            s.lock().unwrap().push((ctx.batch_bytes, ctx.buffer.to_string(), ctx.attempt));
-            Ok::<(), SinkError>(())
-        })
+        .buffer(
+            base().max_size(2),
+            move |_: &[String], ctx: &FlushContext<'_>| {
+                s.lock()
+                    .unwrap()
+                    .push((ctx.batch_bytes, ctx.buffer.to_string(), ctx.attempt));
+                Ok::<(), SinkError>(())
+            },
+        )
         .unwrap();
     buf.insert("abc".to_string()).unwrap();
     buf.insert("de".to_string()).unwrap();
@@ -175,7 +195,7 @@ fn size_jitter_is_drawn_afresh_each_cycle_and_stays_in_bounds() {
 fn partitions_round_robin_and_keyed_inserts_keep_per_key_order() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<(u8, u32)>();
-    let cfg = base().partitions(4).max_size(1000);
+    let cfg = base().partitions(4).max_size(100).capacity(1000);
     let buf = engine.buffer(cfg, sink).unwrap();
     for i in 0..400 {
         let key = (i % 7) as u8;
@@ -197,7 +217,9 @@ fn partitions_round_robin_and_keyed_inserts_keep_per_key_order() {
     drop(log);
 
     let (log2, sink2) = recorder::<u32>();
-    let rr = engine.buffer(base().name("rr").partitions(3).max_size(1000), sink2).unwrap();
+    let rr = engine
+        .buffer(base().name("rr").partitions(3).max_size(100), sink2)
+        .unwrap();
     for i in 0..9 {
         rr.insert(i).unwrap();
     }
@@ -239,7 +261,10 @@ fn overflow_drop_newest_refuses_counts_and_reports() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<u32>();
     let obs = Arc::new(Drops::default());
-    let cfg = base().max_size(3).capacity(3).overflow(Overflow::DropNewest);
+    let cfg = base()
+        .max_size(3)
+        .capacity(3)
+        .overflow(Overflow::DropNewest);
     let buf = engine.buffer_with_observer(cfg, sink, obs.clone()).unwrap();
     for i in 0..3 {
         buf.insert(i).unwrap();
@@ -258,7 +283,10 @@ fn overflow_drop_oldest_evicts_the_oldest_buffered_item() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<u32>();
     let obs = Arc::new(Drops::default());
-    let cfg = base().max_size(10).capacity(10).overflow(Overflow::DropOldest);
+    let cfg = base()
+        .max_size(10)
+        .capacity(10)
+        .overflow(Overflow::DropOldest);
     let buf = engine.buffer_with_observer(cfg, sink, obs.clone()).unwrap();
     for i in 0..9 {
         buf.insert(i).unwrap();
@@ -364,8 +392,12 @@ fn a_failing_sink_is_retried_with_backoff_in_order_then_succeeds() {
     engine.run_pending();
     // First attempt failed; the second batch must wait behind the first.
     assert_eq!(*calls.lock().unwrap(), [(0, vec![0, 1])]);
-    engine.advance(Duration::from_millis(100)); // backoff is within [50, 100] ms
-    engine.advance(Duration::from_millis(200)); // second backoff within [100, 200]
+    // The first backoff is at least half of retry_backoff (equal jitter).
+    engine.advance(Duration::from_millis(49));
+    assert_eq!(calls.lock().unwrap().len(), 1);
+    // Every backoff is at most 100 ms * 2^attempt, so 2 s of simulated time
+    // is plenty for both batches to get through.
+    engine.advance(Duration::from_secs(2));
     let got = calls.lock().unwrap().clone();
     assert_eq!(
         got,
@@ -375,12 +407,14 @@ fn a_failing_sink_is_retried_with_backoff_in_order_then_succeeds() {
             (2, vec![0, 1]),
             (0, vec![2, 3]),
             (1, vec![2, 3]),
+            (2, vec![2, 3]),
         ]
     );
-    engine.advance(Duration::from_millis(200));
-    assert_eq!(calls.lock().unwrap().last().unwrap(), &(2, vec![2, 3]));
     let s = buf.stats().counts;
-    assert_eq!((s.delivered, s.dropped, s.failed_flushes, s.retries), (4, 0, 4, 4));
+    assert_eq!(
+        (s.delivered, s.dropped, s.failed_flushes, s.retries),
+        (4, 0, 4, 4)
+    );
     assert_eq!(obs.1.load(Ordering::SeqCst), 4);
     assert!(s.is_conserved());
 }
@@ -389,7 +423,10 @@ fn a_failing_sink_is_retried_with_backoff_in_order_then_succeeds() {
 fn a_sink_that_always_fails_drops_the_batch_after_max_retries() {
     let engine = Engine::manual();
     let obs = Arc::new(Drops::default());
-    let cfg = base().max_size(3).max_retries(2).retry_backoff(Duration::from_millis(10));
+    let cfg = base()
+        .max_size(3)
+        .max_retries(2)
+        .retry_backoff(Duration::from_millis(10));
     let buf = engine
         .buffer_with_observer(
             cfg,
@@ -403,7 +440,10 @@ fn a_sink_that_always_fails_drops_the_batch_after_max_retries() {
     engine.advance(Duration::from_secs(1));
     assert_eq!(*obs.0.lock().unwrap(), [(3, DropReason::SinkFailed)]);
     let s = buf.stats().counts;
-    assert_eq!((s.delivered, s.dropped, s.failed_flushes, s.retries), (0, 3, 3, 2));
+    assert_eq!(
+        (s.delivered, s.dropped, s.failed_flushes, s.retries),
+        (0, 3, 3, 2)
+    );
     assert!(s.is_conserved());
 }
 
@@ -452,7 +492,10 @@ fn sync_flush_reports_delivered_and_failed_items() {
     let r = buf.sync_flush(Duration::from_secs(5)).unwrap();
     assert_eq!((r.delivered(), r.dropped(), r.undelivered()), (3, 2, 0));
     // A second sync_flush has nothing to wait for.
-    assert_eq!(buf.sync_flush(Duration::from_secs(5)).unwrap(), FlushReport::default());
+    assert_eq!(
+        buf.sync_flush(Duration::from_secs(5)).unwrap(),
+        FlushReport::default()
+    );
 }
 
 #[test]
@@ -472,7 +515,10 @@ fn sync_flush_and_close_honour_their_timeouts_when_the_sink_never_returns() {
         other => panic!("expected a timeout, got {other:?}"),
     }
     let report = buf.close(Duration::from_millis(50));
-    assert!(t.elapsed() < Duration::from_secs(20), "close must not wait for the sink");
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "close must not wait for the sink"
+    );
     assert!(report.timed_out);
     assert_eq!(report.undelivered, 1);
     assert_eq!(report.counts.in_flight, 1);
@@ -484,7 +530,7 @@ fn sync_flush_and_close_honour_their_timeouts_when_the_sink_never_returns() {
 #[test]
 fn close_flushes_everything_and_is_idempotent() {
     let (log, sink) = recorder::<u32>();
-    let buf = Buffer::new(base().max_size(1000).partitions(2), sink).unwrap();
+    let buf = Buffer::new(base().max_size(100).partitions(2), sink).unwrap();
     for i in 0..10 {
         buf.insert(i).unwrap();
     }
@@ -494,14 +540,17 @@ fn close_flushes_everything_and_is_idempotent() {
     let r2 = buf.close(Duration::from_secs(10));
     assert_eq!(r1, r2);
     assert_eq!(buf.insert(5), Err(InsertError::Closed(5)));
-    assert!(matches!(buf.sync_flush(Duration::from_secs(1)), Err(SyncFlushError::Closed)));
+    assert!(matches!(
+        buf.sync_flush(Duration::from_secs(1)),
+        Err(SyncFlushError::Closed)
+    ));
     assert!(r1.counts.is_conserved());
 }
 
 #[test]
 fn dropping_the_last_clone_closes_and_delivers() {
     let (log, sink) = recorder::<u32>();
-    let buf = Buffer::new(base().max_size(1000), sink).unwrap();
+    let buf = Buffer::new(base().max_size(100), sink).unwrap();
     let clone = buf.clone();
     buf.insert(1).unwrap();
     drop(buf);
@@ -514,7 +563,9 @@ fn dropping_the_last_clone_closes_and_delivers() {
 fn dump_takes_items_out_without_flushing() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<u32>();
-    let buf = engine.buffer(base().max_size(1000).partitions(2), sink).unwrap();
+    let buf = engine
+        .buffer(base().max_size(100).partitions(2), sink)
+        .unwrap();
     for i in 0..6 {
         buf.insert(i).unwrap();
     }
@@ -534,7 +585,7 @@ fn flush_meta_and_manual_flush_reach_the_sink() {
     let engine = Engine::manual();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
-    let cfg = base().max_size(100).flush_meta(Some("tenant-7".to_string()));
+    let cfg = base().max_size(100).flush_meta("tenant-7");
     let buf = engine
         .buffer(cfg, move |b: &[u32], ctx: &FlushContext<'_>| {
             s.lock()
@@ -610,7 +661,7 @@ fn a_producer_handle_after_close_gets_its_item_back() {
 fn sync_flush_includes_items_still_in_producer_rings() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<u32>();
-    let buf = engine.buffer(base().max_size(1000), sink).unwrap();
+    let buf = engine.buffer(base().max_size(100), sink).unwrap();
     let mut p = buf.producer();
     for i in 0..5 {
         p.insert(i).unwrap();
@@ -652,7 +703,9 @@ fn engine_lookup_is_typed_and_names_are_unique() {
     a.close(Duration::from_secs(1));
     assert_eq!(engine.names(), ["b"]);
     let (_l4, s4) = recorder::<u32>();
-    engine.buffer(base().name("a"), s4).expect("a closed buffer's name is free again");
+    engine
+        .buffer(base().name("a"), s4)
+        .expect("a closed buffer's name is free again");
 }
 
 #[test]
@@ -660,14 +713,16 @@ fn engine_stop_closes_every_buffer() {
     let engine = Engine::new(2).unwrap();
     let (l1, s1) = recorder::<u32>();
     let (l2, s2) = recorder::<u64>();
-    let a = engine.buffer(base().name("a").max_size(1000), s1).unwrap();
-    let b = engine.buffer(base().name("b").max_size(1000), s2).unwrap();
+    let a = engine.buffer(base().name("a").max_size(100), s1).unwrap();
+    let b = engine.buffer(base().name("b").max_size(100), s2).unwrap();
     a.insert(1).unwrap();
     b.insert(2).unwrap();
     let reports = engine.stop(Duration::from_secs(10));
     let names: Vec<&str> = reports.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["a", "b"]);
-    assert!(reports.iter().all(|(_, r)| r.delivered == 1 && r.undelivered == 0));
+    assert!(reports
+        .iter()
+        .all(|(_, r)| r.delivered == 1 && r.undelivered == 0));
     assert_eq!(batches(&l1), [vec![1]]);
     assert_eq!(batches(&l2), [vec![2]]);
     assert_eq!(a.insert(3), Err(InsertError::Closed(3)));
@@ -682,7 +737,7 @@ fn invalid_configuration_is_refused_with_the_key_named() {
     let err = Buffer::new(
         BufferConfig::new()
             .overflow(Overflow::Spill)
-            .spool_dir(Some("/tmp/x".into())),
+            .spool_dir("/tmp/x"),
         s,
     )
     .unwrap_err();
@@ -706,7 +761,11 @@ impl Weigh for Counted {}
 fn every_item_is_dropped_exactly_once_on_every_path() {
     let drops = Arc::new(AtomicUsize::new(0));
     let engine = Engine::manual();
-    let cfg = base().max_size(2).capacity(4).overflow(Overflow::DropOldest).max_retries(0);
+    let cfg = base()
+        .max_size(2)
+        .capacity(4)
+        .overflow(Overflow::DropOldest)
+        .max_retries(0);
     let buf = engine
         .buffer(cfg, |b: &[Counted], _: &FlushContext<'_>| {
             if b.iter().any(|c| c.0 % 5 == 0) {

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::config::{BufferConfig, Overflow};
 use crate::engine::{Closable, Engine, Task, TimerKind};
-use crate::observer::{DropEvent, DropReason, FlushEnd, FlushStart, Observer, OverflowEvent, RetryEvent};
+use crate::observer::{
+    DropEvent, DropReason, FlushEnd, FlushStart, Observer, OverflowEvent, RetryEvent,
+};
 use crate::ring::spsc;
 use crate::sink::{FlushContext, FlushReason, Sink, SinkError};
 use crate::stats::{LatencyHistogram, PartitionStats, Stats};
@@ -386,14 +388,20 @@ impl<T: Weigh + Send + 'static> Core<T> {
             drained: 0,
             evicted: 0,
         });
-        let me = self.me.upgrade().expect("a live buffer hands out producers");
+        let me = self
+            .me
+            .upgrade()
+            .expect("a live buffer hands out producers");
         Producer::new(me, p, id, tx, shared, hint_every)
     }
 
     fn backoff(&self, st: &mut PartState<T>, attempt: u32) -> Duration {
         let c = &self.config;
         let factor = 1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
-        let full = c.retry_backoff.saturating_mul(factor).min(c.retry_backoff_max);
+        let full = c
+            .retry_backoff
+            .saturating_mul(factor)
+            .min(c.retry_backoff_max);
         // "Equal jitter": somewhere in [full/2, full], so retries of many
         // partitions do not hit a recovering sink at the same instant.
         let half = full / 2;
@@ -489,7 +497,12 @@ impl<T: Weigh + Send + 'static> Core<T> {
                 st.retry_due = false;
                 st.retry_gen += 1;
                 let gen = st.retry_gen;
-                self.arm(self.engine.handle.inner.now() + backoff, p, TimerKind::Retry, gen);
+                self.arm(
+                    self.engine.handle.inner.now() + backoff,
+                    p,
+                    TimerKind::Retry,
+                    gen,
+                );
                 drop(st);
                 if let Some(obs) = &self.observer {
                     obs.on_retry(&RetryEvent {

@@ -315,7 +315,10 @@ impl<T: Weigh + Send + 'static> Buffer<T> {
         }
         let (engine, private) = match engine {
             Some(e) => (e, false),
-            None => (Engine::new(config.workers).map_err(BufferError::Engine)?, true),
+            None => (
+                Engine::new(config.workers).map_err(BufferError::Engine)?,
+                true,
+            ),
         };
         let name = config.name.clone();
         let core = Core::new(config, sink, observer, engine.clone(), private);

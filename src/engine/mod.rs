@@ -26,8 +26,8 @@ use crate::sync::{Condvar, Mutex};
 use crate::weigh::Weigh;
 
 use clock::Clock;
-pub(crate) use timer::TimerKind;
 use timer::Timer;
+pub(crate) use timer::TimerKind;
 
 /// Work the engine runs for a buffer: flush a partition, or react to one of
 /// its deadlines. Implemented by the buffer's shared core.
@@ -258,7 +258,10 @@ impl Engine {
         let spawn = |name: String, f: Box<dyn FnOnce() + Send>| Builder::new().name(name).spawn(f);
         for i in 0..workers {
             let me = Arc::clone(inner);
-            match spawn(format!("spillway-flush-{i}"), Box::new(move || me.worker_loop())) {
+            match spawn(
+                format!("spillway-flush-{i}"),
+                Box::new(move || me.worker_loop()),
+            ) {
                 Ok(h) => threads.push(h),
                 Err(e) => {
                     inner.threads.lock().extend(threads);
@@ -393,7 +396,9 @@ impl Engine {
     pub fn get<T: Weigh + Send + 'static>(&self, name: &str) -> Option<Buffer<T>> {
         let reg = self.handle.inner.registry.lock();
         let entry = reg.get(name)?;
-        let weak = entry.typed.downcast_ref::<Weak<crate::buffer::BufferHandle<T>>>()?;
+        let weak = entry
+            .typed
+            .downcast_ref::<Weak<crate::buffer::BufferHandle<T>>>()?;
         weak.upgrade().map(Buffer::from_handle)
     }
 

@@ -32,7 +32,10 @@ pub(crate) struct TimerEntry {
 // `seq` keeps entries with equal deadlines in arming order.
 impl Ord for TimerEntry {
     fn cmp(&self, other: &Self) -> CmpOrdering {
-        other.at.cmp(&self.at).then_with(|| other.seq.cmp(&self.seq))
+        other
+            .at
+            .cmp(&self.at)
+            .then_with(|| other.seq.cmp(&self.seq))
     }
 }
 impl PartialOrd for TimerEntry {
@@ -113,7 +116,9 @@ impl Timer {
             if !due {
                 return fired;
             }
-            let Some(entry) = q.heap.pop() else { return fired };
+            let Some(entry) = q.heap.pop() else {
+                return fired;
+            };
             drop(q);
             if let Some(task) = entry.task.upgrade() {
                 task.fire(entry.partition, entry.kind, entry.gen);
