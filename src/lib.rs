@@ -4,6 +4,10 @@
 //! The layers, bottom up:
 //! - [`ring`]: bounded FIFO rings, a mutex-guarded one for any number of threads
 //!   and a lock-free single-producer/single-consumer one.
+//! - [`buffer`] and [`engine`]: the batching buffer (size, byte and time
+//!   triggers, partitions, overflow policies, retries, telemetry) and the
+//!   engine whose flusher pool and timer thread serve many buffers.
+//! - [`config`]: [`BufferConfig`], one set of keys for code, YAML and C.
 //!
 //! Everything concurrent is model-checked with loom (`loom-tests/`), and a C ABI
 //! (`include/spillway.h`) serves C and C++ programs.
@@ -13,8 +17,21 @@
 
 mod sync;
 
+pub mod buffer;
 pub mod checkpoint;
 pub mod config;
+pub mod engine;
 pub mod ffi;
+pub mod observer;
 pub mod ring;
+pub mod sink;
 pub mod spool;
+pub mod stats;
+mod weigh;
+
+pub use buffer::{Buffer, InsertError, Producer};
+pub use config::BufferConfig;
+pub use engine::Engine;
+pub use sink::{FlushContext, FlushReason, Sink, SinkError};
+pub use stats::Stats;
+pub use weigh::Weigh;

@@ -12,6 +12,15 @@
 
 pub(crate) use imp::*;
 
+/// Reference counting for long-lived objects handed around as trait objects
+/// (engine tasks, timer entries, registry entries). loom's `Arc` has neither
+/// `Weak` nor unsized coercion, and these counts guard no data hand-over, so
+/// both configurations use std's here; the protocols they point at still use
+/// the primitives above.
+pub(crate) mod rc {
+    pub(crate) use std::sync::{Arc, Weak};
+}
+
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use std::sync::Arc;

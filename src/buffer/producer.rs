@@ -1,0 +1,226 @@
+//! The lock-free producer path: a per-thread handle that pushes into its own
+//! SPSC ring, which the partition's flusher drains.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::config::Overflow;
+use crate::ring::spsc;
+use crate::ring::{TryPushError, WaitError};
+use crate::sink::FlushReason;
+use crate::sync::atomic::{fence, AtomicU64, Ordering};
+use crate::sync::rc::Arc;
+use crate::weigh::Weigh;
+
+use super::core::Core;
+use super::InsertError;
+
+/// Counters a producer handle publishes for the partition. Each has a single
+/// writer (the handle), so publishing is a plain `Release` store.
+#[derive(Default)]
+pub(crate) struct RingShared {
+    /// Items counted as inserted through the ring. Counted *before* the item
+    /// is queued, so `pushed - drained` never underflows.
+    pushed: AtomicU64,
+    /// Items refused by `drop_newest` (counted inserted and dropped).
+    refused: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RingCounts {
+    pub(crate) pushed: u64,
+    pub(crate) refused: u64,
+}
+
+impl RingShared {
+    pub(crate) fn counts(&self) -> RingCounts {
+        RingCounts {
+            pushed: self.pushed.load(Ordering::Acquire),
+            refused: self.refused.load(Ordering::Acquire),
+        }
+    }
+}
+
+/// A handle for one thread that inserts into a [`Buffer`](super::Buffer)
+/// without taking a lock: items go into the handle's own lock-free ring, and
+/// the partition's flusher drains it. Items from one handle reach the sink
+/// in the order they were inserted.
+///
+/// Every `max_size` items the handle asks for a size check; the flush
+/// interval covers the rest. Dropping the handle is fine at any moment: what
+/// it holds is still delivered.
+///
+/// ```
+/// use spillway::{Buffer, BufferConfig, FlushContext, SinkError};
+/// let buf = Buffer::new(BufferConfig::new().max_size(64), |b: &[u64], _: &FlushContext<'_>| {
+///     Ok::<(), SinkError>(())
+/// })
+/// .unwrap();
+/// let mut p = buf.producer();
+/// for i in 0..1000 {
+///     p.insert(i).unwrap();
+/// }
+/// drop(p);
+/// let report = buf.close(std::time::Duration::from_secs(5));
+/// assert_eq!(report.counts.delivered, 1000);
+/// ```
+pub struct Producer<T: Weigh + Send + 'static> {
+    core: Arc<Core<T>>,
+    partition: u32,
+    id: u64,
+    ring: spsc::Producer<T>,
+    shared: Arc<RingShared>,
+    pushed: u64,
+    refused: u64,
+    since_hint: usize,
+    hint_every: usize,
+}
+
+impl<T: Weigh + Send + 'static> fmt::Debug for Producer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer")
+            .field("buffer", &self.core.name)
+            .field("partition", &self.partition)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Weigh + Send + 'static> Producer<T> {
+    pub(crate) fn new(
+        core: Arc<Core<T>>,
+        partition: u32,
+        id: u64,
+        ring: spsc::Producer<T>,
+        shared: Arc<RingShared>,
+        hint_every: usize,
+    ) -> Self {
+        Self {
+            core,
+            partition,
+            id,
+            ring,
+            shared,
+            pushed: 0,
+            refused: 0,
+            since_hint: 0,
+            hint_every: hint_every.max(1),
+        }
+    }
+
+    /// The partition this handle feeds.
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    /// Inserts one item without taking a lock (unless the ring is full and
+    /// the overflow policy needs one).
+    ///
+    /// # Errors
+    /// As [`Buffer::insert`](super::Buffer::insert): `Closed` after close,
+    /// `Full` under `reject`/`drop_newest`, `Timeout` under `block` when the
+    /// ring stayed full for `block_timeout`. The item comes back inside.
+    pub fn insert(&mut self, item: T) -> Result<(), InsertError<T>> {
+        if self.core.is_closed() {
+            return Err(InsertError::Closed(item));
+        }
+        if self.ring.slots() == 0 {
+            if let Err(e) = self.make_room() {
+                return Err(e.with_item(item));
+            }
+        }
+        // Count before queueing: whoever sees the item also sees the count.
+        self.pushed += 1;
+        self.shared.pushed.store(self.pushed, Ordering::Release);
+        let item = match self.ring.try_push(item) {
+            Ok(()) => None,
+            Err(TryPushError::Full(v) | TryPushError::Closed(v)) => Some(v),
+        };
+        if let Some(item) = item {
+            // Unreachable while the partition keeps the consumer (it drops it
+            // only after this handle is gone), but never lose the count.
+            self.pushed -= 1;
+            self.shared.pushed.store(self.pushed, Ordering::Release);
+            return Err(InsertError::Closed(item));
+        }
+        // Pairs with the fence in `Core::begin_close`: either close sees our
+        // item in the ring when it drains, or we see `closed` here.
+        fence(Ordering::SeqCst);
+        if self.core.is_closed() {
+            return self.after_close_race();
+        }
+        self.since_hint += 1;
+        if self.since_hint >= self.hint_every {
+            self.since_hint = 0;
+            self.core.request(self.partition, FlushReason::Size);
+        }
+        Ok(())
+    }
+
+    /// Close started while we pushed. If its final drain already ran, our
+    /// item may still be in the ring: take it back and report `Closed`.
+    fn after_close_race(&mut self) -> Result<(), InsertError<T>> {
+        match self.core.take_back(self.partition, self.id) {
+            Some(item) => {
+                self.pushed -= 1;
+                self.shared.pushed.store(self.pushed, Ordering::Release);
+                Err(InsertError::Closed(item))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The ring is full: apply the overflow policy until there is a slot.
+    fn make_room(&mut self) -> Result<(), InsertError<()>> {
+        self.core.overflowed(self.partition);
+        // Whatever the policy, the flusher should drain us now.
+        self.core.request(self.partition, FlushReason::Size);
+        match self.core.config.overflow {
+            Overflow::Block => {
+                let deadline = Instant::now() + self.core.config.block_timeout;
+                loop {
+                    self.core.assist();
+                    if self.ring.slots() > 0 {
+                        return Ok(());
+                    }
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(InsertError::Timeout(()));
+                    }
+                    // A manual engine drains only when someone runs it.
+                    let wait = if self.core.is_manual() {
+                        left.min(Duration::from_millis(1))
+                    } else {
+                        left
+                    };
+                    match self.ring.wait_for_slots(1, Some(wait)) {
+                        Ok(()) => return Ok(()),
+                        Err(WaitError::Timeout) => {}
+                        Err(WaitError::Closed) => return Err(InsertError::Closed(())),
+                    }
+                    if self.core.is_closed() {
+                        return Err(InsertError::Closed(()));
+                    }
+                }
+            }
+            Overflow::DropNewest => {
+                self.refused += 1;
+                self.shared.refused.store(self.refused, Ordering::Release);
+                self.core.dropped_newest(self.partition);
+                Err(InsertError::Full(()))
+            }
+            Overflow::DropOldest => {
+                if let Some(old) = self.core.evict_from_ring(self.partition, self.id) {
+                    drop(old);
+                    return Ok(());
+                }
+                // The flusher emptied the ring meanwhile.
+                if self.ring.slots() > 0 {
+                    Ok(())
+                } else {
+                    Err(InsertError::Full(()))
+                }
+            }
+            Overflow::Reject | Overflow::Spill => Err(InsertError::Full(())),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Telemetry callbacks: what happened, as it happens.
+
+use std::time::Duration;
+
+use crate::sink::FlushReason;
+
+/// A flush is about to call the sink.
+#[derive(Debug, Clone)]
+pub struct FlushStart<'a> {
+    /// The buffer's name.
+    pub buffer: &'a str,
+    /// The partition, 0-based.
+    pub partition: u32,
+    /// Why it flushes.
+    pub reason: FlushReason,
+    /// 0 on the first try.
+    pub attempt: u32,
+    /// Items in the batch.
+    pub items: usize,
+}
+
+/// A sink call returned (or panicked).
+#[derive(Debug, Clone)]
+pub struct FlushEnd<'a> {
+    /// The buffer's name.
+    pub buffer: &'a str,
+    /// The partition, 0-based.
+    pub partition: u32,
+    /// Why it flushed.
+    pub reason: FlushReason,
+    /// 0 on the first try.
+    pub attempt: u32,
+    /// Items in the batch.
+    pub items: usize,
+    /// How long the sink took.
+    pub duration: Duration,
+    /// `None` when the sink accepted the batch, else its error message.
+    pub error: Option<&'a str>,
+    /// The call ran past `flush_timeout`.
+    pub timed_out: bool,
+}
+
+/// A failed batch will be tried again.
+#[derive(Debug, Clone)]
+pub struct RetryEvent<'a> {
+    /// The buffer's name.
+    pub buffer: &'a str,
+    /// The partition, 0-based.
+    pub partition: u32,
+    /// The attempt that comes next (1 for the first retry).
+    pub attempt: u32,
+    /// How long the buffer waits before it.
+    pub backoff: Duration,
+    /// Items in the batch.
+    pub items: usize,
+}
+
+/// Why items were given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// `overflow: drop_newest` refused a new item.
+    DropNewest,
+    /// `overflow: drop_oldest` evicted a buffered item.
+    DropOldest,
+    /// The sink failed the batch `max_retries + 1` times.
+    SinkFailed,
+    /// The buffer closed before the items could be delivered.
+    Closed,
+}
+
+/// Items were given up; they are counted in `dropped`.
+#[derive(Debug, Clone)]
+pub struct DropEvent<'a> {
+    /// The buffer's name.
+    pub buffer: &'a str,
+    /// The partition, 0-based.
+    pub partition: u32,
+    /// How many items.
+    pub count: usize,
+    /// Why.
+    pub reason: DropReason,
+}
+
+/// A partition was full when an item came.
+#[derive(Debug, Clone)]
+pub struct OverflowEvent<'a> {
+    /// The buffer's name.
+    pub buffer: &'a str,
+    /// The partition, 0-based.
+    pub partition: u32,
+    /// The configured `overflow` policy that now decides.
+    pub policy: crate::config::Overflow,
+}
+
+/// Callbacks for telemetry. Every method has an empty default, so implement
+/// only what you need. They run on the thread where the event happens (a
+/// flusher, or the inserting thread for overflow and drop-newest), never with
+/// a lock held; keep them short.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use spillway::observer::{DropEvent, Observer};
+/// #[derive(Default)]
+/// struct CountDrops(AtomicUsize);
+/// impl Observer for CountDrops {
+///     fn on_drop(&self, e: &DropEvent<'_>) {
+///         self.0.fetch_add(e.count, Ordering::Relaxed);
+///     }
+/// }
+/// ```
+pub trait Observer: Send + Sync + 'static {
+    /// A sink call starts.
+    fn on_flush_start(&self, _event: &FlushStart<'_>) {}
+    /// A sink call ended.
+    fn on_flush_end(&self, _event: &FlushEnd<'_>) {}
+    /// A failed batch is scheduled again.
+    fn on_retry(&self, _event: &RetryEvent<'_>) {}
+    /// Items were given up.
+    fn on_drop(&self, _event: &DropEvent<'_>) {}
+    /// A partition was full when an item came.
+    fn on_overflow(&self, _event: &OverflowEvent<'_>) {}
+}
