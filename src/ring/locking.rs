@@ -29,6 +29,17 @@
 //!
 //! The fast path (room to push, an item to pop, nobody waiting) takes the lock
 //! once and makes no notify call at all.
+//!
+//! # Spinning before parking
+//!
+//! A thread that finds the ring full (or empty) first backs off a few rounds
+//! (brief spins, then yields) with the lock released, re-checking under the
+//! lock after each, and only then registers as a waiter and parks. While it
+//! spins it is not counted, so the other side pays no wake-up system call for
+//! it; that is what keeps a ring that runs full or empty under load from
+//! costing one futex wake per item. It changes nothing in the argument above:
+//! a spinning thread re-checks the state itself, and it counts itself before
+//! its final check-then-park.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -37,12 +48,37 @@ use std::time::{Duration, Instant};
 use super::error::{
     ClosedError, PopClosedError, PopTimeoutError, PushTimeoutError, TryPopError, TryPushError,
 };
-use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::sync::{spin_loop, thread, Condvar, Mutex, MutexGuard};
 
 /// Rings larger than this start with this many slots allocated and grow on
 /// demand, so `LockingRing::new(usize::MAX)` ("practically unbounded") does
 /// not try to allocate the whole capacity up front.
 const MAX_PREALLOCATED_SLOTS: usize = 64 * 1024;
+
+/// Back-off rounds a blocked thread spends before it parks (see the module
+/// docs). None under loom: a round only releases and re-takes the lock and
+/// changes no state, while loom, which runs the other threads after a yield,
+/// would let a spinning thread always see the change it waits for and so
+/// never check the park-and-notify protocol that the models are there for.
+#[cfg(not(loom))]
+const SPIN_ROUNDS: u32 = 10;
+#[cfg(loom)]
+const SPIN_ROUNDS: u32 = 0;
+
+/// Rounds below this spin `2^round` times; later ones yield the CPU, which
+/// matters when the thread we wait for shares our core.
+const SPIN_ROUNDS_BEFORE_YIELD: u32 = 7;
+
+/// One back-off round, run with the lock released.
+fn back_off(round: u32) {
+    if round < SPIN_ROUNDS_BEFORE_YIELD {
+        for _ in 0..1u32 << round {
+            spin_loop();
+        }
+    } else {
+        thread::yield_now();
+    }
+}
 
 /// Everything the mutex guards.
 struct State<T> {
@@ -119,6 +155,15 @@ struct Deadline {
 impl Deadline {
     fn new(timeout: Option<Duration>) -> Self {
         Self { timeout, at: None }
+    }
+
+    /// The back-off round to start from: a zero timeout means "do not
+    /// wait", so it skips spinning altogether.
+    fn first_spin_round(&self) -> u32 {
+        match self.timeout {
+            Some(t) if t.is_zero() => SPIN_ROUNDS,
+            _ => 0,
+        }
     }
 
     /// Waits on `cv`; returns whether the deadline has passed.
@@ -591,6 +636,7 @@ impl<T> LockingRing<T> {
         let mut st = self.state.lock();
         let mut deadline = Deadline::new(timeout);
         let mut expired = false;
+        let mut round = deadline.first_spin_round();
         loop {
             if st.closed {
                 return Err((Blocked::Closed, v));
@@ -604,6 +650,13 @@ impl<T> LockingRing<T> {
             if expired {
                 return Err((Blocked::Timeout, v));
             }
+            if round < SPIN_ROUNDS {
+                drop(st);
+                back_off(round);
+                round += 1;
+                st = self.state.lock();
+                continue;
+            }
             st.waiting_pushers += 1;
             expired = deadline.wait(&self.not_full, &mut st);
             st.waiting_pushers -= 1;
@@ -615,6 +668,7 @@ impl<T> LockingRing<T> {
         let mut st = self.state.lock();
         let mut deadline = Deadline::new(timeout);
         let mut expired = false;
+        let mut round = deadline.first_spin_round();
         loop {
             if let Some(v) = st.items.pop_front() {
                 self.wake_pushers(st, 1);
@@ -625,6 +679,13 @@ impl<T> LockingRing<T> {
             }
             if expired {
                 return Err(Blocked::Timeout);
+            }
+            if round < SPIN_ROUNDS {
+                drop(st);
+                back_off(round);
+                round += 1;
+                st = self.state.lock();
+                continue;
             }
             st.waiting_poppers += 1;
             expired = deadline.wait(&self.not_empty, &mut st);
