@@ -157,12 +157,12 @@ impl Deadline {
         Self { timeout, at: None }
     }
 
-    /// The back-off round to start from: a zero timeout means "do not
-    /// wait", so it skips spinning altogether.
-    fn first_spin_round(&self) -> u32 {
+    /// How many back-off rounds to spend before parking: a zero timeout
+    /// means "do not wait", so it skips them.
+    fn spin_rounds(&self) -> u32 {
         match self.timeout {
-            Some(t) if t.is_zero() => SPIN_ROUNDS,
-            _ => 0,
+            Some(t) if t.is_zero() => 0,
+            _ => SPIN_ROUNDS,
         }
     }
 
@@ -636,7 +636,7 @@ impl<T> LockingRing<T> {
         let mut st = self.state.lock();
         let mut deadline = Deadline::new(timeout);
         let mut expired = false;
-        let mut round = deadline.first_spin_round();
+        let mut spins_left = deadline.spin_rounds();
         loop {
             if st.closed {
                 return Err((Blocked::Closed, v));
@@ -650,10 +650,10 @@ impl<T> LockingRing<T> {
             if expired {
                 return Err((Blocked::Timeout, v));
             }
-            if round < SPIN_ROUNDS {
+            if spins_left > 0 {
                 drop(st);
-                back_off(round);
-                round += 1;
+                back_off(SPIN_ROUNDS - spins_left);
+                spins_left -= 1;
                 st = self.state.lock();
                 continue;
             }
@@ -668,7 +668,7 @@ impl<T> LockingRing<T> {
         let mut st = self.state.lock();
         let mut deadline = Deadline::new(timeout);
         let mut expired = false;
-        let mut round = deadline.first_spin_round();
+        let mut spins_left = deadline.spin_rounds();
         loop {
             if let Some(v) = st.items.pop_front() {
                 self.wake_pushers(st, 1);
@@ -680,10 +680,10 @@ impl<T> LockingRing<T> {
             if expired {
                 return Err(Blocked::Timeout);
             }
-            if round < SPIN_ROUNDS {
+            if spins_left > 0 {
                 drop(st);
-                back_off(round);
-                round += 1;
+                back_off(SPIN_ROUNDS - spins_left);
+                spins_left -= 1;
                 st = self.state.lock();
                 continue;
             }
