@@ -101,7 +101,8 @@ struct State<T> {
 /// ([`try_pop`](Self::try_pop)) or blocks ([`pop`](Self::pop),
 /// [`pop_timeout`](Self::pop_timeout)). After [`close`](Self::close) pushes
 /// fail and give the item back, while pops drain what is left and only then
-/// report that the ring is closed.
+/// report that the ring is closed. A call that has to block spins briefly
+/// before it sleeps, and wakes the other side only if that side sleeps.
 ///
 /// Items still inside when the ring is dropped are dropped with it, each
 /// exactly once.
@@ -144,9 +145,9 @@ enum Blocked {
     Timeout,
 }
 
-/// Resolves a relative timeout into an absolute deadline the first time a
-/// thread has to wait, so every later (spurious or stolen) wake-up waits only
-/// for what is left.
+/// Resolves a relative timeout into an absolute deadline the first time an
+/// operation finds itself blocked, so back-off rounds and later (spurious or
+/// stolen) wake-ups wait only for what is left.
 struct Deadline {
     timeout: Option<Duration>,
     at: Option<Option<Instant>>,
@@ -166,18 +167,19 @@ impl Deadline {
         }
     }
 
+    /// Fixes the deadline on the first call (when the operation first finds
+    /// itself blocked) and returns it; `None` means no deadline, including
+    /// one beyond what `Instant` can represent, which is as good as never.
+    fn start(&mut self) -> Option<Instant> {
+        let timeout = self.timeout?;
+        *self
+            .at
+            .get_or_insert_with(|| Instant::now().checked_add(timeout))
+    }
+
     /// Waits on `cv`; returns whether the deadline has passed.
     fn wait<S>(&mut self, cv: &Condvar, guard: &mut MutexGuard<'_, S>) -> bool {
-        let Some(timeout) = self.timeout else {
-            cv.wait(guard);
-            return false;
-        };
-        // `None` inside: the deadline is beyond what `Instant` can represent,
-        // which is as good as waiting forever.
-        let at = *self
-            .at
-            .get_or_insert_with(|| Instant::now().checked_add(timeout));
-        match at {
+        match self.start() {
             Some(at) => cv.wait_until(guard, at).timed_out(),
             None => {
                 cv.wait(guard);
@@ -276,7 +278,7 @@ impl<T> LockingRing<T> {
 
     /// Appends `v`, blocking while the ring is full, for at most `timeout`.
     ///
-    /// The deadline is fixed when the call first has to wait; spurious
+    /// The deadline is fixed when the call first finds the ring full; spurious
     /// wake-ups do not extend it. A zero timeout behaves like
     /// [`try_push`](Self::try_push).
     ///
@@ -401,8 +403,8 @@ impl<T> LockingRing<T> {
     /// Removes the oldest item, blocking while the ring is empty, for at most
     /// `timeout`.
     ///
-    /// The deadline is fixed when the call first has to wait; spurious
-    /// wake-ups do not extend it.
+    /// The deadline is fixed when the call first finds the ring empty;
+    /// spurious wake-ups do not extend it.
     ///
     /// # Errors
     ///
@@ -650,6 +652,7 @@ impl<T> LockingRing<T> {
             if expired {
                 return Err((Blocked::Timeout, v));
             }
+            deadline.start();
             if spins_left > 0 {
                 drop(st);
                 back_off(SPIN_ROUNDS - spins_left);
@@ -680,6 +683,7 @@ impl<T> LockingRing<T> {
             if expired {
                 return Err(Blocked::Timeout);
             }
+            deadline.start();
             if spins_left > 0 {
                 drop(st);
                 back_off(SPIN_ROUNDS - spins_left);
