@@ -4,7 +4,10 @@
 //!
 //! u64 items, capacity 4096, 1 or 2 producer threads and one consumer; every
 //! run moves `SPILLWAY_BENCH_ITEMS` items (default 4 000 000) and checks their
-//! sum; the median of `SPILLWAY_BENCH_RUNS` runs (default 7) is reported.
+//! sum; the median of `SPILLWAY_BENCH_RUNS` runs (default 7) is reported,
+//! with the slowest and fastest run beside it to show the noise.
+//! `SPILLWAY_BENCH_PRODUCERS=2` runs only that producer count, and
+//! `SPILLWAY_BENCH_VARIANT=0` only that row (0-3, for profiling).
 //!
 //! ```sh
 //! cargo bench --bench locking_ring
@@ -220,19 +223,28 @@ fn main() {
     let items = env_or("SPILLWAY_BENCH_ITEMS", 4_000_000);
     let runs = env_or("SPILLWAY_BENCH_RUNS", 7).max(1) as usize;
     println!("u64 items, capacity {CAPACITY}, {items} items per run, median of {runs} runs");
-    for producers in [1, 2] {
+    let only = env_or("SPILLWAY_BENCH_PRODUCERS", 0) as usize;
+    let variant = std::env::var("SPILLWAY_BENCH_VARIANT")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok());
+    for producers in [1, 2].into_iter().filter(|&p| only == 0 || p == only) {
         println!();
-        println!("{producers} producer(s), 1 consumer");
+        println!("{producers} producer(s), 1 consumer; M items/s; ring/x and ring_b/x: LockingRing (pop), (pop_batch) over that row");
         println!(
-            "{:<30} {:>14} {:>10} {:>10}",
-            "variant", "items/s", "ring/x", "ring_b/x"
+            "{:<30} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "variant", "median", "min", "max", "ring/x", "ring_b/x"
         );
         let mut rates = [0.0f64; KINDS];
+        let mut spread = [(0.0f64, 0.0f64); KINDS];
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); KINDS];
         // Interleave the variants so that noise from other processes spreads
         // over all of them rather than hitting one.
         for _ in 0..runs {
             for (kind, s) in samples.iter_mut().enumerate() {
+                if variant.is_some_and(|v| v != kind) {
+                    s.push(f64::NAN);
+                    continue;
+                }
                 let d = run_once(kind, producers, items);
                 s.push(items as f64 / d.as_secs_f64());
             }
@@ -240,12 +252,15 @@ fn main() {
         for (kind, mut s) in samples.into_iter().enumerate() {
             s.sort_by(f64::total_cmp);
             rates[kind] = s[s.len() / 2];
+            spread[kind] = (s[0], s[s.len() - 1]);
         }
         for (kind, rate) in rates.iter().enumerate() {
             println!(
-                "{:<30} {:>14.0} {:>10.2} {:>10.2}",
+                "{:<30} {:>8.1} {:>8.1} {:>8.1} {:>8.2} {:>8.2}",
                 make(kind).name(),
-                rate,
+                rate / 1e6,
+                spread[kind].0 / 1e6,
+                spread[kind].1 / 1e6,
                 rates[0] / rate,
                 rates[1] / rate
             );

@@ -29,6 +29,17 @@
 //!
 //! The fast path (room to push, an item to pop, nobody waiting) takes the lock
 //! once and makes no notify call at all.
+//!
+//! # Spinning before parking
+//!
+//! A thread that finds the ring full (or empty) first backs off a few rounds
+//! (brief spins, then yields) with the lock released, re-checking under the
+//! lock after each, and only then registers as a waiter and parks. While it
+//! spins it is not counted, so the other side pays no wake-up system call for
+//! it; that is what keeps a ring that runs full or empty under load from
+//! costing one futex wake per item. It changes nothing in the argument above:
+//! a spinning thread re-checks the state itself, and it counts itself before
+//! its final check-then-park.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -37,12 +48,37 @@ use std::time::{Duration, Instant};
 use super::error::{
     ClosedError, PopClosedError, PopTimeoutError, PushTimeoutError, TryPopError, TryPushError,
 };
-use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::sync::{spin_loop, thread, Condvar, Mutex, MutexGuard};
 
 /// Rings larger than this start with this many slots allocated and grow on
 /// demand, so `LockingRing::new(usize::MAX)` ("practically unbounded") does
 /// not try to allocate the whole capacity up front.
 const MAX_PREALLOCATED_SLOTS: usize = 64 * 1024;
+
+/// Back-off rounds a blocked thread spends before it parks (see the module
+/// docs). None under loom: a round only releases and re-takes the lock and
+/// changes no state, while loom, which runs the other threads after a yield,
+/// would let a spinning thread always see the change it waits for and so
+/// never check the park-and-notify protocol that the models are there for.
+#[cfg(not(loom))]
+const SPIN_ROUNDS: u32 = 10;
+#[cfg(loom)]
+const SPIN_ROUNDS: u32 = 0;
+
+/// Rounds below this spin `2^round` times; later ones yield the CPU, which
+/// matters when the thread we wait for shares our core.
+const SPIN_ROUNDS_BEFORE_YIELD: u32 = 7;
+
+/// One back-off round, run with the lock released.
+fn back_off(round: u32) {
+    if round < SPIN_ROUNDS_BEFORE_YIELD {
+        for _ in 0..1u32 << round {
+            spin_loop();
+        }
+    } else {
+        thread::yield_now();
+    }
+}
 
 /// Everything the mutex guards.
 struct State<T> {
@@ -65,7 +101,8 @@ struct State<T> {
 /// ([`try_pop`](Self::try_pop)) or blocks ([`pop`](Self::pop),
 /// [`pop_timeout`](Self::pop_timeout)). After [`close`](Self::close) pushes
 /// fail and give the item back, while pops drain what is left and only then
-/// report that the ring is closed.
+/// report that the ring is closed. A call that has to block spins briefly
+/// before it sleeps, and wakes the other side only if that side sleeps.
 ///
 /// Items still inside when the ring is dropped are dropped with it, each
 /// exactly once.
@@ -108,9 +145,9 @@ enum Blocked {
     Timeout,
 }
 
-/// Resolves a relative timeout into an absolute deadline the first time a
-/// thread has to wait, so every later (spurious or stolen) wake-up waits only
-/// for what is left.
+/// Resolves a relative timeout into an absolute deadline the first time an
+/// operation finds itself blocked, so back-off rounds and later (spurious or
+/// stolen) wake-ups wait only for what is left.
 struct Deadline {
     timeout: Option<Duration>,
     at: Option<Option<Instant>>,
@@ -121,18 +158,28 @@ impl Deadline {
         Self { timeout, at: None }
     }
 
+    /// How many back-off rounds to spend before parking: a zero timeout
+    /// means "do not wait", so it skips them.
+    fn spin_rounds(&self) -> u32 {
+        match self.timeout {
+            Some(t) if t.is_zero() => 0,
+            _ => SPIN_ROUNDS,
+        }
+    }
+
+    /// Fixes the deadline on the first call (when the operation first finds
+    /// itself blocked) and returns it; `None` means no deadline, including
+    /// one beyond what `Instant` can represent, which is as good as never.
+    fn start(&mut self) -> Option<Instant> {
+        let timeout = self.timeout?;
+        *self
+            .at
+            .get_or_insert_with(|| Instant::now().checked_add(timeout))
+    }
+
     /// Waits on `cv`; returns whether the deadline has passed.
     fn wait<S>(&mut self, cv: &Condvar, guard: &mut MutexGuard<'_, S>) -> bool {
-        let Some(timeout) = self.timeout else {
-            cv.wait(guard);
-            return false;
-        };
-        // `None` inside: the deadline is beyond what `Instant` can represent,
-        // which is as good as waiting forever.
-        let at = *self
-            .at
-            .get_or_insert_with(|| Instant::now().checked_add(timeout));
-        match at {
+        match self.start() {
             Some(at) => cv.wait_until(guard, at).timed_out(),
             None => {
                 cv.wait(guard);
@@ -231,7 +278,7 @@ impl<T> LockingRing<T> {
 
     /// Appends `v`, blocking while the ring is full, for at most `timeout`.
     ///
-    /// The deadline is fixed when the call first has to wait; spurious
+    /// The deadline is fixed when the call first finds the ring full; spurious
     /// wake-ups do not extend it. A zero timeout behaves like
     /// [`try_push`](Self::try_push).
     ///
@@ -356,8 +403,8 @@ impl<T> LockingRing<T> {
     /// Removes the oldest item, blocking while the ring is empty, for at most
     /// `timeout`.
     ///
-    /// The deadline is fixed when the call first has to wait; spurious
-    /// wake-ups do not extend it.
+    /// The deadline is fixed when the call first finds the ring empty;
+    /// spurious wake-ups do not extend it.
     ///
     /// # Errors
     ///
@@ -591,6 +638,7 @@ impl<T> LockingRing<T> {
         let mut st = self.state.lock();
         let mut deadline = Deadline::new(timeout);
         let mut expired = false;
+        let mut spins_left = deadline.spin_rounds();
         loop {
             if st.closed {
                 return Err((Blocked::Closed, v));
@@ -604,6 +652,14 @@ impl<T> LockingRing<T> {
             if expired {
                 return Err((Blocked::Timeout, v));
             }
+            deadline.start();
+            if spins_left > 0 {
+                drop(st);
+                back_off(SPIN_ROUNDS - spins_left);
+                spins_left -= 1;
+                st = self.state.lock();
+                continue;
+            }
             st.waiting_pushers += 1;
             expired = deadline.wait(&self.not_full, &mut st);
             st.waiting_pushers -= 1;
@@ -615,6 +671,7 @@ impl<T> LockingRing<T> {
         let mut st = self.state.lock();
         let mut deadline = Deadline::new(timeout);
         let mut expired = false;
+        let mut spins_left = deadline.spin_rounds();
         loop {
             if let Some(v) = st.items.pop_front() {
                 self.wake_pushers(st, 1);
@@ -625,6 +682,14 @@ impl<T> LockingRing<T> {
             }
             if expired {
                 return Err(Blocked::Timeout);
+            }
+            deadline.start();
+            if spins_left > 0 {
+                drop(st);
+                back_off(SPIN_ROUNDS - spins_left);
+                spins_left -= 1;
+                st = self.state.lock();
+                continue;
             }
             st.waiting_poppers += 1;
             expired = deadline.wait(&self.not_empty, &mut st);
