@@ -17,18 +17,21 @@ use spillway::{
 type Log<T> = Arc<Mutex<Vec<(FlushReason, u32, Vec<T>)>>>;
 
 /// A sink that records every batch with its reason and partition.
-fn recorder<T: Clone + Send + 'static>() -> (
-    Log<T>,
-    impl Fn(&[T], &FlushContext<'_>) -> Result<(), SinkError> + Send + Sync + 'static,
-) {
-    let log: Log<T> = Arc::new(Mutex::new(Vec::new()));
-    let l = log.clone();
-    (log, move |b: &[T], ctx: &FlushContext<'_>| {
-        l.lock()
+struct Recorder<T>(Log<T>);
+
+impl<T: Clone + Send + 'static> Sink<T> for Recorder<T> {
+    fn flush(&self, batch: &[T], ctx: &FlushContext<'_>) -> Result<(), SinkError> {
+        self.0
+            .lock()
             .unwrap()
-            .push((ctx.reason, ctx.partition, b.to_vec()));
+            .push((ctx.reason, ctx.partition, batch.to_vec()));
         Ok(())
-    })
+    }
+}
+
+fn recorder<T: Clone + Send + 'static>() -> (Log<T>, Recorder<T>) {
+    let log: Log<T> = Arc::new(Mutex::new(Vec::new()));
+    (log.clone(), Recorder(log))
 }
 
 fn batches<T: Clone>(log: &Log<T>) -> Vec<Vec<T>> {

@@ -807,7 +807,7 @@ fn stress_one_producer_in_order() {
     let mut round = 0u64;
     loop {
         round += 1;
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) {
             match ring.pop() {
                 Ok(v) => {
                     assert_eq!(v, expect);

@@ -393,7 +393,7 @@ impl BufferConfig {
         if self
             .max_size
             .checked_add(self.max_size_jitter)
-            .map_or(true, |largest| largest > self.capacity)
+            .is_none_or(|largest| largest > self.capacity)
         {
             return Err(ConfigError::Invalid {
                 keys: &["max_size", "max_size_jitter", "capacity"],

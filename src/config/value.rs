@@ -179,7 +179,7 @@ pub(super) fn render_duration(d: Duration) -> String {
         return "0ms".to_owned();
     }
     for (unit, per) in NANOS_PER {
-        if nanos % per == 0 {
+        if nanos.is_multiple_of(per) {
             return format!("{}{unit}", nanos / per);
         }
     }
@@ -254,9 +254,9 @@ pub(super) fn render_size(bytes: u64) -> String {
         ("MB", 1_000_000),
         ("kB", 1_000),
     ] {
-        if bytes % per == 0 {
+        if bytes.is_multiple_of(per) {
             let text = format!("{}{unit}", bytes / per);
-            if best.as_ref().map_or(true, |b| text.len() < b.len()) {
+            if best.as_ref().is_none_or(|b| text.len() < b.len()) {
                 best = Some(text);
             }
         }
