@@ -11,7 +11,7 @@ use spillway::buffer::{FlushReport, SyncFlushError};
 use spillway::config::Overflow;
 use spillway::observer::{DropEvent, DropReason, Observer, RetryEvent};
 use spillway::{
-    Buffer, BufferConfig, Engine, FlushContext, FlushReason, InsertError, SinkError, Weigh,
+    Buffer, BufferConfig, Engine, FlushContext, FlushReason, InsertError, Sink, SinkError, Weigh,
 };
 
 type Log<T> = Arc<Mutex<Vec<(FlushReason, u32, Vec<T>)>>>;
