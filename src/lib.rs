@@ -35,3 +35,8 @@ pub use engine::Engine;
 pub use sink::{FlushContext, FlushReason, Sink, SinkError};
 pub use stats::Stats;
 pub use weigh::Weigh;
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
