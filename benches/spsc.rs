@@ -2,14 +2,15 @@
 //! thread, one consumer thread, `u64` sequence numbers, the same capacity for
 //! every queue. Run with `cargo bench --bench spsc`.
 //!
-//! - one at a time: `try_push`/`try_pop` (spinning when full/empty) against
+//! - one at a time: `try_push`/`try_pop` (retrying when full/empty) against
 //!   rtrb `push`/`pop`, crossbeam `ArrayQueue` `push`/`pop` and
 //!   `std::sync::mpsc::sync_channel` `send`/`recv`; plus spillway's blocking
 //!   `push`/`pop` for reference.
 //! - batches of 64: spillway `push_slice`/`pop_slice` against rtrb's chunk
 //!   API (`push_partial_slice`/`pop_partial_slice`: one `write_chunk_uninit`
 //!   or `read_chunk` and one commit per batch). `ArrayQueue` and
-//!   `sync_channel` have no batch API; their rows loop over single items.
+//!   `sync_channel` have no batch API; their rows repeat the single-item
+//!   results.
 //!
 //! Each variant runs `RUNS` times, interleaved round by round with the
 //! others; the table shows the median. `cargo bench --bench spsc -- batch`
