@@ -333,7 +333,7 @@ fn table(title: &str, names: &[&str], rates: &[f64]) {
 fn main() {
     // `cargo bench --bench spsc -- one` (or `-- batch`) runs one table.
     let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let wanted = |t: &str| only.as_deref().map_or(true, |o| t.contains(o));
+    let wanted = |t: &str| only.as_deref().is_none_or(|o| t.contains(o));
     println!(
         "spsc bench: u64 items, capacity {CAPACITY}, {SINGLE_ITEMS} items per run one at a time, \
          {BATCH_ITEMS} in batches; median of {RUNS} interleaved runs; {} cores",
