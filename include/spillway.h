@@ -12,23 +12,6 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-/*
- The smallest `segment_bytes` accepted.
- */
-#define MIN_SEGMENT_BYTES 64
-
-/*
- How many skipped ranges are listed in [`skipped`](Self::skipped) at most.
- */
-#define OpenReport_MAX_LISTED 1000
-
-/*
- What a simulated crash may do beyond dropping every unsynced byte.
- */
-typedef struct Crash Crash;
-
-
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

@@ -92,7 +92,7 @@ fn pop_newest_is_last_in_first_out_over_disk_and_memory() {
     spool.push(record(100, 30)).unwrap();
     spool.flush().unwrap();
     drop(spool);
-    let mut spool = Spool::open_with(mem.crash(Crash::DROP_UNSYNCED), small()).unwrap();
+    let mut spool = Spool::open_with(mem.crash(Crash::drop_unsynced()), small()).unwrap();
     assert!(spool.report().is_clean(), "{:?}", spool.report());
     let mut want: Vec<u64> = (0..25).collect();
     want.push(100);
@@ -300,7 +300,7 @@ fn always_mode_syncs_every_push() {
         assert_eq!(mem.sync_count(), n + 1);
     }
     // Durable without a flush:
-    let after = mem.crash(Crash::DROP_UNSYNCED);
+    let after = mem.crash(Crash::drop_unsynced());
     drop(spool);
     let mut spool = Spool::open_with(after, cfg).unwrap();
     assert_eq!(drain(&mut spool), (0..10).collect::<Vec<_>>());
@@ -349,7 +349,7 @@ fn interval_mode_syncs_when_due() {
     spool.push(record(2, 20)).unwrap();
     spool.push(record(3, 20)).unwrap();
     assert_eq!(mem.sync_count(), 2);
-    let after = mem.crash(Crash::DROP_UNSYNCED);
+    let after = mem.crash(Crash::drop_unsynced());
     drop(spool);
     let mut spool = Spool::open_with(after, cfg).unwrap();
     assert_eq!(drain(&mut spool), vec![1, 2]);
@@ -361,7 +361,7 @@ fn drop_without_close_flushes() {
     let mut spool = Spool::open_with(mem.clone(), small()).unwrap();
     spool.push(record(5, 20)).unwrap();
     drop(spool);
-    let mut spool = Spool::open_with(mem.crash(Crash::DROP_UNSYNCED), small()).unwrap();
+    let mut spool = Spool::open_with(mem.crash(Crash::drop_unsynced()), small()).unwrap();
     assert_eq!(drain(&mut spool), vec![5]);
 }
 

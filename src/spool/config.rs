@@ -154,8 +154,9 @@ impl Default for SpoolConfig {
     }
 }
 
-/// The smallest `segment_bytes` accepted.
-pub const MIN_SEGMENT_BYTES: u64 = 64;
+/// The smallest `segment_bytes` accepted. (Not public: cbindgen would put
+/// every public constant into the C header.)
+const MIN_SEGMENT_BYTES: u64 = 64;
 
 impl SpoolConfig {
     /// Checks that the values can work together.

@@ -27,12 +27,14 @@ pub struct Crash {
 
 impl Crash {
     /// A crash that keeps exactly what was synced.
-    pub const DROP_UNSYNCED: Crash = Crash {
-        seed: 0,
-        tear: false,
-        flip: false,
-        dir: false,
-    };
+    pub fn drop_unsynced() -> Self {
+        Self {
+            seed: 0,
+            tear: false,
+            flip: false,
+            dir: false,
+        }
+    }
 
     /// A crash that may do everything a crash may do, seeded by `seed`.
     pub fn any(seed: u64) -> Self {
@@ -81,7 +83,7 @@ struct State {
 /// spool.push(b"kept".to_vec()).unwrap();
 /// spool.flush().unwrap();
 /// spool.push(b"lost".to_vec()).unwrap(); // never synced
-/// let after = mem.crash(Crash::DROP_UNSYNCED);
+/// let after = mem.crash(Crash::drop_unsynced());
 /// drop(spool); // its best-effort flush fails against the crashed store
 /// let mut spool = Spool::open_with(after, SpoolConfig::default()).unwrap();
 /// assert_eq!(spool.pop().unwrap(), Some(b"kept".to_vec()));

@@ -58,7 +58,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Instant;
 
-pub use config::{ParseSyncModeError, SpoolConfig, SyncMode, MIN_SEGMENT_BYTES};
+pub use config::{ParseSyncModeError, SpoolConfig, SyncMode};
 pub use dir::DirStorage;
 pub use error::{ConfigError, IoError, SpoolError};
 pub use memory::{Crash, MemStorage};

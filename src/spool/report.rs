@@ -60,8 +60,8 @@ pub struct OpenReport {
     pub deleted_segments: usize,
     /// Bytes cut from the end of the newest segment: a write torn by a crash.
     pub truncated_bytes: u64,
-    /// Ranges skipped as damaged or duplicate (at most
-    /// [`MAX_LISTED`](Self::MAX_LISTED) are listed; `skipped_total` counts all).
+    /// Ranges skipped as damaged or duplicate (the first 1000 are listed;
+    /// `skipped_total` counts all).
     pub skipped: Vec<Skipped>,
     /// How many ranges were skipped in all.
     pub skipped_total: u64,
@@ -69,10 +69,11 @@ pub struct OpenReport {
     pub position: PositionStatus,
 }
 
-impl OpenReport {
-    /// How many skipped ranges are listed in [`skipped`](Self::skipped) at most.
-    pub const MAX_LISTED: usize = 1000;
+/// How many skipped ranges are listed at most. (Not public: cbindgen would
+/// put every public constant into the C header.)
+const MAX_LISTED: usize = 1000;
 
+impl OpenReport {
     /// Whether open found nothing wrong: no skipped range and no torn tail.
     pub fn is_clean(&self) -> bool {
         self.skipped_total == 0 && self.truncated_bytes == 0
@@ -80,7 +81,7 @@ impl OpenReport {
 
     pub(crate) fn add_skip(&mut self, s: Skipped) {
         self.skipped_total += 1;
-        if self.skipped.len() < Self::MAX_LISTED {
+        if self.skipped.len() < MAX_LISTED {
             self.skipped.push(s);
         }
     }
