@@ -19,6 +19,7 @@ mod sync;
 
 pub mod buffer;
 pub mod checkpoint;
+mod codec;
 pub mod config;
 pub mod engine;
 pub mod ffi;
@@ -30,6 +31,7 @@ pub mod stats;
 mod weigh;
 
 pub use buffer::{Buffer, InsertError, Producer};
+pub use codec::{Codec, CodecError};
 pub use config::BufferConfig;
 pub use engine::Engine;
 pub use sink::{FlushContext, FlushReason, Sink, SinkError};

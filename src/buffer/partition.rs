@@ -22,6 +22,7 @@ use crate::sync::rc::Arc;
 
 use super::jitter::Jitter;
 use super::producer::RingShared;
+use super::spill::PartSpool;
 
 pub(crate) struct Chunk<T> {
     pub(crate) items: Vec<T>,
@@ -37,6 +38,33 @@ pub(crate) struct Batch<T> {
     pub(crate) chunk: Chunk<T>,
     pub(crate) reason: FlushReason,
     pub(crate) attempt: u32,
+    /// Read from the spool (its records are removed once delivered).
+    pub(crate) from_spool: bool,
+}
+
+impl<T> Chunk<T> {
+    /// A sealed chunk holding `items`, for batches read back from the spool.
+    pub(crate) fn sealed(items: Vec<T>, first_seq: u64, bytes: u64) -> Self {
+        let limit = items.len();
+        Self {
+            items,
+            bytes,
+            first_seq,
+            sealed: Some(FlushReason::Replay),
+            limit,
+        }
+    }
+}
+
+/// Where the next batch of a partition comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The failed batch whose backoff has run out.
+    Retry,
+    /// The front chunk in memory.
+    Memory,
+    /// The oldest records of the spool.
+    Spool,
 }
 
 /// What became of resolved items.
@@ -45,6 +73,8 @@ pub(crate) enum Outcome {
     Delivered,
     Dropped,
     Dumped,
+    /// Left in the spool for the next run (the sink failed while closing).
+    Spooled,
 }
 
 /// What a `sync_flush` or `close` waits for in one partition.
@@ -58,6 +88,7 @@ pub(crate) struct Mark {
     pub(crate) delivered: u64,
     pub(crate) dropped: u64,
     pub(crate) dumped: u64,
+    pub(crate) spooled: u64,
 }
 
 /// A producer handle's ring, as the partition sees it.
@@ -111,6 +142,8 @@ pub(crate) struct PartState<T> {
     pub(crate) latency: LatencyHistogram,
     spare: Vec<Vec<T>>,
     pub(crate) jitter: Jitter,
+    /// The partition's disk spool, with `overflow: spill`.
+    pub(crate) spool: Option<PartSpool>,
 }
 
 /// How many emptied batch vectors a partition keeps for reuse.
@@ -140,6 +173,7 @@ impl<T> PartState<T> {
             latency: LatencyHistogram::default(),
             spare: Vec::new(),
             jitter: Jitter::new(),
+            spool: None,
         }
     }
 
@@ -198,21 +232,37 @@ impl<T> PartState<T> {
         }
     }
 
+    /// Where the next flush takes its batch from, if anything is ready.
+    /// Memory and spool never interleave, so the older front goes first; an
+    /// unsealed memory front that is older than the spool makes both wait.
+    pub(crate) fn next_source(&self) -> Option<Source> {
+        if self.retry.is_some() {
+            return self.retry_due.then_some(Source::Retry);
+        }
+        let spool_seq = self
+            .spool
+            .as_ref()
+            .filter(|sp| !sp.is_empty() && sp.reading == 0 && !sp.parked)
+            .map(|sp| sp.first_seq);
+        let memory = self
+            .chunks
+            .front()
+            .map(|c| (c.first_seq, c.sealed.is_some()));
+        match (memory, spool_seq) {
+            (Some((m, sealed)), Some(s)) if m < s => sealed.then_some(Source::Memory),
+            (_, Some(_)) => Some(Source::Spool),
+            (Some((_, true)), None) => Some(Source::Memory),
+            _ => None,
+        }
+    }
+
     /// Whether a flush has something to take now.
     pub(crate) fn has_ready(&self) -> bool {
-        (self.retry.is_some() && self.retry_due)
-            || self.chunks.front().is_some_and(|c| c.sealed.is_some())
+        self.next_source().is_some()
     }
 
     /// Takes the front sealed chunk as a batch, moving its items to in flight.
-    pub(crate) fn take_ready(&mut self) -> Option<Batch<T>> {
-        if self.retry.is_some() {
-            if !self.retry_due {
-                return None;
-            }
-            self.retry_due = false;
-            return self.retry.take();
-        }
+    pub(crate) fn take_memory(&mut self) -> Option<Batch<T>> {
         let reason = self.chunks.front()?.sealed?;
         let chunk = self.chunks.pop_front()?;
         self.pending -= chunk.items.len();
@@ -222,7 +272,24 @@ impl<T> PartState<T> {
             chunk,
             reason,
             attempt: 0,
+            from_spool: false,
         })
+    }
+
+    /// Takes the retry batch whose backoff ran out.
+    pub(crate) fn take_retry(&mut self) -> Option<Batch<T>> {
+        if !self.retry_due {
+            return None;
+        }
+        self.retry_due = false;
+        self.retry.take()
+    }
+
+    /// Takes every pending chunk out (oldest first), for spilling.
+    pub(crate) fn take_chunks(&mut self) -> Vec<Chunk<T>> {
+        self.pending = 0;
+        self.pending_bytes = 0;
+        self.chunks.drain(..).collect()
     }
 
     /// Evicts the oldest pending item (`drop_oldest`). Returns it, to be
@@ -283,8 +350,15 @@ impl<T> PartState<T> {
                 Outcome::Delivered => m.delivered += overlap,
                 Outcome::Dropped => m.dropped += overlap,
                 Outcome::Dumped => m.dumped += overlap,
+                Outcome::Spooled => m.spooled += overlap,
             }
         }
+    }
+
+    /// Items not yet delivered, dropped or dumped: pending, in flight, and
+    /// waiting in the spool (the batch being read from it is in flight).
+    pub(crate) fn unresolved(&self) -> u64 {
+        (self.pending + self.in_flight) as u64 + self.spool.as_ref().map_or(0, PartSpool::waiting)
     }
 
     /// Leaves a mark for everything buffered now (call after draining the
@@ -295,10 +369,11 @@ impl<T> PartState<T> {
         self.marks.push(Mark {
             id,
             target: self.next_seq,
-            remaining: (self.pending + self.in_flight) as u64,
+            remaining: self.unresolved(),
             delivered: 0,
             dropped: 0,
             dumped: 0,
+            spooled: 0,
         });
         id
     }
@@ -319,34 +394,19 @@ impl<T> PartState<T> {
         Some(self.marks.swap_remove(i))
     }
 
-    /// Moves items from the producer rings into the pending queue, as long as
-    /// `room` allows (`usize::MAX` ignores `capacity`: close and sync_flush).
-    /// Rings whose producer is gone are removed once empty, their counts kept.
-    pub(crate) fn drain_rings(
-        &mut self,
-        mut room: usize,
-        max_size: usize,
-        jitter: usize,
-        max_bytes: u64,
-        weigh: impl Fn(&T) -> u64,
-    ) -> bool {
-        let mut sealed = false;
+    /// Moves up to `room` items out of the producer rings into `out`, oldest
+    /// first per ring. Rings whose producer is gone are removed once empty,
+    /// their counts kept.
+    pub(crate) fn pop_rings(&mut self, mut room: usize, out: &mut Vec<T>) {
         let mut i = 0;
-        let mut scratch = self.spare.pop().unwrap_or_default();
         while i < self.rings.len() {
             while room > 0 {
-                scratch.clear();
-                let want = room.min(256);
-                let got = self.rings[i].consumer.pop_batch(&mut scratch, want);
+                let got = self.rings[i].consumer.pop_batch(out, room.min(256));
                 if got == 0 {
                     break;
                 }
                 self.rings[i].drained += got as u64;
                 room = room.saturating_sub(got);
-                for item in scratch.drain(..) {
-                    let w = weigh(&item);
-                    sealed |= self.append(item, w, max_size, jitter, max_bytes);
-                }
             }
             let slot = &self.rings[i];
             if slot.consumer.is_abandoned() && slot.consumer.is_empty() {
@@ -358,8 +418,11 @@ impl<T> PartState<T> {
             }
             i += 1;
         }
-        self.recycle(scratch);
-        sealed
+    }
+
+    /// Takes an emptied vector from the spares, for scratch use.
+    pub(crate) fn take_spare(&mut self) -> Vec<T> {
+        self.spare.pop().unwrap_or_default()
     }
 
     /// Items still in producer rings (not yet drained).
@@ -375,6 +438,7 @@ impl<T> PartState<T> {
         let mut c = self.counts.clone();
         c.buffered = self.pending as u64;
         c.in_flight = self.in_flight as u64;
+        c.spooled = self.spool.as_ref().map_or(0, PartSpool::waiting);
         for r in &self.rings {
             let rc = r.shared.counts();
             c.inserted += rc.pushed + rc.refused;

@@ -220,7 +220,16 @@ impl<T: Weigh + Send + 'static> Producer<T> {
                     Err(InsertError::Full(()))
                 }
             }
-            Overflow::Reject | Overflow::Spill => Err(InsertError::Full(())),
+            Overflow::Spill => {
+                if self.core.spill_rings(self.partition) && self.ring.slots() > 0 {
+                    Ok(())
+                } else {
+                    // The spool is full or failing: refuse rather than block
+                    // a producer that chose the lock-free path.
+                    Err(InsertError::Full(()))
+                }
+            }
+            Overflow::Reject => Err(InsertError::Full(())),
         }
     }
 }

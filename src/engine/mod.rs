@@ -340,7 +340,7 @@ impl Engine {
         config: BufferConfig,
         sink: impl Sink<T>,
     ) -> Result<Buffer<T>, BufferError> {
-        Buffer::build(config, Box::new(sink), None, Some(self.clone()))
+        Buffer::build(config, Box::new(sink), None, None, Some(self.clone()))
     }
 
     /// Like [`buffer`](Self::buffer), with an [`Observer`] for telemetry.
@@ -353,7 +353,33 @@ impl Engine {
         sink: impl Sink<T>,
         observer: Arc<dyn Observer>,
     ) -> Result<Buffer<T>, BufferError> {
-        Buffer::build(config, Box::new(sink), Some(observer), Some(self.clone()))
+        Buffer::build(
+            config,
+            Box::new(sink),
+            Some(observer),
+            None,
+            Some(self.clone()),
+        )
+    }
+
+    /// A buffer on this engine that may spill to disk: see
+    /// [`Buffer::spilling`].
+    ///
+    /// # Errors
+    /// As [`Buffer::spilling`], or a name already registered.
+    pub fn spilling_buffer<T: Weigh + crate::Codec + Send + 'static>(
+        &self,
+        config: BufferConfig,
+        sink: impl Sink<T>,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Result<Buffer<T>, BufferError> {
+        Buffer::build(
+            config,
+            Box::new(sink),
+            observer,
+            Some(crate::codec::SpillCodec::of()),
+            Some(self.clone()),
+        )
     }
 
     pub(crate) fn register<T: Weigh + Send + 'static>(
