@@ -526,7 +526,67 @@ pub unsafe extern "C" fn spw_buffer_free(buf: *mut spw_buffer) {
 mod tests {
     use super::*;
     use crate::buffer::PartitionFlush;
+    use crate::ffi::callback::spw_flush_info;
+    use crate::ffi::config::spw_config_free;
+    use crate::ffi::error::last_error_string;
+    use crate::ffi::spw_config_new;
+    use core::ffi::c_int;
+    use core::ptr::null_mut;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
+
+    unsafe extern "C" fn count_items(
+        user_data: *mut c_void,
+        _items: *const spw_item,
+        count: usize,
+        _info: *const spw_flush_info,
+    ) -> c_int {
+        // SAFETY: the test passes a live AtomicUsize that outlives the buffer.
+        let n = unsafe { &*user_data.cast::<AtomicUsize>() };
+        n.fetch_add(count, Ordering::SeqCst);
+        0
+    }
+
+    #[test]
+    fn a_panic_inside_a_buffer_call_closes_it_and_free_still_delivers() {
+        let delivered = AtomicUsize::new(0);
+        let cfg = spw_config_new();
+        let mut buf = null_mut();
+        // SAFETY: cfg is live, buf is valid for one pointer; `delivered`
+        // outlives the buffer, which is freed below.
+        unsafe {
+            let user_data = (&delivered as *const AtomicUsize).cast_mut().cast();
+            let st = spw_buffer_new(cfg, Some(count_items), user_data, &mut buf);
+            assert_eq!(st, spw_status::SPW_OK, "{}", last_error_string());
+            spw_config_free(cfg);
+            assert_eq!(
+                spw_buffer_insert(buf, b"a".as_ptr().cast(), 1),
+                spw_status::SPW_OK
+            );
+
+            let st = guard::status("spw_buffer_insert", || {
+                let b = ptr::handle(buf, "buf")?;
+                b.fuse.run(|| panic!("injected"))
+            });
+            assert_eq!(st, spw_status::SPW_ERR_PANIC);
+            assert_eq!(
+                last_error_string(),
+                "spw_buffer_insert: internal panic: injected"
+            );
+
+            let st = spw_buffer_insert(buf, b"b".as_ptr().cast(), 1);
+            assert_eq!(st, spw_status::SPW_ERR_CLOSED);
+            assert!(last_error_string().contains("panicked"));
+            let mut len = 7;
+            assert_eq!(spw_buffer_len(buf, &mut len), spw_status::SPW_ERR_CLOSED);
+            assert_eq!(len, 7);
+            assert_eq!(spw_buffer_close(buf, 0), spw_status::SPW_ERR_CLOSED);
+
+            spw_buffer_free(buf);
+            assert_eq!(last_error_string(), "");
+        }
+        assert_eq!(delivered.load(Ordering::SeqCst), 1);
+    }
 
     fn part(delivered: u64, dropped: u64, undelivered: u64) -> PartitionFlush {
         PartitionFlush {
