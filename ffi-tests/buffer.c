@@ -83,6 +83,13 @@ static void set_hold(recorder *r, bool hold) {
   pthread_mutex_unlock(&r->mu);
 }
 
+/* Waits until a call is inside the callback (held there). */
+static void wait_inside(recorder *r) {
+  pthread_mutex_lock(&r->mu);
+  while (r->inside == 0) pthread_cond_wait(&r->cv, &r->mu);
+  pthread_mutex_unlock(&r->mu);
+}
+
 /* Waits (up to 10 s) until the callback has been called `calls` times. */
 static void wait_calls(recorder *r, size_t calls) {
   struct timespec until;
@@ -390,6 +397,30 @@ static void overflow_policies(void) {
   CHECK(s.inserted == 5 && s.delivered == 4 && s.dropped == 1);
   spw_buffer_free(buf);
 
+  /* drop_oldest evicts the oldest item not yet in flight: 2 are in flight
+     (held), "o2" and "o3" wait, "o4" evicts "o2". */
+  const char *const oldest[][2] = {{"max_size", "2"}, {"capacity", "4"}, {"overflow", "drop_oldest"}, {NULL, NULL}};
+  r.n_items = 0;
+  buf = new_buffer(oldest, &r);
+  set_hold(&r, true);
+  insert_str(buf, "o0");
+  insert_str(buf, "o1");
+  wait_inside(&r);
+  insert_str(buf, "o2");
+  insert_str(buf, "o3");
+  insert_str(buf, "o4");
+  CHECK_NO_ERR();
+  s = stats_of(buf);
+  CHECK(s.inserted == 5 && s.dropped == 1);
+  set_hold(&r, false);
+  CHECK_ST(spw_buffer_sync_flush(buf, 10000), SPW_OK);
+  s = check_conserved(buf);
+  CHECK(s.delivered == 4 && s.dropped == 1);
+  CHECK(r.n_items == 4);
+  CHECK(strcmp(r.item[0], "o0") == 0 && strcmp(r.item[1], "o1") == 0);
+  CHECK(strcmp(r.item[2], "o3") == 0 && strcmp(r.item[3], "o4") == 0);
+  spw_buffer_free(buf);
+
   const char *const block[][2] = {{"max_size", "4"}, {"capacity", "4"}, {"block_timeout", "20ms"}, {NULL, NULL}};
   buf = new_buffer(block, &r);
   set_hold(&r, true);
@@ -530,9 +561,7 @@ static void free_waits_for_a_running_callback(void) {
   spw_buffer *buf = new_buffer(kv, &r);
   set_hold(&r, true);
   insert_str(buf, "slow");
-  pthread_mutex_lock(&r.mu);
-  while (r.inside == 0) pthread_cond_wait(&r.cv, &r.mu);
-  pthread_mutex_unlock(&r.mu);
+  wait_inside(&r);
   CHECK_ST(spw_buffer_close(buf, 20), SPW_ERR_TIMEOUT);
   CHECK_ERR("spw_buffer_close: closed, but 1 items were still undelivered");
   pthread_t t;

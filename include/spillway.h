@@ -9,11 +9,17 @@
  *   thread's next spw_ call). No panic crosses into C: it is SPW_ERR_PANIC,
  *   and the object it happened in is closed (later calls: SPW_ERR_CLOSED).
  * - A NULL where a pointer is required is SPW_ERR_NULL; a data pointer may be
- *   NULL when its length is 0. Output parameters are written only on SPW_OK.
+ *   NULL when its length is 0. Output parameters are written only on SPW_OK
+ *   (one exception: the `inserted` count of spw_buffer_insert_batch).
  * - Every object is freed by its own *_free, which must be its last call;
  *   *_free(NULL) is a no-op. Bytes the library returns are freed with
  *   spw_bytes_free(data, len); an empty item is (NULL, 0).
  * - timeout_ms: 0 = do not wait, UINT64_MAX = forever, else milliseconds.
+ * - Threads: spw_buffer_*, spw_config_* and spw_ring_* may be called from
+ *   several threads at once on one object (*_free excepted); a spw_spsc has
+ *   one producer and one consumer thread; a spw_producer one thread.
+ * - A flush callback (spw_flush_fn) runs on the library's threads and must
+ *   return normally: no C++ exception or longjmp may leave it.
  */
 
 #ifndef SPILLWAY_H
@@ -620,12 +626,14 @@ enum spw_status spw_buffer_new(const struct spw_config *cfg,
  partition (round-robin). `data` may be NULL when `len` is 0 (an empty
  item). The caller keeps `data`.
 
- When the partition holds `capacity` items, `overflow` decides: `block`
- waits up to `block_timeout` for room, `drop_oldest` evicts the oldest
- buffered item, `drop_newest` and `reject` refuse this one.
+ When the partition holds `capacity` items (buffered and in flight),
+ `overflow` decides: `block` waits up to `block_timeout` for room,
+ `drop_oldest` evicts the oldest buffered item (counted as dropped) to make
+ room, `drop_newest` and `reject` refuse this one.
 
- Returns `SPW_OK`; `SPW_ERR_FULL` (`reject`, or `drop_newest`, which counts
- the item as inserted and dropped); `SPW_ERR_TIMEOUT` (`block`, still full
+ Returns `SPW_OK`; `SPW_ERR_FULL` (`reject`; `drop_newest`, which counts
+ the item as inserted and dropped; `drop_oldest` when every item held is
+ already in flight, so there is nothing to evict); `SPW_ERR_TIMEOUT` (`block`, still full
  after `block_timeout`); `SPW_ERR_CLOSED` after `spw_buffer_close`;
  `SPW_ERR_NULL` (`buf`, or `data` with `len > 0`); `SPW_ERR_INVALID` (`len`
  larger than any object). Thread-safe.
@@ -640,18 +648,19 @@ enum spw_status spw_buffer_insert(struct spw_buffer *buf, const void *data, size
  next, round-robin) under one lock. Stops at the first item refused (for
  the reasons of `spw_buffer_insert`); the items before it are in.
 
- `*inserted`, when `inserted` is not NULL, is how many items went in (a
- prefix of `items`). Unlike other output parameters it is written on
- failure too, because that count is what the caller needs then: on
- `SPW_OK` (it is `count`) and on `SPW_ERR_FULL`, `SPW_ERR_TIMEOUT` and
- `SPW_ERR_CLOSED` (it is less). On `SPW_ERR_NULL` and `SPW_ERR_INVALID`
- nothing was inserted and it is left untouched; so it is on
+ `*inserted`, when `inserted` is not NULL, is how many items went in: the
+ first `*inserted` of `items`. Unlike other output parameters it is
+ written on failure too, because that count is what the caller needs
+ then (to retry the rest): on `SPW_OK` it is `count`; on `SPW_ERR_FULL`,
+ `SPW_ERR_TIMEOUT` and `SPW_ERR_CLOSED` it is less. It is left untouched
+ on `SPW_ERR_NULL` and `SPW_ERR_INVALID` (nothing was inserted) and on
  `SPW_ERR_PANIC`.
 
  Every item is checked before any is inserted: `items` NULL with
  `count > 0`, or an item whose `data` is NULL with `len > 0`, is
- `SPW_ERR_NULL` (the message names the item). `count` 0 inserts nothing
- and returns `SPW_OK` (or `SPW_ERR_CLOSED`). Thread-safe.
+ `SPW_ERR_NULL` (the message names the item, e.g. `items[3].data`); a
+ length larger than any object is `SPW_ERR_INVALID`. `count` 0 inserts
+ nothing and returns `SPW_OK` (`SPW_ERR_CLOSED` after close). Thread-safe.
 
  # Safety
  `buf` is NULL or a live buffer; a non-NULL `items` is readable for `count`

@@ -30,7 +30,9 @@
 //! - **Invalid values** (a zero capacity, a length that cannot exist) are
 //!   `SPW_ERR_INVALID` with a message naming the parameter and what it
 //!   accepts. A failed call changes no state.
-//! - **Output parameters** are written only when the call returns `SPW_OK`.
+//! - **Output parameters** are written only when the call returns `SPW_OK`;
+//!   the one exception is `spw_buffer_insert_batch`'s `inserted`, the count
+//!   a caller needs most when the batch stopped part way.
 //! - **Ownership.** Every object is created by one function and freed by its
 //!   own `*_free`; `*_free(NULL)` is a no-op, and `*_free` must be the last
 //!   call on the object (no other thread may still be using it). Bytes the
