@@ -234,7 +234,7 @@ pub unsafe extern "C" fn spw_buffer_new(
         let out = unsafe { ptr::out(out, "out") }?;
         // SAFETY: the caller passes NULL or a live configuration from spw_config_new.
         let cfg = unsafe { ptr::handle(cfg, "cfg") }?;
-        let gate = Arc::new(Gate::default());
+        let gate = Arc::new(Gate::new());
         let sink = CallbackSink::new(on_flush, user_data, Arc::clone(&gate))
             .ok_or_else(|| Error::null("on_flush"))?;
         let buffer = Buffer::new(cfg.snapshot(), sink).map_err(|e| build_error(&e))?;

@@ -103,7 +103,6 @@ type FlushFn =
 /// A sink call that outlives `close`'s timeout is left running on a detached
 /// flusher thread, which may then take further queued flushes; without the
 /// gate those would reach `user_data` after C freed it.
-#[derive(Default)]
 pub(crate) struct Gate {
     state: Mutex<GateState>,
     idle: Condvar,
@@ -129,6 +128,13 @@ impl Drop for Entered<'_> {
 }
 
 impl Gate {
+    pub(crate) fn new() -> Self {
+        Self {
+            state: Mutex::new(GateState::default()),
+            idle: Condvar::new(),
+        }
+    }
+
     fn enter(&self) -> Option<Entered<'_>> {
         let mut st = self.state.lock();
         if st.shut {
@@ -272,7 +278,7 @@ mod tests {
     #[test]
     fn nonzero_returns_fail_and_a_shut_gate_stops_calls() {
         let calls = std::sync::atomic::AtomicUsize::new(0);
-        let gate = Arc::new(Gate::default());
+        let gate = Arc::new(Gate::new());
         assert!(CallbackSink::new(None, core::ptr::null_mut(), Arc::clone(&gate)).is_none());
         let sink = CallbackSink::new(
             Some(count_and_fail_on_odd),
