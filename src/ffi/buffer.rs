@@ -43,12 +43,20 @@ impl Handle for spw_buffer {
 
 impl Drop for spw_buffer {
     fn drop(&mut self) {
+        /// Shuts the gate when dropped, so that even a panic in `close`
+        /// cannot let the callback reach `user_data` after free.
+        struct ShutOnDrop<'a>(&'a Gate);
+        impl Drop for ShutOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.shut();
+            }
+        }
+        // A call that outlived close's timeout may still be running, and
+        // queued flushes may still start on a detached thread: once the gate
+        // is shut, neither can reach the callback, and C may free user_data.
+        let _shut = ShutOnDrop(&self.gate);
         // Idempotent: a buffer already closed returns at once.
         self.buffer.close(self.buffer.config().flush_timeout);
-        // A call that outlived close's timeout may still be running, and
-        // queued flushes may still start on a detached thread: after this,
-        // C may free user_data.
-        self.gate.shut();
     }
 }
 
