@@ -183,38 +183,47 @@ impl Spool {
         Ok(Some(e))
     }
 
-    /// Loads the newest records on disk into the tail window (which is empty).
+    /// Loads the newest records on disk into the tail window (which is empty),
+    /// from the newest segment that holds any (some may hold only damage).
     fn load_tail(&mut self) -> Result<(), IoError> {
         let cursor = self.norm(self.cursor);
-        let newest = self
+        let candidates: Vec<u64> = self
             .segments
             .range(cursor.seg..)
             .rev()
-            .find(|(&id, s)| s.end > if id == cursor.seg { cursor.off } else { 0 })
-            .map(|(&id, _)| id);
-        let Some(seg) = newest else { return Ok(()) };
-        let mut pos = if seg == cursor.seg {
-            cursor
-        } else {
-            Pos { seg, off: 0 }
-        };
-        let limit = self.disk_end();
-        let mut bytes = 0;
-        let mut after = self.read_seq;
-        let mut loaded = std::collections::VecDeque::new();
-        while let Some(e) = self.read_next(&mut pos, limit, after)? {
-            after = e.seq;
-            bytes += e.data.len();
-            loaded.push_back(e);
-            while bytes > self.config.memory_bytes && loaded.len() > 1 {
-                if let Some(old) = loaded.pop_front() {
-                    bytes -= old.data.len();
+            .filter(|(&id, s)| s.end > if id == cursor.seg { cursor.off } else { 0 })
+            .map(|(&id, _)| id)
+            .collect();
+        for seg in candidates {
+            let mut pos = if seg == cursor.seg {
+                cursor
+            } else {
+                Pos { seg, off: 0 }
+            };
+            let limit = Pos {
+                seg,
+                off: self.segments.get(&seg).map_or(0, |s| s.end),
+            };
+            let mut bytes = 0;
+            let mut after = self.read_seq;
+            let mut loaded = std::collections::VecDeque::new();
+            while let Some(e) = self.read_next(&mut pos, limit, after)? {
+                after = e.seq;
+                bytes += e.data.len();
+                loaded.push_back(e);
+                while bytes > self.config.memory_bytes && loaded.len() > 1 {
+                    if let Some(old) = loaded.pop_front() {
+                        bytes -= old.data.len();
+                    }
                 }
             }
+            if !loaded.is_empty() {
+                self.tail_written = loaded.len();
+                self.tail_bytes = bytes;
+                self.tail = loaded;
+                return Ok(());
+            }
         }
-        self.tail_written = loaded.len();
-        self.tail_bytes = bytes;
-        self.tail = loaded;
         Ok(())
     }
 

@@ -348,12 +348,9 @@ impl Spool {
                 cause,
             ));
         }
-        // Rewrite, oldest first: head entries, then written tail entries.
+        // Rewrite, oldest first: head entries, then written tail entries, into
+        // a segment that appears complete and synced or not at all.
         let new_id = self.next_segment;
-        self.storage.create(new_id)?;
-        self.next_segment += 1;
-        self.segments.insert(new_id, Segment::new_empty());
-        self.dir_dirty = true;
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         let tw = self.tail_written;
@@ -366,20 +363,12 @@ impl Spool {
             frame::encode(&mut buf, e.seq, &e.data);
         }
         let len = buf.len() as u64;
-        let written = self
-            .storage
-            .write_at(new_id, 0, &buf)
-            .and_then(|()| self.storage.sync(new_id));
+        let created = self.storage.create_with(new_id, &buf);
         self.scratch = buf;
-        if let Err(e) = written {
-            if let Some(s) = self.segments.get_mut(&new_id) {
-                s.sealed = true;
-                s.poisoned = true;
-                s.size = len;
-            }
-            self.disk_bytes += len;
-            return Err(e);
-        }
+        created?;
+        self.next_segment += 1;
+        self.segments.insert(new_id, Segment::new_empty());
+        self.dir_dirty = true;
         let mut off = 0;
         for e in self
             .head
