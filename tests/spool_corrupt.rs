@@ -84,16 +84,32 @@ fn truncation_at_every_byte() {
             for (j, nums) in per_segment.iter().enumerate() {
                 if j != k {
                     for n in nums {
-                        assert!(got.contains(n), "cut seg {id} at {len}: lost {n} of seg {}", ids[j]);
+                        assert!(
+                            got.contains(n),
+                            "cut seg {id} at {len}: lost {n} of seg {}",
+                            ids[j]
+                        );
                     }
                 }
             }
             // In the cut segment, exactly the frames wholly before the cut.
             let whole = cuts.iter().filter(|&&c| c > 0 && c <= len).count();
-            let kept: Vec<u64> = per_segment[k].iter().copied().filter(|n| got.contains(n)).collect();
-            assert_eq!(kept, per_segment[k][..whole].to_vec(), "cut seg {id} at {len}");
+            let kept: Vec<u64> = per_segment[k]
+                .iter()
+                .copied()
+                .filter(|n| got.contains(n))
+                .collect();
+            assert_eq!(
+                kept,
+                per_segment[k][..whole].to_vec(),
+                "cut seg {id} at {len}"
+            );
             let on_boundary = cuts.contains(&len);
-            assert_eq!(rep.is_clean(), on_boundary, "cut seg {id} at {len}: {rep:?}");
+            assert_eq!(
+                rep.is_clean(),
+                on_boundary,
+                "cut seg {id} at {len}: {rep:?}"
+            );
             if !on_boundary {
                 if k + 1 == ids.len() {
                     assert!(rep.truncated_bytes > 0, "{rep:?}");
@@ -120,7 +136,11 @@ fn flipped_bytes_lose_only_the_record_they_hit() {
                 mem.set_segment(id, bad);
                 let (got, rep) = open_and_drain(mem, 30);
                 assert!(!rep.is_clean(), "flip seg {id} at {at} went unnoticed");
-                assert_eq!(got.len(), 29, "flip seg {id} at {at} ^{mask:#x}: {got:?} {rep:?}");
+                assert_eq!(
+                    got.len(),
+                    29,
+                    "flip seg {id} at {at} ^{mask:#x}: {got:?} {rep:?}"
+                );
                 let frame_start = *cuts.iter().filter(|&&c| c <= at).max().unwrap();
                 let reported = rep.truncated_bytes > 0
                     || rep
@@ -166,7 +186,10 @@ fn stray_missing_and_garbage_files_are_tolerated() {
     // A garbage file and a file of zeros among the segments.
     let mem = base.snapshot();
     mem.set_segment(ids[ids.len() - 1] + 5, vec![0u8; 300]);
-    mem.set_segment(ids[0] + 100, (0..500u32).map(|i| (i * 31 % 251) as u8).collect());
+    mem.set_segment(
+        ids[0] + 100,
+        (0..500u32).map(|i| (i * 31 % 251) as u8).collect(),
+    );
     let (got, rep) = open_and_drain(mem, 30);
     assert_eq!(got, (0..30).collect::<Vec<_>>());
     assert!(rep.skipped_total >= 1 || rep.truncated_bytes > 0, "{rep:?}");

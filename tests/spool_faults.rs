@@ -33,7 +33,11 @@ fn failed_fsync_rewrites_what_is_in_memory_to_a_new_segment() {
     assert_eq!(mem.segment_ids(), vec![1]);
     mem.fail_next_syncs(1);
     spool.push_batch((10..20).map(|n| record(n, 30))).unwrap();
-    assert_eq!(mem.segment_ids(), vec![1, 2], "records 10..20 rewritten to segment 2");
+    assert_eq!(
+        mem.segment_ids(),
+        vec![1, 2],
+        "records 10..20 rewritten to segment 2"
+    );
     spool.push_batch((20..25).map(|n| record(n, 30))).unwrap();
     assert!(mem.violations().is_empty(), "{:?}", mem.violations());
     // The failed file's unsynced bytes are gone in a crash; nothing is lost.
@@ -53,7 +57,10 @@ fn failed_fsync_with_records_no_longer_in_memory_is_an_error_naming_the_file() {
     let err = spool.flush().unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, SpoolError::Io(_)), "{err:?}");
-    assert!(msg.contains("fsync") && msg.contains("0000000000000001.seg"), "{msg}");
+    assert!(
+        msg.contains("fsync") && msg.contains("0000000000000001.seg"),
+        "{msg}"
+    );
     // Still failing: the records are not durable and not in memory.
     let again = spool.flush().unwrap_err().to_string();
     assert!(again.contains("no longer in memory"), "{again}");

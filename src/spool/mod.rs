@@ -335,7 +335,6 @@ impl Spool {
     /// A later `flush` tries again (on a new segment where a sync failed).
     pub fn flush(&mut self) -> Result<(), SpoolError> {
         self.ready()?;
-        self.reclaim()?;
         Ok(self.sync_all(true)?)
     }
 
@@ -404,7 +403,6 @@ impl Drop for Spool {
     fn drop(&mut self) {
         if !self.closed {
             // Best effort, documented: errors cannot be reported from drop.
-            let _ = self.reclaim();
             let _ = self.sync_all(true);
         }
     }

@@ -178,8 +178,6 @@ impl Spool {
         };
         self.live -= 1;
         self.consumed_below = e.seq + 1;
-        // A segment that cannot be deleted now is tried again later.
-        let _ = self.reclaim();
         Ok(Some(e))
     }
 
@@ -321,16 +319,11 @@ impl Spool {
         (c < self.disk_end()).then_some(c)
     }
 
-    /// Deletes segments that hold no unconsumed record and will not be
-    /// appended to: everything before the oldest record on disk, and the last
-    /// segment too when it holds nothing and is full or retired.
-    pub(super) fn reclaim(&mut self) -> Result<(), IoError> {
-        self.reclaim_below(false)
-    }
-
-    /// As [`reclaim`](Self::reclaim), and with `pressed` also the last
-    /// segment when it holds nothing live (to make room under `max_bytes`).
-    pub(super) fn reclaim_below(&mut self, pressed: bool) -> Result<(), IoError> {
+    /// Segments that hold no unconsumed record and will not be appended to:
+    /// everything before the oldest record on disk, and the last segment too
+    /// when it holds nothing and is full or retired, or (with `pressed`, to
+    /// make room under `max_bytes`) in any case.
+    pub(super) fn dead_segments(&self, pressed: bool) -> Vec<u64> {
         let keep_from = match self.oldest_on_disk() {
             Some(p) => p.seg,
             None => match self.segments.last_key_value() {
@@ -342,14 +335,18 @@ impl Spool {
                         id
                     }
                 }
-                None => return Ok(()),
+                None => return Vec::new(),
             },
         };
-        let dead: Vec<u64> = self
-            .segments
+        self.segments
             .range(..keep_from)
             .map(|(&id, _)| id)
-            .collect();
+            .collect()
+    }
+
+    /// Deletes `dead` segments. Callers have made the read position that
+    /// consumed them durable first (data, then position, then directory).
+    pub(super) fn delete_segments(&mut self, dead: Vec<u64>) -> Result<(), IoError> {
         for id in dead {
             self.storage.remove(id)?;
             if let Some(s) = self.segments.remove(&id) {

@@ -26,8 +26,8 @@ impl Spool {
         }
         let need = frame::frame_len(record.len());
         if self.disk_bytes + self.pending_bytes + need > self.config.max_bytes {
-            // Consumed space in the last segment counts until it is deleted.
-            let _ = self.reclaim_below(true);
+            // Consumed segments count until they are deleted; delete now.
+            let _ = self.reclaim(true);
             if self.disk_bytes + self.pending_bytes + need > self.config.max_bytes {
                 return Err(SpoolError::Full(record));
             }
@@ -112,18 +112,39 @@ impl Spool {
 
     /// Writes everything pending, syncs every segment that needs it, then
     /// (with `position`) saves the read position, then syncs the directory.
+    /// Consumed segments are deleted here too, once the position that
+    /// consumed them is durable.
     pub(super) fn sync_all(&mut self, position: bool) -> Result<(), IoError> {
         self.write_pending()?;
         self.sync_segments()?;
         if position {
             self.save_position()?;
         }
+        self.reclaim(false)?;
+        self.sync_dir_if_needed()?;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    fn sync_dir_if_needed(&mut self) -> Result<(), IoError> {
         if self.dir_dirty {
             self.storage.sync_dir()?;
             self.dir_dirty = false;
         }
-        self.last_sync = Instant::now();
         Ok(())
+    }
+
+    /// Deletes segments nobody needs any more, in the order of durability:
+    /// the read position that consumed them is saved and the directory
+    /// synced first, so after a crash the position and the files agree.
+    pub(super) fn reclaim(&mut self, pressed: bool) -> Result<(), IoError> {
+        let dead = self.dead_segments(pressed);
+        if dead.is_empty() {
+            return Ok(());
+        }
+        self.save_position()?;
+        self.sync_dir_if_needed()?;
+        self.delete_segments(dead)
     }
 
     fn current_position(&self) -> Position {
@@ -236,7 +257,6 @@ impl Spool {
         if let Some(s) = self.segments.get_mut(&id) {
             s.sealed = true;
         }
-        let _ = self.reclaim();
         Ok(())
     }
 
