@@ -33,7 +33,7 @@ fn boundaries(bytes: &[u8]) -> Vec<usize> {
     let mut b = vec![0];
     let mut o = 0;
     while o + 16 <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap()) as usize;
+        let len = u32::from_le_bytes(bytes[o + 4..o + 8].try_into().unwrap()) as usize;
         o += 16 + len;
         b.push(o);
     }
@@ -66,7 +66,7 @@ fn truncation_at_every_byte() {
             let mut o = 0;
             let mut v = Vec::new();
             while o < b.len() {
-                let len = u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) as usize;
+                let len = u32::from_le_bytes(b[o + 4..o + 8].try_into().unwrap()) as usize;
                 v.push(number(&b[o + 16..o + 16 + len]).unwrap());
                 o += 16 + len;
             }
