@@ -240,7 +240,7 @@ fn main() {
     );
     if run("push") {
         push_vs_plain(128, 512, scale << 20);
-        push_vs_plain(1024, 1024, scale * 4 << 20);
+        push_vs_plain(1024, 1024, (scale * 4) << 20);
     }
     if run("pop") {
         pop_throughput(128, scale << 20);

@@ -41,7 +41,7 @@ mod imp {
         RB: Send,
     {
         std::thread::scope(|s| {
-            let helper = std::thread::Builder::new().spawn_scoped(s, || b()).ok();
+            let helper = std::thread::Builder::new().spawn_scoped(s, &b).ok();
             let ra = a();
             let rb = match helper {
                 // A panic in `b` is raised again here, as in a plain call.
