@@ -374,7 +374,9 @@ impl Spool {
         self.head.len() + self.tail.len()
     }
 
-    /// Records in the spool (pushed and not yet removed).
+    /// Records in the spool (pushed and not yet removed). Records lost to
+    /// damage that only a later read finds (after open) still count until
+    /// the reads reach the end.
     pub fn len(&self) -> u64 {
         self.live
     }
