@@ -26,7 +26,14 @@
 //!
 //! A directory holds `{id:016x}.seg` segments, `position` (the read
 //! position, a hint checked against the data at open) and `lock`. Consumed
-//! segments are deleted whole.
+//! segments are deleted whole, at the next sync, once the read position
+//! that consumed them is durable. A second process opening the directory
+//! gets [`SpoolError::Locked`].
+//!
+//! # Memory
+//!
+//! At most about `2 × memory_bytes` of records, plus one record, are held:
+//! the newest pushed and the oldest read ahead.
 //!
 //! ```
 //! use spillway::spool::{MemStorage, Spool, SpoolConfig};
