@@ -43,6 +43,27 @@ mod imp {
         core::hint::spin_loop();
     }
 
+    /// Runs `a` here and `b` on a scoped helper thread, and returns both
+    /// results; `b` runs here too when no thread can be started.
+    pub(crate) fn join<RA, RB>(a: impl FnOnce() -> RA, b: impl Fn() -> RB + Sync) -> (RA, RB)
+    where
+        RB: Send,
+    {
+        std::thread::scope(|s| {
+            let helper = std::thread::Builder::new().spawn_scoped(s, &b).ok();
+            let ra = a();
+            let rb = match helper {
+                // A panic in `b` is raised again here, as in a plain call.
+                Some(h) => match h.join() {
+                    Ok(r) => r,
+                    Err(p) => std::panic::resume_unwind(p),
+                },
+                None => b(),
+            };
+            (ra, rb)
+        })
+    }
+
     /// `core::cell::UnsafeCell` with loom's closure-based access, so the same
     /// code compiles against both and loom can track every access.
     #[derive(Debug)]
@@ -128,6 +149,16 @@ mod imp {
     #[inline]
     pub(crate) fn spin_loop() {
         loom::hint::spin_loop();
+    }
+
+    /// Same API as the std half; under loom both run here, one after the
+    /// other (its only user, spool recovery, is not a loom model).
+    pub(crate) fn join<RA, RB>(a: impl FnOnce() -> RA, b: impl Fn() -> RB + Sync) -> (RA, RB)
+    where
+        RB: Send,
+    {
+        let ra = a();
+        (ra, b())
     }
 
     /// loom's mutex with parking_lot's API: `lock()` returns the guard

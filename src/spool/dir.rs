@@ -2,7 +2,9 @@
 //!
 //! Layout: `{id:016x}.seg` segment files, `position` (the read position,
 //! replaced through `position.tmp`), and `lock`, which an open spool holds
-//! an exclusive lock on. Other files are ignored.
+//! an exclusive lock on. A segment rewritten after a failed fsync is built
+//! as `{id:016x}.seg.tmp` and renamed into place; leftovers of an
+//! interrupted one are deleted at open. Other files are ignored.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -21,6 +23,7 @@ const LOCK_FILE: &str = "lock";
 const POSITION_FILE: &str = "position";
 const POSITION_TMP: &str = "position.tmp";
 const SEGMENT_EXT: &str = ".seg";
+const TMP_EXT: &str = ".tmp";
 
 /// A directory of segment files: the storage of [`Spool::open`](super::Spool::open).
 #[derive(Debug)]
@@ -64,6 +67,21 @@ impl DirStorage {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Err(SpoolError::Locked { path: lock_path }),
             Err(TryLockError::Error(e)) => return Err(IoError::new("lock", &lock_path, e).into()),
+        }
+        // An interrupted rewrite left a temporary file: it was never part of
+        // the log.
+        if let Ok(rd) = fs::read_dir(&dir) {
+            for entry in rd.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name
+                    .strip_suffix(TMP_EXT)
+                    .and_then(Self::parse_segment_name)
+                    .is_some()
+                {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
         }
         Ok(Self {
             dir,
@@ -169,6 +187,36 @@ impl Storage for DirStorage {
         self.poisoned.remove(&id);
         self.files.insert(id, f);
         Ok(())
+    }
+
+    fn create_with(&mut self, id: u64, data: &[u8]) -> Result<(), IoError> {
+        let path = self.segment_path(id);
+        let tmp = self.dir.join(format!("{id:016x}{SEGMENT_EXT}{TMP_EXT}"));
+        let result = (|| {
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)
+                .map_err(|e| IoError::new("create", &tmp, e))?;
+            f.write_all_at(data, 0)
+                .map_err(|e| IoError::new("write", &tmp, e))?;
+            f.sync_data().map_err(|e| IoError::new("fsync", &tmp, e))?;
+            fs::rename(&tmp, &path).map_err(|e| IoError::new("rename", &path, e))?;
+            Ok(f)
+        })();
+        match result {
+            Ok(f) => {
+                self.poisoned.remove(&id);
+                self.files.insert(id, f);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
     }
 
     fn size(&mut self, id: u64) -> Result<u64, IoError> {

@@ -61,7 +61,10 @@ struct State {
     removed: BTreeMap<u64, Vec<u8>>,
     position: Option<Vec<u8>>,
     durable_position: Option<Vec<u8>>,
-    poisoned: BTreeSet<u64>,
+    /// (handle session, segment): poisoning belongs to one open storage, as
+    /// a failed fsync concerns one process's open files.
+    poisoned: BTreeSet<(u64, u64)>,
+    sessions: u64,
     fail_syncs: u32,
     fail_writes: u32,
     max_file_size: Option<u64>,
@@ -71,6 +74,8 @@ struct State {
 
 /// In-memory storage for tests. Clones share the same store, so a test can
 /// keep one to crash or damage while a [`Spool`](super::Spool) uses another.
+/// Each clone acts as a separate opening of the store: a segment whose fsync
+/// failed is refused only through the clone that saw the failure.
 ///
 /// After [`crash`](Self::crash), every handle from before the crash fails
 /// all operations (as the crashed process would), and the returned handle
@@ -89,10 +94,26 @@ struct State {
 /// assert_eq!(spool.pop().unwrap(), Some(b"kept".to_vec()));
 /// assert_eq!(spool.pop().unwrap(), None);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct MemStorage {
     shared: Arc<Mutex<State>>,
     generation: u64,
+    session: u64,
+}
+
+impl Clone for MemStorage {
+    fn clone(&self) -> Self {
+        let session = {
+            let mut st = self.shared.lock();
+            st.sessions += 1;
+            st.sessions
+        };
+        Self {
+            shared: Arc::clone(&self.shared),
+            generation: self.generation,
+            session,
+        }
+    }
 }
 
 impl Default for MemStorage {
@@ -138,6 +159,7 @@ impl MemStorage {
         Self {
             shared: Arc::new(Mutex::new(State::default())),
             generation: 0,
+            session: 0,
         }
     }
 
@@ -202,9 +224,11 @@ impl MemStorage {
         st.fail_syncs = 0;
         st.fail_writes = 0;
         st.max_file_size = None;
+        st.sessions += 1;
         MemStorage {
             shared: Arc::clone(&self.shared),
             generation: st.generation,
+            session: st.sessions,
         }
     }
 
@@ -223,6 +247,7 @@ impl MemStorage {
         MemStorage {
             shared: Arc::new(Mutex::new(copy)),
             generation: 0,
+            session: 0,
         }
     }
 
@@ -314,8 +339,8 @@ impl MemStorage {
     }
 }
 
-fn refuse_poisoned(st: &mut State, op: &'static str, id: u64) -> Result<(), IoError> {
-    if st.poisoned.contains(&id) {
+fn refuse_poisoned(st: &mut State, session: u64, op: &'static str, id: u64) -> Result<(), IoError> {
+    if st.poisoned.contains(&(session, id)) {
         st.violations
             .push(format!("{op} of segment {id} after its fsync failed"));
         return Err(IoError::new(
@@ -339,8 +364,33 @@ impl Storage for MemStorage {
 
     fn create(&mut self, id: u64) -> Result<(), IoError> {
         let mut st = self.state("create", id)?;
-        st.poisoned.remove(&id);
+        st.poisoned.remove(&(self.session, id));
         st.files.insert(id, MemFile::default());
+        Ok(())
+    }
+
+    fn create_with(&mut self, id: u64, data: &[u8]) -> Result<(), IoError> {
+        let mut st = self.state("create", id)?;
+        if st.fail_writes > 0 {
+            st.fail_writes -= 1;
+            return Err(IoError::new("write", path(id), os_err(5)));
+        }
+        if st.max_file_size.is_some_and(|max| data.len() as u64 > max) {
+            return Err(IoError::new("write", path(id), os_err(27)));
+        }
+        if st.fail_syncs > 0 {
+            st.fail_syncs -= 1;
+            return Err(IoError::new("fsync", path(id), os_err(5)));
+        }
+        st.poisoned.remove(&(self.session, id));
+        st.files.insert(
+            id,
+            MemFile {
+                data: data.to_vec(),
+                durable: data.to_vec(),
+            },
+        );
+        st.syncs += 1;
         Ok(())
     }
 
@@ -363,7 +413,7 @@ impl Storage for MemStorage {
 
     fn write_at(&mut self, id: u64, offset: u64, data: &[u8]) -> Result<(), IoError> {
         let mut st = self.state("write", id)?;
-        refuse_poisoned(&mut st, "write", id)?;
+        refuse_poisoned(&mut st, self.session, "write", id)?;
         let mut data = data;
         let mut err = None;
         if st.fail_writes > 0 {
@@ -394,7 +444,7 @@ impl Storage for MemStorage {
 
     fn truncate(&mut self, id: u64, len: u64) -> Result<(), IoError> {
         let mut st = self.state("truncate", id)?;
-        refuse_poisoned(&mut st, "truncate", id)?;
+        refuse_poisoned(&mut st, self.session, "truncate", id)?;
         let f = st
             .files
             .get_mut(&id)
@@ -405,10 +455,10 @@ impl Storage for MemStorage {
 
     fn sync(&mut self, id: u64) -> Result<(), IoError> {
         let mut st = self.state("fsync", id)?;
-        refuse_poisoned(&mut st, "fsync", id)?;
+        refuse_poisoned(&mut st, self.session, "fsync", id)?;
         if st.fail_syncs > 0 {
             st.fail_syncs -= 1;
-            st.poisoned.insert(id);
+            st.poisoned.insert((self.session, id));
             return Err(IoError::new("fsync", path(id), os_err(5)));
         }
         let f = st.files.get_mut(&id).ok_or_else(|| missing("fsync", id))?;
@@ -419,7 +469,7 @@ impl Storage for MemStorage {
 
     fn remove(&mut self, id: u64) -> Result<(), IoError> {
         let mut st = self.state("delete", id)?;
-        st.poisoned.remove(&id);
+        st.poisoned.remove(&(self.session, id));
         if let Some(f) = st.files.remove(&id) {
             if st.durable_names.contains(&id) {
                 st.removed.insert(id, f.durable);

@@ -26,7 +26,14 @@
 //!
 //! A directory holds `{id:016x}.seg` segments, `position` (the read
 //! position, a hint checked against the data at open) and `lock`. Consumed
-//! segments are deleted whole.
+//! segments are deleted whole, at the next sync, once the read position
+//! that consumed them is durable. A second process opening the directory
+//! gets [`SpoolError::Locked`].
+//!
+//! # Memory
+//!
+//! At most about `2 × memory_bytes` of records, plus one record, are held:
+//! the newest pushed and the oldest read ahead.
 //!
 //! ```
 //! use spillway::spool::{MemStorage, Spool, SpoolConfig};
@@ -335,7 +342,6 @@ impl Spool {
     /// A later `flush` tries again (on a new segment where a sync failed).
     pub fn flush(&mut self) -> Result<(), SpoolError> {
         self.ready()?;
-        self.reclaim()?;
         Ok(self.sync_all(true)?)
     }
 
@@ -375,7 +381,9 @@ impl Spool {
         self.head.len() + self.tail.len()
     }
 
-    /// Records in the spool (pushed and not yet removed).
+    /// Records in the spool (pushed and not yet removed). Records lost to
+    /// damage that only a later read finds (after open) still count until
+    /// the reads reach the end.
     pub fn len(&self) -> u64 {
         self.live
     }
@@ -404,7 +412,6 @@ impl Drop for Spool {
     fn drop(&mut self) {
         if !self.closed {
             // Best effort, documented: errors cannot be reported from drop.
-            let _ = self.reclaim();
             let _ = self.sync_all(true);
         }
     }

@@ -174,47 +174,56 @@ impl Spool {
             self.read_seq = e.seq;
             e
         } else {
+            // Everything left was lost to damage found while reading.
+            self.live = 0;
             return Ok(None);
         };
         self.live -= 1;
         self.consumed_below = e.seq + 1;
-        // A segment that cannot be deleted now is tried again later.
-        let _ = self.reclaim();
         Ok(Some(e))
     }
 
-    /// Loads the newest records on disk into the tail window (which is empty).
+    /// Loads the newest records on disk into the tail window (which is empty),
+    /// from the newest segment that holds any (some may hold only damage).
     fn load_tail(&mut self) -> Result<(), IoError> {
         let cursor = self.norm(self.cursor);
-        let newest = self
+        let candidates: Vec<u64> = self
             .segments
             .range(cursor.seg..)
             .rev()
-            .find(|(&id, s)| s.end > if id == cursor.seg { cursor.off } else { 0 })
-            .map(|(&id, _)| id);
-        let Some(seg) = newest else { return Ok(()) };
-        let mut pos = if seg == cursor.seg {
-            cursor
-        } else {
-            Pos { seg, off: 0 }
-        };
-        let limit = self.disk_end();
-        let mut bytes = 0;
-        let mut after = self.read_seq;
-        let mut loaded = std::collections::VecDeque::new();
-        while let Some(e) = self.read_next(&mut pos, limit, after)? {
-            after = e.seq;
-            bytes += e.data.len();
-            loaded.push_back(e);
-            while bytes > self.config.memory_bytes && loaded.len() > 1 {
-                if let Some(old) = loaded.pop_front() {
-                    bytes -= old.data.len();
+            .filter(|(&id, s)| s.end > if id == cursor.seg { cursor.off } else { 0 })
+            .map(|(&id, _)| id)
+            .collect();
+        for seg in candidates {
+            let mut pos = if seg == cursor.seg {
+                cursor
+            } else {
+                Pos { seg, off: 0 }
+            };
+            let limit = Pos {
+                seg,
+                off: self.segments.get(&seg).map_or(0, |s| s.end),
+            };
+            let mut bytes = 0;
+            let mut after = self.read_seq;
+            let mut loaded = std::collections::VecDeque::new();
+            while let Some(e) = self.read_next(&mut pos, limit, after)? {
+                after = e.seq;
+                bytes += e.data.len();
+                loaded.push_back(e);
+                while bytes > self.config.memory_bytes && loaded.len() > 1 {
+                    if let Some(old) = loaded.pop_front() {
+                        bytes -= old.data.len();
+                    }
                 }
             }
+            if !loaded.is_empty() {
+                self.tail_written = loaded.len();
+                self.tail_bytes = bytes;
+                self.tail = loaded;
+                return Ok(());
+            }
         }
-        self.tail_written = loaded.len();
-        self.tail_bytes = bytes;
-        self.tail = loaded;
         Ok(())
     }
 
@@ -247,12 +256,12 @@ impl Spool {
                 self.cut_at(at);
                 self.cursor = self.norm(at);
             }
-            self.read_seq = e
-                .seq
-                .saturating_sub(1)
-                .max(self.head.back().map_or(0, |h| h.seq));
+            // New frames after the cut have higher sequence numbers.
+            self.read_seq = e.seq.saturating_sub(1);
             e
         } else {
+            // Everything left was lost to damage found while reading.
+            self.live = 0;
             return Ok(None);
         };
         self.live -= 1;
@@ -312,16 +321,11 @@ impl Spool {
         (c < self.disk_end()).then_some(c)
     }
 
-    /// Deletes segments that hold no unconsumed record and will not be
-    /// appended to: everything before the oldest record on disk, and the last
-    /// segment too when it holds nothing and is full or retired.
-    pub(super) fn reclaim(&mut self) -> Result<(), IoError> {
-        self.reclaim_below(false)
-    }
-
-    /// As [`reclaim`](Self::reclaim), and with `pressed` also the last
-    /// segment when it holds nothing live (to make room under `max_bytes`).
-    pub(super) fn reclaim_below(&mut self, pressed: bool) -> Result<(), IoError> {
+    /// Segments that hold no unconsumed record and will not be appended to:
+    /// everything before the oldest record on disk, and the last segment too
+    /// when it holds nothing and is full or retired, or (with `pressed`, to
+    /// make room under `max_bytes`) in any case.
+    pub(super) fn dead_segments(&self, pressed: bool) -> Vec<u64> {
         let keep_from = match self.oldest_on_disk() {
             Some(p) => p.seg,
             None => match self.segments.last_key_value() {
@@ -333,14 +337,18 @@ impl Spool {
                         id
                     }
                 }
-                None => return Ok(()),
+                None => return Vec::new(),
             },
         };
-        let dead: Vec<u64> = self
-            .segments
+        self.segments
             .range(..keep_from)
             .map(|(&id, _)| id)
-            .collect();
+            .collect()
+    }
+
+    /// Deletes `dead` segments. Callers have made the read position that
+    /// consumed them durable first (data, then position, then directory).
+    pub(super) fn delete_segments(&mut self, dead: Vec<u64>) -> Result<(), IoError> {
         for id in dead {
             self.storage.remove(id)?;
             if let Some(s) = self.segments.remove(&id) {

@@ -9,13 +9,16 @@ use super::error::SpoolError;
 use super::frame;
 use super::position::Position;
 use super::report::{OpenReport, PositionStatus, SkipReason, Skipped};
-use super::scan::{Item, ReadBuf, Scan};
+use super::scan::{self, Item, ReadBuf, Scan};
 use super::segment::{Pos, Segment};
 use super::storage::Storage;
 use super::Spool;
 
 /// Read size while scanning at open: large, to go at the speed of the disk.
 const OPEN_CHUNK: usize = 4 << 20;
+
+/// How far ahead open verifies checksums in one go.
+const VERIFY_AHEAD: usize = 1 << 20;
 
 /// A run of skipped bytes being gathered, merged while contiguous.
 struct Gap {
@@ -61,50 +64,110 @@ impl Spool {
         let mut disk_bytes = 0u64;
         let mut dir_dirty = false;
 
+        // A segment whose first record has a sequence number an earlier
+        // segment also holds is a rewrite after a failed fsync (or new data
+        // after a cut that a crash undid): from that number on, it supersedes
+        // the earlier copies, which may be torn or stale.
+        let mut sizes = Vec::with_capacity(ids.len());
+        let mut firsts = Vec::with_capacity(ids.len());
+        let mut probe = ReadBuf::new(64 << 10);
+        for &id in &ids {
+            let size = storage.size(id)?;
+            let mut scan = Scan {
+                st: &mut *storage,
+                rb: &mut probe,
+                seg: id,
+                limit: size,
+                max_record: config.max_record,
+            };
+            let mut pos = 0;
+            let mut first = None;
+            while let Some(item) = scan.next_item(pos, None)? {
+                match item {
+                    Item::Record { seq, .. } => {
+                        first = Some(seq);
+                        break;
+                    }
+                    Item::Junk { end, .. } => pos = end,
+                }
+            }
+            sizes.push(size);
+            firsts.push(first);
+        }
+        let mut superseded_from = vec![u64::MAX; ids.len()];
+        let mut lowest = u64::MAX;
+        for i in (0..ids.len()).rev() {
+            superseded_from[i] = lowest;
+            if let Some(f) = firsts[i] {
+                lowest = lowest.min(f);
+            }
+        }
+
         for (i, &id) in ids.iter().enumerate() {
             let newest = i + 1 == ids.len();
-            let size = storage.size(id)?;
+            let size = sizes[i];
             let mut seg = Segment::new_empty();
             let mut pos = 0;
             let mut good_end = 0;
             let mut gap: Option<Gap> = None;
-            loop {
-                let mut scan = Scan {
-                    st: &mut *storage,
-                    rb: &mut rb,
-                    seg: id,
-                    limit: size,
-                    max_record: config.max_record,
-                };
-                let Some(item) = scan.next_item(pos, last_seq)? else {
-                    break;
-                };
-                let (off, end, bad) = match item {
-                    Item::Record { off, seq, len } => {
-                        let end = off + frame::frame_len(len as usize);
-                        if last_seq.is_some_and(|l| seq <= l) {
-                            (off, end, Some(SkipReason::Duplicate { seq }))
-                        } else {
-                            last_seq = Some(seq);
-                            if seq >= consumed_below {
-                                live += 1;
-                                first_live.get_or_insert((Pos { seg: id, off }, seq));
-                            } else {
-                                report.consumed += 1;
-                            }
-                            (off, end, None)
-                        }
+            let mut items: Vec<Item> = Vec::new();
+            'scan: loop {
+                // Fast path: a stretch of intact frames ahead, checked in one
+                // go (checksums on two threads when it is large). Otherwise
+                // one item through the careful path, which also finds the
+                // end of damage.
+                items.clear();
+                if pos < size {
+                    let b = rb.fetch(&mut *storage, id, pos, VERIFY_AHEAD, size)?;
+                    let b = &b[..b.len().min(VERIFY_AHEAD)];
+                    let mut off = pos;
+                    for (seq, len) in scan::verified_frames(b, config.max_record) {
+                        items.push(Item::Record { off, seq, len });
+                        off += frame::frame_len(len as usize);
                     }
-                    Item::Junk { off, end, reason } => (off, end, Some(reason)),
-                };
-                pos = end;
-                match bad {
-                    Some(reason) => match &mut gap {
-                        Some(g) if g.end == off => g.end = end,
-                        _ => gap = Some(Gap { off, end, reason }),
-                    },
-                    None => {
-                        if let Some(g) = gap.take() {
+                }
+                if items.is_empty() {
+                    let mut scan = Scan {
+                        st: &mut *storage,
+                        rb: &mut rb,
+                        seg: id,
+                        limit: size,
+                        max_record: config.max_record,
+                    };
+                    match scan.next_item(pos, last_seq)? {
+                        Some(item) => items.push(item),
+                        None => break 'scan,
+                    }
+                }
+                for &item in &items {
+                    let (off, end, bad) = match item {
+                        Item::Record { off, seq, len } => {
+                            let end = off + frame::frame_len(len as usize);
+                            if seq >= superseded_from[i] || last_seq.is_some_and(|l| seq <= l) {
+                                (off, end, Some(SkipReason::Duplicate { seq }))
+                            } else {
+                                last_seq = Some(seq);
+                                if seq >= consumed_below {
+                                    live += 1;
+                                    first_live.get_or_insert((Pos { seg: id, off }, seq));
+                                } else {
+                                    report.consumed += 1;
+                                }
+                                (off, end, None)
+                            }
+                        }
+                        Item::Junk { off, end, reason } => (off, end, Some(reason)),
+                    };
+                    pos = end;
+                    let dup = matches!(bad, Some(SkipReason::Duplicate { .. }));
+                    // A run of damage and a run of second copies are kept apart:
+                    // a copy is an intact frame, and the tail is cut only after
+                    // the last intact frame (the copy may be the durable one).
+                    if let Some(g) = gap.take() {
+                        let same_kind = matches!(g.reason, SkipReason::Duplicate { .. }) == dup;
+                        if bad.is_some() && same_kind && g.end == off {
+                            gap = Some(Gap { end, ..g });
+                        } else {
                             seg.add_skip(g.off, g.end);
                             report.add_skip(Skipped {
                                 segment: id,
@@ -113,21 +176,21 @@ impl Spool {
                                 reason: g.reason,
                             });
                         }
+                    }
+                    if let Some(reason) = bad {
+                        if gap.is_none() {
+                            gap = Some(Gap { off, end, reason });
+                        }
+                    }
+                    if bad.is_none() || dup {
                         good_end = end;
                     }
                 }
             }
             let mut size = size;
-            if let Some(g) = gap {
-                // Bytes after the last intact frame.
-                if newest {
-                    // A torn tail: cut it off so appends follow good data.
-                    storage.truncate(id, good_end)?;
-                    storage.sync(id)?;
-                    report.truncated_bytes += size - good_end;
-                    size = good_end;
-                    rb.invalidate();
-                } else {
+            match gap {
+                Some(g) if matches!(g.reason, SkipReason::Duplicate { .. }) => {
+                    seg.add_skip(g.off, g.end);
                     report.add_skip(Skipped {
                         segment: id,
                         offset: g.off,
@@ -135,9 +198,30 @@ impl Spool {
                         reason: g.reason,
                     });
                 }
+                // Damage after the last intact frame of the newest segment:
+                // a torn write. Cut it off so appends follow good data.
+                Some(_) if newest => {
+                    storage.truncate(id, good_end)?;
+                    storage.sync(id)?;
+                    report.truncated_bytes += size - good_end;
+                    size = good_end;
+                    rb.invalidate();
+                }
+                Some(g) => report.add_skip(Skipped {
+                    segment: id,
+                    offset: g.off,
+                    bytes: g.end - g.off,
+                    reason: g.reason,
+                }),
+                None => {}
             }
             seg.end = good_end;
-            seg.synced = good_end;
+            // Found, not known durable: a previous process may have been
+            // killed before its writeback, or cut a file without syncing
+            // it. The first sync covers every file found, before any new
+            // data that reuses a sequence number a lost cut would bring back.
+            seg.synced = 0;
+            seg.truncated = true;
             seg.size = size;
             seg.sealed = !newest;
             disk_bytes += size;
@@ -198,7 +282,8 @@ impl Spool {
             consumed_below,
             live,
             disk_bytes,
-            dir_dirty: false,
+            // Like the data, the directory entries found may not be durable yet.
+            dir_dirty: !ids.is_empty(),
             saved: hint,
             last_sync: Instant::now(),
             rb: ReadBuf::new(config.memory_bytes.clamp(64 << 10, 4 << 20)),

@@ -32,6 +32,16 @@ pub trait Storage: Send {
     /// The segment could not be created.
     fn create(&mut self, id: u64) -> Result<(), IoError>;
 
+    /// Creates segment `id` holding exactly `data`, synced, atomically:
+    /// after a crash it is absent or complete, never partial (a temporary
+    /// file renamed into place; the rename is durable after
+    /// [`sync_dir`](Self::sync_dir)). The spool rewrites records here after a
+    /// failed fsync, and at open such a segment supersedes earlier copies.
+    ///
+    /// # Errors
+    /// Nothing was created.
+    fn create_with(&mut self, id: u64, data: &[u8]) -> Result<(), IoError>;
+
     /// Current length of segment `id` in bytes.
     ///
     /// # Errors
@@ -108,6 +118,9 @@ impl Storage for Released {
         Err(Self::err())
     }
     fn create(&mut self, _: u64) -> Result<(), IoError> {
+        Err(Self::err())
+    }
+    fn create_with(&mut self, _: u64, _: &[u8]) -> Result<(), IoError> {
         Err(Self::err())
     }
     fn size(&mut self, _: u64) -> Result<u64, IoError> {

@@ -26,8 +26,8 @@ impl Spool {
         }
         let need = frame::frame_len(record.len());
         if self.disk_bytes + self.pending_bytes + need > self.config.max_bytes {
-            // Consumed space in the last segment counts until it is deleted.
-            let _ = self.reclaim_below(true);
+            // Consumed segments count until they are deleted; delete now.
+            let _ = self.reclaim(true);
             if self.disk_bytes + self.pending_bytes + need > self.config.max_bytes {
                 return Err(SpoolError::Full(record));
             }
@@ -112,18 +112,39 @@ impl Spool {
 
     /// Writes everything pending, syncs every segment that needs it, then
     /// (with `position`) saves the read position, then syncs the directory.
+    /// Consumed segments are deleted here too, once the position that
+    /// consumed them is durable.
     pub(super) fn sync_all(&mut self, position: bool) -> Result<(), IoError> {
         self.write_pending()?;
         self.sync_segments()?;
         if position {
             self.save_position()?;
         }
+        self.reclaim(false)?;
+        self.sync_dir_if_needed()?;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    fn sync_dir_if_needed(&mut self) -> Result<(), IoError> {
         if self.dir_dirty {
             self.storage.sync_dir()?;
             self.dir_dirty = false;
         }
-        self.last_sync = Instant::now();
         Ok(())
+    }
+
+    /// Deletes segments nobody needs any more, in the order of durability:
+    /// the read position that consumed them is saved and the directory
+    /// synced first, so after a crash the position and the files agree.
+    pub(super) fn reclaim(&mut self, pressed: bool) -> Result<(), IoError> {
+        let dead = self.dead_segments(pressed);
+        if dead.is_empty() {
+            return Ok(());
+        }
+        self.save_position()?;
+        self.sync_dir_if_needed()?;
+        self.delete_segments(dead)
     }
 
     fn current_position(&self) -> Position {
@@ -236,7 +257,6 @@ impl Spool {
         if let Some(s) = self.segments.get_mut(&id) {
             s.sealed = true;
         }
-        let _ = self.reclaim();
         Ok(())
     }
 
@@ -348,12 +368,9 @@ impl Spool {
                 cause,
             ));
         }
-        // Rewrite, oldest first: head entries, then written tail entries.
+        // Rewrite, oldest first: head entries, then written tail entries, into
+        // a segment that appears complete and synced or not at all.
         let new_id = self.next_segment;
-        self.storage.create(new_id)?;
-        self.next_segment += 1;
-        self.segments.insert(new_id, Segment::new_empty());
-        self.dir_dirty = true;
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         let tw = self.tail_written;
@@ -366,20 +383,12 @@ impl Spool {
             frame::encode(&mut buf, e.seq, &e.data);
         }
         let len = buf.len() as u64;
-        let written = self
-            .storage
-            .write_at(new_id, 0, &buf)
-            .and_then(|()| self.storage.sync(new_id));
+        let created = self.storage.create_with(new_id, &buf);
         self.scratch = buf;
-        if let Err(e) = written {
-            if let Some(s) = self.segments.get_mut(&new_id) {
-                s.sealed = true;
-                s.poisoned = true;
-                s.size = len;
-            }
-            self.disk_bytes += len;
-            return Err(e);
-        }
+        created?;
+        self.next_segment += 1;
+        self.segments.insert(new_id, Segment::new_empty());
+        self.dir_dirty = true;
         let mut off = 0;
         for e in self
             .head
