@@ -10,15 +10,18 @@
 //! sender per producer and one collector thread that gathers `max_size` items
 //! with `recv_timeout(flush_interval)` and calls the same counting function.
 //! The median of `SPILLWAY_BENCH_RUNS` runs (default 7) is reported with the
-//! slowest and fastest run beside it, and the ratio to the baseline with the
-//! same number of producers.
+//! slowest and fastest run beside it, the ratio to the baseline with the
+//! same number of producers, and the CPU time of all the process's threads
+//! per item (steadier than wall time on a shared machine).
 //!
 //! Lateness: a buffer with a 10 ms interval and a `max_size` that never
 //! fills; one item is inserted after each flush, and each time flush's start
 //! is compared with its deadline (the end of the previous flush + 10 ms; the
 //! buffer restarts the interval a moment after the sink returns, so this
 //! over-states lateness by that moment, never under-states it).
-//! `SPILLWAY_BENCH_FLUSHES` flushes (default 300).
+//! `SPILLWAY_BENCH_FLUSHES` flushes (default 300). Two references show what
+//! the machine itself allows: one thread waking on a condvar timeout, and a
+//! timer thread handing each deadline to a worker thread (the buffer's shape).
 //!
 //! `SPILLWAY_BENCH_PRODUCERS=2` runs only that producer count,
 //! `SPILLWAY_BENCH_VARIANT=producer` only the rows whose name contains that
@@ -225,6 +228,21 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// CPU time this process has used, all threads (live and exited) together,
+/// from `/proc/self/stat` (10 ms ticks): on a shared machine, CPU per item
+/// is steadier than wall time. `None` where there is no procfs.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold
+    // spaces: state is the first, utime the 12th, stime the 13th.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    // USER_HZ is 100 on every Linux target.
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
 fn throughput() {
     let items = env_or("SPILLWAY_BENCH_ITEMS", 4_000_000);
     let runs = env_or("SPILLWAY_BENCH_RUNS", 7).max(1) as usize;
@@ -263,19 +281,26 @@ fn throughput() {
         }
         rows.retain(|r| r.kind == Kind::Baseline || r.name().contains(&filter));
         println!();
-        println!("{producers} producer thread(s); M items/s; x/base: median over the baseline's");
         println!(
-            "{:<40} {:>8} {:>8} {:>8} {:>8}",
-            "variant", "median", "min", "max", "x/base"
+            "{producers} producer thread(s); M items/s; x/base: median over the baseline's; \
+             cpu ns/item: all threads, over all runs"
         );
+        println!(
+            "{:<40} {:>8} {:>8} {:>8} {:>8} {:>12}",
+            "variant", "median", "min", "max", "x/base", "cpu ns/item"
+        );
+        let moved = items / producers as u64 * producers as u64;
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
+        let mut cpu = vec![Some(Duration::ZERO); rows.len()];
         // Interleave the rows so that noise from other processes spreads
         // over all of them rather than hitting one.
         for _ in 0..runs {
-            for (row, s) in rows.iter().zip(samples.iter_mut()) {
+            for (i, row) in rows.iter().enumerate() {
+                let before = process_cpu();
                 let d = run_once(*row, producers, items);
-                let moved = items / producers as u64 * producers as u64;
-                s.push(moved as f64 / d.as_secs_f64());
+                let used = process_cpu().zip(before).map(|(a, b)| a.saturating_sub(b));
+                cpu[i] = cpu[i].zip(used).map(|(sum, u)| sum + u);
+                samples[i].push(moved as f64 / d.as_secs_f64());
             }
         }
         let stats: Vec<(f64, f64, f64)> = samples
@@ -286,17 +311,39 @@ fn throughput() {
             })
             .collect();
         let base = stats[0].0;
-        for (row, (median, min, max)) in rows.iter().zip(&stats) {
+        for ((row, (median, min, max)), cpu) in rows.iter().zip(&stats).zip(&cpu) {
+            let per_item = cpu.map_or("n/a".to_string(), |c| {
+                format!("{:.1}", c.as_nanos() as f64 / (moved * runs as u64) as f64)
+            });
             println!(
-                "{:<40} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+                "{:<40} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>12}",
                 row.name(),
                 median / 1e6,
                 min / 1e6,
                 max / 1e6,
-                median / base
+                median / base,
+                per_item
             );
         }
     }
+}
+
+const LATE_INTERVAL: Duration = Duration::from_millis(10);
+
+fn print_lateness(what: &str, mut late: Vec<Duration>, void: usize) {
+    late.sort();
+    let pick = |q: f64| late[((q * late.len() as f64).ceil() as usize).clamp(1, late.len()) - 1];
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "{what:<44} {:>5} {:>5} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0}",
+        late.len(),
+        void,
+        us(late[0]),
+        us(pick(0.50)),
+        us(pick(0.90)),
+        us(pick(0.99)),
+        us(late[late.len() - 1])
+    );
 }
 
 /// One sink call as the lateness sink saw it.
@@ -306,10 +353,10 @@ struct Call {
     reason: FlushReason,
 }
 
-fn lateness() {
-    const LATE_INTERVAL: Duration = Duration::from_millis(10);
+/// The buffer's time trigger: one item per interval, each flush's start
+/// against its deadline.
+fn buffer_lateness(flushes: usize) {
     const TIMEOUT: Duration = Duration::from_secs(30);
-    let flushes = env_or("SPILLWAY_BENCH_FLUSHES", 300).max(2) as usize;
     let calls = Arc::new(Mutex::new(Vec::<Call>::with_capacity(flushes + 8)));
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<()>();
     let cfg = BufferConfig::new()
@@ -350,6 +397,7 @@ fn lateness() {
     );
     let mut late = Vec::with_capacity(flushes);
     let mut void = 0;
+    // Flush 0's deadline counts from the buffer's creation: skipped.
     for k in 1..=flushes {
         let deadline = calls[k - 1].end + LATE_INTERVAL;
         if inserted[k] >= deadline {
@@ -358,21 +406,74 @@ fn lateness() {
         }
         late.push(calls[k].start.saturating_duration_since(deadline));
     }
-    late.sort();
-    let pick = |q: f64| late[((q * late.len() as f64).ceil() as usize).clamp(1, late.len()) - 1];
+    print_lateness("Buffer time trigger (timer + flusher)", late, void);
+}
+
+/// The machine's floor: one thread sleeping on a condvar until each
+/// deadline, the next one an interval after it woke.
+fn one_thread_lateness(flushes: usize) {
+    let lock = parking_lot::Mutex::new(());
+    let cv = parking_lot::Condvar::new();
+    let mut late = Vec::with_capacity(flushes);
+    let mut deadline = Instant::now() + LATE_INTERVAL;
+    let mut guard = lock.lock();
+    while late.len() < flushes {
+        // Nobody notifies: only the timeout ends the wait.
+        if !cv.wait_until(&mut guard, deadline).timed_out() {
+            continue;
+        }
+        let now = Instant::now();
+        late.push(now.saturating_duration_since(deadline));
+        deadline = now + LATE_INTERVAL;
+    }
+    print_lateness("reference: 1 thread, condvar wait_until", late, 0);
+}
+
+/// The buffer's shape without the buffer: a timer thread wakes at the
+/// deadline and hands over to a worker thread, which records when it ran;
+/// the next deadline is an interval after the worker finished.
+fn two_thread_lateness(flushes: usize) {
+    let (go_tx, go_rx) = crossbeam_channel::bounded::<Instant>(1);
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<Instant>(1);
+    let worker = thread::spawn(move || {
+        let mut late = Vec::with_capacity(flushes);
+        for deadline in go_rx {
+            let now = Instant::now();
+            late.push(now.saturating_duration_since(deadline));
+            if done_tx.send(Instant::now()).is_err() {
+                break;
+            }
+        }
+        late
+    });
+    let lock = parking_lot::Mutex::new(());
+    let cv = parking_lot::Condvar::new();
+    let mut deadline = Instant::now() + LATE_INTERVAL;
+    let mut guard = lock.lock();
+    for _ in 0..flushes {
+        while !cv.wait_until(&mut guard, deadline).timed_out() {}
+        go_tx.send(deadline).expect("worker alive");
+        deadline = done_rx.recv().expect("worker alive") + LATE_INTERVAL;
+    }
+    drop(go_tx);
+    let late = worker.join().expect("worker");
+    print_lateness("reference: timer thread -> worker thread", late, 0);
+}
+
+fn lateness() {
+    let flushes = env_or("SPILLWAY_BENCH_FLUSHES", 300).max(2) as usize;
     println!();
     println!(
-        "time trigger, interval {LATE_INTERVAL:?}, {} flushes ({void} void: the item came after the deadline)",
-        late.len()
+        "time trigger lateness, interval {LATE_INTERVAL:?}: how long after its deadline each \
+         flush started, in us; void: samples lost to a late insert"
     );
     println!(
-        "lateness vs deadline: min {:?}  p50 {:?}  p90 {:?}  p99 {:?}  max {:?}",
-        late[0],
-        pick(0.50),
-        pick(0.90),
-        pick(0.99),
-        late[late.len() - 1]
+        "{:<44} {:>5} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "", "n", "void", "min", "p50", "p90", "p99", "max"
     );
+    buffer_lateness(flushes);
+    one_thread_lateness(flushes);
+    two_thread_lateness(flushes);
 }
 
 fn main() {
