@@ -9,6 +9,9 @@
 //! collector for the baseline). The baseline is a `crossbeam_channel::bounded`
 //! sender per producer and one collector thread that gathers `max_size` items
 //! with `recv_timeout(flush_interval)` and calls the same counting function.
+//! `recv_timeout` reads the clock on every call, which costs ~55 ns on some
+//! virtual machines; a second baseline (`x/dl`) times each batch with
+//! `recv_deadline` instead, which reads it only when it has to wait.
 //! The median of `SPILLWAY_BENCH_RUNS` runs (default 7) is reported with the
 //! slowest and fastest run beside it, the ratio to the baseline with the
 //! same number of producers, and the CPU time of all the process's threads
@@ -52,10 +55,19 @@ fn count(counter: &AtomicU64, batch: &[u64]) {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    /// The collector calls `recv_timeout(flush_interval)` per item.
     Baseline,
+    /// The collector waits with `recv_deadline`, the deadline set per batch.
+    BaselineDeadline,
     Insert,
     InsertBatch,
     Producer,
+}
+
+impl Kind {
+    fn is_baseline(self) -> bool {
+        matches!(self, Kind::Baseline | Kind::BaselineDeadline)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -67,12 +79,13 @@ struct Row {
 impl Row {
     fn name(&self) -> String {
         let base = match self.kind {
-            Kind::Baseline => "crossbeam bounded + collector",
+            Kind::Baseline => "crossbeam + collector (recv_timeout)",
+            Kind::BaselineDeadline => "crossbeam + collector (recv_deadline)",
             Kind::Insert => "insert",
             Kind::InsertBatch => "insert_batch (1000 from a Vec)",
             Kind::Producer => "producer() handle",
         };
-        if self.kind == Kind::Baseline {
+        if self.kind.is_baseline() {
             base.to_string()
         } else {
             format!("{base}, {} part.", self.partitions)
@@ -109,7 +122,7 @@ fn produce_into_buffer(kind: Kind, buf: &Buffer<u64>, start: &Barrier, first: u6
                 p.insert(v).expect("open");
             }
         }
-        Kind::Baseline => unreachable!("not a buffer"),
+        Kind::Baseline | Kind::BaselineDeadline => unreachable!("not a buffer"),
     }
 }
 
@@ -151,38 +164,54 @@ fn run_buffer(row: Row, producers: usize, per: u64) -> Duration {
     t1 - t0
 }
 
-fn run_baseline(producers: usize, per: u64) -> Duration {
+/// The collector a user writes by hand: gather `MAX_SIZE` items, or what
+/// came within the interval, and hand them to the sink.
+fn collect(rx: &crossbeam_channel::Receiver<u64>, counter: &AtomicU64, per_batch_deadline: bool) {
+    let mut batch = Vec::with_capacity(MAX_SIZE);
+    let mut deadline = Instant::now() + INTERVAL;
+    loop {
+        let got = if per_batch_deadline {
+            rx.recv_deadline(deadline)
+        } else {
+            rx.recv_timeout(INTERVAL)
+        };
+        match got {
+            Ok(v) => {
+                batch.push(v);
+                if batch.len() == MAX_SIZE {
+                    count(counter, &batch);
+                    batch.clear();
+                    if per_batch_deadline {
+                        deadline = Instant::now() + INTERVAL;
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if !batch.is_empty() {
+                    count(counter, &batch);
+                    batch.clear();
+                }
+                deadline = Instant::now() + INTERVAL;
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                if !batch.is_empty() {
+                    count(counter, &batch);
+                }
+                return;
+            }
+        }
+    }
+}
+
+fn run_baseline(producers: usize, per: u64, per_batch_deadline: bool) -> Duration {
     let counter = Arc::new(AtomicU64::new(0));
     let (tx, rx) = crossbeam_channel::bounded::<u64>(CAPACITY);
     let start = Arc::new(Barrier::new(producers + 2));
     let collector = {
         let (counter, start) = (Arc::clone(&counter), Arc::clone(&start));
         thread::spawn(move || {
-            let mut batch = Vec::with_capacity(MAX_SIZE);
             start.wait();
-            loop {
-                match rx.recv_timeout(INTERVAL) {
-                    Ok(v) => {
-                        batch.push(v);
-                        if batch.len() == MAX_SIZE {
-                            count(&counter, &batch);
-                            batch.clear();
-                        }
-                    }
-                    Err(RecvTimeoutError::Timeout) => {
-                        if !batch.is_empty() {
-                            count(&counter, &batch);
-                            batch.clear();
-                        }
-                    }
-                    Err(RecvTimeoutError::Disconnected) => {
-                        if !batch.is_empty() {
-                            count(&counter, &batch);
-                        }
-                        return;
-                    }
-                }
-            }
+            collect(&rx, &counter, per_batch_deadline);
         })
     };
     let handles: Vec<_> = (0..producers)
@@ -216,7 +245,8 @@ fn run_baseline(producers: usize, per: u64) -> Duration {
 fn run_once(row: Row, producers: usize, items: u64) -> Duration {
     let per = items / producers as u64;
     match row.kind {
-        Kind::Baseline => run_baseline(producers, per),
+        Kind::Baseline => run_baseline(producers, per, false),
+        Kind::BaselineDeadline => run_baseline(producers, per, true),
         _ => run_buffer(row, producers, per),
     }
 }
@@ -259,6 +289,10 @@ fn throughput() {
                 partitions: 1,
             },
             Row {
+                kind: Kind::BaselineDeadline,
+                partitions: 1,
+            },
+            Row {
                 kind: Kind::Insert,
                 partitions: 1,
             },
@@ -279,15 +313,15 @@ fn throughput() {
                 });
             }
         }
-        rows.retain(|r| r.kind == Kind::Baseline || r.name().contains(&filter));
+        rows.retain(|r| r.kind.is_baseline() || r.name().contains(&filter));
         println!();
         println!(
-            "{producers} producer thread(s); M items/s; x/base: median over the baseline's; \
-             cpu ns/item: all threads, over all runs"
+            "{producers} producer thread(s); M items/s; x/base, x/dl: median over the \
+             recv_timeout, recv_deadline baseline's; cpu ns/item: all threads, all runs"
         );
         println!(
-            "{:<40} {:>8} {:>8} {:>8} {:>8} {:>12}",
-            "variant", "median", "min", "max", "x/base", "cpu ns/item"
+            "{:<40} {:>8} {:>8} {:>8} {:>8} {:>8} {:>12}",
+            "variant", "median", "min", "max", "x/base", "x/dl", "cpu ns/item"
         );
         let moved = items / producers as u64 * producers as u64;
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
@@ -310,18 +344,19 @@ fn throughput() {
                 (s[s.len() / 2], s[0], s[s.len() - 1])
             })
             .collect();
-        let base = stats[0].0;
+        let (base, dl) = (stats[0].0, stats[1].0);
         for ((row, (median, min, max)), cpu) in rows.iter().zip(&stats).zip(&cpu) {
             let per_item = cpu.map_or("n/a".to_string(), |c| {
                 format!("{:.1}", c.as_nanos() as f64 / (moved * runs as u64) as f64)
             });
             println!(
-                "{:<40} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>12}",
+                "{:<40} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>12}",
                 row.name(),
                 median / 1e6,
                 min / 1e6,
                 max / 1e6,
                 median / base,
+                median / dl,
                 per_item
             );
         }
