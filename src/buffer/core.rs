@@ -135,6 +135,12 @@ impl<T: Weigh + Send + 'static> Core<T> {
     }
 
     pub(crate) fn next_partition(&self) -> u32 {
+        // One partition (the default): skip the shared counter, an atomic
+        // read-modify-write per insert whose cache line every producer
+        // thread would fight over.
+        if self.parts.len() == 1 {
+            return 0;
+        }
         (self.next_partition.fetch_add(1, Ordering::Relaxed) % self.parts.len()) as u32
     }
 
