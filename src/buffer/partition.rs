@@ -149,17 +149,9 @@ impl<T> PartState<T> {
         self.pending + self.in_flight
     }
 
-    /// Appends one item to the open chunk (starting one if needed). Returns
-    /// true when this item sealed the chunk by size or bytes: the insert
-    /// that reaches the threshold fires the flush.
-    pub(crate) fn append(
-        &mut self,
-        item: T,
-        weight: u64,
-        max_size: usize,
-        jitter: usize,
-        max_bytes: u64,
-    ) -> bool {
+    /// Makes sure the back chunk is open, starting one (with a fresh size
+    /// jitter) if needed.
+    fn ensure_open(&mut self, max_size: usize, jitter: usize) {
         let open = matches!(self.chunks.back(), Some(c) if c.sealed.is_none());
         if !open {
             let limit = max_size.saturating_add(self.jitter.upto(jitter as u64) as usize);
@@ -173,6 +165,20 @@ impl<T> PartState<T> {
                 limit,
             });
         }
+    }
+
+    /// Appends one item to the open chunk (starting one if needed). Returns
+    /// true when this item sealed the chunk by size or bytes: the insert
+    /// that reaches the threshold fires the flush.
+    pub(crate) fn append(
+        &mut self,
+        item: T,
+        weight: u64,
+        max_size: usize,
+        jitter: usize,
+        max_bytes: u64,
+    ) -> bool {
+        self.ensure_open(max_size, jitter);
         let Some(chunk) = self.chunks.back_mut() else {
             unreachable!("a chunk was just ensured")
         };
@@ -332,21 +338,15 @@ impl<T> PartState<T> {
     ) -> bool {
         let mut sealed = false;
         let mut i = 0;
-        let mut scratch = self.spare.pop().unwrap_or_default();
         while i < self.rings.len() {
             while room > 0 {
-                scratch.clear();
-                let want = room.min(256);
-                let got = self.rings[i].consumer.pop_batch(&mut scratch, want);
+                let (got, sealed_one) =
+                    self.drain_into_open_chunk(i, room, max_size, jitter, max_bytes, &weigh);
                 if got == 0 {
                     break;
                 }
-                self.rings[i].drained += got as u64;
+                sealed |= sealed_one;
                 room = room.saturating_sub(got);
-                for item in scratch.drain(..) {
-                    let w = weigh(&item);
-                    sealed |= self.append(item, w, max_size, jitter, max_bytes);
-                }
             }
             let slot = &self.rings[i];
             if slot.consumer.is_abandoned() && slot.consumer.is_empty() {
@@ -358,8 +358,64 @@ impl<T> PartState<T> {
             }
             i += 1;
         }
-        self.recycle(scratch);
         sealed
+    }
+
+    /// Pops up to `room` items of ring `i` straight into the open chunk, at
+    /// most what it still takes by count, so items move once and the
+    /// per-item work is only weighing them. Returns how many moved and
+    /// whether a chunk was sealed.
+    fn drain_into_open_chunk(
+        &mut self,
+        i: usize,
+        room: usize,
+        max_size: usize,
+        jitter: usize,
+        max_bytes: u64,
+        weigh: &impl Fn(&T) -> u64,
+    ) -> (usize, bool) {
+        if self.rings[i].consumer.is_empty() {
+            return (0, false); // start no chunk for nothing
+        }
+        self.ensure_open(max_size, jitter);
+        let Some(chunk) = self.chunks.back_mut() else {
+            unreachable!("a chunk was just ensured")
+        };
+        let start = chunk.items.len();
+        // An open chunk is below its limit (it is sealed when it reaches it).
+        let want = room.min(chunk.limit.saturating_sub(start).max(1));
+        let got = self.rings[i].consumer.pop_batch(&mut chunk.items, want);
+        // Counted at once, so the counts stay true even if a `Weigh` below
+        // panics (then only the bytes go uncounted, on both sides).
+        self.rings[i].drained += got as u64;
+        self.pending += got;
+        self.next_seq += got as u64;
+        // The item that reaches `max_bytes` seals the chunk; any after it go
+        // on through `append`, into the next chunk.
+        let mut bytes = 0;
+        let mut keep = got;
+        for (k, item) in chunk.items[start..].iter().enumerate() {
+            bytes += weigh(item);
+            if max_bytes > 0 && chunk.bytes + bytes >= max_bytes {
+                keep = k + 1;
+                break;
+            }
+        }
+        chunk.bytes += bytes;
+        self.pending_bytes += bytes;
+        let rest = (keep < got).then(|| chunk.items.split_off(start + keep));
+        self.pending -= got - keep;
+        self.next_seq -= (got - keep) as u64;
+        let mut sealed =
+            chunk.items.len() >= chunk.limit || (max_bytes > 0 && chunk.bytes >= max_bytes);
+        if sealed {
+            chunk.sealed = Some(FlushReason::Size);
+        }
+        for item in rest.into_iter().flatten() {
+            let w = weigh(&item);
+            sealed |= self.append(item, w, max_size, jitter, max_bytes);
+        }
+        (got, sealed)
     }
 
     /// Items still in producer rings (not yet drained).
@@ -382,5 +438,76 @@ impl<T> PartState<T> {
             c.buffered += r.queued(rc.pushed);
         }
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_ring(values: &[u64]) -> (PartState<u64>, spsc::Producer<u64>) {
+        let (mut tx, rx) = spsc::channel(64);
+        for &v in values {
+            assert!(tx.try_push(v).is_ok());
+        }
+        let mut st = PartState::new(Instant::now());
+        st.rings.push(RingSlot {
+            id: 0,
+            consumer: rx,
+            shared: Arc::new(RingShared::default()),
+            drained: 0,
+            evicted: 0,
+        });
+        (st, tx)
+    }
+
+    fn chunks(st: &PartState<u64>) -> Vec<(Vec<u64>, u64, u64, Option<FlushReason>)> {
+        st.chunks
+            .iter()
+            .map(|c| (c.items.clone(), c.bytes, c.first_seq, c.sealed))
+            .collect()
+    }
+
+    #[test]
+    fn draining_fills_chunks_up_to_max_size_in_order_within_room() {
+        let (mut st, _tx) = with_ring(&(0..25).collect::<Vec<_>>());
+        assert!(st.drain_rings(22, 10, 0, 0, |_| 8));
+        let size = Some(FlushReason::Size);
+        assert_eq!(
+            chunks(&st),
+            [
+                ((0..10).collect(), 80, 0, size),
+                ((10..20).collect(), 80, 10, size),
+                (vec![20, 21], 16, 20, None),
+            ]
+        );
+        assert_eq!((st.pending, st.pending_bytes, st.next_seq), (22, 176, 22));
+        assert_eq!((st.rings[0].drained, st.rings[0].consumer.len()), (22, 3));
+
+        assert!(!st.drain_rings(usize::MAX, 10, 0, 0, |_| 8));
+        assert_eq!(chunks(&st)[2], ((20..25).collect(), 40, 20, None));
+        assert_eq!((st.pending, st.pending_bytes, st.next_seq), (25, 200, 25));
+        // An empty ring starts no chunk.
+        st.seal_open(FlushReason::Manual);
+        assert!(!st.drain_rings(usize::MAX, 10, 0, 0, |_| 8));
+        assert_eq!(st.chunks.len(), 3);
+    }
+
+    #[test]
+    fn the_item_that_reaches_max_bytes_seals_and_the_rest_start_the_next_chunk() {
+        let (mut st, _tx) = with_ring(&[5, 5, 5, 1, 1, 1, 9, 1]);
+        // Each item weighs its value; 10 bytes seal a chunk.
+        assert!(st.drain_rings(usize::MAX, 100, 0, 10, |v| *v));
+        let size = Some(FlushReason::Size);
+        assert_eq!(
+            chunks(&st),
+            [
+                (vec![5, 5], 10, 0, size),
+                (vec![5, 1, 1, 1, 9], 17, 2, size),
+                (vec![1], 1, 7, None),
+            ]
+        );
+        assert_eq!((st.pending, st.pending_bytes, st.next_seq), (8, 28, 8));
+        assert_eq!(st.rings[0].drained, 8);
     }
 }
