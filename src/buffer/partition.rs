@@ -149,27 +149,34 @@ impl<T> PartState<T> {
         self.pending + self.in_flight
     }
 
-    /// Makes sure the back chunk is open, starting one (with a fresh size
-    /// jitter) if needed.
+    /// Makes sure the back chunk is open, starting one if needed. On every
+    /// item's path, hence inline, with the once-a-batch part out of line.
+    #[inline]
     fn ensure_open(&mut self, max_size: usize, jitter: usize) {
-        let open = matches!(self.chunks.back(), Some(c) if c.sealed.is_none());
-        if !open {
-            let limit = max_size.saturating_add(self.jitter.upto(jitter as u64) as usize);
-            let mut items = self.spare.pop().unwrap_or_default();
-            items.reserve(limit.min(64 * 1024));
-            self.chunks.push_back(Chunk {
-                items,
-                bytes: 0,
-                first_seq: self.next_seq,
-                sealed: None,
-                limit,
-            });
+        if !matches!(self.chunks.back(), Some(c) if c.sealed.is_none()) {
+            self.start_chunk(max_size, jitter);
         }
+    }
+
+    /// Starts a chunk with a fresh size jitter.
+    #[cold]
+    fn start_chunk(&mut self, max_size: usize, jitter: usize) {
+        let limit = max_size.saturating_add(self.jitter.upto(jitter as u64) as usize);
+        let mut items = self.spare.pop().unwrap_or_default();
+        items.reserve(limit.min(64 * 1024));
+        self.chunks.push_back(Chunk {
+            items,
+            bytes: 0,
+            first_seq: self.next_seq,
+            sealed: None,
+            limit,
+        });
     }
 
     /// Appends one item to the open chunk (starting one if needed). Returns
     /// true when this item sealed the chunk by size or bytes: the insert
     /// that reaches the threshold fires the flush.
+    #[inline]
     pub(crate) fn append(
         &mut self,
         item: T,
