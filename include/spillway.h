@@ -50,6 +50,11 @@
 #define SPW_FLUSH_CLOSE 4
 
 /*
+ Items read back from the disk spool (`overflow = spill`), oldest first.
+ */
+#define SPW_FLUSH_REPLAY 5
+
+/*
  What a spillway function returns: `SPW_OK` (0) or the reason it failed.
 
  After any status other than `SPW_OK`, `spw_last_error()` on the same thread
@@ -606,9 +611,15 @@ void spw_config_free(struct spw_config *cfg);
  `user_data` must stay valid until `spw_buffer_free` returns. On `SPW_OK`,
  `*out` is the new buffer; free it with `spw_buffer_free`.
 
+ With `overflow` = `spill` and `spool_dir`, a full partition and a batch
+ that still fails after `max_retries` go to a disk spool under `spool_dir`,
+ which is delivered (oldest first, reason `SPW_FLUSH_REPLAY`) when the
+ callback accepts again, and by the next buffer opened on the same
+ directory.
+
  Returns `SPW_OK`; `SPW_ERR_INVALID` for a configuration whose keys do not
- fit together (the message names them) or that this build cannot serve
- (`overflow` = `spill`); `SPW_ERR_IO` if the threads cannot be started;
+ fit together (the message names them); `SPW_ERR_IO` if the threads cannot
+ be started or the spool cannot be opened;
  `SPW_ERR_NULL` (`cfg`, `on_flush` or `out`).
 
  # Safety

@@ -214,7 +214,7 @@ fn sigkill_at_random_moments_loses_nothing_flushed() {
             .iter()
             .copied()
             .chain(pushed.map_or(0..0, |n| base..n + 1))
-            .filter(|&n| floor.map_or(true, |f| n > f))
+            .filter(|&n| floor.is_none_or(|f| n > f))
             .collect();
         let got_set: BTreeSet<u64> = got.iter().copied().collect();
         let lost: Vec<u64> = must

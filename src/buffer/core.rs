@@ -159,6 +159,12 @@ impl<T: Weigh + Send + 'static> Core<T> {
     }
 
     pub(crate) fn next_partition(&self) -> u32 {
+        // One partition (the default): skip the shared counter, an atomic
+        // read-modify-write per insert whose cache line every producer
+        // thread would fight over.
+        if self.parts.len() == 1 {
+            return 0;
+        }
         (self.next_partition.fetch_add(1, Ordering::Relaxed) % self.parts.len()) as u32
     }
 
@@ -187,8 +193,12 @@ impl<T: Weigh + Send + 'static> Core<T> {
             return false;
         }
         let spilling = st.spool.as_ref().is_some_and(|sp| sp.tail);
+        if !spilling {
+            let c = &self.config;
+            return st.drain_rings(room, c.max_size, c.max_size_jitter, c.max_bytes, weigh::<T>);
+        }
         let mut items = st.take_spare();
-        st.pop_rings(if spilling { usize::MAX } else { room }, &mut items);
+        st.pop_rings(usize::MAX, &mut items);
         let mut sealed = false;
         for item in items.drain(..) {
             if let Err(item) = self.spill_tail(st, item) {

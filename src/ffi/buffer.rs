@@ -123,7 +123,9 @@ impl From<&Counts> for spw_stats {
 /// The status of a buffer that could not be built.
 fn build_error(e: &BufferError) -> Error {
     let status = match e {
-        BufferError::Engine(EngineError::Spawn(_)) => spw_status::SPW_ERR_IO,
+        BufferError::Engine(EngineError::Spawn(_)) | BufferError::Spool { .. } => {
+            spw_status::SPW_ERR_IO
+        }
         _ => spw_status::SPW_ERR_INVALID,
     };
     Error::new(status, e.to_string())
@@ -166,12 +168,15 @@ fn sync_flush_result(
         Ok(report) if report.all_delivered() => Ok(()),
         Ok(report) => {
             let lost = report.dropped() + report.dumped() + report.undelivered();
+            let spooled = report.spooled();
             Err(Error::new(
                 spw_status::SPW_ERR_SINK,
                 format!(
-                    "{lost} of the {} items buffered at the call were given up \
-                     (the callback failed after retries, or overflow drop_oldest evicted them)",
-                    report.delivered() + lost
+                    "{} of the {} items buffered at the call were not delivered: {lost} given up \
+                     (the callback failed after retries, or overflow drop_oldest evicted them), \
+                     {spooled} kept in the spool for the next run",
+                    lost + spooled,
+                    report.delivered() + lost + spooled
                 ),
             ))
         }
@@ -221,9 +226,15 @@ fn close_result(report: &CloseReport) -> Result<(), Error> {
 /// `user_data` must stay valid until `spw_buffer_free` returns. On `SPW_OK`,
 /// `*out` is the new buffer; free it with `spw_buffer_free`.
 ///
+/// With `overflow` = `spill` and `spool_dir`, a full partition and a batch
+/// that still fails after `max_retries` go to a disk spool under `spool_dir`,
+/// which is delivered (oldest first, reason `SPW_FLUSH_REPLAY`) when the
+/// callback accepts again, and by the next buffer opened on the same
+/// directory.
+///
 /// Returns `SPW_OK`; `SPW_ERR_INVALID` for a configuration whose keys do not
-/// fit together (the message names them) or that this build cannot serve
-/// (`overflow` = `spill`); `SPW_ERR_IO` if the threads cannot be started;
+/// fit together (the message names them); `SPW_ERR_IO` if the threads cannot
+/// be started or the spool cannot be opened;
 /// `SPW_ERR_NULL` (`cfg`, `on_flush` or `out`).
 ///
 /// # Safety
@@ -245,7 +256,9 @@ pub unsafe extern "C" fn spw_buffer_new(
         let gate = Arc::new(Gate::new());
         let sink = CallbackSink::new(on_flush, user_data, Arc::clone(&gate))
             .ok_or_else(|| Error::null("on_flush"))?;
-        let buffer = Buffer::new(cfg.snapshot(), sink).map_err(|e| build_error(&e))?;
+        // `spilling` is `new` unless `overflow` is `spill`; byte items
+        // always have a codec, so C gets the spool whenever it asks.
+        let buffer = Buffer::spilling(cfg.snapshot(), sink).map_err(|e| build_error(&e))?;
         out.write(ptr::into_c(spw_buffer {
             fuse: Fuse::new(),
             buffer,
@@ -605,6 +618,7 @@ mod tests {
             delivered,
             dropped,
             dumped: 0,
+            spooled: 0,
             undelivered,
         }
     }

@@ -16,6 +16,8 @@ pub const SPW_FLUSH_TIME: u32 = 2;
 pub const SPW_FLUSH_MANUAL: u32 = 3;
 /// A flush because the buffer is closing.
 pub const SPW_FLUSH_CLOSE: u32 = 4;
+/// Items read back from the disk spool (`overflow = spill`), oldest first.
+pub const SPW_FLUSH_REPLAY: u32 = 5;
 
 /// One byte item, borrowed: `len` bytes at `data`.
 ///
@@ -221,6 +223,7 @@ mod tests {
         assert_eq!(FlushReason::Time.code(), SPW_FLUSH_TIME);
         assert_eq!(FlushReason::Manual.code(), SPW_FLUSH_MANUAL);
         assert_eq!(FlushReason::Close.code(), SPW_FLUSH_CLOSE);
+        assert_eq!(FlushReason::Replay.code(), SPW_FLUSH_REPLAY);
     }
 
     #[test]

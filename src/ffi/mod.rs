@@ -85,8 +85,8 @@ pub use buffer::{
 };
 pub use bytes::spw_bytes_free;
 pub use callback::{
-    spw_flush_fn, spw_flush_info, spw_item, SPW_FLUSH_CLOSE, SPW_FLUSH_MANUAL, SPW_FLUSH_SIZE,
-    SPW_FLUSH_TIME,
+    spw_flush_fn, spw_flush_info, spw_item, SPW_FLUSH_CLOSE, SPW_FLUSH_MANUAL, SPW_FLUSH_REPLAY,
+    SPW_FLUSH_SIZE, SPW_FLUSH_TIME,
 };
 pub use config::{
     spw_config, spw_config_free, spw_config_load_yaml, spw_config_new, spw_config_set,
