@@ -19,11 +19,14 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Every batch a sink accepted, with its reason.
+type Accepted = Arc<Mutex<Vec<(FlushReason, Vec<u64>)>>>;
+
 /// A sink that is down while `up` is false, and records what it accepts.
 #[derive(Clone, Default)]
 struct Switch {
     up: Arc<AtomicBool>,
-    got: Arc<Mutex<Vec<(FlushReason, Vec<u64>)>>>,
+    got: Accepted,
     calls: Arc<AtomicUsize>,
 }
 
