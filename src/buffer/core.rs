@@ -156,6 +156,13 @@ impl<T: Weigh + Send + 'static> Core<T> {
     }
 
     fn drain(&self, st: &mut PartState<T>, room: usize) -> bool {
+        if st.final_drained {
+            // Whatever a ring holds after close's final drain was pushed
+            // after it, by a producer that will see `closed` and take it back
+            // (`take_back`). Draining it here would put it in an open chunk
+            // no flush takes any more, and let its producer return `Ok`.
+            return false;
+        }
         let c = &self.config;
         st.drain_rings(room, c.max_size, c.max_size_jitter, c.max_bytes, weigh::<T>)
     }
