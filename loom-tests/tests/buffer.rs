@@ -55,8 +55,13 @@ struct World {
 }
 
 impl World {
-    /// `items` is how many distinct items the model may make (ids 0..items).
+    /// `items` is how many distinct items the model may make (ids 0..items);
+    /// a full partition refuses (`overflow: reject`).
     fn new(max_size: usize, capacity: usize, items: usize) -> Self {
+        Self::with_overflow(max_size, capacity, items, Overflow::Reject)
+    }
+
+    fn with_overflow(max_size: usize, capacity: usize, items: usize, overflow: Overflow) -> Self {
         let engine = Engine::manual();
         let log = StdArc::new(StdMutex::new(Vec::new()));
         let sink_log = log.clone();
@@ -64,11 +69,18 @@ impl World {
             .max_size(max_size)
             .capacity(capacity)
             .partitions(1)
-            .overflow(Overflow::Reject)
+            .overflow(overflow)
+            .block_timeout(NEVER)
             .flush_interval(NEVER)
             .flush_timeout(NEVER);
+        // A loom operation inside the sink is a point where loom may switch
+        // threads: the sink runs with no lock held, so anything may happen
+        // while a batch is in it (without this, the step from taking a batch
+        // to logging it would be atomic to loom).
+        let in_sink = Arc::new(AtomicUsize::new(0));
         let buf = engine
             .buffer(cfg, move |b: &[Item], _: &FlushContext<'_>| {
+                in_sink.fetch_add(1, Ordering::Relaxed);
                 let ids = b.iter().map(|i| i.id).collect();
                 sink_log.lock().unwrap().push(ids);
                 Ok::<(), SinkError>(())
@@ -173,6 +185,34 @@ fn insert_races_the_flushers_swap() {
         assert_eq!((r.delivered, r.undelivered), (1, 0));
         assert_eq!(w.delivered(), [0, 1, 2]);
         assert!(r.counts.is_conserved(), "{:?}", r.counts);
+        w.finish(3);
+    });
+}
+
+/// Model 1b: two threads run the flusher while a third inserts, each insert
+/// sealing a batch (`max_size` 1). `running` keeps one flush per partition
+/// at a time, so even with two flushers the sink sees the batches in order.
+#[test]
+fn two_flushers_never_flush_one_partition_at_once() {
+    loom::model(|| {
+        let w = World::new(1, 3, 3);
+        w.buf.insert(w.item(0)).unwrap();
+        let items: Vec<Item> = (1..3).map(|i| w.item(i)).collect();
+        let buf = w.buf.clone();
+        let inserter = thread::spawn(move || insert_all(&buf, items));
+        let engine = w.engine.clone();
+        let flusher = thread::spawn(move || {
+            engine.run_pending();
+        });
+        w.engine.run_pending();
+        assert!(inserter.join().unwrap().is_empty());
+        flusher.join().unwrap();
+
+        w.engine.run_pending();
+        assert_eq!(*w.log.lock().unwrap(), [vec![0], vec![1], vec![2]]);
+        let c = w.buf.stats().counts;
+        assert_eq!((c.inserted, c.delivered, c.buffered), (3, 3, 0));
+        assert!(c.is_conserved(), "{c:?}");
         w.finish(3);
     });
 }
@@ -350,15 +390,13 @@ fn sync_flush_drains_a_producer_ring_while_it_pushes() {
 
 /// Model 5: the close hand-off with a producer handle (the SeqCst fences in
 /// `Producer::insert` and `begin_close`, `final_drained`, `take_back`): a
-/// producer pushes while close runs, and each item is either delivered or
+/// producer pushes `n` items while close runs (and, with `flusher`, while a
+/// third thread runs queued flushes), and each item is either delivered or
 /// handed back with `Closed`, never both, never neither, and dropped once.
-/// With `max_size` 2 the first item is still buffered when close starts, so
-/// close's own wait runs a flush concurrently with the second push.
-#[test]
-fn close_and_a_pushing_producer_hand_off_every_item_once() {
-    loom::model(|| {
-        let w = World::new(2, 4, 2);
-        let items: Vec<Item> = (0..2).map(|i| w.item(i)).collect();
+fn close_and_producer_hand_off(max_size: usize, n: u32, flusher: bool) {
+    loom::model(move || {
+        let w = World::new(max_size, 4, n as usize);
+        let items: Vec<Item> = (0..n).map(|i| w.item(i)).collect();
         let mut p = w.buf.producer();
         let producer = thread::spawn(move || {
             let mut back = Vec::new();
@@ -371,21 +409,51 @@ fn close_and_a_pushing_producer_hand_off_every_item_once() {
             }
             back
         });
+        let flusher_thread = flusher.then(|| {
+            let engine = w.engine.clone();
+            thread::spawn(move || {
+                engine.run_pending();
+            })
+        });
 
         let r = w.buf.close(NEVER);
         let back = producer.join().unwrap();
+        if let Some(f) = flusher_thread {
+            f.join().unwrap();
+        }
         let delivered = w.delivered();
-        assert_partitioned(&delivered, &back, 2);
-        assert_eq!((r.delivered, r.undelivered), (delivered.len() as u64, 0));
+        assert_partitioned(&delivered, &back, n);
+        // Close's report covers what was buffered when it began: with no
+        // other flusher, every delivered item; with one, maybe fewer.
+        if flusher {
+            assert!(r.delivered <= delivered.len() as u64, "{r:?}");
+        } else {
+            assert_eq!(r.delivered, delivered.len() as u64, "{r:?}");
+        }
+        assert_eq!((r.undelivered, r.timed_out), (0, false));
         let c = w.buf.stats().counts;
         assert_eq!(
-            (c.inserted, c.buffered),
-            (delivered.len() as u64, 0),
+            (c.inserted, c.delivered, c.buffered),
+            (delivered.len() as u64, delivered.len() as u64, 0),
             "{c:?}"
         );
         assert!(c.is_conserved(), "{c:?}");
-        w.finish(2);
+        w.finish(n);
     });
+}
+
+/// With `max_size` 2 the first item is still buffered when close starts, so
+/// close's own wait runs a flush while the later pushes race it.
+#[test]
+fn close_and_a_pushing_producer_hand_off_every_item_once() {
+    close_and_producer_hand_off(2, 3, false);
+}
+
+/// With `max_size` 1 every push also sends a size hint (which drains and
+/// queues), and a third thread runs the queued flushes.
+#[test]
+fn close_and_a_hinting_producer_hand_off_every_item_once_beside_a_flusher() {
+    close_and_producer_hand_off(1, 2, true);
 }
 
 /// Model 6: the "due" hand-off between a producer's size hint and the flusher
@@ -420,6 +488,55 @@ fn a_size_hint_is_never_lost_to_a_flusher_that_stops() {
             (2, 2, 0, 0)
         );
         assert!(c.is_conserved(), "{c:?}");
+        w.finish(2);
+    });
+}
+
+/// Model 7a: under `overflow: block`, an insert into a full partition waits
+/// for room, and the flush that frees it must wake it (loom has no timeout
+/// to fall back on: a missed wake-up is a deadlock).
+#[test]
+fn a_blocked_insert_is_woken_by_the_flush_that_frees_room() {
+    loom::model(|| {
+        let w = World::with_overflow(1, 1, 2, Overflow::Block);
+        w.buf.insert(w.item(0)).unwrap(); // full, and its flush is queued
+        let item = w.item(1);
+        let buf = w.buf.clone();
+        let inserter = thread::spawn(move || insert_all(&buf, vec![item]));
+        let engine = w.engine.clone();
+        let flusher = thread::spawn(move || {
+            engine.run_pending();
+        });
+        assert!(inserter.join().unwrap().is_empty());
+        flusher.join().unwrap();
+
+        w.engine.run_pending();
+        assert_eq!(*w.log.lock().unwrap(), [vec![0], vec![1]]);
+        let c = w.buf.stats().counts;
+        assert_eq!((c.inserted, c.delivered), (2, 2));
+        assert!(c.is_conserved(), "{c:?}");
+        w.finish(2);
+    });
+}
+
+/// Model 7b: an insert blocked on a full partition while `close` runs: close
+/// wakes it, and it either got in first (and close delivers the item) or it
+/// gets the item back with `Closed`.
+#[test]
+fn close_wakes_a_blocked_insert() {
+    loom::model(|| {
+        let w = World::with_overflow(1, 1, 2, Overflow::Block);
+        w.buf.insert(w.item(0)).unwrap();
+        let item = w.item(1);
+        let buf = w.buf.clone();
+        let inserter = thread::spawn(move || insert_all(&buf, vec![item]));
+
+        let r = w.buf.close(NEVER);
+        let back = inserter.join().unwrap();
+        let delivered = w.delivered();
+        assert_partitioned(&delivered, &back, 2);
+        assert_eq!((r.delivered, r.undelivered), (delivered.len() as u64, 0));
+        assert!(r.counts.is_conserved(), "{:?}", r.counts);
         w.finish(2);
     });
 }
