@@ -24,6 +24,7 @@ use std::time::Duration;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
+use spillway::buffer::SyncFlushError;
 use spillway::config::Overflow;
 use spillway::{Buffer, BufferConfig, Engine, FlushContext, InsertError, SinkError, Weigh};
 
@@ -545,5 +546,28 @@ fn close_wakes_a_blocked_insert() {
         assert_eq!((r.delivered, r.undelivered), (delivered.len() as u64, 0));
         assert!(r.counts.is_conserved(), "{:?}", r.counts);
         w.finish(2);
+    });
+}
+
+/// Model 8: `sync_flush` racing `close`, both waiting on the same partition:
+/// neither hangs, and `sync_flush` either reports the item delivered or
+/// says the buffer closed; the item is delivered once either way.
+#[test]
+fn sync_flush_racing_close_both_return() {
+    loom::model(|| {
+        let w = World::new(2, 4, 1);
+        w.buf.insert(w.item(0)).unwrap();
+        let buf = w.buf.clone();
+        let syncer = thread::spawn(move || buf.sync_flush(NEVER));
+
+        let r = w.buf.close(NEVER);
+        match syncer.join().unwrap() {
+            Ok(report) => assert!(report.all_delivered(), "{report:?}"),
+            Err(e) => assert_eq!(e, SyncFlushError::Closed),
+        }
+        assert_eq!(w.delivered(), [0]);
+        assert_eq!((r.undelivered, r.timed_out), (0, false));
+        assert!(r.counts.is_conserved(), "{:?}", r.counts);
+        w.finish(1);
     });
 }
