@@ -192,6 +192,13 @@ impl<T: Weigh + Send + 'static> Core<T> {
         if st.rings.is_empty() {
             return false;
         }
+        if st.final_drained {
+            // Whatever a ring holds after close's final drain was pushed
+            // after it, by a producer that will see `closed` and take it back
+            // (`take_back`). Draining it here would put it in an open chunk
+            // no flush takes any more, and let its producer return `Ok`.
+            return false;
+        }
         let spilling = st.spool.as_ref().is_some_and(|sp| sp.tail);
         if !spilling {
             let c = &self.config;

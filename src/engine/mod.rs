@@ -21,7 +21,7 @@ use crate::config::BufferConfig;
 use crate::observer::Observer;
 use crate::sink::Sink;
 use crate::sync::rc::{Arc, Weak};
-use crate::sync::thread::{Builder, JoinHandle};
+use crate::sync::thread::{join_if_finished, Builder, JoinHandle};
 use crate::sync::{Condvar, Mutex};
 use crate::weigh::Weigh;
 
@@ -159,12 +159,9 @@ impl EngineInner {
         }
         drop(q);
         let handles: Vec<_> = std::mem::take(&mut *self.threads.lock());
-        let me = std::thread::current().id();
         for h in handles {
             // A finished thread joins at once; an unfinished one is detached.
-            if h.is_finished() && h.thread().id() != me {
-                let _ = h.join();
-            }
+            join_if_finished(h);
         }
     }
 }
