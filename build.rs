@@ -10,6 +10,8 @@ fn main() {
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=build.rs");
 
+    shared_library_name();
+
     // The loom build model-checks Rust code only; it must not touch the header.
     if std::env::var_os("CARGO_CFG_LOOM").is_some() {
         return;
@@ -25,4 +27,18 @@ fn main() {
         .unwrap_or_else(|e| panic!("cbindgen could not generate include/spillway.h: {e}"));
     // Writes only when the contents change, so the file's mtime stays put.
     bindings.write_to_file(crate_dir.join("include").join("spillway.h"));
+}
+
+/// Gives `libspillway.so` the soname `libspillway.so.<ABI>`, which programs
+/// linked against it record, so an installed `libspillway.so.0.1.0` can be
+/// replaced by a compatible build without relinking them (scripts/install.sh
+/// names the file and its links after it). The number counts C ABI breaks:
+/// it moves when a signature or meaning in include/spillway.h changes, not
+/// with every crate version.
+fn shared_library_name() {
+    const ABI: u32 = 0;
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if os == "linux" || os == "android" || os.ends_with("bsd") {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libspillway.so.{ABI}");
+    }
 }

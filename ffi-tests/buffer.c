@@ -254,7 +254,7 @@ static void batches_arrive_in_order_with_their_reasons(void) {
   spw_buffer *buf = new_buffer(kv, &r);
 
   /* 0..4 one by one, 5..8 as a batch (7 empty), 9 alone: batches of 4, 4, 2. */
-  char names[10][8];
+  char names[10][16];
   for (int i = 0; i < 10; i++) snprintf(names[i], sizeof names[i], "i:%d", i);
   for (int i = 0; i < 5; i++) insert_str(buf, names[i]);
   spw_item batch[4];

@@ -1,0 +1,441 @@
+// include/spillway.hpp: every type, its errors as spillway::Error (status and
+// message), moves and destruction order, sinks that fail or throw (nothing may
+// unwind into the library), and two-thread runs of Spsc<T> and Ring.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "spillway.hpp"
+
+using namespace std::chrono_literals;
+
+#define CHECK(cond)                                                                  \
+  do {                                                                               \
+    if (!(cond)) {                                                                   \
+      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      std::exit(1);                                                                  \
+    }                                                                                \
+  } while (0)
+
+// Runs `body`, which must throw spillway::Error with `status` and a message
+// containing every one of `parts`.
+template <class Body>
+static void expect_error(int line, spw_status status, std::initializer_list<const char *> parts,
+                         Body body) {
+  try {
+    body();
+  } catch (const spillway::Error &e) {
+    if (e.status() != status) {
+      std::fprintf(stderr, "line %d: threw %s (\"%s\"), expected %s\n", line, e.status_name(),
+                   e.what(), spw_status_name(status));
+      std::exit(1);
+    }
+    for (const char *part : parts) {
+      if (std::string(e.what()).find(part) == std::string::npos) {
+        std::fprintf(stderr, "line %d: \"%s\" does not mention \"%s\"\n", line, e.what(), part);
+        std::exit(1);
+      }
+    }
+    return;
+  }
+  std::fprintf(stderr, "line %d: no spillway::Error thrown, expected %s\n", line,
+               spw_status_name(status));
+  std::exit(1);
+}
+#define EXPECT_ERROR(status, parts, ...) expect_error(__LINE__, status, parts, __VA_ARGS__)
+#define PARTS(...) std::initializer_list<const char *>({__VA_ARGS__})
+
+// What a sink saw, shared with the flusher threads.
+struct Seen {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> items;
+  std::vector<spw_flush_info> calls;
+
+  void record(spillway::Batch batch, const spw_flush_info &info) {
+    std::lock_guard<std::mutex> lock(mu);
+    std::uint64_t bytes = 0;
+    for (std::string_view item : batch) {
+      items.emplace_back(item);
+      bytes += item.size();
+    }
+    CHECK(bytes == info.batch_bytes);
+    calls.push_back(info);
+    cv.notify_all();
+  }
+  std::vector<std::string> snapshot() {
+    std::lock_guard<std::mutex> lock(mu);
+    return items;
+  }
+};
+
+static spillway::Config quiet_config() {
+  spillway::Config cfg;
+  cfg.set("workers", "1").set("flush_interval", "1h").set("max_retries", "2");
+  cfg.set("retry_backoff", "1ms").set("retry_backoff_max", "1ms");
+  return cfg;
+}
+
+static void errors_carry_status_and_message() {
+  CHECK(std::string(spillway::version()) == spw_version());
+  spillway::Config cfg;
+  EXPECT_ERROR(SPW_ERR_INVALID, PARTS("spw_config_set", "max_size"),
+               [&] { cfg.set("max_size", "lots"); });
+  EXPECT_ERROR(SPW_ERR_INVALID, PARTS("spw_config_set", "no_such_key"),
+               [&] { cfg.set("no_such_key", "1"); });
+  EXPECT_ERROR(SPW_ERR_IO, PARTS("spw_config_load_yaml", "/nonexistent/spillway.yaml"),
+               [&] { cfg.load_yaml("/nonexistent/spillway.yaml"); });
+  try {
+    cfg.set("overflow", "sideways");
+    CHECK(false);
+  } catch (const std::runtime_error &e) {  // catchable as a standard exception
+    auto &err = dynamic_cast<const spillway::Error &>(e);
+    CHECK(std::string(err.status_name()) == "SPW_ERR_INVALID");
+    CHECK(std::string(e.what()).find("overflow") != std::string::npos);
+  }
+  // A combination only spw_buffer_new checks.
+  cfg.set("max_size", "100").set("capacity", "10");
+  EXPECT_ERROR(SPW_ERR_INVALID, PARTS("spw_buffer_new", "capacity"),
+               [&] { spillway::Buffer b(cfg, [](spillway::Batch) { return true; }); });
+}
+
+static void buffer_delivers_in_order() {
+  Seen seen;
+  spillway::Config cfg = quiet_config();
+  cfg.set("max_size", "3");
+  spillway::Buffer buf(cfg, [&seen](spillway::Batch batch, const spw_flush_info &info) {
+    seen.record(batch, info);
+    return true;
+  });
+  buf.insert("a");
+  buf.insert(std::string("bb"));
+  const char raw[] = {'c', '\0', 'c'};  // bytes, not a C string
+  buf.insert(raw, sizeof raw);
+  buf.insert(std::string_view());  // an empty item
+  CHECK(buf.try_insert("e"));
+  const spw_item batch[] = {{reinterpret_cast<const std::uint8_t *>("f"), 1},
+                            {reinterpret_cast<const std::uint8_t *>("gg"), 2}};
+  CHECK(buf.insert_batch(batch, 2) == 2);
+  buf.sync_flush(10s);
+  CHECK(buf.size() == 0);
+  std::vector<std::string> want = {"a", "bb", std::string(raw, 3), "", "e", "f", "gg"};
+  CHECK(seen.snapshot() == want);
+  CHECK(seen.calls.front().reason == SPW_FLUSH_SIZE);
+
+  spw_stats s = buf.stats();
+  CHECK(s.inserted == 7 && s.delivered == 7 && s.dropped == 0 && s.batches == seen.calls.size());
+  buf.close(10s);
+  buf.close(10s);  // idempotent
+  EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_buffer_insert", "closed"), [&] { buf.insert("x"); });
+  // Closed is not "full": try_insert throws it too.
+  EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("closed"), [&] { buf.try_insert("x"); });
+  EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_buffer_producer"), [&] { buf.producer(); });
+  CHECK(buf.stats().inserted == 7);
+}
+
+// A sink that returns false, throws a std exception, throws anything else:
+// each fails one attempt, which is retried; no exception reaches the library.
+static void failing_and_throwing_sinks_are_retried() {
+  Seen seen;
+  std::atomic<int> attempt{0};
+  spillway::Buffer buf(quiet_config(), [&](spillway::Batch batch, const spw_flush_info &info) {
+    switch (attempt++) {
+      case 0:
+        CHECK(info.attempt == 0);
+        return false;
+      case 1:
+        throw std::runtime_error("sink is down");
+      case 2:
+        throw 42;  // not even a std::exception
+      default:
+        seen.record(batch, info);
+        return true;
+    }
+  });
+  buf.insert("one");
+  buf.insert("two");
+  // max_retries is 2: three failed attempts give the batch up.
+  EXPECT_ERROR(SPW_ERR_SINK, PARTS("spw_buffer_sync_flush", "given up"), [&] { buf.sync_flush(10s); });
+  spw_stats s = buf.stats();
+  CHECK(s.failed_flushes == 3 && s.retries == 2 && s.dropped == 2 && s.delivered == 0);
+
+  buf.insert("three");
+  buf.sync_flush(10s);
+  CHECK(seen.snapshot() == std::vector<std::string>{"three"});
+  CHECK(seen.calls.at(0).attempt == 0);
+}
+
+// A void sink accepts unless it throws; a sink may leave out the info.
+static void void_and_one_argument_sinks() {
+  std::atomic<int> calls{0};
+  std::atomic<std::size_t> items{0};
+  spillway::Buffer buf(quiet_config(), [&](spillway::Batch batch) {
+    if (calls++ == 0) throw std::logic_error("first call fails");
+    items += batch.size();
+  });
+  buf.insert("x");
+  buf.insert("y");
+  buf.sync_flush(10s);
+  CHECK(calls == 2 && items == 2);
+  CHECK(buf.stats().failed_flushes == 1 && buf.stats().delivered == 2);
+}
+
+// overflow = reject: a full partition is `false` from try_insert and
+// Error(SPW_ERR_FULL) from insert, for the buffer and for a producer.
+static void full_partition() {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool hold = true, inside = false;
+  spillway::Config cfg = quiet_config();
+  cfg.set("max_size", "2").set("capacity", "2").set("overflow", "reject");
+  spillway::Buffer buf(cfg, [&](spillway::Batch) {
+    std::unique_lock<std::mutex> lock(mu);
+    inside = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return !hold; });
+    return true;
+  });
+  buf.insert("1");
+  buf.insert("2");  // a full batch: flushed, and held in flight by the sink
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return inside; });
+  }
+  CHECK(!buf.try_insert("3"));
+  EXPECT_ERROR(SPW_ERR_FULL, PARTS("spw_buffer_insert", "full"), [&] { buf.insert("3"); });
+  spillway::Producer p = buf.producer();
+  // The producer's own ring takes items until the partition's count says no.
+  bool refused = false;
+  for (int i = 0; i < 10000 && !refused; i++) refused = !p.try_insert("p");
+  CHECK(refused);
+  EXPECT_ERROR(SPW_ERR_FULL, PARTS("spw_producer_insert", "full"), [&] { p.insert("p"); });
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    hold = false;
+    cv.notify_all();
+  }
+  buf.close(10s);
+}
+
+static void producer_keeps_its_order_and_outlives_the_buffer() {
+  Seen seen;
+  std::optional<spillway::Producer> p;
+  {
+    spillway::Config cfg = quiet_config();
+    cfg.set("max_size", "7");
+    spillway::Buffer buf(cfg, [&seen](spillway::Batch b, const spw_flush_info &i) {
+      seen.record(b, i);
+      return true;
+    });
+    p.emplace(buf.producer());
+    for (int i = 0; i < 100; i++) p->insert(std::to_string(i));
+    buf.sync_flush(10s);
+  }  // the buffer is freed; the producer lives on
+  std::vector<std::string> got = seen.snapshot();
+  CHECK(got.size() == 100);
+  for (int i = 0; i < 100; i++) CHECK(got[static_cast<std::size_t>(i)] == std::to_string(i));
+  EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_producer_insert"), [&] { p->insert("late"); });
+  EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_producer_insert"), [&] { p->try_insert("late"); });
+}
+
+// Moving hands the C object over; the moved-from object holds nothing; the
+// sink lives until the buffer that calls it is freed.
+static void moves_and_destruction_order() {
+  auto token = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = token;
+  spillway::Buffer a(quiet_config(), [token = std::move(token)](spillway::Batch b) {
+    *token += static_cast<int>(b.size());
+    return true;
+  });
+  spw_buffer *raw = a.get();
+  spillway::Buffer b(std::move(a));
+  CHECK(a.get() == nullptr && b.get() == raw);
+  EXPECT_ERROR(SPW_ERR_NULL, PARTS("spillway::Buffer", "moved from"), [&] { a.insert("x"); });
+  b.insert("x");
+  spillway::Buffer c(quiet_config(), [](spillway::Batch) { return true; });
+  c = std::move(b);  // c's own buffer is freed here, then its sink
+  CHECK(c.get() == raw && !watch.expired());
+  c.sync_flush(10s);
+  CHECK(*watch.lock() == 1);
+  { spillway::Buffer gone(std::move(c)); }
+  CHECK(watch.expired());  // freed with the buffer, not before
+
+  spillway::Config cfg;
+  spillway::Config cfg2(std::move(cfg));
+  CHECK(cfg.get() == nullptr && cfg2.get() != nullptr);
+  EXPECT_ERROR(SPW_ERR_NULL, PARTS("spillway::Config"), [&] { cfg.set("max_size", "1"); });
+  // A moved-from Config handed to a Buffer reaches C as NULL: SPW_ERR_NULL.
+  EXPECT_ERROR(SPW_ERR_NULL, PARTS("spw_buffer_new", "cfg"),
+               [&] { spillway::Buffer bad(cfg, [](spillway::Batch) { return true; }); });
+}
+
+struct Point {
+  std::int32_t x;
+  double y;
+};
+
+// Trivially copyable without a default constructor.
+struct Tagged {
+  explicit Tagged(std::uint32_t v) : value(v), check(v * 2654435761u) {}
+  std::uint32_t value;
+  std::uint32_t check;
+};
+
+static void spsc_of_structs() {
+  spillway::Spsc<Point> r(4);
+  CHECK(r.size() == 0);
+  CHECK(!r.try_pop().has_value());
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(!r.pop(20ms).has_value());
+  CHECK(std::chrono::steady_clock::now() - t0 >= 19ms);
+  for (int i = 0; i < 4; i++) CHECK(r.try_push(Point{i, i * 0.5}));
+  CHECK(!r.try_push(Point{9, 9}));
+  CHECK(!r.push(Point{9, 9}, 10ms));
+  CHECK(r.size() == 4);
+  std::optional<Point> p = r.try_pop();
+  CHECK(p && p->x == 0 && p->y == 0.0);
+  p = r.pop(spillway::forever);
+  CHECK(p && p->x == 1 && p->y == 0.5);
+  Point in[3] = {{10, 1}, {11, 2}, {12, 3}};
+  CHECK(r.push_n(in, 3) == 2);  // as many as fit
+  Point out[8];
+  CHECK(r.pop_n(out, 8) == 4);
+  CHECK(out[0].x == 2 && out[1].x == 3 && out[2].x == 10 && out[3].x == 11);
+  EXPECT_ERROR(SPW_ERR_NULL, PARTS("spw_spsc_push_n", "elems"),
+               [&] { r.push_n(static_cast<const Point *>(nullptr), 1); });
+  EXPECT_ERROR(SPW_ERR_INVALID, PARTS("spw_spsc_new", "capacity"), [] { spillway::Spsc<int> z(0); });
+
+  // Two threads, 200,000 elements, each once and in order.
+  constexpr std::uint32_t total = 200000;
+  spillway::Spsc<Tagged> t(64);
+  std::thread producer([&] {
+    for (std::uint32_t i = 0; i < total; i++) CHECK(t.push(Tagged(i), spillway::forever));
+  });
+  for (std::uint32_t want = 0; want < total; want++) {
+    std::optional<Tagged> got = t.pop(spillway::forever);
+    CHECK(got && got->value == want && got->check == want * 2654435761u);
+  }
+  producer.join();
+  CHECK(t.size() == 0);
+}
+
+static void ring_of_bytes() {
+  spillway::Ring r(3);
+  CHECK(r.push("alpha"));
+  CHECK(r.push(std::string_view()));  // an empty item comes back as (NULL, 0)
+  CHECK(r.push("g\0mma", 5));
+  CHECK(!r.push("full"));
+  CHECK(!r.push("full", 10ms));
+  CHECK(r.size() == 3);
+  std::optional<spillway::Bytes> a = r.pop();
+  CHECK(a && a->str() == "alpha" && a->size() == 5);
+  std::optional<spillway::Bytes> e = r.pop(1s);
+  CHECK(e && e->empty() && e->data() == nullptr);
+  spillway::Bytes g = std::move(*r.pop());
+  CHECK(g.view() == std::string_view("g\0mma", 5));
+  spillway::Bytes moved(std::move(g));
+  CHECK(g.data() == nullptr && moved.size() == 5);
+  CHECK(!r.pop().has_value());
+  CHECK(!r.pop(10ms).has_value());
+
+  // Two threads through a small ring, then close: the consumer drains, then
+  // sees SPW_ERR_CLOSED.
+  constexpr int total = 20000;
+  std::thread producer([&] {
+    for (int i = 0; i < total; i++) CHECK(r.push(std::to_string(i), spillway::forever));
+    r.close();
+  });
+  int next = 0;
+  try {
+    for (;;) {
+      std::optional<spillway::Bytes> item = r.pop(spillway::forever);
+      CHECK(item && item->str() == std::to_string(next));
+      next++;
+    }
+  } catch (const spillway::Error &err) {
+    CHECK(err.status() == SPW_ERR_CLOSED);
+  }
+  producer.join();
+  CHECK(next == total);
+  EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_ring_push"), [&] { r.push("late"); });
+  EXPECT_ERROR(SPW_ERR_INVALID, PARTS("spw_ring_new"), [] { spillway::Ring z(0); });
+}
+
+#if defined(SPILLWAY_HAVE_DURABLE_API)
+#include <unistd.h>
+
+static std::string temp_dir() {
+  char tmpl[] = "/tmp/spillway-hpp-XXXXXX";
+  CHECK(mkdtemp(tmpl) != nullptr);
+  return tmpl;
+}
+
+static void spool_and_checkpoint() {
+  std::string dir = temp_dir();
+  {
+    spillway::Spool s(dir + "/spool");
+    CHECK(s.size() == 0 && !s.pop().has_value() && !s.peek().has_value());
+    s.push("first");
+    s.push(std::string_view());
+    s.push("third");
+    s.flush();
+    CHECK(s.size() == 3);
+    CHECK(s.peek()->str() == "first");
+    CHECK(s.pop()->str() == "first");
+    s.close();
+  }
+  {
+    spillway::Spool s(dir + "/spool");  // reopened: the rest is still there
+    CHECK(s.size() == 2);
+    CHECK(s.pop()->empty());
+    CHECK(s.pop()->str() == "third");
+    CHECK(!s.pop().has_value());
+  }
+  {
+    spillway::Checkpoint cp(dir + "/checkpoint", 100, 1h);
+    CHECK(!cp.get("stdin").has_value());
+    cp.persist("stdin", 42, 1700000000123);
+    cp.flush();
+    std::optional<spillway::Position> at = cp.get("stdin");
+    CHECK(at && at->record_number == 42 && at->timestamp_ms == 1700000000123);
+    cp.shutdown();
+    EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_checkpoint_persist"), [&] { cp.persist("stdin", 43, 0); });
+  }
+  {
+    spillway::Checkpoint cp(dir + "/checkpoint", 100, 1h);
+    std::optional<spillway::Position> at = cp.get("stdin");
+    CHECK(at && at->record_number == 42);
+  }
+  std::string rm = "rm -rf '" + dir + "'";
+  CHECK(std::system(rm.c_str()) == 0);
+}
+#endif
+
+int main() {
+  errors_carry_status_and_message();
+  buffer_delivers_in_order();
+  failing_and_throwing_sinks_are_retried();
+  void_and_one_argument_sinks();
+  full_partition();
+  producer_keeps_its_order_and_outlives_the_buffer();
+  moves_and_destruction_order();
+  spsc_of_structs();
+  ring_of_bytes();
+#if defined(SPILLWAY_HAVE_DURABLE_API)
+  spool_and_checkpoint();
+  std::puts("spillway_hpp: every wrapper checked");
+#else
+  std::puts("spillway_hpp: checked all but Spool and Checkpoint (spw_spool_* / spw_checkpoint_* not in spillway.h yet)");
+#endif
+  return 0;
+}
