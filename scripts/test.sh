@@ -2,7 +2,8 @@
 # Runs every test of spillway: the README's test command, and what .ci/run calls.
 #   bash scripts/test.sh
 # Steps: format, clippy, header drift, unit/integration/doc tests, C/C++ programs
-# (under valgrind when installed), loom models.
+# (under valgrind when installed, and under ASan+UBSan), the installed copy
+# (pkg-config, CMake, symbols, examples/c), loom models.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,8 +31,11 @@ fi
 step "cargo test (unit, integration, doc)"
 cargo test --workspace --profile "$PROFILE"
 
-step "C and C++ programs in ffi-tests/"
+step "C and C++ programs in ffi-tests/ (valgrind, then ASan+UBSan)"
 bash ffi-tests/run.sh "target/$PROFILE"
+
+step "the installed copy: layout, symbols, pkg-config, CMake, examples/c"
+bash ffi-tests/installed.sh "$PROFILE"
 
 step "loom models (LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:=3})"
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="$LOOM_MAX_PREEMPTIONS" CARGO_TARGET_DIR=target/loom \
