@@ -171,8 +171,14 @@ pub unsafe extern "C" fn spw_spool_open(
             None => BufferConfig::new(),
         };
         let dir = PathBuf::from(dir);
-        let spool = Spool::open(&dir, config.spool_config(config.spool_max_bytes))
-            .map_err(|e| spool_error(&e, &dir))?;
+        let max_bytes = config.spool_max_bytes;
+        let spool = Spool::open(&dir, config.spool_config(max_bytes)).map_err(|e| match e {
+            // The other sizes follow spool_max_bytes: name the key C set.
+            SpoolError::Config(c) => Error::invalid(format!(
+                "spool_max_bytes ({max_bytes} bytes) cannot make a spool: {c}"
+            )),
+            e => spool_error(&e, &dir),
+        })?;
         out.write(ptr::into_c(spw_spool {
             fuse: Fuse::new(),
             spool: Mutex::new(Some(spool)),
