@@ -4,32 +4,13 @@
 #define _XOPEN_SOURCE 700
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include "check.h"
-
-/* A fresh directory under /tmp; path must hold 40 bytes. */
-static void make_dir(char *path) {
-  strcpy(path, "/tmp/spillway-ffi-spool-XXXXXX");
-  CHECK(mkdtemp(path) != NULL);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-/* Removes the directory and everything in it. */
-static void remove_dir(const char *path) {
-  CHECK(nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS) == 0);
-}
+#include "tmpdir.h"
 
 static spw_spool *open_spool(const char *dir, const spw_config *cfg) {
   spw_spool *s = NULL;
@@ -91,8 +72,8 @@ static void expect_empty(spw_spool *s) {
 }
 
 static void nulls_are_refused_and_change_nothing(void) {
-  char dir[40];
-  make_dir(dir);
+  char dir[TMPDIR_LEN];
+  make_dir(dir, "spool");
   spw_spool *s = (spw_spool *)&dir; /* must stay as it is on failure */
   CHECK_ST(spw_spool_open(NULL, NULL, &s), SPW_ERR_NULL);
   CHECK_ERR("spw_spool_open: dir is NULL");
@@ -146,8 +127,8 @@ static void nulls_are_refused_and_change_nothing(void) {
 }
 
 static void records_come_out_oldest_first(void) {
-  char dir[40];
-  make_dir(dir);
+  char dir[TMPDIR_LEN];
+  make_dir(dir, "spool");
   spw_spool *s = open_spool(dir, NULL);
   expect_empty(s);
   uint64_t skipped = 99;
@@ -191,8 +172,8 @@ static void records_come_out_oldest_first(void) {
 }
 
 static void records_survive_close_and_reopen(void) {
-  char dir[40];
-  make_dir(dir);
+  char dir[TMPDIR_LEN];
+  make_dir(dir, "spool");
   spw_spool *s = open_spool(dir, NULL);
   push_str(s, "a");
   push_str(s, "");
@@ -243,8 +224,8 @@ static void records_survive_close_and_reopen(void) {
 }
 
 static void one_open_spool_per_directory(void) {
-  char dir[40];
-  make_dir(dir);
+  char dir[TMPDIR_LEN];
+  make_dir(dir, "spool");
   spw_spool *first = open_spool(dir, NULL);
   push_str(first, "mine");
   spw_spool *second = NULL;
@@ -269,8 +250,8 @@ static void one_open_spool_per_directory(void) {
 }
 
 static void the_config_sets_size_and_sync(void) {
-  char dir[40];
-  make_dir(dir);
+  char dir[TMPDIR_LEN];
+  make_dir(dir, "spool");
   spw_config *cfg = spw_config_new();
   CHECK(cfg != NULL);
   /* Keys the spool does not use are ignored, spool_dir included. */
@@ -307,7 +288,7 @@ static void the_config_sets_size_and_sync(void) {
   remove_dir(dir);
 
   /* Too small to make a spool: the message names the key. */
-  make_dir(dir);
+  make_dir(dir, "spool");
   CHECK_ST(spw_config_set(cfg, "spool_max_bytes", "13"), SPW_OK);
   s = NULL;
   CHECK_ST(spw_spool_open(dir, cfg, &s), SPW_ERR_INVALID);
@@ -354,8 +335,8 @@ static void find_segment(const char *dir, char *path) {
 }
 
 static void damaged_records_are_skipped_and_counted(void) {
-  char dir[40];
-  make_dir(dir);
+  char dir[TMPDIR_LEN];
+  make_dir(dir, "spool");
   spw_spool *s = open_spool(dir, NULL);
   push_str(s, "first");
   push_str(s, "second");
@@ -406,8 +387,8 @@ static void *push_many(void *arg) {
 }
 
 static void threads_share_one_spool(void) {
-  char dir[40];
-  make_dir(dir);
+  char dir[TMPDIR_LEN];
+  make_dir(dir, "spool");
   spw_spool *s = open_spool(dir, NULL);
   pthread_t t[THREADS];
   pusher p[THREADS];
