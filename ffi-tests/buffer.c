@@ -473,8 +473,7 @@ static void a_callback_that_always_fails(void) {
   spw_buffer *buf = new_buffer(kv, &r);
   for (int i = 0; i < 3; i++) insert_str(buf, "f");
   CHECK_ST(spw_buffer_sync_flush(buf, 10000), SPW_ERR_SINK);
-  CHECK_ERR("spw_buffer_sync_flush: 3 of the 3 items buffered at the call were not delivered",
-            "3 given up", "0 kept in the spool");
+  CHECK_ERR("spw_buffer_sync_flush: 3 of the 3 items buffered at the call were given up");
   CHECK(r.calls == 3 && r.info[2].attempt == 2);
   spw_stats s = check_conserved(buf);
   CHECK(s.inserted == 3 && s.delivered == 0 && s.dropped == 3);

@@ -1,4 +1,3 @@
-/* The C example of README.md ("Using it from C"), verbatim: it must compile and run. */
 #include <stdio.h>
 #include <string.h>
 #include "spillway.h"

@@ -17,10 +17,6 @@ mkdir -p "$out"
 WARN=(-Wall -Wextra -Werror -pedantic -g -O1 -Iinclude -Iffi-tests)
 CFLAGS=(-std=c11 "${WARN[@]}")
 CXXFLAGS=(-std=c++17 "${WARN[@]}")
-# spw_spool_* / spw_checkpoint_* are tested once spillway.h declares them.
-if grep -q 'spw_checkpoint_open' include/spillway.h; then
-  CXXFLAGS+=(-DSPILLWAY_HAVE_DURABLE_API)
-fi
 LIBS=("$lib" -lpthread -ldl -lm)
 SAN=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
 

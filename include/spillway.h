@@ -15,9 +15,10 @@
  *   *_free(NULL) is a no-op. Bytes the library returns are freed with
  *   spw_bytes_free(data, len); an empty item is (NULL, 0).
  * - timeout_ms: 0 = do not wait, UINT64_MAX = forever, else milliseconds.
- * - Threads: spw_buffer_*, spw_config_* and spw_ring_* may be called from
- *   several threads at once on one object (*_free excepted); a spw_spsc has
- *   one producer and one consumer thread; a spw_producer one thread.
+ * - Threads: spw_buffer_*, spw_config_*, spw_ring_*, spw_spool_* and
+ *   spw_checkpoint_* may be called from several threads at once on one
+ *   object (*_free excepted); a spw_spsc has one producer and one consumer
+ *   thread; a spw_producer one thread.
  * - A flush callback (spw_flush_fn) runs on the library's threads and must
  *   return normally: no C++ exception or longjmp may leave it.
  */
@@ -120,6 +121,36 @@ typedef enum spw_status {
 typedef struct spw_buffer spw_buffer;
 
 /*
+ The saved read position of each source (an event log, a file, ...): a
+ record number and that record's time, by source name.
+
+ `spw_checkpoint_persist` only updates memory; a background thread of the
+ checkpoint writes the whole state to its YAML file after `max_updates`
+ updates or `interval_ms`, whichever comes first, and
+ `spw_checkpoint_flush` / `spw_checkpoint_shutdown` write it at once.
+
+ **Durability.** Every write replaces the file atomically (a temporary file
+ in the same directory, synced, renamed over it, then the directory
+ synced): after a crash the file holds either the previous state or the
+ new one, whole. When `spw_checkpoint_flush` or `spw_checkpoint_shutdown`
+ returns `SPW_OK`, nothing persisted before the call can be lost; updates
+ persisted since the last write are lost by a crash. A file that is
+ damaged or cut short is detected by its checksum: `spw_checkpoint_open`
+ then fails with `SPW_ERR_CORRUPT` and never overwrites it.
+
+ **The file** has winlogbeat's layout: `update_time`, then `event_logs`, a
+ list of `name`, `record_number` and `timestamp` (RFC 3339, UTC), and a
+ final `# crc32c:` comment line that YAML readers ignore. One process at a
+ time may use a file.
+
+ **Threads.** Every `spw_checkpoint_*` function may be called from several
+ threads at once on the same checkpoint, except `spw_checkpoint_free`,
+ which must be the last call. Create with `spw_checkpoint_open`, free with
+ `spw_checkpoint_free`.
+ */
+typedef struct spw_checkpoint spw_checkpoint;
+
+/*
  A buffer's configuration: every key starts at its default, and
  `spw_config_set` / `spw_config_load_yaml` change keys one by one.
 
@@ -166,6 +197,39 @@ typedef struct spw_producer spw_producer;
  Create with `spw_ring_new`, free with `spw_ring_free`.
  */
 typedef struct spw_ring spw_ring;
+
+/*
+ A durable FIFO of byte records, kept in segment files in one directory.
+
+ Records come out oldest first. Pushed bytes are copied in; popped and
+ peeked records are handed over and freed with `spw_bytes_free`.
+
+ **Durability.** When `spw_spool_flush` (or `spw_spool_close`) returns
+ `SPW_OK`, a crash of the process or the machine loses no record pushed
+ before the call, and no record popped before it comes back. In between,
+ the configuration's `spool_sync` decides: `always` writes and syncs each
+ push before it returns; `batch` (the default) and `never` keep recent
+ pushes in memory (about 1 MiB) and write them as that fills, syncing only
+ on flush and close, so call `spw_spool_flush` after a group of pushes (a
+ group commit); `interval` also syncs once `spool_sync_interval` has passed,
+ checked at the next push or pop (the spool has no thread of its own).
+ Records popped after the last flush may come back after a crash
+ (at-least-once). A record is never returned damaged or in part: each is
+ checksummed; at open a write torn by a crash is cut off, and damaged
+ records are skipped (see `spw_spool_skipped`), never a reason to refuse
+ to open.
+
+ **Files.** The directory holds `*.seg` segment files, `position` (the
+ read position) and `lock`; nothing else should write there. One open
+ spool per directory: a second open, by another process or in this one,
+ fails with `SPW_ERR_IO` until the first is closed.
+
+ **Threads.** Every `spw_spool_*` function may be called from several
+ threads at once on the same spool (each call takes the spool's lock),
+ except `spw_spool_free`, which must be the last call.
+ Create with `spw_spool_open`, free with `spw_spool_free`.
+ */
+typedef struct spw_spool spw_spool;
 
 /*
  A lock-free ring of fixed-size elements for exactly one producer thread
@@ -819,6 +883,272 @@ enum spw_status spw_producer_insert(struct spw_producer *p, const void *data, si
  invalid afterwards.
  */
 void spw_producer_free(struct spw_producer *p);
+
+/*
+ Opens the spool in directory `dir`, creating the directory (and its
+ parents) if needed, and recovering what an earlier run left there.
+
+ `cfg` may be NULL for the defaults; otherwise its `spool_max_bytes`
+ (default 1 GiB), `spool_sync` (default `batch`) and `spool_sync_interval`
+ (default 1s) are used and every other key, `spool_dir` included, is
+ ignored; `cfg` is only read during the call. `spool_max_bytes` bounds the
+ bytes on disk, counting records still in memory: at least 64 bytes. A
+ record may be up to half of `spool_max_bytes`, at most 4 MiB.
+
+ On `SPW_OK`, `*out` is the new spool; free it with `spw_spool_free`.
+ Records skipped as damaged are not an error (`spw_spool_skipped` counts
+ them).
+
+ Returns `SPW_OK`; `SPW_ERR_IO` if the directory cannot be created, read
+ or repaired (the message names the operation and the file), or if another
+ process or another open `spw_spool` holds it (the message says so);
+ `SPW_ERR_INVALID` for an empty `dir`, a `dir` that is not UTF-8, or a
+ `spool_max_bytes` below 64 bytes; `SPW_ERR_NULL` (`dir` or `out`).
+
+ # Safety
+ A non-NULL `dir` is a NUL-terminated string; `cfg` is NULL or a live
+ configuration; a non-NULL `out` is valid for writing one pointer.
+ */
+enum spw_status spw_spool_open(const char *dir,
+                               const struct spw_config *cfg,
+                               struct spw_spool **out);
+
+/*
+ Appends a copy of the `len` bytes at `data` as one record (the newest).
+ `data` may be NULL when `len` is 0 (an empty record). The caller keeps
+ `data`. How soon the record is on disk depends on `spool_sync` (see
+ `spw_spool`); `spw_spool_flush` makes sure.
+
+ Returns `SPW_OK`; `SPW_ERR_FULL` when the record would take the spool
+ past `spool_max_bytes` (pop records to make room); `SPW_ERR_INVALID` when
+ the record is longer than the largest record the spool takes (see
+ `spw_spool_open`) or `len` is larger than any object; `SPW_ERR_IO` when
+ the disk refused a write or sync this push needed (the record was not
+ taken); `SPW_ERR_CLOSED` after `spw_spool_close`; `SPW_ERR_NULL` (`s`, or
+ `data` with `len > 0`). A refused record is not in the spool. Thread-safe.
+
+ # Safety
+ `s` is NULL or a live spool; a non-NULL `data` is readable for `len` bytes.
+ */
+enum spw_status spw_spool_push(struct spw_spool *s, const void *data, size_t len);
+
+/*
+ Removes the oldest record and hands it to the caller.
+
+ On `SPW_OK`, `*data` and `*len` are the record; free it with
+ `spw_bytes_free(*data, *len)`. An empty record comes back as `(NULL, 0)`.
+ The removal is durable at the next `spw_spool_flush`; until then a crash
+ may bring the record back. On any failure `*data` and `*len` are left
+ untouched and no record is removed.
+
+ Returns `SPW_OK`; `SPW_ERR_EMPTY` when the spool holds no record;
+ `SPW_ERR_IO` when reading fails, or a due `interval` sync fails (the
+ message names the operation and the file); `SPW_ERR_CLOSED` after
+ `spw_spool_close`; `SPW_ERR_NULL` (`s`, `data` or `len`). Thread-safe.
+
+ # Safety
+ `s` is NULL or a live spool; non-NULL `data` and `len` are valid for
+ writing a pointer and a `size_t`, and do not overlap.
+ */
+enum spw_status spw_spool_pop(struct spw_spool *s, uint8_t **data, size_t *len);
+
+/*
+ Hands the caller a copy of the oldest record, leaving it in the spool.
+
+ As `spw_spool_pop` otherwise: free the copy with
+ `spw_bytes_free(*data, *len)`; an empty record is `(NULL, 0)`; on failure
+ `*data` and `*len` are left untouched.
+
+ Returns `SPW_OK`, `SPW_ERR_EMPTY`, `SPW_ERR_IO` (reading failed),
+ `SPW_ERR_CLOSED`, or `SPW_ERR_NULL` (`s`, `data` or `len`). Thread-safe;
+ another thread may pop the record right after.
+
+ # Safety
+ As `spw_spool_pop`.
+ */
+enum spw_status spw_spool_peek(struct spw_spool *s, uint8_t **data, size_t *len);
+
+/*
+ Writes and syncs everything pushed so far, saves the read position and
+ syncs the directory. When it returns `SPW_OK`, a crash loses no record
+ pushed before the call, and no record popped before it comes back.
+
+ Returns `SPW_OK`; `SPW_ERR_IO` naming the operation and the file that
+ failed (every record stays in the spool, but not all of it is known to be
+ on disk; a later flush tries again); `SPW_ERR_CLOSED` after
+ `spw_spool_close`; `SPW_ERR_NULL`. Thread-safe.
+
+ # Safety
+ `s` is NULL or a live spool.
+ */
+enum spw_status spw_spool_flush(struct spw_spool *s);
+
+/*
+ The number of records in the spool (pushed and not yet popped): a
+ snapshot that other threads may change at once.
+
+ Returns `SPW_OK` (`*out` written), `SPW_ERR_CLOSED` after
+ `spw_spool_close`, or `SPW_ERR_NULL` (`s` or `out`). Thread-safe.
+
+ # Safety
+ `s` is NULL or a live spool; a non-NULL `out` is valid for writing a `uint64_t`.
+ */
+enum spw_status spw_spool_len(const struct spw_spool *s, uint64_t *out);
+
+/*
+ How many damaged stretches of the files the spool has skipped: those
+ found at open, plus any met by later reads. Each stretch held one or more
+ records that failed their checksum (or a second copy of records written
+ again after a failed sync); they are never returned. A write torn by a
+ crash at the very end is cut off at open and not counted here. 0 for a
+ spool whose files were always intact.
+
+ Returns `SPW_OK` (`*out` written), `SPW_ERR_CLOSED` after
+ `spw_spool_close`, or `SPW_ERR_NULL` (`s` or `out`). Thread-safe.
+
+ # Safety
+ `s` is NULL or a live spool; a non-NULL `out` is valid for writing a `uint64_t`.
+ */
+enum spw_status spw_spool_skipped(const struct spw_spool *s, uint64_t *out);
+
+/*
+ Flushes (as `spw_spool_flush`), then releases the files and the
+ directory, which another `spw_spool_open` may then take. Later calls on
+ `s` return `SPW_ERR_CLOSED`; closing again does nothing and returns
+ `SPW_OK`. The spool must still be freed.
+
+ Returns `SPW_OK`; `SPW_ERR_IO` if the final flush failed (the spool is
+ closed anyway, and records it could not write are lost); `SPW_ERR_NULL`.
+ Thread-safe: calls running on other threads finish first.
+
+ # Safety
+ `s` is NULL or a live spool.
+ */
+enum spw_status spw_spool_close(struct spw_spool *s);
+
+/*
+ Frees the spool. NULL is a no-op. A spool still open is closed first
+ (flushed, as `spw_spool_close`); if that fails, `spw_last_error()` says
+ why, and records it could not write are lost.
+
+ Must be the last call on `s`: no other thread may be using it.
+
+ # Safety
+ `s` is NULL or a live spool that no other thread is using; it is invalid
+ afterwards.
+ */
+void spw_spool_free(struct spw_spool *s);
+
+/*
+ Loads the checkpoint file at `path` (a missing file is an empty state;
+ missing parent directories are created) and starts its writer thread,
+ which saves the state after `max_updates` updates or `interval_ms`
+ milliseconds, whichever comes first (`interval_ms` = `UINT64_MAX`: never
+ by time). Temporary files a killed writer left beside `path` are removed.
+
+ On `SPW_OK`, `*out` is the new checkpoint; free it with
+ `spw_checkpoint_free`. `path` is only read during the call.
+
+ Returns `SPW_OK`; `SPW_ERR_CORRUPT` when the file exists but is not a
+ whole checkpoint (empty, cut short, changed, not the expected YAML): the
+ message names it, and it is left untouched (move or remove it to start
+ empty); `SPW_ERR_IO` when the file or its directory cannot be read or
+ created, or the thread cannot start (the message names the file);
+ `SPW_ERR_INVALID` for `max_updates` 0, `interval_ms` 0, a path without a
+ file name, or a path that is not UTF-8; `SPW_ERR_NULL` (`path` or `out`).
+
+ # Safety
+ A non-NULL `path` is a NUL-terminated string; a non-NULL `out` is valid
+ for writing one pointer.
+ */
+enum spw_status spw_checkpoint_open(const char *path,
+                                    uint32_t max_updates,
+                                    uint64_t interval_ms,
+                                    struct spw_checkpoint **out);
+
+/*
+ Records that source `name` was read up to `record_number`, a record of
+ time `timestamp_ms` (milliseconds since 1970-01-01 00:00:00 UTC; negative
+ for earlier times). Only memory is updated: the writer thread, or
+ `spw_checkpoint_flush`, saves it. `name` (NUL-terminated UTF-8) is copied.
+
+ Returns `SPW_OK`; `SPW_ERR_CLOSED` after `spw_checkpoint_shutdown`;
+ `SPW_ERR_INVALID` for a time outside the years 0000-9999 (the file's
+ format cannot hold it) or a `name` that is not UTF-8; `SPW_ERR_NULL`
+ (`cp` or `name`). A refused update changes nothing. Thread-safe.
+
+ # Safety
+ `cp` is NULL or a live checkpoint; a non-NULL `name` is a NUL-terminated
+ string.
+ */
+enum spw_status spw_checkpoint_persist(struct spw_checkpoint *cp,
+                                       const char *name,
+                                       uint64_t record_number,
+                                       int64_t timestamp_ms);
+
+/*
+ The saved position of source `name`: what was loaded from the file or
+ persisted since. On `SPW_OK`, `*record_number` and `*timestamp_ms` (unix
+ milliseconds, rounded down when the file holds a finer time) are written;
+ on any failure neither is. Works after `spw_checkpoint_shutdown` too.
+
+ Returns `SPW_OK`; `SPW_ERR_EMPTY` for a name never persisted nor loaded;
+ `SPW_ERR_INVALID` for a `name` that is not UTF-8; `SPW_ERR_NULL` (`cp`,
+ `name`, `record_number` or `timestamp_ms`). Thread-safe.
+
+ # Safety
+ `cp` is NULL or a live checkpoint; a non-NULL `name` is a NUL-terminated
+ string; non-NULL `record_number` and `timestamp_ms` are valid for writing
+ a `uint64_t` and an `int64_t`.
+ */
+enum spw_status spw_checkpoint_get(const struct spw_checkpoint *cp,
+                                   const char *name,
+                                   uint64_t *record_number,
+                                   int64_t *timestamp_ms);
+
+/*
+ Writes the state to the file and syncs it now, on the calling thread.
+ When it returns `SPW_OK`, a crash loses nothing persisted before the
+ call. Does nothing when the file already holds the state. Also works after
+ `spw_checkpoint_shutdown` (to retry a failed final write).
+
+ Returns `SPW_OK`; `SPW_ERR_IO` if a step of the write failed (the message
+ names the file and the step; the previous file stays whole and the state
+ stays in memory, so a later write tries again); `SPW_ERR_NULL`.
+ Thread-safe.
+
+ # Safety
+ `cp` is NULL or a live checkpoint.
+ */
+enum spw_status spw_checkpoint_flush(struct spw_checkpoint *cp);
+
+/*
+ Stops the writer thread and writes what it had not written yet, waiting
+ for both. Later `spw_checkpoint_persist` calls return `SPW_ERR_CLOSED`;
+ `spw_checkpoint_get` and `spw_checkpoint_flush` still work. Idempotent: a
+ later call does nothing, unless the final write failed, which it then
+ tries again. The checkpoint must still be freed.
+
+ Returns `SPW_OK`; `SPW_ERR_IO` if the final write failed (as
+ `spw_checkpoint_flush`); `SPW_ERR_NULL`. Thread-safe.
+
+ # Safety
+ `cp` is NULL or a live checkpoint.
+ */
+enum spw_status spw_checkpoint_shutdown(struct spw_checkpoint *cp);
+
+/*
+ Frees the checkpoint. NULL is a no-op. It is shut down first (as
+ `spw_checkpoint_shutdown`, writing what is unsaved); if that write fails,
+ `spw_last_error()` says why, and the updates it could not save are lost.
+
+ Must be the last call on `cp`: no other thread may be using it.
+
+ # Safety
+ `cp` is NULL or a live checkpoint that no other thread is using; it is
+ invalid afterwards.
+ */
+void spw_checkpoint_free(struct spw_checkpoint *cp);
 
 #ifdef __cplusplus
 }  // extern "C"

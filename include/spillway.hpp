@@ -563,10 +563,6 @@ class Ring {
   detail::Handle<spw_ring, spw_ring_free> h_;
 };
 
-#if defined(SPILLWAY_HAVE_DURABLE_API)
-/* The wrappers below need spw_spool_* and spw_checkpoint_* (c-api.md), which
-   spillway.h does not declare yet; define SPILLWAY_HAVE_DURABLE_API once it does. */
-
 /* A durable FIFO of byte items in a directory (spw_spool). */
 class Spool {
  public:
@@ -575,11 +571,18 @@ class Spool {
   /* Opens it with the spool_* keys of `config`. */
   Spool(const std::string &dir, const Config &config) { open(dir, config.get()); }
 
-  /* Appends a copy of the bytes (spw_spool_push). */
+  /* Appends a copy of the bytes (spw_spool_push); throws on any failure,
+     SPW_ERR_FULL (spool_max_bytes reached) included. */
   void push(const void *data, std::size_t size) {
     detail::check(spw_spool_push(raw(), data, size));
   }
   void push(std::string_view bytes) { push(bytes.data(), bytes.size()); }
+
+  /* As push, but a full spool (SPW_ERR_FULL) returns false. */
+  bool try_push(const void *data, std::size_t size) {
+    return detail::check_unless(spw_spool_push(raw(), data, size), SPW_ERR_FULL, SPW_ERR_FULL);
+  }
+  bool try_push(std::string_view bytes) { return try_push(bytes.data(), bytes.size()); }
 
   /* Removes the oldest item; nullopt when empty (spw_spool_pop). */
   std::optional<Bytes> pop() { return take(&spw_spool_pop); }
@@ -596,7 +599,14 @@ class Spool {
     return n;
   }
 
-  /* Closes the spool (spw_spool_close); it must still be destroyed. */
+  /* Damaged stretches of the files skipped so far (spw_spool_skipped). */
+  std::uint64_t skipped() const {
+    std::uint64_t n = 0;
+    detail::check(spw_spool_skipped(raw(), &n));
+    return n;
+  }
+
+  /* Flushes and releases the directory (spw_spool_close); it must still be destroyed. */
   void close() { detail::check(spw_spool_close(raw())); }
 
   /* The C object, still owned by this Spool. */
@@ -628,9 +638,10 @@ struct Position {
 /* Named positions kept in a file, written in the background (spw_checkpoint). */
 class Checkpoint {
  public:
-  /* Opens (or creates) the file at `path` (spw_checkpoint_open): it is
-     written after `max_updates` persists or `interval`, whichever first.
-     Throws SPW_ERR_CORRUPT for a damaged file. */
+  /* Loads (or starts) the file at `path` (spw_checkpoint_open): a writer
+     thread saves it after `max_updates` persists or `interval`, whichever
+     comes first (forever: never by time). Throws SPW_ERR_CORRUPT for a
+     damaged file. */
   Checkpoint(const std::string &path, std::uint32_t max_updates,
              std::chrono::milliseconds interval) {
     spw_checkpoint *raw = nullptr;
@@ -671,8 +682,6 @@ class Checkpoint {
   spw_checkpoint *raw() const { return h_.live("Checkpoint"); }
   detail::Handle<spw_checkpoint, spw_checkpoint_free> h_;
 };
-#endif /* SPILLWAY_HAVE_DURABLE_API */
-
 }  // namespace spillway
 
 #endif /* SPILLWAY_HPP */

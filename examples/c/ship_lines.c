@@ -17,24 +17,14 @@
 
 #include "spillway.h"
 
-/* spw_checkpoint_* comes with newer spillway.h; until then -c is refused. */
-#if defined(SPILLWAY_HAVE_DURABLE_API)
-#define HAVE_CHECKPOINT 1
-#else
-#define HAVE_CHECKPOINT 0
-#endif
-
 
 /* What the flush callback needs. Only one partition, so one callback runs at
    a time and the lines arrive in input order: no lock needed. */
 typedef struct {
   uint64_t shipped; /* lines written to stdout, counted from the input's start */
-#if HAVE_CHECKPOINT
   spw_checkpoint *checkpoint; /* NULL without -c */
-#endif
 } shipper;
 
-#if HAVE_CHECKPOINT
 static const char SOURCE[] = "stdin"; /* the checkpoint's name for our input */
 
 static int64_t now_unix_ms(void) {
@@ -42,7 +32,6 @@ static int64_t now_unix_ms(void) {
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
-#endif
 
 static const char *reason_name(uint32_t reason) {
   switch (reason) {
@@ -67,12 +56,10 @@ static int ship(void *user_data, const spw_item *items, size_t count, const spw_
   s->shipped += count;
   fprintf(stderr, "batch: %zu lines, %llu bytes (%s)\n", count,
           (unsigned long long)info->batch_bytes, reason_name(info->reason));
-#if HAVE_CHECKPOINT
   /* Only after the lines are out: a crash re-ships a batch, never skips one. */
   if (s->checkpoint != NULL &&
       spw_checkpoint_persist(s->checkpoint, SOURCE, s->shipped, now_unix_ms()) != SPW_OK)
     fprintf(stderr, "checkpoint: %s\n", spw_last_error());
-#endif
   return 0;
 }
 
@@ -98,17 +85,12 @@ int main(int argc, char **argv) {
   shipper s = {0};
   uint64_t skip = 0; /* lines an earlier run shipped */
   if (checkpoint_path != NULL) {
-#if HAVE_CHECKPOINT
     if (spw_checkpoint_open(checkpoint_path, 1000, 1000, &s.checkpoint) != SPW_OK)
       return fail(checkpoint_path);
     int64_t at_ms;
     spw_status st = spw_checkpoint_get(s.checkpoint, SOURCE, &skip, &at_ms);
     if (st != SPW_OK && st != SPW_ERR_EMPTY) return fail("checkpoint");
     s.shipped = skip;
-#else
-    fprintf(stderr, "ship_lines: -c needs spw_checkpoint_* (not in this spillway.h)\n");
-    return 2;
-#endif
   }
 
   spw_config *cfg = spw_config_new();
@@ -140,12 +122,10 @@ int main(int argc, char **argv) {
 
   if (spw_buffer_close(buf, 30000) != SPW_OK) rc = fail("close");
   spw_buffer_free(buf); /* after this the callback never runs again */
-#if HAVE_CHECKPOINT
   if (s.checkpoint != NULL) {
     if (spw_checkpoint_shutdown(s.checkpoint) != SPW_OK) rc = fail("checkpoint");
     spw_checkpoint_free(s.checkpoint);
   }
-#endif
   fprintf(stderr, "shipped %llu lines (%llu skipped as shipped before)\n",
           (unsigned long long)(s.shipped - skip), (unsigned long long)skip);
   return rc;

@@ -235,11 +235,12 @@ fn sync_flush_waits_for_every_insert_that_returned_before_it() {
     loom::model(|| {
         let w = World::new(2, 4, 2);
         let items: Vec<Item> = (0..2).map(|i| w.item(i)).collect();
-        let returned = Arc::new(AtomicUsize::new(0));
+        let (started, returned) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let buf = w.buf.clone();
-        let r2 = returned.clone();
+        let (s2, r2) = (started.clone(), returned.clone());
         let inserter = thread::spawn(move || {
             for it in items {
+                s2.fetch_add(1, Ordering::Release);
                 buf.insert(it).unwrap();
                 r2.fetch_add(1, Ordering::Release);
             }
@@ -249,7 +250,11 @@ fn sync_flush_waits_for_every_insert_that_returned_before_it() {
         let report = w.buf.sync_flush(NEVER).unwrap();
         let seen = w.delivered();
         assert!(report.all_delivered(), "{report:?}");
+        // Exactly "buffered at the call": at least every insert that had
+        // returned, at most those that had started by the time it returned.
+        let began = started.load(Ordering::Acquire) as u64;
         assert!(report.delivered() >= u64::from(before), "{report:?}");
+        assert!(report.delivered() <= began, "{report:?} > {began} started");
         for id in 0..before {
             assert!(
                 seen.contains(&id),
@@ -366,11 +371,12 @@ fn sync_flush_drains_a_producer_ring_while_it_pushes() {
     loom::model(|| {
         let w = World::new(2, 4, 3);
         let items: Vec<Item> = (0..3).map(|i| w.item(i)).collect();
-        let returned = Arc::new(AtomicUsize::new(0));
-        let r2 = returned.clone();
+        let (started, returned) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (s2, r2) = (started.clone(), returned.clone());
         let mut p = w.buf.producer();
         let producer = thread::spawn(move || {
             for it in items {
+                s2.fetch_add(1, Ordering::Release);
                 p.insert(it).unwrap();
                 r2.fetch_add(1, Ordering::Release);
             }
@@ -380,6 +386,9 @@ fn sync_flush_drains_a_producer_ring_while_it_pushes() {
         let report = w.buf.sync_flush(NEVER).unwrap();
         let seen = w.delivered();
         assert!(report.all_delivered(), "{report:?}");
+        let began = started.load(Ordering::Acquire) as u64;
+        assert!(report.delivered() >= u64::from(before), "{report:?}");
+        assert!(report.delivered() <= began, "{report:?} > {began} started");
         for id in 0..before {
             assert!(
                 seen.contains(&id),

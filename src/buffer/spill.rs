@@ -10,8 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::codec::SpillCodec;
-use crate::config::{BufferConfig, SpoolSync};
-use crate::spool::{Spool, SpoolConfig, SpoolError, SyncMode};
+use crate::config::BufferConfig;
+use crate::spool::{Spool, SpoolError};
 
 pub(crate) struct PartSpool {
     pub(crate) spool: Spool,
@@ -33,24 +33,11 @@ pub(crate) fn partition_dir(root: &Path, p: usize) -> PathBuf {
     root.join(format!("p{p}"))
 }
 
-fn spool_config(cfg: &BufferConfig) -> SpoolConfig {
-    let sync = match cfg.spool_sync {
-        SpoolSync::Always => SyncMode::Always,
-        SpoolSync::Batch => SyncMode::Batch,
-        SpoolSync::Interval => SyncMode::Interval(cfg.spool_sync_interval),
-        SpoolSync::Never => SyncMode::Never,
-    };
-    SpoolConfig {
-        // The disk bound is shared evenly by the partitions.
-        max_bytes: (cfg.spool_max_bytes / cfg.partitions as u64).max(1),
-        sync,
-        ..SpoolConfig::default()
-    }
-}
-
 impl PartSpool {
     pub(crate) fn open(root: &Path, p: usize, cfg: &BufferConfig) -> Result<Self, SpoolError> {
-        let spool = Spool::open(partition_dir(root, p), spool_config(cfg))?;
+        // The disk bound is shared evenly by the partitions.
+        let share = (cfg.spool_max_bytes / cfg.partitions as u64).max(1);
+        let spool = Spool::open(partition_dir(root, p), cfg.spool_config(share))?;
         let tail = !spool.is_empty();
         Ok(Self {
             spool,

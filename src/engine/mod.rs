@@ -1,7 +1,7 @@
 //! The engine: one timer thread and a bounded pool of flusher threads shared
 //! by many named buffers, with typed lookup by name.
 //!
-//! A [`Buffer`](crate::buffer::Buffer) built without an engine gets a private
+//! A [`Buffer`] built without an engine gets a private
 //! one. [`Engine::manual`] builds an engine with no threads and a clock that
 //! only moves when told to: flushes run when the test calls
 //! [`Engine::run_pending`] or [`Engine::advance`], so time-based behaviour is

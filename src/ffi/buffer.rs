@@ -169,13 +169,16 @@ fn sync_flush_result(
         Ok(report) => {
             let lost = report.dropped() + report.dumped() + report.undelivered();
             let spooled = report.spooled();
+            let kept = if spooled > 0 {
+                format!("; {spooled} more were kept in the spool for the next run")
+            } else {
+                String::new()
+            };
             Err(Error::new(
                 spw_status::SPW_ERR_SINK,
                 format!(
-                    "{} of the {} items buffered at the call were not delivered: {lost} given up \
-                     (the callback failed after retries, or overflow drop_oldest evicted them), \
-                     {spooled} kept in the spool for the next run",
-                    lost + spooled,
+                    "{lost} of the {} items buffered at the call were given up \
+                     (the callback failed after retries, or overflow drop_oldest evicted them){kept}",
                     report.delivered() + lost + spooled
                 ),
             ))

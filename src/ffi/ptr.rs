@@ -31,6 +31,19 @@ pub(crate) unsafe fn handle<'a, T: Handle>(p: *const T, param: &str) -> Result<&
     Ok(object)
 }
 
+/// Like [`handle`] for a parameter where NULL means "use the defaults":
+/// `None` for NULL, `SPW_ERR_CLOSED` when a call on it panicked earlier.
+///
+/// # Safety
+/// As [`handle`].
+pub(crate) unsafe fn handle_opt<'a, T: Handle>(p: *const T) -> Result<Option<&'a T>, Error> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded from this function's contract; p is not NULL.
+    unsafe { handle(p, "") }.map(Some)
+}
+
 /// Takes back the object behind `p` to drop it; `None` for NULL.
 ///
 /// # Safety
