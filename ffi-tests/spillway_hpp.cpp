@@ -395,10 +395,26 @@ static void spool_and_checkpoint() {
   }
   {
     spillway::Spool s(dir + "/spool");  // reopened: the rest is still there
-    CHECK(s.size() == 2);
+    CHECK(s.size() == 2 && s.skipped() == 0);
+    EXPECT_ERROR(SPW_ERR_IO, PARTS("spw_spool_open"), [&] { spillway::Spool again(dir + "/spool"); });
     CHECK(s.pop()->empty());
     CHECK(s.pop()->str() == "third");
     CHECK(!s.pop().has_value());
+  }
+  {
+    // spool_max_bytes bounds the spool: try_push says false, push throws.
+    spillway::Config cfg;
+    cfg.set("spool_max_bytes", "256");
+    spillway::Spool s(dir + "/small", cfg);
+    const std::string record(40, 'r');
+    int pushed = 0;
+    while (pushed < 100 && s.try_push(record)) pushed++;
+    CHECK(pushed > 0 && pushed < 100 && s.size() == static_cast<std::uint64_t>(pushed));
+    EXPECT_ERROR(SPW_ERR_FULL, PARTS("spw_spool_push"), [&] { s.push(record); });
+    CHECK(s.pop()->str() == record);
+    CHECK(s.try_push(record));
+    s.close();
+    EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_spool_push"), [&] { s.push("late"); });
   }
   {
     spillway::Checkpoint cp(dir + "/checkpoint", 100, 1h);
@@ -414,6 +430,13 @@ static void spool_and_checkpoint() {
     spillway::Checkpoint cp(dir + "/checkpoint", 100, 1h);
     std::optional<spillway::Position> at = cp.get("stdin");
     CHECK(at && at->record_number == 42);
+  }
+  {
+    // A damaged file is refused, not overwritten.
+    FILE *f = std::fopen((dir + "/damaged").c_str(), "w");
+    CHECK(f != nullptr && std::fputs("not a checkpoint\n", f) >= 0 && std::fclose(f) == 0);
+    EXPECT_ERROR(SPW_ERR_CORRUPT, PARTS("spw_checkpoint_open", "damaged"),
+                 [&] { spillway::Checkpoint bad(dir + "/damaged", 10, 1s); });
   }
   std::string rm = "rm -rf '" + dir + "'";
   CHECK(std::system(rm.c_str()) == 0);
