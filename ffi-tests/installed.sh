@@ -5,8 +5,10 @@
 #     the functions spillway.h declares (all spw_, nothing of Rust's);
 #   - a C and a C++ program built with `pkg-config --cflags --libs` (shared)
 #     and with `--static` (from a --no-shared install), then run;
-#   - ffi-tests/cmake, a CMake project that finds it with pkg_check_modules;
-#   - examples/c/ship_lines, run on a small input.
+#   - ffi-tests/cmake, a CMake project that finds it with pkg_check_modules
+#     (shared, and static from the --no-shared install);
+#   - the examples of docs/c-and-cpp.md are those programs, and its CMake file builds;
+#   - examples/c/ship_lines, run twice on a small input, with a checkpoint.
 #   bash ffi-tests/installed.sh ci        (the cargo profile to install)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,16 +80,40 @@ done
 
 # ---- CMake ----
 if command -v cmake >/dev/null 2>&1; then
-  build=$root/cmake-build
-  cmake -S ffi-tests/cmake -B "$build" -DCMAKE_PREFIX_PATH="$both" >"$root/cmake.log" 2>&1 &&
-    cmake --build "$build" >>"$root/cmake.log" 2>&1 || { cat "$root/cmake.log" >&2; fail "cmake"; }
-  # CMake links the imported library by path and records its directory as the
-  # run path: the programs run without LD_LIBRARY_PATH.
-  "$build/words" >/dev/null && "$build/words_c" >/dev/null || fail "the CMake-built programs"
-  ok "cmake: pkg_check_modules(spillway), C and C++ programs built and run"
+  for kind in shared static; do
+    if [ "$kind" = shared ]; then prefix=$both; else prefix=$static; fi
+    build=$root/cmake-$kind
+    cmake -S ffi-tests/cmake -B "$build" -DCMAKE_PREFIX_PATH="$prefix" >"$root/cmake.log" 2>&1 &&
+      cmake --build "$build" >>"$root/cmake.log" 2>&1 || { cat "$root/cmake.log" >&2; fail "cmake ($kind)"; }
+    needed=$(readelf -d "$build/words" | sed -n 's/.*Shared library: \[\(.*\)\].*/\1/p' | tr '\n' ' ')
+    if [ "$kind" = shared ]; then
+      [[ " $needed" == *" libspillway.so.0 "* ]] || fail "cmake: words does not need libspillway.so.0"
+    else
+      [[ " $needed" != *libspillway* ]] || fail "cmake: words needs the shared library"
+    fi
+    # CMake links the imported library by path and records its directory as
+    # the run path: the programs run without LD_LIBRARY_PATH.
+    "$build/words" >/dev/null && "$build/words_c" >/dev/null || fail "the CMake-built programs ($kind)"
+  done
+  ok "cmake: pkg_check_modules(spillway), C and C++ programs built (shared, and static from a --no-shared install) and run"
 else
   echo "skip cmake: not installed (.ci/run installs it)"
 fi
+
+# ---- docs/c-and-cpp.md ----
+# Its C and C++ programs are the ones built above; its CMake file builds.
+block() { awk -v lang="$1" '$0 == "```" lang {on=1; next} /^```$/ {on=0} on' docs/c-and-cpp.md; }
+block c | cmp -s - ffi-tests/cmake/main.c || fail "docs/c-and-cpp.md: the C program is not ffi-tests/cmake/main.c"
+block cpp | cmp -s - ffi-tests/cmake/main.cpp || fail "docs/c-and-cpp.md: the C++ program is not ffi-tests/cmake/main.cpp"
+if command -v cmake >/dev/null 2>&1; then
+  mkdir -p "$root/doc-cmake"
+  block cmake >"$root/doc-cmake/CMakeLists.txt"
+  cp ffi-tests/cmake/main.cpp "$root/doc-cmake/"
+  cmake -S "$root/doc-cmake" -B "$root/doc-cmake/build" -DCMAKE_PREFIX_PATH="$both" >"$root/cmake.log" 2>&1 &&
+    cmake --build "$root/doc-cmake/build" >>"$root/cmake.log" 2>&1 && "$root/doc-cmake/build/words" >/dev/null ||
+    { cat "$root/cmake.log" >&2; fail "docs/c-and-cpp.md: the CMake example"; }
+fi
+ok "docs/c-and-cpp.md: its C and C++ programs are the tested ones, its CMake file builds"
 
 # ---- examples/c ----
 read -ra pcflags <<<"$(pc "$static" --cflags --libs --static spillway)"
