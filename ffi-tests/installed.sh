@@ -21,7 +21,6 @@ static=$root/static    # static library only: what -lspillway finds is the archi
 
 fail() { echo "FAIL $*" >&2; exit 1; }
 ok() { echo "ok   $*"; }
-command -v pkg-config >/dev/null 2>&1 || fail "pkg-config is needed (apt-get install pkg-config)"
 
 bash scripts/install.sh --profile "$profile" "$both" >/dev/null
 bash scripts/install.sh --profile "$profile" --no-shared "$static" >/dev/null
@@ -52,6 +51,11 @@ ok "symbols: the shared library exports exactly the $(echo "$exported" | wc -l) 
 
 bash ffi-tests/header_docs.sh "$both/include/spillway.h" >/dev/null || fail "header docs"
 ok "header: every declaration of spillway.h documented"
+
+if ! command -v pkg-config >/dev/null 2>&1; then
+  echo "skip pkg-config, CMake, docs and examples/c: pkg-config not installed (.ci/run installs it)"
+  exit 0
+fi
 
 # ---- pkg-config: shared, then static ----
 out=$root/bin
