@@ -342,16 +342,16 @@ class Buffer {
   void insert(std::string_view bytes) { insert(bytes.data(), bytes.size()); }
 
   /* As insert, but a full partition (SPW_ERR_FULL, SPW_ERR_TIMEOUT) returns false. */
-  bool try_insert(const void *data, std::size_t size) {
+  [[nodiscard]] bool try_insert(const void *data, std::size_t size) {
     return detail::check_unless(spw_buffer_insert(raw(), data, size), SPW_ERR_FULL,
                                 SPW_ERR_TIMEOUT);
   }
-  bool try_insert(std::string_view bytes) { return try_insert(bytes.data(), bytes.size()); }
+  [[nodiscard]] bool try_insert(std::string_view bytes) { return try_insert(bytes.data(), bytes.size()); }
 
   /* Inserts items[0..count] in order (spw_buffer_insert_batch) and returns how
      many went in: all of them, or fewer when a partition was full
      (SPW_ERR_FULL, SPW_ERR_TIMEOUT). Any other failure throws. */
-  std::size_t insert_batch(const spw_item *items, std::size_t count) {
+  [[nodiscard]] std::size_t insert_batch(const spw_item *items, std::size_t count) {
     std::size_t inserted = 0;
     spw_status st = spw_buffer_insert_batch(raw(), items, count, &inserted);
     detail::check_unless(st, SPW_ERR_FULL, SPW_ERR_TIMEOUT);
@@ -418,11 +418,11 @@ class Producer {
   void insert(std::string_view bytes) { insert(bytes.data(), bytes.size()); }
 
   /* As insert, but a full partition (SPW_ERR_FULL, SPW_ERR_TIMEOUT) returns false. */
-  bool try_insert(const void *data, std::size_t size) {
+  [[nodiscard]] bool try_insert(const void *data, std::size_t size) {
     return detail::check_unless(spw_producer_insert(raw(), data, size), SPW_ERR_FULL,
                                 SPW_ERR_TIMEOUT);
   }
-  bool try_insert(std::string_view bytes) { return try_insert(bytes.data(), bytes.size()); }
+  [[nodiscard]] bool try_insert(std::string_view bytes) { return try_insert(bytes.data(), bytes.size()); }
 
   /* The C object, still owned by this Producer. */
   spw_producer *get() const noexcept { return h_.get(); }
@@ -455,25 +455,25 @@ class Spsc {
   }
 
   /* Pushes one element without waiting; false when full (spw_spsc_push). */
-  bool try_push(const T &value) {
+  [[nodiscard]] bool try_push(const T &value) {
     return detail::check_unless(spw_spsc_push(raw(), &value), SPW_ERR_FULL, SPW_ERR_FULL);
   }
   /* Pushes one element, waiting up to `timeout` for room; false when none
      came (spw_spsc_push_timeout). */
-  bool push(const T &value, std::chrono::milliseconds timeout) {
+  [[nodiscard]] bool push(const T &value, std::chrono::milliseconds timeout) {
     return detail::check_unless(
         spw_spsc_push_timeout(raw(), &value, detail::timeout_ms(timeout)), SPW_ERR_FULL,
         SPW_ERR_TIMEOUT);
   }
   /* Pushes as many of values[0..n] as fit now; returns how many (spw_spsc_push_n). */
-  std::size_t push_n(const T *values, std::size_t n) {
+  [[nodiscard]] std::size_t push_n(const T *values, std::size_t n) {
     std::size_t pushed = spw_spsc_push_n(raw(), values, n);
     if (pushed == 0 && spw_last_error()[0] != '\0') detail::check(SPW_ERR_NULL);
     return pushed;
   }
 
   /* Pops the oldest element without waiting; nullopt when empty (spw_spsc_pop). */
-  std::optional<T> try_pop() {
+  [[nodiscard]] std::optional<T> try_pop() {
     Slot slot;
     if (!detail::check_unless(spw_spsc_pop(raw(), slot.bytes), SPW_ERR_EMPTY, SPW_ERR_EMPTY))
       return std::nullopt;
@@ -481,7 +481,7 @@ class Spsc {
   }
   /* Pops the oldest element, waiting up to `timeout` for one; nullopt when
      none came (spw_spsc_pop_timeout). */
-  std::optional<T> pop(std::chrono::milliseconds timeout) {
+  [[nodiscard]] std::optional<T> pop(std::chrono::milliseconds timeout) {
     Slot slot;
     if (!detail::check_unless(spw_spsc_pop_timeout(raw(), slot.bytes, detail::timeout_ms(timeout)),
                               SPW_ERR_EMPTY, SPW_ERR_TIMEOUT))
@@ -489,7 +489,7 @@ class Spsc {
     return slot.value();
   }
   /* Pops up to n of the oldest elements into out[0..]; returns how many (spw_spsc_pop_n). */
-  std::size_t pop_n(T *out, std::size_t n) {
+  [[nodiscard]] std::size_t pop_n(T *out, std::size_t n) {
     std::size_t popped = spw_spsc_pop_n(raw(), out, n);
     if (popped == 0 && spw_last_error()[0] != '\0') detail::check(SPW_ERR_NULL);
     return popped;
@@ -529,18 +529,18 @@ class Ring {
 
   /* Appends a copy of the bytes, waiting up to `timeout` while full; false
      when still full (spw_ring_push). Throws SPW_ERR_CLOSED after close. */
-  bool push(const void *data, std::size_t size, std::chrono::milliseconds timeout = no_wait) {
+  [[nodiscard]] bool push(const void *data, std::size_t size, std::chrono::milliseconds timeout = no_wait) {
     return detail::check_unless(spw_ring_push(raw(), data, size, detail::timeout_ms(timeout)),
                                 SPW_ERR_FULL, SPW_ERR_TIMEOUT);
   }
-  bool push(std::string_view bytes, std::chrono::milliseconds timeout = no_wait) {
+  [[nodiscard]] bool push(std::string_view bytes, std::chrono::milliseconds timeout = no_wait) {
     return push(bytes.data(), bytes.size(), timeout);
   }
 
   /* Removes the oldest item, waiting up to `timeout` while empty; nullopt
      when still empty (spw_ring_pop). Throws SPW_ERR_CLOSED once closed and
      drained. */
-  std::optional<Bytes> pop(std::chrono::milliseconds timeout = no_wait) {
+  [[nodiscard]] std::optional<Bytes> pop(std::chrono::milliseconds timeout = no_wait) {
     std::uint8_t *data = nullptr;
     std::size_t len = 0;
     if (!detail::check_unless(spw_ring_pop(raw(), &data, &len, detail::timeout_ms(timeout)),
@@ -579,15 +579,15 @@ class Spool {
   void push(std::string_view bytes) { push(bytes.data(), bytes.size()); }
 
   /* As push, but a full spool (SPW_ERR_FULL) returns false. */
-  bool try_push(const void *data, std::size_t size) {
+  [[nodiscard]] bool try_push(const void *data, std::size_t size) {
     return detail::check_unless(spw_spool_push(raw(), data, size), SPW_ERR_FULL, SPW_ERR_FULL);
   }
-  bool try_push(std::string_view bytes) { return try_push(bytes.data(), bytes.size()); }
+  [[nodiscard]] bool try_push(std::string_view bytes) { return try_push(bytes.data(), bytes.size()); }
 
   /* Removes the oldest item; nullopt when empty (spw_spool_pop). */
-  std::optional<Bytes> pop() { return take(&spw_spool_pop); }
+  [[nodiscard]] std::optional<Bytes> pop() { return take(&spw_spool_pop); }
   /* A copy of the oldest item, left in place; nullopt when empty (spw_spool_peek). */
-  std::optional<Bytes> peek() { return take(&spw_spool_peek); }
+  [[nodiscard]] std::optional<Bytes> peek() { return take(&spw_spool_peek); }
 
   /* Everything pushed so far is on disk and synced (spw_spool_flush). */
   void flush() { detail::check(spw_spool_flush(raw())); }
@@ -659,7 +659,7 @@ class Checkpoint {
   }
 
   /* The position of `name`; nullopt when it has none (spw_checkpoint_get). */
-  std::optional<Position> get(const std::string &name) const {
+  [[nodiscard]] std::optional<Position> get(const std::string &name) const {
     Position at{};
     if (!detail::check_unless(
             spw_checkpoint_get(raw(), name.c_str(), &at.record_number, &at.timestamp_ms),
