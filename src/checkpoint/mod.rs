@@ -1,0 +1,635 @@
+//! Per-source read positions, kept in memory and saved to a YAML file in the
+//! background, so that a reader can resume where it stopped after a restart
+//! or a crash.
+//!
+//! The file has winlogbeat's layout (`update_time`, then `event_logs` of
+//! `name`, `record_number`, `timestamp`) and ends with a `# crc32c:` comment
+//! line that plain YAML readers ignore. Every write replaces the file
+//! atomically: a crash leaves the previous state or the new one, whole. A file
+//! that is damaged or cut short makes [`Checkpoint::open`] fail, naming it; it
+//! is never overwritten.
+//!
+//! ```
+//! use spillway::checkpoint::Checkpoint;
+//! use std::time::{Duration, SystemTime};
+//!
+//! # let dir = std::env::temp_dir().join(format!("spillway-doc-mod-{}", std::process::id()));
+//! let path = dir.join("checkpoint.yaml");
+//! // Write after 100 updates or 5 seconds, whichever comes first.
+//! let cp = Checkpoint::open(&path, 100, Duration::from_secs(5))?;
+//! cp.persist("Application", 1234, SystemTime::now())?;
+//! cp.shutdown()?; // writes what is left and stops the writer thread
+//!
+//! let again = Checkpoint::open(&path, 100, Duration::from_secs(5))?;
+//! assert_eq!(again.get("Application").map(|s| s.record_number), Some(1234));
+//! # drop(again);
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok::<(), spillway::checkpoint::CheckpointError>(())
+//! ```
+
+mod error;
+mod file;
+mod rfc3339;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::sync::thread::{Builder, JoinHandle};
+use crate::sync::{Arc, Condvar, Mutex};
+
+pub use error::CheckpointError;
+
+/// The saved position of one source (an event log, a file, a partition).
+///
+/// # Examples
+///
+/// ```
+/// use spillway::checkpoint::EventLogState;
+/// use std::time::{Duration, UNIX_EPOCH};
+///
+/// let s = EventLogState {
+///     name: "Application".into(),
+///     record_number: 1234,
+///     timestamp: UNIX_EPOCH + Duration::from_secs(1_472_560_496),
+/// };
+/// assert_eq!(s.clone(), s);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EventLogState {
+    /// The source's name; the key of the state.
+    pub name: String,
+    /// The last record read from it.
+    pub record_number: u64,
+    /// The time of that record; saved with nanoseconds, in UTC.
+    pub timestamp: SystemTime,
+}
+
+/// Per-source positions, saved to a YAML file by a background thread after
+/// `max_updates` updates or `interval`, whichever comes first, and on
+/// [`flush`](Self::flush) and [`shutdown`](Self::shutdown).
+///
+/// All methods take `&self`: share it between threads with an `Arc`.
+/// [`persist`](Self::persist) only touches memory. Dropping the checkpoint
+/// shuts it down (errors are then ignored; call `shutdown` to see them).
+///
+/// One process at a time may use a file: a second one would remove the first
+/// one's temporary files at open.
+///
+/// # Examples
+///
+/// ```
+/// use spillway::checkpoint::Checkpoint;
+/// use std::time::{Duration, SystemTime};
+///
+/// # let dir = std::env::temp_dir().join(format!("spillway-doc-cp-{}", std::process::id()));
+/// let cp = Checkpoint::open(dir.join("cp.yaml"), 1000, Duration::from_secs(1))?;
+/// cp.persist("System", 42, SystemTime::now())?;
+/// cp.flush()?; // on disk and synced now
+/// # drop(cp);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), spillway::checkpoint::CheckpointError>(())
+/// ```
+#[derive(Debug)]
+pub struct Checkpoint {
+    shared: Arc<Shared>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    path: PathBuf,
+    max_updates: u32,
+    interval: Duration,
+    state: Mutex<State>,
+    /// Wakes the writer thread: `max_updates` reached, or shut down.
+    wake: Condvar,
+    /// Wakes [`Checkpoint::wait_for_write`]: a write attempt finished.
+    written: Condvar,
+    /// Held for a whole write, so writes never overlap and a newer snapshot
+    /// is never overwritten by an older one. Lock order: `writer`, then `state`.
+    writer: Mutex<Writer>,
+}
+
+#[derive(Debug)]
+struct Writer {
+    /// Number of the next temporary file.
+    next_temp: u64,
+}
+
+#[derive(Debug)]
+struct State {
+    sources: HashMap<String, Position>,
+    /// Bumped by every persist; the file is current when it equals `saved`.
+    version: u64,
+    /// The version the file on disk holds.
+    saved: u64,
+    /// Persists since the last write attempt (or cycle start).
+    pending: u32,
+    /// When the current interval started: the last write attempt or idle tick.
+    cycle_start: Instant,
+    /// Finished write attempts, successful or not.
+    generation: u64,
+    /// The error of the latest attempt, if it failed.
+    last_error: Option<CheckpointError>,
+    closed: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    record_number: u64,
+    timestamp: SystemTime,
+}
+
+impl State {
+    fn is_current(&self) -> bool {
+        self.version == self.saved
+    }
+
+    fn snapshot(&self) -> Vec<EventLogState> {
+        let mut states: Vec<EventLogState> = self
+            .sources
+            .iter()
+            .map(|(name, p)| EventLogState {
+                name: name.clone(),
+                record_number: p.record_number,
+                timestamp: p.timestamp,
+            })
+            .collect();
+        states.sort_by(|a, b| a.name.cmp(&b.name));
+        states
+    }
+}
+
+impl Checkpoint {
+    /// Loads the state saved at `path`, if any, and starts the thread that
+    /// saves it after `max_updates` updates or `interval`, whichever comes
+    /// first (counted from the previous write; an interval that passes with
+    /// nothing new writes nothing).
+    ///
+    /// A missing file is an empty state; missing parent directories are
+    /// created. Temporary files left beside `path` by a killed writer are
+    /// removed. Unlike winlogbeat, an interval under one second is allowed
+    /// (tests use it); `Duration::MAX` means "never by time".
+    ///
+    /// # Errors
+    ///
+    /// - [`CheckpointError::Invalid`]: `max_updates` is 0, `interval` is zero,
+    ///   or `path` has no file name.
+    /// - [`CheckpointError::Corrupt`]: the file is empty, cut short, changed
+    ///   or not a checkpoint. It is left as it is.
+    /// - [`CheckpointError::Io`]: the file or its directory cannot be read,
+    ///   created or cleaned, or the thread cannot be started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spillway::checkpoint::{Checkpoint, CheckpointError};
+    /// use std::time::Duration;
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("spillway-doc-open-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("cp.yaml");
+    /// let cp = Checkpoint::open(&path, 100, Duration::from_secs(1))?;
+    /// assert!(cp.states().is_empty());
+    /// drop(cp);
+    ///
+    /// std::fs::write(&path, "update_time: 2016-08-30T12:34:56Z\nevent_logs: []\n").unwrap();
+    /// let err = Checkpoint::open(&path, 100, Duration::from_secs(1)).unwrap_err();
+    /// assert!(matches!(err, CheckpointError::Corrupt { .. }));
+    /// assert!(err.to_string().contains("cp.yaml"));
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), CheckpointError>(())
+    /// ```
+    pub fn open(
+        path: impl AsRef<Path>,
+        max_updates: u32,
+        interval: Duration,
+    ) -> Result<Self, CheckpointError> {
+        let path = path.as_ref().to_path_buf();
+        if max_updates == 0 {
+            return Err(CheckpointError::invalid("max_updates must be at least 1"));
+        }
+        if interval.is_zero() {
+            return Err(CheckpointError::invalid(
+                "interval must be longer than zero",
+            ));
+        }
+        if path.file_name().is_none() {
+            return Err(CheckpointError::invalid(format!(
+                "checkpoint path {} has no file name",
+                path.display()
+            )));
+        }
+        std::fs::create_dir_all(file::dir_of(&path))
+            .map_err(|e| CheckpointError::io(&path, "create its directory", e))?;
+        file::remove_stale_temps(&path)?;
+        let sources = file::load(&path)?
+            .into_iter()
+            .map(|s| {
+                let position = Position {
+                    record_number: s.record_number,
+                    timestamp: s.timestamp,
+                };
+                (s.name, position)
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            path,
+            max_updates,
+            interval,
+            state: Mutex::new(State {
+                sources,
+                version: 0,
+                saved: 0,
+                pending: 0,
+                cycle_start: Instant::now(),
+                generation: 0,
+                last_error: None,
+                closed: false,
+            }),
+            wake: Condvar::new(),
+            written: Condvar::new(),
+            writer: Mutex::new(Writer { next_temp: 0 }),
+        });
+        let for_thread = Arc::clone(&shared);
+        let worker = Builder::new()
+            .name("spillway-checkpoint".into())
+            .spawn(move || run_writer(&for_thread))
+            .map_err(|e| CheckpointError::io(&shared.path, "start its writer thread", e))?;
+        Ok(Self {
+            shared,
+            worker: Mutex::new(Some(worker)),
+        })
+    }
+
+    /// Records that source `name` was read up to `record_number`, a record
+    /// of time `timestamp`. Only memory is touched: for a name already known
+    /// this takes a lock and allocates nothing. The background thread, or
+    /// [`flush`](Self::flush), saves it.
+    ///
+    /// # Errors
+    ///
+    /// - [`CheckpointError::Closed`] after [`shutdown`](Self::shutdown).
+    /// - [`CheckpointError::Invalid`] for a timestamp outside the years
+    ///   0000-9999 (RFC 3339 cannot write it); nothing is recorded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spillway::checkpoint::{Checkpoint, CheckpointError};
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("spillway-doc-persist-{}", std::process::id()));
+    /// let cp = Checkpoint::open(dir.join("cp.yaml"), 100, Duration::from_secs(1))?;
+    /// cp.persist("Security", 7, SystemTime::now())?;
+    /// cp.persist("Security", 8, SystemTime::now())?;
+    /// assert_eq!(cp.get("Security").unwrap().record_number, 8);
+    /// cp.shutdown()?;
+    /// assert!(matches!(cp.persist("Security", 9, SystemTime::now()), Err(CheckpointError::Closed)));
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), CheckpointError>(())
+    /// ```
+    pub fn persist(
+        &self,
+        name: &str,
+        record_number: u64,
+        timestamp: SystemTime,
+    ) -> Result<(), CheckpointError> {
+        if !rfc3339::in_range(timestamp) {
+            return Err(CheckpointError::invalid(format!(
+                "timestamp of {name:?} lies outside the years 0000-9999"
+            )));
+        }
+        let position = Position {
+            record_number,
+            timestamp,
+        };
+        let mut guard = self.shared.state.lock();
+        let st = &mut *guard;
+        if st.closed {
+            return Err(CheckpointError::Closed);
+        }
+        match st.sources.get_mut(name) {
+            Some(p) => *p = position,
+            None => {
+                st.sources.insert(name.to_owned(), position);
+            }
+        }
+        st.version += 1;
+        st.pending = st.pending.saturating_add(1);
+        // Only on the crossing, so a burst past the threshold wakes it once.
+        if st.pending == self.shared.max_updates {
+            self.shared.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The state of source `name`, if it was persisted or loaded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spillway::checkpoint::Checkpoint;
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("spillway-doc-get-{}", std::process::id()));
+    /// let cp = Checkpoint::open(dir.join("cp.yaml"), 100, Duration::from_secs(1))?;
+    /// assert_eq!(cp.get("System"), None);
+    /// let now = SystemTime::now();
+    /// cp.persist("System", 42, now)?;
+    /// let s = cp.get("System").unwrap();
+    /// assert_eq!((s.name.as_str(), s.record_number, s.timestamp), ("System", 42, now));
+    /// # drop(cp);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), spillway::checkpoint::CheckpointError>(())
+    /// ```
+    pub fn get(&self, name: &str) -> Option<EventLogState> {
+        let st = self.shared.state.lock();
+        st.sources.get(name).map(|p| EventLogState {
+            name: name.to_owned(),
+            record_number: p.record_number,
+            timestamp: p.timestamp,
+        })
+    }
+
+    /// Every source's state in memory (what was loaded, plus every persist
+    /// since), sorted by name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spillway::checkpoint::Checkpoint;
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("spillway-doc-states-{}", std::process::id()));
+    /// let cp = Checkpoint::open(dir.join("cp.yaml"), 100, Duration::from_secs(1))?;
+    /// cp.persist("b", 2, SystemTime::now())?;
+    /// cp.persist("a", 1, SystemTime::now())?;
+    /// let names: Vec<_> = cp.states().into_iter().map(|s| s.name).collect();
+    /// assert_eq!(names, ["a", "b"]);
+    /// # drop(cp);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), spillway::checkpoint::CheckpointError>(())
+    /// ```
+    pub fn states(&self) -> Vec<EventLogState> {
+        self.shared.state.lock().snapshot()
+    }
+
+    /// Writes the state to the file and syncs it now, on this thread; when it
+    /// returns `Ok`, a crash loses nothing persisted before the call. Does
+    /// nothing if the file already holds the state. Also works after
+    /// [`shutdown`](Self::shutdown), to retry a failed final write.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::Io`] if a step of the write fails (disk full, ...):
+    /// the previous file stays whole, the state stays in memory, and the next
+    /// write tries again with a new temporary file. The error is also kept
+    /// as [`last_error`](Self::last_error).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spillway::checkpoint::Checkpoint;
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("spillway-doc-flush-{}", std::process::id()));
+    /// let path = dir.join("cp.yaml");
+    /// let cp = Checkpoint::open(&path, 100, Duration::from_secs(60))?;
+    /// cp.persist("System", 42, SystemTime::now())?;
+    /// cp.flush()?;
+    /// let text = std::fs::read_to_string(&path).unwrap();
+    /// assert!(text.contains("- name: System\n  record_number: 42\n"));
+    /// # drop(cp);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), spillway::checkpoint::CheckpointError>(())
+    /// ```
+    pub fn flush(&self) -> Result<(), CheckpointError> {
+        write_now(&self.shared)
+    }
+
+    /// Stops the writer thread and writes what it has not written yet,
+    /// waiting for both. Later [`persist`](Self::persist) calls fail with
+    /// [`CheckpointError::Closed`]; [`get`](Self::get) and
+    /// [`states`](Self::states) still answer.
+    ///
+    /// Calling it again does nothing, unless the previous final write failed:
+    /// then it tries that write again.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::Io`] if the final write fails, as for
+    /// [`flush`](Self::flush).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spillway::checkpoint::Checkpoint;
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("spillway-doc-shutdown-{}", std::process::id()));
+    /// let path = dir.join("cp.yaml");
+    /// let cp = Checkpoint::open(&path, 100, Duration::from_secs(60))?;
+    /// cp.persist("System", 42, SystemTime::now())?;
+    /// cp.shutdown()?;
+    /// cp.shutdown()?; // no effect
+    /// assert!(std::fs::read_to_string(&path).unwrap().contains("record_number: 42"));
+    /// # drop(cp);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), spillway::checkpoint::CheckpointError>(())
+    /// ```
+    pub fn shutdown(&self) -> Result<(), CheckpointError> {
+        self.shared.state.lock().closed = true;
+        self.shared.wake.notify_all();
+        let worker = self.worker.lock().take();
+        if let Some(worker) = worker {
+            // The writer returns results instead of panicking; were it to
+            // panic anyway, the final write below still runs.
+            let _ = worker.join();
+        }
+        write_now(&self.shared)
+    }
+
+    /// How many write attempts have finished since [`open`](Self::open),
+    /// successful or not, by the writer thread, [`flush`](Self::flush) or
+    /// [`shutdown`](Self::shutdown). Writes that find the file current are
+    /// skipped and not counted. Pass it to
+    /// [`wait_for_write`](Self::wait_for_write).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spillway::checkpoint::Checkpoint;
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("spillway-doc-gen-{}", std::process::id()));
+    /// let cp = Checkpoint::open(dir.join("cp.yaml"), 100, Duration::from_secs(60))?;
+    /// assert_eq!(cp.write_generation(), 0);
+    /// cp.flush()?; // nothing to write
+    /// assert_eq!(cp.write_generation(), 0);
+    /// cp.persist("a", 1, SystemTime::now())?;
+    /// cp.flush()?;
+    /// assert_eq!(cp.write_generation(), 1);
+    /// # drop(cp);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), spillway::checkpoint::CheckpointError>(())
+    /// ```
+    pub fn write_generation(&self) -> u64 {
+        self.shared.state.lock().generation
+    }
+
+    /// Waits until the write generation passes `seen` or `timeout` elapses;
+    /// returns the new generation, or `None` on timeout. With `seen` taken
+    /// from [`write_generation`](Self::write_generation) before an action,
+    /// this waits for the next write after it, e.g. the background one that
+    /// `max_updates` updates trigger.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spillway::checkpoint::Checkpoint;
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("spillway-doc-wait-{}", std::process::id()));
+    /// let cp = Checkpoint::open(dir.join("cp.yaml"), 2, Duration::MAX)?;
+    /// let seen = cp.write_generation();
+    /// cp.persist("a", 1, SystemTime::now())?;
+    /// cp.persist("a", 2, SystemTime::now())?; // the 2nd update wakes the writer
+    /// assert_eq!(cp.wait_for_write(seen, Duration::from_secs(60)), Some(seen + 1));
+    /// assert!(cp.last_error().is_none());
+    /// # drop(cp);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), spillway::checkpoint::CheckpointError>(())
+    /// ```
+    pub fn wait_for_write(&self, seen: u64, timeout: Duration) -> Option<u64> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut st = self.shared.state.lock();
+        while st.generation <= seen {
+            match deadline {
+                Some(deadline) => {
+                    if self
+                        .shared
+                        .written
+                        .wait_until(&mut st, deadline)
+                        .timed_out()
+                        && st.generation <= seen
+                    {
+                        return None;
+                    }
+                }
+                None => self.shared.written.wait(&mut st),
+            }
+        }
+        Some(st.generation)
+    }
+
+    /// The error of the latest write attempt, if it failed; `None` once a
+    /// write succeeds again. This is where failures of the writer thread
+    /// show, which retries at its next cycle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spillway::checkpoint::Checkpoint;
+    /// use std::time::Duration;
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("spillway-doc-lasterr-{}", std::process::id()));
+    /// let cp = Checkpoint::open(dir.join("cp.yaml"), 100, Duration::from_secs(1))?;
+    /// assert!(cp.last_error().is_none());
+    /// # drop(cp);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), spillway::checkpoint::CheckpointError>(())
+    /// ```
+    pub fn last_error(&self) -> Option<CheckpointError> {
+        self.shared.state.lock().last_error.clone()
+    }
+
+    /// The checkpoint file's path, as given to [`open`](Self::open).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spillway::checkpoint::Checkpoint;
+    /// use std::time::Duration;
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("spillway-doc-path-{}", std::process::id()));
+    /// let cp = Checkpoint::open(dir.join("cp.yaml"), 100, Duration::from_secs(1))?;
+    /// assert_eq!(cp.path(), dir.join("cp.yaml"));
+    /// # drop(cp);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), spillway::checkpoint::CheckpointError>(())
+    /// ```
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+}
+
+impl Drop for Checkpoint {
+    /// Shuts down, ignoring errors; call [`Checkpoint::shutdown`] first to see them.
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// One write attempt, if the file is not current. Writes never overlap
+/// (`writer` lock) and the snapshot is taken under it, so the file only
+/// moves forward.
+fn write_now(shared: &Shared) -> Result<(), CheckpointError> {
+    let mut writer = shared.writer.lock();
+    let (states, version) = {
+        let mut st = shared.state.lock();
+        // The count restarts with each attempt, successful or not, so a
+        // failing disk is retried once per cycle rather than on every update.
+        st.pending = 0;
+        st.cycle_start = Instant::now();
+        if st.is_current() {
+            return Ok(());
+        }
+        (st.snapshot(), st.version)
+    };
+    writer.next_temp += 1;
+    let result = file::encode(&states, SystemTime::now())
+        .and_then(|bytes| file::replace(&shared.path, writer.next_temp, &bytes));
+    let mut st = shared.state.lock();
+    st.generation += 1;
+    match &result {
+        Ok(()) => {
+            st.saved = version;
+            st.last_error = None;
+        }
+        Err(e) => st.last_error = Some(e.clone()),
+    }
+    drop(st);
+    shared.written.notify_all();
+    result
+}
+
+/// The writer thread: a write when `max_updates` is reached or an interval
+/// ends with something unsaved; gone at shutdown, which does the last write.
+fn run_writer(shared: &Shared) {
+    let mut st = shared.state.lock();
+    loop {
+        if st.closed {
+            return;
+        }
+        if st.pending < shared.max_updates {
+            let Some(deadline) = st.cycle_start.checked_add(shared.interval) else {
+                shared.wake.wait(&mut st);
+                continue;
+            };
+            if Instant::now() < deadline {
+                shared.wake.wait_until(&mut st, deadline);
+                continue;
+            }
+            if st.is_current() {
+                st.cycle_start = Instant::now();
+                continue;
+            }
+        }
+        drop(st);
+        // Failures are kept in `last_error` and retried next cycle.
+        let _ = write_now(shared);
+        st = shared.state.lock();
+    }
+}
