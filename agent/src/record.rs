@@ -1,0 +1,286 @@
+//! What travels through the buffer: one input line with the place it came
+//! from, or a marker that the reader moved on to another file.
+//!
+//! Every record is charged to the process-wide [`memory`](crate::memory)
+//! account while it exists, so the reader can bound what sits in memory
+//! whatever became of earlier records (delivered, spilled or dropped).
+
+use std::fmt;
+
+use spillway::Weigh;
+
+use crate::memory;
+
+/// Which file (or stream) a position belongs to.
+///
+/// `epoch` tells apart the contents a file had before and after it was
+/// truncated in place: same device and inode, offsets counted afresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileId {
+    /// Device number of the file.
+    pub dev: u64,
+    /// Inode number of the file.
+    pub ino: u64,
+    /// How many times this agent saw the file truncated under it.
+    pub epoch: u32,
+}
+
+impl FileId {
+    /// The stand-in for standard input, whose positions count records in the
+    /// stdin spool rather than bytes.
+    pub const STDIN: FileId = FileId {
+        dev: 0,
+        ino: 0,
+        epoch: 0,
+    };
+}
+
+/// Where a line was: `[start, end)` in `file`; `end` is just past its newline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// The file (or stdin).
+    pub file: FileId,
+    /// Offset of the line's first byte.
+    pub start: u64,
+    /// Offset just past the line and its newline (if it had one).
+    pub end: u64,
+}
+
+/// One item of the buffer.
+pub enum Record {
+    /// A line, without its newline.
+    Line {
+        /// The line's bytes.
+        data: Box<[u8]>,
+        /// Where it was.
+        at: Span,
+    },
+    /// From here on, lines come from `file`, starting at `offset`: the old
+    /// file was finished (rotation, truncation) or could not be resumed.
+    Switch {
+        /// The file the reader moved to.
+        file: FileId,
+        /// Where it starts reading it.
+        offset: u64,
+    },
+}
+
+/// Memory a record costs beyond its bytes: the enum itself and the
+/// allocator's bookkeeping of the line's heap block.
+pub const RECORD_OVERHEAD: u64 = std::mem::size_of::<Record>() as u64 + 16;
+
+impl Record {
+    /// A line record; charged to the memory account until dropped.
+    pub fn line(data: Box<[u8]>, at: Span) -> Self {
+        memory::charge(data.len() as u64 + RECORD_OVERHEAD);
+        Record::Line { data, at }
+    }
+
+    /// A switch marker; charged to the memory account until dropped.
+    pub fn switch(file: FileId, offset: u64) -> Self {
+        memory::charge(RECORD_OVERHEAD);
+        Record::Switch { file, offset }
+    }
+
+    fn cost(&self) -> u64 {
+        match self {
+            Record::Line { data, .. } => data.len() as u64 + RECORD_OVERHEAD,
+            Record::Switch { .. } => RECORD_OVERHEAD,
+        }
+    }
+
+    /// Appends the record's disk form to `out` (the spool's codec).
+    ///
+    /// Layout, little-endian: tag `u8` (0 line, 1 switch), `dev u64`,
+    /// `ino u64`, `epoch u32`, then for a line `start u64`, `end u64` and the
+    /// bytes to the end; for a switch `offset u64`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Record::Line { data, at } => {
+                out.push(TAG_LINE);
+                put_file(out, at.file);
+                out.extend_from_slice(&at.start.to_le_bytes());
+                out.extend_from_slice(&at.end.to_le_bytes());
+                out.extend_from_slice(data);
+            }
+            Record::Switch { file, offset } => {
+                out.push(TAG_SWITCH);
+                put_file(out, *file);
+                out.extend_from_slice(&offset.to_le_bytes());
+            }
+        }
+    }
+
+    /// Reads a record back from what [`encode`](Self::encode) wrote.
+    ///
+    /// # Errors
+    /// [`DecodeError`] naming what is wrong: a short buffer, an unknown tag,
+    /// trailing bytes after a switch, or a span that ends before it starts.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let (&tag, rest) = bytes.split_first().ok_or(DecodeError("empty record"))?;
+        let (file, rest) = take_file(rest)?;
+        match tag {
+            TAG_LINE => {
+                let (start, rest) = take_u64(rest)?;
+                let (end, data) = take_u64(rest)?;
+                if end < start {
+                    return Err(DecodeError("line span ends before it starts"));
+                }
+                Ok(Record::line(data.into(), Span { file, start, end }))
+            }
+            TAG_SWITCH => {
+                let (offset, rest) = take_u64(rest)?;
+                if !rest.is_empty() {
+                    return Err(DecodeError("trailing bytes after a switch marker"));
+                }
+                Ok(Record::switch(file, offset))
+            }
+            _ => Err(DecodeError("unknown record tag")),
+        }
+    }
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        memory::release(self.cost());
+    }
+}
+
+impl Weigh for Record {
+    /// The bytes the line takes in the output, newline included; a marker
+    /// weighs nothing.
+    fn weight(&self) -> Option<usize> {
+        match self {
+            Record::Line { data, .. } => Some(data.len() + 1),
+            Record::Switch { .. } => Some(0),
+        }
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Record::Line { data, at } => f
+                .debug_struct("Line")
+                .field("data", &String::from_utf8_lossy(data))
+                .field("at", at)
+                .finish(),
+            Record::Switch { file, offset } => f
+                .debug_struct("Switch")
+                .field("file", file)
+                .field("offset", offset)
+                .finish(),
+        }
+    }
+}
+
+const TAG_LINE: u8 = 0;
+const TAG_SWITCH: u8 = 1;
+
+/// A spooled record that cannot be read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeError(&'static str);
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "bad spooled record: {}", self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+fn put_file(out: &mut Vec<u8>, file: FileId) {
+    out.extend_from_slice(&file.dev.to_le_bytes());
+    out.extend_from_slice(&file.ino.to_le_bytes());
+    out.extend_from_slice(&file.epoch.to_le_bytes());
+}
+
+fn take_file(b: &[u8]) -> Result<(FileId, &[u8]), DecodeError> {
+    let (dev, b) = take_u64(b)?;
+    let (ino, b) = take_u64(b)?;
+    let (epoch, b) = take_array::<4>(b)?;
+    let epoch = u32::from_le_bytes(epoch);
+    Ok((FileId { dev, ino, epoch }, b))
+}
+
+fn take_u64(b: &[u8]) -> Result<(u64, &[u8]), DecodeError> {
+    let (v, rest) = take_array::<8>(b)?;
+    Ok((u64::from_le_bytes(v), rest))
+}
+
+fn take_array<const N: usize>(b: &[u8]) -> Result<([u8; N], &[u8]), DecodeError> {
+    let (head, rest) = b
+        .split_first_chunk::<N>()
+        .ok_or(DecodeError("record cut short"))?;
+    Ok((*head, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file() -> FileId {
+        FileId {
+            dev: 0x0102_0304_0506_0708,
+            ino: 42,
+            epoch: 3,
+        }
+    }
+
+    #[test]
+    fn a_line_and_a_switch_come_back_as_they_were_encoded() {
+        let at = Span {
+            file: file(),
+            start: 10,
+            end: 17,
+        };
+        for rec in [
+            Record::line(b"hello\r".to_vec().into(), at),
+            Record::line(Box::default(), at),
+            Record::switch(file(), 99),
+        ] {
+            let mut out = Vec::new();
+            rec.encode(&mut out);
+            let back = Record::decode(&out).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{rec:?}"));
+        }
+    }
+
+    #[test]
+    fn damaged_bytes_are_an_error_naming_the_problem() {
+        let mut out = Vec::new();
+        Record::switch(file(), 1).encode(&mut out);
+        let cases: [(&[u8], &str); 4] = [
+            (&[], "empty record"),
+            (&out[..out.len() - 1], "record cut short"),
+            (&[&out[..], b"x"].concat(), "trailing bytes after a switch marker"),
+            (&[&[7u8][..], &out[1..]].concat(), "unknown record tag"),
+        ];
+        for (bytes, why) in cases {
+            let err = Record::decode(bytes).unwrap_err();
+            assert_eq!(err.to_string(), format!("bad spooled record: {why}"));
+        }
+        let mut line = Vec::new();
+        let at = Span {
+            file: file(),
+            start: 9,
+            end: 3,
+        };
+        Record::line(Box::default(), at).encode(&mut line);
+        assert_eq!(
+            Record::decode(&line).unwrap_err().to_string(),
+            "bad spooled record: line span ends before it starts"
+        );
+    }
+
+    #[test]
+    fn a_line_weighs_its_output_bytes_and_a_marker_nothing() {
+        let at = Span {
+            file: FileId::STDIN,
+            start: 0,
+            end: 1,
+        };
+        assert_eq!(Record::line(b"abc".to_vec().into(), at).weight(), Some(4));
+        assert_eq!(Record::switch(FileId::STDIN, 0).weight(), Some(0));
+    }
+}
