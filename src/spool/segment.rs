@@ -1,0 +1,65 @@
+//! What the spool knows about each segment file, and positions in the log.
+
+/// A byte position in the log: a segment id and an offset in that file.
+/// Positions order along the log because segment ids increase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Pos {
+    pub(crate) seg: u64,
+    pub(crate) off: u64,
+}
+
+/// One segment file.
+#[derive(Debug, Clone)]
+pub(crate) struct Segment {
+    /// End of the frames that belong to the log; reading stops here. After a
+    /// failed fsync or a failed truncate the file may hold more than this.
+    pub(crate) end: u64,
+    /// Bytes from the start known to be durable (synced since last changed).
+    pub(crate) synced: u64,
+    /// Length of the file, for the `max_bytes` account.
+    pub(crate) size: u64,
+    /// Cut shorter since the last sync (a `pop_newest`), so it needs one.
+    pub(crate) truncated: bool,
+    /// No more appends: full, or retired after an error.
+    pub(crate) sealed: bool,
+    /// An fsync of this file failed. It is never written or synced again;
+    /// what it held after `synced` is rewritten elsewhere or reported.
+    pub(crate) poisoned: bool,
+    /// Byte ranges `[start, end)` known not to be records of the log
+    /// (damage, or second copies), found by open or by a reader; sorted.
+    pub(crate) skips: Vec<(u64, u64)>,
+}
+
+impl Segment {
+    pub(crate) fn new_empty() -> Self {
+        Self {
+            end: 0,
+            synced: 0,
+            size: 0,
+            truncated: false,
+            sealed: false,
+            poisoned: false,
+            skips: Vec::new(),
+        }
+    }
+
+    /// Whether a sync would change what is durable.
+    pub(crate) fn needs_sync(&self) -> bool {
+        self.synced < self.end || self.truncated
+    }
+
+    /// The end of the known-bad range starting exactly at `off`, if any.
+    pub(crate) fn skip_at(&self, off: u64) -> Option<u64> {
+        self.skips
+            .binary_search_by_key(&off, |r| r.0)
+            .ok()
+            .map(|i| self.skips[i].1)
+    }
+
+    /// Remembers `[start, end)` as not part of the log.
+    pub(crate) fn add_skip(&mut self, start: u64, end: u64) {
+        if let Err(i) = self.skips.binary_search_by_key(&start, |r| r.0) {
+            self.skips.insert(i, (start, end));
+        }
+    }
+}
