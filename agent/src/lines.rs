@@ -40,12 +40,6 @@ impl Lines {
         }
     }
 
-    /// Offset just past the last line handed out: where reading would resume
-    /// if the carried part were thrown away.
-    pub fn line_start(&self) -> u64 {
-        self.carry_start
-    }
-
     /// Offset of the next byte to be fed.
     pub fn pos(&self) -> u64 {
         self.pos
@@ -103,19 +97,6 @@ impl Lines {
             self.carry_start = end;
         }
         self.in_long = false;
-    }
-
-    /// Bytes of an unfinished line held back.
-    pub fn carried(&self) -> usize {
-        self.carry.len()
-    }
-
-    /// Forgets any unfinished line and starts again at `offset`.
-    pub fn restart_at(&mut self, offset: u64) {
-        self.in_long = false;
-        self.carry.clear();
-        self.carry_start = offset;
-        self.pos = offset;
     }
 
     fn note_long(&mut self) {
@@ -180,10 +161,9 @@ mod tests {
             got,
             owned(&[("ab", 100, 103), ("cde", 103, 107), ("", 107, 108)])
         );
-        assert_eq!((l.line_start(), l.pos(), l.carried()), (108, 110, 2));
+        assert_eq!(l.pos(), 110);
         let got = run(&mut l, &[], true);
         assert_eq!(got, owned(&[("fg", 108, 110)]));
-        assert_eq!(l.line_start(), 110);
     }
 
     #[test]
@@ -212,14 +192,5 @@ mod tests {
         let mut l = Lines::with_limit(0, 4);
         let got = run(&mut l, &[b"0123", b"\n"], false);
         assert_eq!(got, owned(&[("0123", 0, 5)]));
-    }
-
-    #[test]
-    fn restart_forgets_the_unfinished_line() {
-        let mut l = Lines::new(0);
-        assert!(run(&mut l, &[b"partial"], false).is_empty());
-        l.restart_at(0);
-        let got = run(&mut l, &[b"x\n"], true);
-        assert_eq!(got, owned(&[("x", 0, 2)]));
     }
 }
