@@ -4,6 +4,22 @@
 /// must fit the spool's largest record, and bounds memory per record).
 pub const MAX_LINE: usize = 1 << 20;
 
+/// One line handed out by [`Lines::feed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// The line is `chunk[off..off + len]` of the chunk just fed, and its
+    /// newline follows it there: `chunk[off + len] == b'\n'`.
+    InChunk {
+        /// Where it starts in the chunk.
+        off: usize,
+        /// Its length, without the newline.
+        len: usize,
+    },
+    /// The line (or a piece of an over-long one) in a buffer of its own: it
+    /// began in an earlier chunk, or is not followed by its newline.
+    Carried(&'a [u8]),
+}
+
 /// Splits bytes fed in chunks into lines, with their offsets in the stream.
 ///
 /// A line that has not ended yet is carried over to the next chunk; a line
@@ -52,12 +68,18 @@ impl Lines {
 
     /// Feeds the next bytes of the stream; `emit(line, start, end)` gets
     /// each line that ends in them (`end` is past its newline).
-    pub fn feed(&mut self, chunk: &[u8], mut emit: impl FnMut(&[u8], u64, u64)) {
+    pub fn feed(&mut self, chunk: &[u8], mut emit: impl FnMut(Piece<'_>, u64, u64)) {
         let base = self.pos;
         let mut from = 0;
         for nl in memchr::memchr_iter(b'\n', chunk) {
             let end = base + nl as u64 + 1;
-            if self.carry.is_empty() {
+            if self.carry.is_empty() && nl - from <= self.max_line {
+                let piece = Piece::InChunk {
+                    off: from,
+                    len: nl - from,
+                };
+                emit(piece, base + from as u64, end);
+            } else if self.carry.is_empty() {
                 self.emit_long(&chunk[from..nl], base + from as u64, end, &mut emit);
             } else {
                 self.carry.extend_from_slice(&chunk[from..nl]);
@@ -81,7 +103,7 @@ impl Lines {
         while self.carry.len() > self.max_line {
             let start = self.carry_start;
             let end = start + self.max_line as u64;
-            emit(&self.carry[..self.max_line], start, end);
+            emit(Piece::Carried(&self.carry[..self.max_line]), start, end);
             self.carry.drain(..self.max_line);
             self.carry_start = end;
             self.note_long();
@@ -89,10 +111,10 @@ impl Lines {
     }
 
     /// The stream ended: hands out the last line if it had no newline.
-    pub fn finish(&mut self, mut emit: impl FnMut(&[u8], u64, u64)) {
+    pub fn finish(&mut self, mut emit: impl FnMut(Piece<'_>, u64, u64)) {
         if !self.carry.is_empty() {
             let end = self.carry_start + self.carry.len() as u64;
-            emit(&self.carry, self.carry_start, end);
+            emit(Piece::Carried(&self.carry), self.carry_start, end);
             self.carry.clear();
             self.carry_start = end;
         }
@@ -111,10 +133,10 @@ impl Lines {
         line: &[u8],
         start: u64,
         end: u64,
-        emit: &mut impl FnMut(&[u8], u64, u64),
+        emit: &mut impl FnMut(Piece<'_>, u64, u64),
     ) {
         if line.len() <= self.max_line {
-            emit(line, start, end);
+            emit(Piece::Carried(line), start, end);
             return;
         }
         self.note_long();
@@ -126,7 +148,7 @@ impl Lines {
             } else {
                 end
             };
-            emit(piece, at, piece_end);
+            emit(Piece::Carried(piece), at, piece_end);
             at = piece_end;
         }
     }
@@ -138,15 +160,24 @@ mod tests {
 
     fn run(lines: &mut Lines, chunks: &[&[u8]], finish: bool) -> Vec<(String, u64, u64)> {
         let mut got = Vec::new();
-        let mut emit =
-            |l: &[u8], s: u64, e: u64| got.push((String::from_utf8_lossy(l).into_owned(), s, e));
         for c in chunks {
-            lines.feed(c, &mut emit);
+            lines.feed(c, |p, s, e| got.push((text(c, p), s, e)));
         }
         if finish {
-            lines.finish(&mut emit);
+            lines.finish(|p, s, e| got.push((text(b"", p), s, e)));
         }
         got
+    }
+
+    fn text(chunk: &[u8], p: Piece<'_>) -> String {
+        let bytes = match p {
+            Piece::InChunk { off, len } => {
+                assert_eq!(chunk[off + len], b'\n', "a line in the chunk is followed by its newline");
+                &chunk[off..off + len]
+            }
+            Piece::Carried(b) => b,
+        };
+        String::from_utf8_lossy(bytes).into_owned()
     }
 
     fn owned(v: &[(&str, u64, u64)]) -> Vec<(String, u64, u64)> {

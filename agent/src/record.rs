@@ -1,11 +1,15 @@
 //! What travels through the buffer: one input line with the place it came
 //! from, or a marker that the reader moved on to another file.
 //!
-//! Every record is charged to the process-wide [`memory`](crate::memory)
-//! account while it exists, so the reader can bound what sits in memory
-//! whatever became of earlier records (delivered, spilled or dropped).
+//! Lines read from a file share the chunk they were read in (no allocation
+//! and no copy per line), and the sink writes runs of them straight from
+//! it. Every chunk and every record made on its own is charged to the
+//! process-wide [`memory`](crate::memory) account while it exists, so the
+//! reader can bound what sits in memory whatever became of earlier records
+//! (delivered, spilled or dropped).
 
 use std::fmt;
+use std::sync::Arc;
 
 use spillway::Weigh;
 
@@ -46,12 +50,66 @@ pub struct Span {
     pub end: u64,
 }
 
+/// Bytes read from the input in one go, shared by the lines in them.
+#[derive(Debug)]
+pub struct Chunk {
+    bytes: Vec<u8>,
+    charge: u64,
+}
+
+impl Chunk {
+    /// Wraps bytes just read, holding `lines` lines that will share it; the
+    /// bytes and those lines' records are charged until the last is dropped.
+    pub fn new(bytes: Vec<u8>, lines: usize) -> Arc<Self> {
+        let charge = bytes.capacity() as u64 + lines as u64 * RECORD_OVERHEAD;
+        memory::charge(charge);
+        Arc::new(Self { bytes, charge })
+    }
+}
+
+impl Chunk {
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        memory::release(self.charge);
+    }
+}
+
+/// A line's bytes.
+enum Data {
+    /// `chunk.bytes[off..off + len]`, with its newline right after it.
+    Shared {
+        chunk: Arc<Chunk>,
+        off: u32,
+        len: u32,
+    },
+    /// Its own allocation (a line across chunks, from stdin or the spool).
+    Owned(Box<[u8]>),
+}
+
 /// One item of the buffer.
-pub enum Record {
+pub struct Record(Kind);
+
+enum Kind {
+    Line { data: Data, at: Span },
+    Switch { file: FileId, offset: u64 },
+}
+
+/// What a record is, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub enum View<'a> {
     /// A line, without its newline.
     Line {
         /// The line's bytes.
-        data: Box<[u8]>,
+        data: &'a [u8],
+        /// The line and its newline, when they lie together in a shared
+        /// chunk: the sink writes neighbouring lines in one piece.
+        with_newline: Option<(&'a Arc<Chunk>, usize, usize)>,
         /// Where it was.
         at: Span,
     },
@@ -65,60 +123,103 @@ pub enum Record {
     },
 }
 
-/// Memory a record costs beyond its bytes: the enum itself and the
-/// allocator's bookkeeping of the line's heap block.
+/// Memory a record costs beyond its bytes: the record itself and the
+/// allocator's bookkeeping of a heap block.
 pub const RECORD_OVERHEAD: u64 = std::mem::size_of::<Record>() as u64 + 16;
 
 impl Record {
-    /// A line record; charged to the memory account until dropped.
-    pub fn line(data: Box<[u8]>, at: Span) -> Self {
-        memory::charge(data.len() as u64 + RECORD_OVERHEAD);
-        Record::Line { data, at }
+    /// A line that is `chunk[off..off + len]`, followed there by its newline.
+    /// Charged as part of the chunk.
+    ///
+    /// # Panics
+    /// If the line is not inside the chunk or not followed by a newline
+    /// (a bug of the caller).
+    pub fn shared(chunk: &Arc<Chunk>, off: usize, len: usize, at: Span) -> Self {
+        assert_eq!(chunk.bytes.get(off + len), Some(&b'\n'), "line without its newline");
+        let (off, len) = (
+            u32::try_from(off).expect("chunk offset fits u32"),
+            u32::try_from(len).expect("line length fits u32"),
+        );
+        Record(Kind::Line {
+            data: Data::Shared {
+                chunk: Arc::clone(chunk),
+                off,
+                len,
+            },
+            at,
+        })
     }
 
-    /// A switch marker; charged to the memory account until dropped.
+    /// A line in its own allocation; charged until dropped.
+    pub fn owned(data: Box<[u8]>, at: Span) -> Self {
+        memory::charge(data.len() as u64 + RECORD_OVERHEAD);
+        Record(Kind::Line {
+            data: Data::Owned(data),
+            at,
+        })
+    }
+
+    /// A switch marker; charged until dropped.
     pub fn switch(file: FileId, offset: u64) -> Self {
         memory::charge(RECORD_OVERHEAD);
-        Record::Switch { file, offset }
+        Record(Kind::Switch { file, offset })
     }
 
-    fn cost(&self) -> u64 {
-        match self {
-            Record::Line { data, .. } => data.len() as u64 + RECORD_OVERHEAD,
-            Record::Switch { .. } => RECORD_OVERHEAD,
+    /// What the record is.
+    pub fn view(&self) -> View<'_> {
+        match &self.0 {
+            Kind::Line { data, at } => match data {
+                Data::Shared { chunk, off, len } => {
+                    let (off, len) = (*off as usize, *len as usize);
+                    View::Line {
+                        data: &chunk.bytes[off..off + len],
+                        with_newline: Some((chunk, off, off + len + 1)),
+                        at: *at,
+                    }
+                }
+                Data::Owned(b) => View::Line {
+                    data: b,
+                    with_newline: None,
+                    at: *at,
+                },
+            },
+            Kind::Switch { file, offset } => View::Switch {
+                file: *file,
+                offset: *offset,
+            },
         }
     }
 
     /// Appends the record's disk form to `out` (the spool's codec).
-    // The codec of the buffer's spill policy; unused until that lands.
-    #[allow(dead_code)]
     ///
     /// Layout, little-endian: tag `u8` (0 line, 1 switch), `dev u64`,
     /// `ino u64`, `epoch u32`, then for a line `start u64`, `end u64` and the
     /// bytes to the end; for a switch `offset u64`.
+    // The codec of the buffer's spill policy; unused until that lands.
+    #[allow(dead_code)]
     pub fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            Record::Line { data, at } => {
+        match self.view() {
+            View::Line { data, at, .. } => {
                 out.push(TAG_LINE);
                 put_file(out, at.file);
                 out.extend_from_slice(&at.start.to_le_bytes());
                 out.extend_from_slice(&at.end.to_le_bytes());
                 out.extend_from_slice(data);
             }
-            Record::Switch { file, offset } => {
+            View::Switch { file, offset } => {
                 out.push(TAG_SWITCH);
-                put_file(out, *file);
+                put_file(out, file);
                 out.extend_from_slice(&offset.to_le_bytes());
             }
         }
     }
 
     /// Reads a record back from what [`encode`](Self::encode) wrote.
-    #[allow(dead_code)]
     ///
     /// # Errors
     /// [`DecodeError`] naming what is wrong: a short buffer, an unknown tag,
     /// trailing bytes after a switch, or a span that ends before it starts.
+    #[allow(dead_code)]
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let (&tag, rest) = bytes.split_first().ok_or(DecodeError("empty record"))?;
         let (file, rest) = take_file(rest)?;
@@ -129,7 +230,7 @@ impl Record {
                 if end < start {
                     return Err(DecodeError("line span ends before it starts"));
                 }
-                Ok(Record::line(data.into(), Span { file, start, end }))
+                Ok(Record::owned(data.into(), Span { file, start, end }))
             }
             TAG_SWITCH => {
                 let (offset, rest) = take_u64(rest)?;
@@ -145,7 +246,15 @@ impl Record {
 
 impl Drop for Record {
     fn drop(&mut self) {
-        memory::release(self.cost());
+        // A shared line is paid for by its chunk.
+        match &self.0 {
+            Kind::Line {
+                data: Data::Owned(b),
+                ..
+            } => memory::release(b.len() as u64 + RECORD_OVERHEAD),
+            Kind::Switch { .. } => memory::release(RECORD_OVERHEAD),
+            Kind::Line { .. } => {}
+        }
     }
 }
 
@@ -153,25 +262,32 @@ impl Weigh for Record {
     /// The bytes the line takes in the output, newline included; a marker
     /// weighs nothing.
     fn weight(&self) -> Option<usize> {
-        match self {
-            Record::Line { data, .. } => Some(data.len() + 1),
-            Record::Switch { .. } => Some(0),
+        match &self.0 {
+            Kind::Line {
+                data: Data::Shared { len, .. },
+                ..
+            } => Some(*len as usize + 1),
+            Kind::Line {
+                data: Data::Owned(b),
+                ..
+            } => Some(b.len() + 1),
+            Kind::Switch { .. } => Some(0),
         }
     }
 }
 
 impl fmt::Debug for Record {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Record::Line { data, at } => f
+        match self.view() {
+            View::Line { data, at, .. } => f
                 .debug_struct("Line")
                 .field("data", &String::from_utf8_lossy(data))
-                .field("at", at)
+                .field("at", &at)
                 .finish(),
-            Record::Switch { file, offset } => f
+            View::Switch { file, offset } => f
                 .debug_struct("Switch")
-                .field("file", file)
-                .field("offset", offset)
+                .field("file", &file)
+                .field("offset", &offset)
                 .finish(),
         }
     }
@@ -245,8 +361,8 @@ mod tests {
             end: 17,
         };
         for rec in [
-            Record::line(b"hello\r".to_vec().into(), at),
-            Record::line(Box::default(), at),
+            Record::owned(b"hello\r".to_vec().into(), at),
+            Record::owned(Box::default(), at),
             Record::switch(file(), 99),
         ] {
             let mut out = Vec::new();
@@ -276,11 +392,38 @@ mod tests {
             start: 9,
             end: 3,
         };
-        Record::line(Box::default(), at).encode(&mut line);
+        Record::owned(Box::default(), at).encode(&mut line);
         assert_eq!(
             Record::decode(&line).unwrap_err().to_string(),
             "bad spooled record: line span ends before it starts"
         );
+    }
+
+    #[test]
+    fn lines_of_a_chunk_share_it_and_see_their_newline() {
+        let chunk = Chunk::new(b"ab\ncd\n".to_vec(), 2);
+        let at = Span {
+            file: FileId::STDIN,
+            start: 3,
+            end: 6,
+        };
+        let rec = Record::shared(&chunk, 3, 2, at);
+        match rec.view() {
+            View::Line {
+                data,
+                with_newline: Some((c, from, to)),
+                ..
+            } => {
+                assert_eq!(data, b"cd");
+                assert!(Arc::ptr_eq(c, &chunk));
+                assert_eq!(&chunk.bytes[from..to], b"cd\n");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(rec.weight(), Some(3));
+        let mut out = Vec::new();
+        rec.encode(&mut out);
+        assert_eq!(format!("{:?}", Record::decode(&out).unwrap()), format!("{rec:?}"));
     }
 
     #[test]
@@ -290,7 +433,7 @@ mod tests {
             start: 0,
             end: 1,
         };
-        assert_eq!(Record::line(b"abc".to_vec().into(), at).weight(), Some(4));
+        assert_eq!(Record::owned(b"abc".to_vec().into(), at).weight(), Some(4));
         assert_eq!(Record::switch(FileId::STDIN, 0).weight(), Some(0));
     }
 }

@@ -24,6 +24,9 @@ use crate::ui;
 
 /// How often a waiting reader looks at signals and the output's health.
 const TICK: Duration = Duration::from_millis(100);
+/// How often the checkpoint is written in the background, when it is (a
+/// file input shipped to a file output).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// Runs `spillway ship`; returns the exit status.
 ///
@@ -34,7 +37,10 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
     let settings = Settings::from_args(args)?;
     let spec = OutputSpec::parse(&args.output).map_err(AgentError::input)?;
     let stdin_input = args.input == "-";
-    let state = State::open(&args.state)?;
+    // The checkpoint's writing mode depends on the output and input; both
+    // are known from the flags before anything is opened.
+    let background = !stdin_input && matches!(spec, OutputSpec::File(_));
+    let state = State::open(&args.state, background.then_some(CHECKPOINT_EVERY))?;
     let stop = install_signals()?;
 
     let (output, output_names) = open_output(&spec, &state)?;

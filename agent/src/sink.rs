@@ -7,6 +7,7 @@
 //! from the input) is not written again, and one that lies ahead of a gap is
 //! written but does not move the position past the gap.
 
+use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -16,7 +17,7 @@ use spillway::{FlushContext, Sink, SinkError};
 
 use crate::input::StdinSpool;
 use crate::output::Output;
-use crate::record::{FileId, Record};
+use crate::record::{Chunk, FileId, Record, View};
 use crate::state::{InputNames, OutputNames};
 
 /// Totals the sink keeps, read by the stats line and the summary.
@@ -33,6 +34,13 @@ pub struct Counters {
 }
 
 /// How a delivered position is made durable.
+///
+/// With a file output and a file input, the checkpoint is written in the
+/// background: the output's length is recorded before the input's offset,
+/// and a restart cuts the output back to the recorded length, so whatever
+/// snapshot a kill leaves, output and offset agree (at most the last batch
+/// is sent twice). Otherwise every batch flushes the checkpoint before the
+/// next one is sent.
 pub enum Ack {
     /// A file input: its offset goes into the checkpoint.
     File(InputNames),
@@ -51,9 +59,10 @@ struct Inner {
     output_names: Option<OutputNames>,
     checkpoint: Arc<Checkpoint>,
     ack: Ack,
+    /// Flush the checkpoint after each batch (else the background writer does).
+    flush_each: bool,
     /// Just past the last delivered record.
     pos: Option<(FileId, u64)>,
-    payload: Vec<u8>,
 }
 
 impl Shipper {
@@ -67,17 +76,26 @@ impl Shipper {
         pos: Option<(FileId, u64)>,
         counters: Arc<Counters>,
     ) -> Self {
+        let flush_each = !Self::background_checkpoint(&output, &ack);
         Self {
             inner: Mutex::new(Inner {
                 output,
                 output_names,
                 checkpoint,
                 ack,
+                flush_each,
                 pos,
-                payload: Vec::new(),
             }),
             counters,
         }
+    }
+}
+
+impl Shipper {
+    /// Whether the checkpoint can be written in the background (see [`Ack`]):
+    /// a regular output file that is cut back at restart, and a file input.
+    pub fn background_checkpoint(output: &Output, ack: &Ack) -> bool {
+        matches!(output, Output::File(f) if f.is_regular()) && matches!(ack, Ack::File(_))
     }
 }
 
@@ -86,18 +104,21 @@ impl Sink<Record> for Shipper {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let inner = &mut *guard;
         let mut pos = inner.pos;
-        let mut lines = 0u64;
+        let mut out = Pieces::default();
         let mut skipped = 0u64;
-        inner.payload.clear();
         for rec in batch {
-            match rec {
-                Record::Switch { file, offset } => {
-                    let already_there = matches!(pos, Some((f, o)) if f == *file && o >= *offset);
+            match rec.view() {
+                View::Switch { file, offset } => {
+                    let already_there = matches!(pos, Some((f, o)) if f == file && o >= offset);
                     if !already_there {
-                        pos = Some((*file, *offset));
+                        pos = Some((file, offset));
                     }
                 }
-                Record::Line { data, at } => {
+                View::Line {
+                    data,
+                    with_newline,
+                    at,
+                } => {
                     if let Some((file, offset)) = pos {
                         if file == at.file {
                             if at.end <= offset {
@@ -109,20 +130,22 @@ impl Sink<Record> for Shipper {
                             }
                         }
                     }
-                    inner.payload.extend_from_slice(data);
-                    inner.payload.push(b'\n');
-                    lines += 1;
+                    match with_newline {
+                        Some((chunk, from, to)) => out.push_shared(chunk, from, to),
+                        None => out.push_owned(data),
+                    }
                 }
             }
         }
-        if lines > 0 {
-            inner.output.send(&inner.payload, ctx.deadline)?;
+        if out.lines > 0 {
+            let slices = out.slices();
+            inner.output.send(&slices, out.bytes, ctx.deadline)?;
         }
 
         let now = SystemTime::now();
         let cp = &inner.checkpoint;
         let mut dirty = false;
-        if lines > 0 {
+        if out.lines > 0 {
             if let (Some(names), Output::File(f)) = (&inner.output_names, &inner.output) {
                 names.persist(cp, f.identity(), f.sent_len(), now)?;
                 dirty = true;
@@ -133,7 +156,7 @@ impl Sink<Record> for Shipper {
             names.persist(cp, file, offset, now)?;
             dirty = true;
         }
-        if dirty {
+        if dirty && inner.flush_each {
             cp.flush()?;
         }
         // After the checkpoint: were it lost, the records would come again
@@ -147,13 +170,57 @@ impl Sink<Record> for Shipper {
         inner.output.confirm();
         inner.pos = pos;
         let c = &self.counters;
-        c.lines.fetch_add(lines, Ordering::Relaxed);
-        c.bytes
-            .fetch_add(inner.payload.len() as u64, Ordering::Relaxed);
+        c.lines.fetch_add(out.lines, Ordering::Relaxed);
+        c.bytes.fetch_add(out.bytes as u64, Ordering::Relaxed);
         c.repeats_skipped.fetch_add(skipped, Ordering::Relaxed);
-        if lines > 0 {
+        if out.lines > 0 {
             c.batches.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
+    }
+}
+
+/// The batch as the output gets it: runs of neighbouring lines of a chunk as
+/// one piece each, other lines and their newlines as pieces of their own.
+#[derive(Default)]
+struct Pieces<'a> {
+    parts: Vec<Part<'a>>,
+    lines: u64,
+    bytes: usize,
+}
+
+enum Part<'a> {
+    Shared(&'a Arc<Chunk>, usize, usize),
+    Owned(&'a [u8]),
+}
+
+impl<'a> Pieces<'a> {
+    fn push_shared(&mut self, chunk: &'a Arc<Chunk>, from: usize, to: usize) {
+        self.lines += 1;
+        self.bytes += to - from;
+        if let Some(Part::Shared(c, _, end)) = self.parts.last_mut() {
+            if Arc::ptr_eq(c, chunk) && *end == from {
+                *end = to;
+                return;
+            }
+        }
+        self.parts.push(Part::Shared(chunk, from, to));
+    }
+
+    fn push_owned(&mut self, line: &'a [u8]) {
+        self.lines += 1;
+        self.bytes += line.len() + 1;
+        self.parts.push(Part::Owned(line));
+        self.parts.push(Part::Owned(b"\n"));
+    }
+
+    fn slices(&self) -> Vec<IoSlice<'_>> {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Shared(c, from, to) => IoSlice::new(&c.bytes()[*from..*to]),
+                Part::Owned(b) => IoSlice::new(b),
+            })
+            .collect()
     }
 }

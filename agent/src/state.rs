@@ -46,12 +46,14 @@ pub struct State {
 
 impl State {
     /// Creates the directory if needed, locks it, and loads the checkpoint.
+    /// With `write_every`, the checkpoint is also written in the background
+    /// that often when it changed; without, only when flushed.
     ///
     /// # Errors
     /// [`AgentError::Input`] (exit 2): the directory cannot be created or
     /// written, another agent holds it, or the checkpoint is corrupt (it is
     /// left as it is).
-    pub fn open(dir: &Path) -> Result<Self, AgentError> {
+    pub fn open(dir: &Path, write_every: Option<Duration>) -> Result<Self, AgentError> {
         let unusable = |e: io::Error| {
             AgentError::input(format!(
                 "state directory {} is unusable: {e}",
@@ -65,9 +67,8 @@ impl State {
                 dir.display()
             ))
         })?;
-        // Every batch flushes the checkpoint itself; the background writer is
-        // only a safety net that never fires on its own.
-        let checkpoint = Checkpoint::open(dir.join(CHECKPOINT_FILE), u32::MAX, Duration::MAX)
+        let interval = write_every.unwrap_or(Duration::MAX);
+        let checkpoint = Checkpoint::open(dir.join(CHECKPOINT_FILE), u32::MAX, interval)
             .map_err(checkpoint_error)?;
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -179,6 +180,11 @@ impl InputNames {
 
     /// Records `file` and `offset` in memory (the caller flushes).
     ///
+    /// The offset goes first: a snapshot taken between the two (by the
+    /// background writer) pairs a new offset with the old file, which at
+    /// restart is a file that does not match (shipped again from its
+    /// start), never the new file resumed at the old file's offset.
+    ///
     /// # Errors
     /// The checkpoint is shut down.
     pub fn persist(
@@ -188,10 +194,10 @@ impl InputNames {
         offset: u64,
         now: SystemTime,
     ) -> Result<(), CheckpointError> {
+        cp.persist(&self.offset, offset, now)?;
         cp.persist(&self.dev, file.dev, now)?;
         cp.persist(&self.inode, file.ino, now)?;
-        cp.persist(&self.epoch, u64::from(file.epoch), now)?;
-        cp.persist(&self.offset, offset, now)
+        cp.persist(&self.epoch, u64::from(file.epoch), now)
     }
 }
 

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use super::Step;
 use crate::error::AgentError;
-use crate::lines::Lines;
-use crate::record::{FileId, Record, Span};
+use crate::lines::{Lines, Piece};
+use crate::record::{Chunk, FileId, Record, Span};
 use crate::ui;
 
 const READ_CHUNK: usize = 256 << 10;
@@ -25,9 +25,17 @@ pub struct FileInput {
     follow: bool,
     /// A new file is at the path; the old one is read to its end first.
     rotated: bool,
-    buf: Vec<u8>,
+    /// Lines of the chunk being split, before the chunk is shared.
+    found: Vec<Found>,
     /// Lines split in files read before the current one.
     split_before: u64,
+}
+
+/// A line found in a chunk: in it, or (across chunks) in a buffer of its own.
+#[derive(Debug)]
+enum Found {
+    InChunk { off: usize, len: usize, at: Span },
+    Owned(Box<[u8]>, Span),
 }
 
 impl FileInput {
@@ -77,7 +85,7 @@ impl FileInput {
             lines: Lines::new(start),
             follow,
             rotated: false,
-            buf: vec![0; READ_CHUNK],
+            found: Vec::new(),
             split_before: 0,
         };
         input
@@ -111,16 +119,17 @@ impl FileInput {
 
     pub(super) fn next(&mut self, out: &mut Vec<Record>) -> io::Result<Step> {
         loop {
-            let n = match self.file.read(&mut self.buf) {
+            // A fresh buffer per chunk: its lines keep it alive until they
+            // are delivered, and are written out of it without a copy.
+            let mut buf = vec![0; READ_CHUNK];
+            let n = match self.file.read(&mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
             if n > 0 {
-                let id = self.id;
-                self.lines.feed(&self.buf[..n], |line, start, end| {
-                    out.push(Record::line(line.into(), Span { file: id, start, end }))
-                });
+                buf.truncate(n);
+                self.split_chunk(buf, out);
                 return Ok(Step::Data);
             }
             if !self.follow {
@@ -151,12 +160,42 @@ impl FileInput {
         }
     }
 
+    /// Cuts a chunk into records; lines wholly inside it share it.
+    fn split_chunk(&mut self, buf: Vec<u8>, out: &mut Vec<Record>) {
+        let id = self.id;
+        let found = &mut self.found;
+        self.lines.feed(&buf, |piece, start, end| {
+            let at = Span {
+                file: id,
+                start,
+                end,
+            };
+            found.push(match piece {
+                Piece::InChunk { off, len } => Found::InChunk { off, len, at },
+                Piece::Carried(b) => Found::Owned(b.into(), at),
+            });
+        });
+        let shared = found
+            .iter()
+            .filter(|f| matches!(f, Found::InChunk { .. }))
+            .count();
+        let chunk = Chunk::new(buf, shared);
+        out.extend(found.drain(..).map(|f| match f {
+            Found::InChunk { off, len, at } => Record::shared(&chunk, off, len, at),
+            Found::Owned(b, at) => Record::owned(b, at),
+        }));
+    }
+
     /// The input is over (no `--follow`): a last line without a newline
     /// counts as a line.
     fn finish_file(&mut self, out: &mut Vec<Record>) {
         let id = self.id;
-        self.lines.finish(|line, start, end| {
-            out.push(Record::line(line.into(), Span { file: id, start, end }))
+        self.lines.finish(|piece, start, end| {
+            let data: Box<[u8]> = match piece {
+                Piece::Carried(b) => b.into(),
+                Piece::InChunk { .. } => unreachable!("finish hands out only carried lines"),
+            };
+            out.push(Record::owned(data, Span { file: id, start, end }))
         });
     }
 

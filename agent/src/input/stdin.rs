@@ -19,7 +19,7 @@ use spillway::spool::{Spool, SpoolConfig, SpoolError};
 
 use super::Step;
 use crate::error::AgentError;
-use crate::lines::Lines;
+use crate::lines::{Lines, Piece};
 use crate::record::{FileId, Record, Span};
 
 const READ_CHUNK: usize = 64 << 10;
@@ -180,8 +180,8 @@ impl StdinInput {
             }
         };
         let mut lines = Vec::new();
-        let mut collect = |l: &[u8], _: u64, _: u64| lines.push(l.to_vec());
-        self.lines.feed(&first, &mut collect);
+        self.lines
+            .feed(&first, |p, _, _| lines.push(owned_line(&first, p)));
         // Group commit: whatever else stdin has ready goes in the same sync.
         let mut taken = first.len();
         while !self.eof && taken < GROUP_BYTES {
@@ -189,14 +189,15 @@ impl StdinInput {
                 Ok(chunk) => {
                     let chunk = chunk?;
                     taken += chunk.len();
-                    self.lines.feed(&chunk, &mut collect);
+                    self.lines
+                        .feed(&chunk, |p, _, _| lines.push(owned_line(&chunk, p)));
                 }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => self.eof = true,
             }
         }
         if self.eof {
-            self.lines.finish(&mut collect);
+            self.lines.finish(|p, _, _| lines.push(owned_line(&[], p)));
         }
         self.pending.extend(lines);
         self.push_pending(out, wait)
@@ -241,7 +242,7 @@ impl StdinInput {
         for line in taken {
             let seq = self.next_seq;
             self.next_seq += 1;
-            out.push(Record::line(
+            out.push(Record::owned(
                 line.into(),
                 Span {
                     file: FileId::STDIN,
@@ -270,7 +271,7 @@ impl StdinInput {
         for data in records.into_iter().skip(in_buffer) {
             let seq = self.fed;
             self.fed += 1;
-            out.push(Record::line(
+            out.push(Record::owned(
                 data.into(),
                 Span {
                     file: FileId::STDIN,
@@ -280,6 +281,13 @@ impl StdinInput {
             ));
         }
         Ok(())
+    }
+}
+
+fn owned_line(chunk: &[u8], p: Piece<'_>) -> Vec<u8> {
+    match p {
+        Piece::InChunk { off, len } => chunk[off..off + len].to_vec(),
+        Piece::Carried(b) => b.to_vec(),
     }
 }
 

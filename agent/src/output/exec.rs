@@ -18,7 +18,7 @@ impl ExecOutput {
         Self { command }
     }
 
-    pub(super) fn send(&mut self, payload: &[u8], deadline: Instant) -> io::Result<()> {
+    pub(super) fn send(&mut self, payload: Vec<u8>, deadline: Instant) -> io::Result<()> {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(&self.command)
@@ -30,7 +30,7 @@ impl ExecOutput {
         // A command that leaves a child holding the pipe open leaves only that
         // thread behind, until the pipe closes.
         let mut stdin = child.stdin.take();
-        let data = payload.to_vec();
+        let data = payload;
         // Never joined: it ends when the pipe is written or broken.
         thread::Builder::new()
             .name("spillway-exec-stdin".into())

@@ -2,7 +2,7 @@
 //! and what was written but never confirmed is taken back.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{self, Seek, Write};
+use std::io::{self, IoSlice, Seek};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -113,7 +113,7 @@ impl FileOutput {
         self.sent.unwrap_or(self.confirmed)
     }
 
-    pub(super) fn send(&mut self, payload: &[u8]) -> io::Result<()> {
+    pub(super) fn send(&mut self, parts: &[IoSlice<'_>]) -> io::Result<()> {
         self.sent = None;
         if self.regular {
             // A failed attempt may have left part of a batch; it goes, so the
@@ -125,7 +125,7 @@ impl FileOutput {
                 self.confirmed = len;
             }
         }
-        self.file.write_all(payload)?;
+        super::write_all_vectored(&mut self.file, parts)?;
         if self.regular {
             self.file.sync_data()?;
             self.sent = Some(self.file.stream_position()?);
@@ -157,7 +157,7 @@ mod tests {
         let p = temp("cut");
         let (mut out, found) = FileOutput::open(&p, None).unwrap();
         assert_eq!(found, Reconciled::Clean);
-        out.send(b"a\nb\n").unwrap();
+        out.send(&[IoSlice::new(b"a\nb\n")]).unwrap();
         out.confirm();
         let (dev, ino) = out.identity();
         let rec = Recorded {
@@ -165,15 +165,15 @@ mod tests {
             ino,
             len: out.sent_len(),
         };
-        out.send(b"c\nd").unwrap(); // never confirmed
+        out.send(&[IoSlice::new(b"c\nd")]).unwrap(); // never confirmed
         drop(out);
 
         let (mut out, found) = FileOutput::open(&p, Some(rec)).unwrap();
         assert_eq!(found, Reconciled::Cut(3));
         assert_eq!(std::fs::read(&p).unwrap(), b"a\nb\n");
         // An attempt that is not confirmed is taken back by the next one.
-        out.send(b"x\n").unwrap();
-        out.send(b"c\n").unwrap();
+        out.send(&[IoSlice::new(b"x\n")]).unwrap();
+        out.send(&[IoSlice::new(b"c\n")]).unwrap();
         out.confirm();
         assert_eq!(std::fs::read(&p).unwrap(), b"a\nb\nc\n");
         assert_eq!(out.sent_len(), 6);

@@ -9,7 +9,7 @@ pub(crate) mod file;
 
 use std::ffi::OsString;
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -77,18 +77,24 @@ pub enum Output {
 }
 
 impl Output {
-    /// Sends one batch (`payload` is its lines, each ending in a newline).
-    /// `Ok` means the output accepted it: written and synced for a file,
-    /// written (and synced, if it is a file) for standard output, exit
-    /// status 0 before `deadline` for a command.
+    /// Sends one batch: `parts` laid end to end are its lines, each ending
+    /// in a newline, `len` bytes in all. `Ok` means the output accepted it:
+    /// written and synced for a file, written (and synced, if it is a file)
+    /// for standard output, exit status 0 before `deadline` for a command.
     ///
     /// # Errors
     /// What went wrong, in one line; the batch counts as not delivered.
-    pub fn send(&mut self, payload: &[u8], deadline: Instant) -> io::Result<()> {
+    pub fn send(&mut self, parts: &[IoSlice<'_>], len: usize, deadline: Instant) -> io::Result<()> {
         match self {
-            Self::File(f) => f.send(payload),
-            Self::Stdout => send_stdout(payload),
-            Self::Exec(e) => e.send(payload, deadline),
+            Self::File(f) => f.send(parts),
+            Self::Stdout => send_stdout(parts),
+            Self::Exec(e) => {
+                let mut payload = Vec::with_capacity(len);
+                for p in parts {
+                    payload.extend_from_slice(p);
+                }
+                e.send(payload, deadline)
+            }
         }
     }
 
@@ -101,16 +107,32 @@ impl Output {
     }
 }
 
-fn send_stdout(payload: &[u8]) -> io::Result<()> {
+fn send_stdout(parts: &[IoSlice<'_>]) -> io::Result<()> {
     let stdout = io::stdout();
     let mut lock = stdout.lock();
-    lock.write_all(payload)?;
+    write_all_vectored(&mut lock, parts)?;
     lock.flush()?;
     // Redirected to a file, standard output is synced like a file output.
     let fd = lock.as_fd().try_clone_to_owned()?;
     let file = std::fs::File::from(fd);
     if file.metadata()?.is_file() {
         file.sync_data()?;
+    }
+    Ok(())
+}
+
+/// Writes every byte of `parts`, in as few calls as the system allows
+/// (`Write::write_all_vectored` is not stable yet).
+pub(crate) fn write_all_vectored(w: &mut impl Write, parts: &[IoSlice<'_>]) -> io::Result<()> {
+    let mut owned: Vec<IoSlice<'_>> = parts.iter().filter(|p| !p.is_empty()).copied().collect();
+    let mut rest = &mut owned[..];
+    while !rest.is_empty() {
+        match w.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }
