@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use spillway::observer::{FlushEnd, Observer, RetryEvent};
 use spillway::buffer::SyncFlushError;
@@ -24,9 +24,6 @@ use crate::ui;
 
 /// How often a waiting reader looks at signals and the output's health.
 const TICK: Duration = Duration::from_millis(100);
-/// How often the checkpoint is written in the background, when it is (a
-/// file input shipped to a file output).
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// Runs `spillway ship`; returns the exit status.
 ///
@@ -40,7 +37,7 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
     // The checkpoint's writing mode depends on the output and input; both
     // are known from the flags before anything is opened.
     let background = !stdin_input && matches!(spec, OutputSpec::File(_));
-    let state = State::open(&args.state, background.then_some(CHECKPOINT_EVERY))?;
+    let state = State::open(&args.state, background)?;
     let stop = install_signals()?;
 
     let (output, output_names) = open_output(&spec, &state)?;
@@ -87,6 +84,8 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
         let names = InputNames::new(input.canonical());
         (Input::File(input), Ack::File(names), saved, None)
     };
+
+    record_start(&state, &output, output_names.as_ref(), &input)?;
 
     let counters = Arc::new(Counters::default());
     let watch = Arc::new(Watch::new(settings.max_retries));
@@ -210,6 +209,30 @@ fn open_output(
             Ok((Output::File(out), names))
         }
     }
+}
+
+/// Writes where this run starts before anything is sent: the output's
+/// length now, and the input's file and offset. A run killed before its
+/// first background checkpoint write is then cut back to this length.
+fn record_start(
+    state: &State,
+    output: &Output,
+    output_names: Option<&OutputNames>,
+    input: &Input,
+) -> Result<(), AgentError> {
+    let cp = state.checkpoint();
+    let now = SystemTime::now();
+    let fail = |e: spillway::checkpoint::CheckpointError| AgentError::runtime(e.to_string());
+    if let (Some(names), Output::File(f)) = (output_names, output) {
+        names.persist(cp, f.identity(), f.sent_len(), now).map_err(fail)?;
+    }
+    if let Input::File(f) = input {
+        let (file, offset) = f.position();
+        InputNames::new(f.canonical())
+            .persist(cp, file, offset, now)
+            .map_err(fail)?;
+    }
+    cp.flush().map_err(fail)
 }
 
 /// SIGINT and SIGTERM set the flag; a second one exits at once.

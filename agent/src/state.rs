@@ -46,14 +46,15 @@ pub struct State {
 
 impl State {
     /// Creates the directory if needed, locks it, and loads the checkpoint.
-    /// With `write_every`, the checkpoint is also written in the background
-    /// that often when it changed; without, only when flushed.
+    /// With `background`, the checkpoint's writer thread writes it whenever
+    /// it changed, back to back (a write takes what changed during the one
+    /// before); without, it is written only when flushed.
     ///
     /// # Errors
     /// [`AgentError::Input`] (exit 2): the directory cannot be created or
     /// written, another agent holds it, or the checkpoint is corrupt (it is
     /// left as it is).
-    pub fn open(dir: &Path, write_every: Option<Duration>) -> Result<Self, AgentError> {
+    pub fn open(dir: &Path, background: bool) -> Result<Self, AgentError> {
         let unusable = |e: io::Error| {
             AgentError::input(format!(
                 "state directory {} is unusable: {e}",
@@ -67,8 +68,12 @@ impl State {
                 dir.display()
             ))
         })?;
-        let interval = write_every.unwrap_or(Duration::MAX);
-        let checkpoint = Checkpoint::open(dir.join(CHECKPOINT_FILE), u32::MAX, interval)
+        let (max_updates, interval) = if background {
+            (1, Duration::from_secs(1))
+        } else {
+            (u32::MAX, Duration::MAX)
+        };
+        let checkpoint = Checkpoint::open(dir.join(CHECKPOINT_FILE), max_updates, interval)
             .map_err(checkpoint_error)?;
         Ok(Self {
             dir: dir.to_path_buf(),

@@ -101,6 +101,11 @@ impl FileInput {
         &self.canonical
     }
 
+    /// The file being read and the offset of the next line to be read.
+    pub fn position(&self) -> (FileId, u64) {
+        (self.id, self.lines.pos())
+    }
+
     /// Device and inode of the file being read.
     pub fn identity(&self) -> (u64, u64) {
         (self.id.dev, self.id.ino)
