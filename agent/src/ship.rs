@@ -41,7 +41,6 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
     let stop = install_signals()?;
 
     let (output, output_names) = open_output(&spec, &state)?;
-    let mut first = Vec::new();
     let (mut input, ack, start_pos, stdin_spool) = if stdin_input {
         let spool = Arc::new(StdinSpool::open(
             &state.dir().join(state::STDIN_SPOOL),
@@ -62,15 +61,10 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
         )
     } else {
         let path = Path::new(&args.input);
-        let mut saved = None;
         let input = FileInput::open(
             path,
-            |canonical| {
-                saved = state.input_position(canonical);
-                saved
-            },
+            |canonical| state.input_position(canonical),
             settings.follow,
-            &mut first,
         )?;
         if let Output::File(out) = &output {
             if out.identity() == input.identity() {
@@ -82,7 +76,10 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
             }
         }
         let names = InputNames::new(input.canonical());
-        (Input::File(input), Ack::File(names), saved, None)
+        // Delivered up to where reading starts: the checkpoint's offset when
+        // the file is the one it knows, else the file's beginning.
+        let start = Some(input.position());
+        (Input::File(input), Ack::File(names), start, None)
     };
 
     record_start(&state, &output, output_names.as_ref(), &input)?;
@@ -112,7 +109,7 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
     });
 
     let pumped = pump(
-        &mut input, first, &buffer, &settings, &watch, &stop, &progress,
+        &mut input, &buffer, &settings, &watch, &stop, &progress,
     );
     let delivered_all = pumped.is_ok() && drain(&buffer, &watch);
     let closed = buffer.close(if delivered_all {
@@ -252,14 +249,13 @@ fn install_signals() -> Result<Arc<AtomicBool>, AgentError> {
 /// (without `--follow`) the output is given up on.
 fn pump(
     input: &mut Input,
-    first: Vec<Record>,
     buffer: &Buffer<Record>,
     settings: &Settings,
     watch: &Watch,
     stop: &AtomicBool,
     progress: &Progress,
 ) -> Result<(), AgentError> {
-    let mut recs = first;
+    let mut recs = Vec::new();
     loop {
         insert_all(buffer, &mut recs, stop)?;
         if stop.load(Ordering::Relaxed) {

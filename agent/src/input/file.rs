@@ -43,9 +43,6 @@ impl FileInput {
     /// checkpoint's file and offset) says if it is still the same file,
     /// otherwise at the beginning, saying why.
     ///
-    /// The first record handed out is a switch marker naming the file and
-    /// the starting offset.
-    ///
     /// # Errors
     /// [`AgentError::Input`]: the file is missing, unreadable, a directory,
     /// or not a regular file.
@@ -53,7 +50,6 @@ impl FileInput {
         path: &Path,
         resume: impl FnOnce(&Path) -> Option<(FileId, u64)>,
         follow: bool,
-        out: &mut Vec<Record>,
     ) -> Result<Self, AgentError> {
         let shown = path.display();
         let file = File::open(path).map_err(|e| match e.kind() {
@@ -92,7 +88,6 @@ impl FileInput {
             .file
             .seek(SeekFrom::Start(start))
             .map_err(|e| AgentError::input(format!("input {shown} cannot be read: {e}")))?;
-        out.push(Record::switch(id, start));
         Ok(input)
     }
 

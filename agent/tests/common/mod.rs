@@ -224,3 +224,50 @@ pub fn check_in_order_with_repeats(got: &[u64], n: u64) -> Vec<u64> {
     assert_eq!(next, n + 1, "lines {next}..={n} never arrived");
     rewinds
 }
+
+/// Collects a child's stderr on a thread, so a test can wait for a line.
+pub struct StderrLog {
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StderrLog {
+    pub fn start(child: &mut Child) -> Self {
+        let mut pipe = child.stderr.take().expect("stderr is piped");
+        let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&text);
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match std::io::Read::read(&mut pipe, &mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => sink
+                        .lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n])),
+                }
+            }
+        });
+        Self {
+            text,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        self.text.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr holds `what`.
+    pub fn wait_for(&self, what: &str, timeout: Duration) {
+        wait_until(what, timeout, || self.text().contains(what));
+    }
+
+    /// Everything, once the child has exited.
+    pub fn finish(mut self) -> String {
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        self.text()
+    }
+}
