@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-const ABOUT: &str = "Ship newline-delimited records from a file or stdin to an output, in batches, \
+const ABOUT: &str =
+    "Ship newline-delimited records from a file or stdin to an output, in batches, \
                      at least once across crashes and outages.";
 
 const SHIP_ABOUT: &str = "Ship the lines of a file (or stdin) to an output in batches";

@@ -56,7 +56,8 @@ fn print_checkpoint(dir: &Path, running: bool) -> Result<(), AgentError> {
     }
     let states = if running {
         // The agent may be replacing the file: read a copy of it.
-        let copy_dir = std::env::temp_dir().join(format!("spillway-inspect-{}", std::process::id()));
+        let copy_dir =
+            std::env::temp_dir().join(format!("spillway-inspect-{}", std::process::id()));
         let copy = copy_dir.join(CHECKPOINT_FILE);
         let _ = std::fs::create_dir_all(&copy_dir);
         let states = std::fs::copy(&path, &copy)

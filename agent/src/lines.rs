@@ -172,7 +172,11 @@ mod tests {
     fn text(chunk: &[u8], p: Piece<'_>) -> String {
         let bytes = match p {
             Piece::InChunk { off, len } => {
-                assert_eq!(chunk[off + len], b'\n', "a line in the chunk is followed by its newline");
+                assert_eq!(
+                    chunk[off + len],
+                    b'\n',
+                    "a line in the chunk is followed by its newline"
+                );
                 &chunk[off..off + len]
             }
             Piece::Carried(b) => b,

@@ -57,12 +57,17 @@ fn usage_error(e: &clap::Error) -> ExitCode {
             ExitCode::from(EXIT_BAD_INPUT)
         }
         _ => {
+            // clap's message runs up to its first blank line (a list of
+            // missing flags included); tips and usage come after it.
             let text = e.render().to_string();
             let first = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
+                .split("\n\n")
+                .next()
+                .unwrap_or("invalid arguments")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let first = first.strip_prefix("error: ").unwrap_or(&first);
             ui::note(format!("{first} (see spillway --help)"));
             ExitCode::from(EXIT_BAD_INPUT)
         }

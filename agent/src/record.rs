@@ -135,7 +135,11 @@ impl Record {
     /// If the line is not inside the chunk or not followed by a newline
     /// (a bug of the caller).
     pub fn shared(chunk: &Arc<Chunk>, off: usize, len: usize, at: Span) -> Self {
-        assert_eq!(chunk.bytes.get(off + len), Some(&b'\n'), "line without its newline");
+        assert_eq!(
+            chunk.bytes.get(off + len),
+            Some(&b'\n'),
+            "line without its newline"
+        );
         let (off, len) = (
             u32::try_from(off).expect("chunk offset fits u32"),
             u32::try_from(len).expect("line length fits u32"),
@@ -379,7 +383,10 @@ mod tests {
         let cases: [(&[u8], &str); 4] = [
             (&[], "empty record"),
             (&out[..out.len() - 1], "record cut short"),
-            (&[&out[..], b"x"].concat(), "trailing bytes after a switch marker"),
+            (
+                &[&out[..], b"x"].concat(),
+                "trailing bytes after a switch marker",
+            ),
             (&[&[7u8][..], &out[1..]].concat(), "unknown record tag"),
         ];
         for (bytes, why) in cases {
@@ -423,7 +430,10 @@ mod tests {
         assert_eq!(rec.weight(), Some(3));
         let mut out = Vec::new();
         rec.encode(&mut out);
-        assert_eq!(format!("{:?}", Record::decode(&out).unwrap()), format!("{rec:?}"));
+        assert_eq!(
+            format!("{:?}", Record::decode(&out).unwrap()),
+            format!("{rec:?}")
+        );
     }
 
     #[test]

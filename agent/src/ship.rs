@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use spillway::observer::{FlushEnd, Observer, RetryEvent};
 use spillway::buffer::SyncFlushError;
+use spillway::observer::{FlushEnd, Observer, RetryEvent};
 use spillway::{Buffer, InsertError};
 
 use crate::cli::ShipArgs;
@@ -108,9 +108,7 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
         Reporter::start(every, sources, std::io::stderr().is_terminal())
     });
 
-    let pumped = pump(
-        &mut input, &buffer, &settings, &watch, &stop, &progress,
-    );
+    let pumped = pump(&mut input, &buffer, &settings, &watch, &stop, &progress);
     let delivered_all = pumped.is_ok() && drain(&buffer, &watch);
     let closed = buffer.close(if delivered_all {
         settings.buffer.flush_timeout
@@ -160,11 +158,8 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
     if let Some(e) = failure {
         return Err(e);
     }
-    let complete = delivered_all
-        && undelivered == 0
-        && c.dropped == 0
-        && c.spooled == 0
-        && spooled_stdin == 0;
+    let complete =
+        delivered_all && undelivered == 0 && c.dropped == 0 && c.spooled == 0 && spooled_stdin == 0;
     Ok(if complete { EXIT_OK } else { EXIT_UNDELIVERED })
 }
 
@@ -221,7 +216,9 @@ fn record_start(
     let now = SystemTime::now();
     let fail = |e: spillway::checkpoint::CheckpointError| AgentError::runtime(e.to_string());
     if let (Some(names), Output::File(f)) = (output_names, output) {
-        names.persist(cp, f.identity(), f.sent_len(), now).map_err(fail)?;
+        names
+            .persist(cp, f.identity(), f.sent_len(), now)
+            .map_err(fail)?;
     }
     if let Input::File(f) = input {
         let (file, offset) = f.position();

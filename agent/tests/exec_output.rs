@@ -55,7 +55,11 @@ fn a_run_that_cannot_deliver_exits_1_and_the_next_one_delivers_everything_once()
     fs::write(&marker, "").unwrap();
     let run2 = ship(&input, &exec, &state, &extra);
     assert_eq!(code(run2.status), 0, "{}", stderr(&run2));
-    assert!(stderr(&run2).contains("shipped 5000 records"), "{}", stderr(&run2));
+    assert!(
+        stderr(&run2).contains("shipped 5000 records"),
+        "{}",
+        stderr(&run2)
+    );
     assert_eq!(numbers(&out), (1..=5000).collect::<Vec<_>>());
 }
 

@@ -10,7 +10,12 @@ use std::time::Duration;
 
 use common::*;
 
-fn ship_stdin(input: &[u8], output: &str, state: &std::path::Path, extra: &[&str]) -> std::process::Output {
+fn ship_stdin(
+    input: &[u8],
+    output: &str,
+    state: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
     let mut child = Command::new(bin())
         .args(["ship", "--input", "-", "--output", output, "--state"])
         .arg(state)
@@ -34,11 +39,18 @@ fn stdin_is_shipped_and_the_spool_is_left_empty() {
     text.extend_from_slice(b"last line without newline");
     let run = ship_stdin(&text, out.to_str().unwrap(), &state, &[]);
     assert_eq!(code(run.status), 0, "{}", stderr(&run));
-    assert!(stderr(&run).contains("shipped 50001 records"), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("shipped 50001 records"),
+        "{}",
+        stderr(&run)
+    );
     text.push(b'\n');
     assert!(fs::read(&out).unwrap() == text);
     let shown = stdout(&run_inspect(&state));
-    assert!(shown.contains("spool stdin") && shown.contains(": 0 records"), "{shown}");
+    assert!(
+        shown.contains("spool stdin") && shown.contains(": 0 records"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -47,10 +59,19 @@ fn what_could_not_be_delivered_stays_spooled_and_the_next_run_ships_it_first() {
     let out = s.path("out.log");
     let state = s.path("state");
     let cfg = s.path("agent.yaml");
-    fs::write(&cfg, "max_retries: 1\nretry_backoff: 10ms\nretry_backoff_max: 20ms\n").unwrap();
+    fs::write(
+        &cfg,
+        "max_retries: 1\nretry_backoff: 10ms\nretry_backoff_max: 20ms\n",
+    )
+    .unwrap();
     let mut text = Vec::new();
     write_lines(&mut text, 1, 300);
-    let run = ship_stdin(&text, "exec:exit 3", &state, &["--config", cfg.to_str().unwrap()]);
+    let run = ship_stdin(
+        &text,
+        "exec:exit 3",
+        &state,
+        &["--config", cfg.to_str().unwrap()],
+    );
     assert_eq!(code(run.status), 1, "{}", stderr(&run));
     let err = stderr(&run);
     assert!(err.contains("failed (exit status: 3)"), "{err}");
@@ -76,7 +97,11 @@ fn a_kill_loses_no_line_that_was_read_and_spooled() {
     let cfg = s.path("agent.yaml");
     // The output fails and the agent retries without giving up, so every
     // line read is in the spool and nowhere else when it is killed.
-    fs::write(&cfg, "max_retries: 1000000\nretry_backoff: 10ms\nretry_backoff_max: 20ms\n").unwrap();
+    fs::write(
+        &cfg,
+        "max_retries: 1000000\nretry_backoff: 10ms\nretry_backoff_max: 20ms\n",
+    )
+    .unwrap();
     let mut child = Command::new(bin())
         .args(["ship", "--input", "-", "--output", "exec:false", "--state"])
         .arg(&state)

@@ -195,7 +195,14 @@ impl FileInput {
                 Piece::Carried(b) => b.into(),
                 Piece::InChunk { .. } => unreachable!("finish hands out only carried lines"),
             };
-            out.push(Record::owned(data, Span { file: id, start, end }))
+            out.push(Record::owned(
+                data,
+                Span {
+                    file: id,
+                    start,
+                    end,
+                },
+            ))
         });
     }
 
@@ -242,11 +249,7 @@ impl FileInput {
 
 /// Where to start reading, and which file this is, given what the
 /// checkpoint says; reports a file that is no longer the one it knew.
-fn starting_point(
-    path: &Path,
-    meta: &fs::Metadata,
-    saved: Option<(FileId, u64)>,
-) -> (FileId, u64) {
+fn starting_point(path: &Path, meta: &fs::Metadata, saved: Option<(FileId, u64)>) -> (FileId, u64) {
     let fresh = FileId {
         dev: meta.dev(),
         ino: meta.ino(),

@@ -59,7 +59,10 @@ impl ExecOutput {
 }
 
 /// Waits for `child` until `deadline`; kills it then. `None` on timeout.
-fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<Option<std::process::ExitStatus>> {
+fn wait_until(
+    child: &mut Child,
+    deadline: Instant,
+) -> io::Result<Option<std::process::ExitStatus>> {
     // A child has no waitable handle in std; poll, quickly at first since
     // most commands finish fast, then at most every 50 ms.
     let mut pause = Duration::from_micros(200);
