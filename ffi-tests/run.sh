@@ -15,7 +15,8 @@ LIBS=("$lib" -lpthread -ldl -lm)
 
 runner=()
 if command -v valgrind >/dev/null 2>&1; then
-  runner=(valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect)
+  runner=(valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
+          --suppressions=ffi-tests/valgrind.supp)
 fi
 
 shopt -s nullglob

@@ -9,11 +9,18 @@
  *   thread's next spw_ call). No panic crosses into C: it is SPW_ERR_PANIC,
  *   and the object it happened in is closed (later calls: SPW_ERR_CLOSED).
  * - A NULL where a pointer is required is SPW_ERR_NULL; a data pointer may be
- *   NULL when its length is 0. Output parameters are written only on SPW_OK.
+ *   NULL when its length is 0. Output parameters are written only on SPW_OK
+ *   (one exception: the `inserted` count of spw_buffer_insert_batch).
  * - Every object is freed by its own *_free, which must be its last call;
  *   *_free(NULL) is a no-op. Bytes the library returns are freed with
  *   spw_bytes_free(data, len); an empty item is (NULL, 0).
  * - timeout_ms: 0 = do not wait, UINT64_MAX = forever, else milliseconds.
+ * - Threads: spw_buffer_*, spw_config_*, spw_ring_*, spw_spool_* and
+ *   spw_checkpoint_* may be called from several threads at once on one
+ *   object (*_free excepted); a spw_spsc has one producer and one consumer
+ *   thread; a spw_producer one thread.
+ * - A flush callback (spw_flush_fn) runs on the library's threads and must
+ *   return normally: no C++ exception or longjmp may leave it.
  */
 
 #ifndef SPILLWAY_H
@@ -22,6 +29,31 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+
+/*
+ A flush because a partition reached `max_size` items or `max_bytes`.
+ */
+#define SPW_FLUSH_SIZE 1
+
+/*
+ A flush because a partition's `flush_interval` passed.
+ */
+#define SPW_FLUSH_TIME 2
+
+/*
+ A flush that `spw_buffer_flush` or `spw_buffer_sync_flush` asked for.
+ */
+#define SPW_FLUSH_MANUAL 3
+
+/*
+ A flush because the buffer is closing.
+ */
+#define SPW_FLUSH_CLOSE 4
+
+/*
+ Items read back from the disk spool (`overflow = spill`), oldest first.
+ */
+#define SPW_FLUSH_REPLAY 5
 
 /*
  What a spillway function returns: `SPW_OK` (0) or the reason it failed.
@@ -78,6 +110,86 @@ typedef enum spw_status {
 } spw_status;
 
 /*
+ A batching buffer of byte items: inserts copy the bytes in, and a flusher
+ thread hands them in batches to the callback given to `spw_buffer_new`.
+
+ Every `spw_buffer_*` function may be called from several threads at once
+ on the same buffer, except `spw_buffer_free`, which must be the last call.
+ For a lock-free insert path from one thread, see `spw_buffer_producer`.
+ Create with `spw_buffer_new`, free with `spw_buffer_free`.
+ */
+typedef struct spw_buffer spw_buffer;
+
+/*
+ The saved read position of each source (an event log, a file, ...): a
+ record number and that record's time, by source name.
+
+ `spw_checkpoint_persist` only updates memory; a background thread of the
+ checkpoint writes the whole state to its YAML file after `max_updates`
+ updates or `interval_ms`, whichever comes first, and
+ `spw_checkpoint_flush` / `spw_checkpoint_shutdown` write it at once.
+
+ **Durability.** Every write replaces the file atomically (a temporary file
+ in the same directory, synced, renamed over it, then the directory
+ synced): after a crash the file holds either the previous state or the
+ new one, whole. When `spw_checkpoint_flush` or `spw_checkpoint_shutdown`
+ returns `SPW_OK`, nothing persisted before the call can be lost; updates
+ persisted since the last write are lost by a crash. A file that is
+ damaged or cut short is detected by its checksum: `spw_checkpoint_open`
+ then fails with `SPW_ERR_CORRUPT` and never overwrites it.
+
+ **The file** has winlogbeat's layout: `update_time`, then `event_logs`, a
+ list of `name`, `record_number` and `timestamp` (RFC 3339, UTC), and a
+ final `# crc32c:` comment line that YAML readers ignore. One process at a
+ time may use a file.
+
+ **Threads.** Every `spw_checkpoint_*` function may be called from several
+ threads at once on the same checkpoint, except `spw_checkpoint_free`,
+ which must be the last call. Create with `spw_checkpoint_open`, free with
+ `spw_checkpoint_free`.
+ */
+typedef struct spw_checkpoint spw_checkpoint;
+
+/*
+ A buffer's configuration: every key starts at its default, and
+ `spw_config_set` / `spw_config_load_yaml` change keys one by one.
+
+ The keys are those of the YAML file and of the Rust `BufferConfig`:
+ `name`, `max_size`, `max_size_jitter`, `max_bytes`, `flush_interval`,
+ `flush_jitter`, `flush_timeout`, `flush_meta`, `partitions`, `capacity`,
+ `overflow` (`block` | `drop_newest` | `drop_oldest` | `reject` | `spill`),
+ `block_timeout`, `max_retries`, `retry_backoff`, `retry_backoff_max`,
+ `spool_dir`, `spool_max_bytes`, `spool_sync` (`always` | `batch` |
+ `interval` | `never`), `spool_sync_interval`, `workers`. Durations take
+ `250ms`, `2s`, `1m`, or a bare number of milliseconds; sizes take `512`,
+ `64KiB`, `10MiB`, `1GiB`.
+
+ `spw_buffer_new` copies the configuration, so one `spw_config` may build
+ many buffers and may be changed or freed afterwards. Thread-safe: calls
+ from several threads at once each see a whole configuration (`free`
+ excepted, which must be the last call). Create with `spw_config_new`, free
+ with `spw_config_free`.
+ */
+typedef struct spw_config spw_config;
+
+/*
+ A handle that inserts into a buffer without taking a lock, for exactly
+ one thread at a time.
+
+ Items go into the handle's own ring, which one partition's flusher
+ drains; items from one producer reach the callback in the order they
+ were inserted. Never call `spw_producer_insert` on one producer from two
+ threads at once: it takes no lock, and that is undefined behaviour. A
+ producer may move to another thread only after its last call on the old
+ thread happens-before the first on the new one (a join, a mutex, ...).
+
+ A producer may outlive its buffer: its inserts then return
+ `SPW_ERR_CLOSED`. Create with `spw_buffer_producer`, free with
+ `spw_producer_free`.
+ */
+typedef struct spw_producer spw_producer;
+
+/*
  A bounded FIFO ring of byte items, guarded by a mutex.
 
  Any number of threads may push and pop at once. Pushed bytes are copied
@@ -85,6 +197,39 @@ typedef enum spw_status {
  Create with `spw_ring_new`, free with `spw_ring_free`.
  */
 typedef struct spw_ring spw_ring;
+
+/*
+ A durable FIFO of byte records, kept in segment files in one directory.
+
+ Records come out oldest first. Pushed bytes are copied in; popped and
+ peeked records are handed over and freed with `spw_bytes_free`.
+
+ **Durability.** When `spw_spool_flush` (or `spw_spool_close`) returns
+ `SPW_OK`, a crash of the process or the machine loses no record pushed
+ before the call, and no record popped before it comes back. In between,
+ the configuration's `spool_sync` decides: `always` writes and syncs each
+ push before it returns; `batch` (the default) and `never` keep recent
+ pushes in memory (about 1 MiB) and write them as that fills, syncing only
+ on flush and close, so call `spw_spool_flush` after a group of pushes (a
+ group commit); `interval` also syncs once `spool_sync_interval` has passed,
+ checked at the next push or pop (the spool has no thread of its own).
+ Records popped after the last flush may come back after a crash
+ (at-least-once). A record is never returned damaged or in part: each is
+ checksummed; at open a write torn by a crash is cut off, and damaged
+ records are skipped (see `spw_spool_skipped`), never a reason to refuse
+ to open.
+
+ **Files.** The directory holds `*.seg` segment files, `position` (the
+ read position) and `lock`; nothing else should write there. One open
+ spool per directory: a second open, by another process or in this one,
+ fails with `SPW_ERR_IO` until the first is closed.
+
+ **Threads.** Every `spw_spool_*` function may be called from several
+ threads at once on the same spool (each call takes the spool's lock),
+ except `spw_spool_free`, which must be the last call.
+ Create with `spw_spool_open`, free with `spw_spool_free`.
+ */
+typedef struct spw_spool spw_spool;
 
 /*
  A lock-free ring of fixed-size elements for exactly one producer thread
@@ -99,6 +244,116 @@ typedef struct spw_ring spw_ring;
  Create with `spw_spsc_new`, free with `spw_spsc_free`.
  */
 typedef struct spw_spsc spw_spsc;
+
+/*
+ One byte item, borrowed: `len` bytes at `data`.
+
+ In a flush callback, `data` is valid only during the call, and is NULL
+ when `len` is 0. Passed to `spw_buffer_insert_batch`, it is read only
+ during the call, and `data` may be NULL when `len` is 0.
+ */
+typedef struct spw_item {
+  /*
+   The first byte (NULL allowed for an empty item).
+   */
+  const uint8_t *data;
+  /*
+   The number of bytes.
+   */
+  size_t len;
+} spw_item;
+
+/*
+ What a flush callback is told about the batch it is handed.
+ */
+typedef struct spw_flush_info {
+  /*
+   The partition the batch comes from, 0-based.
+   */
+  uint32_t partition;
+  /*
+   0 on the first try, 1.. on retries of the same batch.
+   */
+  uint32_t attempt;
+  /*
+   Why it is flushed now: one of the `SPW_FLUSH_*` values.
+   */
+  uint32_t reason;
+  /*
+   The sum of the items' lengths.
+   */
+  uint64_t batch_bytes;
+} spw_flush_info;
+
+/*
+ Receives a batch of a buffer (see `spw_buffer_new`).
+
+ Runs on one of the buffer's flusher threads, never on the thread that
+ inserted. `items[0..count]` are the batch, oldest first; they and `info`
+ are valid only during the call (copy what you keep). Return 0 to accept
+ the batch; any other value fails this attempt, and the batch is retried
+ (`max_retries`, `retry_backoff`) and then given up (counted as dropped).
+
+ At most one call per partition at a time, so each partition's items arrive
+ in insertion order; different partitions may call at the same time, so
+ anything `user_data` points at must be safe to use from several threads.
+
+ The callback must return normally: no C++ exception and no `longjmp` may
+ leave it (that is undefined behaviour). It may insert into its own buffer,
+ but must not call `spw_buffer_sync_flush`, `spw_buffer_close` or
+ `spw_buffer_free` on it (they wait for the callback to finish).
+ */
+typedef int (*spw_flush_fn)(void *user_data,
+                            const struct spw_item *items,
+                            size_t count,
+                            const struct spw_flush_info *info);
+
+/*
+ The counters and gauges of a buffer (`spw_buffer_stats`).
+
+ Counters ("ever") only grow; gauges ("now") are a snapshot. When nothing
+ is moving (after `spw_buffer_sync_flush` returned, or after
+ `spw_buffer_close`):
+ `inserted == delivered + dropped + buffered + in_flight + spooled`.
+ */
+typedef struct spw_stats {
+  /*
+   Items accepted by an insert, ever (also those `drop_newest` refused).
+   */
+  uint64_t inserted;
+  /*
+   Items the callback accepted, ever.
+   */
+  uint64_t delivered;
+  /*
+   Items given up (overflow policy, callback failure after retries), ever.
+   */
+  uint64_t dropped;
+  /*
+   Items in memory now, not handed to the callback.
+   */
+  uint64_t buffered;
+  /*
+   Items handed to the callback now, or waiting for a retry.
+   */
+  uint64_t in_flight;
+  /*
+   Items on disk now, awaiting delivery.
+   */
+  uint64_t spooled;
+  /*
+   Successful callback calls, ever.
+   */
+  uint64_t batches;
+  /*
+   Failed callback calls, ever.
+   */
+  uint64_t failed_flushes;
+  /*
+   Retry attempts, ever.
+   */
+  uint64_t retries;
+} spw_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -353,6 +608,547 @@ void spw_ring_close(struct spw_ring *r);
  afterwards.
  */
 void spw_ring_free(struct spw_ring *r);
+
+/*
+ Creates a configuration with every key at its default.
+
+ Returns the new configuration, to be freed with `spw_config_free`; NULL
+ only if the library failed internally (`spw_last_error()` says why).
+ */
+struct spw_config *spw_config_new(void);
+
+/*
+ Sets one key from text, e.g. `spw_config_set(cfg, "max_bytes", "4MiB")`.
+
+ Each value is checked on its own here; combinations (say `capacity` below
+ `max_size`) are checked by `spw_buffer_new`. The library copies `key` and
+ `value`; both must be NUL-terminated UTF-8.
+
+ Returns `SPW_OK`; `SPW_ERR_INVALID` for an unknown key or a value the key
+ does not accept (the message names the key and what it accepts), or for a
+ string that is not UTF-8 (the message names the parameter); `SPW_ERR_NULL`
+ (`cfg`, `key` or `value`). A refused call leaves the configuration as it
+ was. Thread-safe.
+
+ # Safety
+ `cfg` is NULL or a live configuration; non-NULL `key` and `value` are
+ NUL-terminated strings.
+ */
+enum spw_status spw_config_set(struct spw_config *cfg, const char *key, const char *value);
+
+/*
+ Applies the keys of a YAML file (a flat mapping of key to value, the same
+ keys and values as `spw_config_set`) on top of the configuration; keys the
+ file does not name keep their values.
+
+ `path` must be NUL-terminated UTF-8.
+
+ Returns `SPW_OK`; `SPW_ERR_IO` when the file cannot be read;
+ `SPW_ERR_INVALID` when it is not a flat YAML mapping or holds a bad key or
+ value, or when `path` is not UTF-8; `SPW_ERR_NULL` (`cfg` or `path`). Every
+ message names the file. A refused file changes nothing. Thread-safe.
+
+ # Safety
+ `cfg` is NULL or a live configuration; a non-NULL `path` is a
+ NUL-terminated string.
+ */
+enum spw_status spw_config_load_yaml(struct spw_config *cfg, const char *path);
+
+/*
+ Frees the configuration. NULL is a no-op. Buffers built from it are not
+ affected (they hold their own copy).
+
+ # Safety
+ `cfg` is NULL or a live configuration that no other thread is using; it
+ is invalid afterwards.
+ */
+void spw_config_free(struct spw_config *cfg);
+
+/*
+ Creates a buffer from a configuration and a flush callback, with its own
+ flusher threads (`workers`) and timer thread.
+
+ The configuration is copied: `cfg` may be changed or freed afterwards. Its
+ combinations are checked now (say `capacity` below `max_size`).
+ `on_flush` is called on the flusher threads with `user_data`; both must be
+ usable from any thread and from several at once (see `spw_flush_fn`), and
+ `user_data` must stay valid until `spw_buffer_free` returns. On `SPW_OK`,
+ `*out` is the new buffer; free it with `spw_buffer_free`.
+
+ With `overflow` = `spill` and `spool_dir`, a full partition and a batch
+ that still fails after `max_retries` go to a disk spool under `spool_dir`,
+ which is delivered (oldest first, reason `SPW_FLUSH_REPLAY`) when the
+ callback accepts again, and by the next buffer opened on the same
+ directory.
+
+ Returns `SPW_OK`; `SPW_ERR_INVALID` for a configuration whose keys do not
+ fit together (the message names them); `SPW_ERR_IO` if the threads cannot
+ be started or the spool cannot be opened;
+ `SPW_ERR_NULL` (`cfg`, `on_flush` or `out`).
+
+ # Safety
+ `cfg` is NULL or a live configuration; a non-NULL `out` is valid for
+ writing one pointer; `on_flush` and `user_data` keep the promises of
+ `spw_flush_fn`.
+ */
+enum spw_status spw_buffer_new(const struct spw_config *cfg,
+                               spw_flush_fn on_flush,
+                               void *user_data,
+                               struct spw_buffer **out);
+
+/*
+ Inserts a copy of the `len` bytes at `data` as one item, into the next
+ partition (round-robin). `data` may be NULL when `len` is 0 (an empty
+ item). The caller keeps `data`.
+
+ When the partition holds `capacity` items (buffered and in flight),
+ `overflow` decides: `block` waits up to `block_timeout` for room,
+ `drop_oldest` evicts the oldest buffered item (counted as dropped) to make
+ room, `drop_newest` and `reject` refuse this one.
+
+ Returns `SPW_OK`; `SPW_ERR_FULL` (`reject`; `drop_newest`, which counts
+ the item as inserted and dropped; `drop_oldest` when every item held is
+ already in flight, so there is nothing to evict); `SPW_ERR_TIMEOUT` (`block`, still full
+ after `block_timeout`); `SPW_ERR_CLOSED` after `spw_buffer_close`;
+ `SPW_ERR_NULL` (`buf`, or `data` with `len > 0`); `SPW_ERR_INVALID` (`len`
+ larger than any object). Thread-safe.
+
+ # Safety
+ `buf` is NULL or a live buffer; a non-NULL `data` is readable for `len` bytes.
+ */
+enum spw_status spw_buffer_insert(struct spw_buffer *buf, const void *data, size_t len);
+
+/*
+ Inserts copies of `items[0..count]`, in order, into one partition (the
+ next, round-robin) under one lock. Stops at the first item refused (for
+ the reasons of `spw_buffer_insert`); the items before it are in.
+
+ `*inserted`, when `inserted` is not NULL, is how many items went in: the
+ first `*inserted` of `items`. Unlike other output parameters it is
+ written on failure too, because that count is what the caller needs
+ then (to retry the rest): on `SPW_OK` it is `count`; on `SPW_ERR_FULL`,
+ `SPW_ERR_TIMEOUT` and `SPW_ERR_CLOSED` it is less. It is left untouched
+ on `SPW_ERR_NULL` and `SPW_ERR_INVALID` (nothing was inserted) and on
+ `SPW_ERR_PANIC`.
+
+ Every item is checked before any is inserted: `items` NULL with
+ `count > 0`, or an item whose `data` is NULL with `len > 0`, is
+ `SPW_ERR_NULL` (the message names the item, e.g. `items[3].data`); a
+ length larger than any object is `SPW_ERR_INVALID`. `count` 0 inserts
+ nothing and returns `SPW_OK` (`SPW_ERR_CLOSED` after close). Thread-safe.
+
+ # Safety
+ `buf` is NULL or a live buffer; a non-NULL `items` is readable for `count`
+ items, each of whose non-NULL `data` is readable for its `len` bytes; a
+ non-NULL `inserted` is valid for writing a `size_t`.
+ */
+enum spw_status spw_buffer_insert_batch(struct spw_buffer *buf,
+                                        const struct spw_item *items,
+                                        size_t count,
+                                        size_t *inserted);
+
+/*
+ Asks every partition to flush what it holds now; returns at once (the
+ callback runs on the flusher threads).
+
+ Returns `SPW_OK`, `SPW_ERR_CLOSED` after `spw_buffer_close`, or
+ `SPW_ERR_NULL`. Thread-safe.
+
+ # Safety
+ `buf` is NULL or a live buffer.
+ */
+enum spw_status spw_buffer_flush(struct spw_buffer *buf);
+
+/*
+ Flushes everything buffered at the call and waits until the callback
+ accepted it, or it was given up, or `timeout_ms` passed (0 = do not wait,
+ `UINT64_MAX` = no limit). Items inserted meanwhile are not waited for.
+
+ Returns `SPW_OK` once every item buffered at the call was accepted by the
+ callback; `SPW_ERR_SINK` if some of them were given up (the callback kept
+ failing through `max_retries`, or `drop_oldest` evicted them; they are
+ counted as dropped); `SPW_ERR_TIMEOUT` if some were still undelivered when
+ the time ran out (they stay buffered or in flight); `SPW_ERR_CLOSED` after
+ `spw_buffer_close`; `SPW_ERR_NULL`. Thread-safe.
+
+ # Safety
+ `buf` is NULL or a live buffer.
+ */
+enum spw_status spw_buffer_sync_flush(struct spw_buffer *buf, uint64_t timeout_ms);
+
+/*
+ The number of items buffered or in flight now (`buffered + in_flight` of
+ `spw_buffer_stats`): a snapshot that other threads may change at once.
+ Works after close too.
+
+ Returns `SPW_OK` (`*out` written) or `SPW_ERR_NULL` (`buf` or `out`).
+ Thread-safe.
+
+ # Safety
+ `buf` is NULL or a live buffer; a non-NULL `out` is valid for writing a `size_t`.
+ */
+enum spw_status spw_buffer_len(const struct spw_buffer *buf, size_t *out);
+
+/*
+ Fills `*out` with the buffer's counters and gauges, summed over its
+ partitions. Works after close too (the final numbers).
+
+ Returns `SPW_OK` (`*out` written) or `SPW_ERR_NULL` (`buf` or `out`).
+ Thread-safe.
+
+ # Safety
+ `buf` is NULL or a live buffer; a non-NULL `out` is valid for writing a
+ `spw_stats`.
+ */
+enum spw_status spw_buffer_stats(const struct spw_buffer *buf, struct spw_stats *out);
+
+/*
+ Closes the buffer: stops accepting items (later inserts return
+ `SPW_ERR_CLOSED`), flushes everything it holds, waits up to `timeout_ms`
+ (0 = do not wait, `UINT64_MAX` = no limit) for the callback, and stops the
+ flusher threads. Whatever it returns, the buffer is closed.
+
+ A callback still running when the time runs out is left to finish on its
+ own; `spw_buffer_free` waits for it. Idempotent: a later call returns at
+ once, with the first call's status. `spw_buffer_len` and
+ `spw_buffer_stats` still work afterwards.
+
+ Returns `SPW_OK` when every item buffered at close was accepted by the
+ callback; `SPW_ERR_SINK` if some were given up (the callback failed
+ through `max_retries`); `SPW_ERR_TIMEOUT` if some were still undelivered
+ when the time ran out; `SPW_ERR_NULL`. Thread-safe.
+
+ # Safety
+ `buf` is NULL or a live buffer.
+ */
+enum spw_status spw_buffer_close(struct spw_buffer *buf, uint64_t timeout_ms);
+
+/*
+ Frees the buffer. NULL is a no-op.
+
+ A buffer still open is closed first, waiting up to its `flush_timeout`
+ for the callback (as `spw_buffer_close`). Then it waits for any callback
+ still running to return, so once it returns the callback is never called
+ again and `user_data` may be freed. (A callback that never returns makes
+ this wait forever.) Producers of the buffer stay valid: their inserts
+ then return `SPW_ERR_CLOSED`, and each is still freed with
+ `spw_producer_free`.
+
+ Must be the last call on `buf`: no other thread may be using it, and the
+ callback must not call it.
+
+ # Safety
+ `buf` is NULL or a live buffer that no other thread is using; it is
+ invalid afterwards.
+ */
+void spw_buffer_free(struct spw_buffer *buf);
+
+/*
+ Creates a producer feeding `buf` (one of its partitions, chosen
+ round-robin).
+
+ On `SPW_OK`, `*out` is the new producer; free it with `spw_producer_free`.
+
+ Returns `SPW_OK`, `SPW_ERR_CLOSED` after `spw_buffer_close`, or
+ `SPW_ERR_NULL` (`buf` or `out`). Thread-safe (on `buf`).
+
+ # Safety
+ `buf` is NULL or a live buffer; a non-NULL `out` is valid for writing one
+ pointer.
+ */
+enum spw_status spw_buffer_producer(struct spw_buffer *buf, struct spw_producer **out);
+
+/*
+ Inserts a copy of the `len` bytes at `data` as one item, without taking a
+ lock (unless the producer's ring is full and `overflow` needs one).
+ `data` may be NULL when `len` is 0. The caller keeps `data`.
+
+ Returns as `spw_buffer_insert` does: `SPW_OK`; `SPW_ERR_FULL` (`reject`,
+ `drop_newest`); `SPW_ERR_TIMEOUT` (`block`); `SPW_ERR_CLOSED` once the
+ buffer is closed or freed; `SPW_ERR_NULL` (`p`, or `data` with `len > 0`);
+ `SPW_ERR_INVALID` (`len` larger than any object). One thread at a time.
+
+ # Safety
+ `p` is NULL or a live producer used by no other thread during the call;
+ a non-NULL `data` is readable for `len` bytes.
+ */
+enum spw_status spw_producer_insert(struct spw_producer *p, const void *data, size_t len);
+
+/*
+ Frees the producer. NULL is a no-op. What it holds is still delivered:
+ the items stay with the buffer, which flushes them as usual.
+
+ # Safety
+ `p` is NULL or a live producer that no other thread is using; it is
+ invalid afterwards.
+ */
+void spw_producer_free(struct spw_producer *p);
+
+/*
+ Opens the spool in directory `dir`, creating the directory (and its
+ parents) if needed, and recovering what an earlier run left there.
+
+ `cfg` may be NULL for the defaults; otherwise its `spool_max_bytes`
+ (default 1 GiB), `spool_sync` (default `batch`) and `spool_sync_interval`
+ (default 1s) are used and every other key, `spool_dir` included, is
+ ignored; `cfg` is only read during the call. `spool_max_bytes` bounds the
+ bytes on disk, counting records still in memory: at least 64 bytes. A
+ record may be up to half of `spool_max_bytes`, at most 4 MiB.
+
+ On `SPW_OK`, `*out` is the new spool; free it with `spw_spool_free`.
+ Records skipped as damaged are not an error (`spw_spool_skipped` counts
+ them).
+
+ Returns `SPW_OK`; `SPW_ERR_IO` if the directory cannot be created, read
+ or repaired (the message names the operation and the file), or if another
+ process or another open `spw_spool` holds it (the message says so);
+ `SPW_ERR_INVALID` for an empty `dir`, a `dir` that is not UTF-8, or a
+ `spool_max_bytes` below 64 bytes; `SPW_ERR_NULL` (`dir` or `out`).
+
+ # Safety
+ A non-NULL `dir` is a NUL-terminated string; `cfg` is NULL or a live
+ configuration; a non-NULL `out` is valid for writing one pointer.
+ */
+enum spw_status spw_spool_open(const char *dir,
+                               const struct spw_config *cfg,
+                               struct spw_spool **out);
+
+/*
+ Appends a copy of the `len` bytes at `data` as one record (the newest).
+ `data` may be NULL when `len` is 0 (an empty record). The caller keeps
+ `data`. How soon the record is on disk depends on `spool_sync` (see
+ `spw_spool`); `spw_spool_flush` makes sure.
+
+ Returns `SPW_OK`; `SPW_ERR_FULL` when the record would take the spool
+ past `spool_max_bytes` (pop records to make room); `SPW_ERR_INVALID` when
+ the record is longer than the largest record the spool takes (see
+ `spw_spool_open`) or `len` is larger than any object; `SPW_ERR_IO` when
+ the disk refused a write or sync this push needed (the record was not
+ taken); `SPW_ERR_CLOSED` after `spw_spool_close`; `SPW_ERR_NULL` (`s`, or
+ `data` with `len > 0`). A refused record is not in the spool. Thread-safe.
+
+ # Safety
+ `s` is NULL or a live spool; a non-NULL `data` is readable for `len` bytes.
+ */
+enum spw_status spw_spool_push(struct spw_spool *s, const void *data, size_t len);
+
+/*
+ Removes the oldest record and hands it to the caller.
+
+ On `SPW_OK`, `*data` and `*len` are the record; free it with
+ `spw_bytes_free(*data, *len)`. An empty record comes back as `(NULL, 0)`.
+ The removal is durable at the next `spw_spool_flush`; until then a crash
+ may bring the record back. On any failure `*data` and `*len` are left
+ untouched and no record is removed.
+
+ Returns `SPW_OK`; `SPW_ERR_EMPTY` when the spool holds no record;
+ `SPW_ERR_IO` when reading fails, or a due `interval` sync fails (the
+ message names the operation and the file); `SPW_ERR_CLOSED` after
+ `spw_spool_close`; `SPW_ERR_NULL` (`s`, `data` or `len`). Thread-safe.
+
+ # Safety
+ `s` is NULL or a live spool; non-NULL `data` and `len` are valid for
+ writing a pointer and a `size_t`, and do not overlap.
+ */
+enum spw_status spw_spool_pop(struct spw_spool *s, uint8_t **data, size_t *len);
+
+/*
+ Hands the caller a copy of the oldest record, leaving it in the spool.
+
+ As `spw_spool_pop` otherwise: free the copy with
+ `spw_bytes_free(*data, *len)`; an empty record is `(NULL, 0)`; on failure
+ `*data` and `*len` are left untouched.
+
+ Returns `SPW_OK`, `SPW_ERR_EMPTY`, `SPW_ERR_IO` (reading failed),
+ `SPW_ERR_CLOSED`, or `SPW_ERR_NULL` (`s`, `data` or `len`). Thread-safe;
+ another thread may pop the record right after.
+
+ # Safety
+ As `spw_spool_pop`.
+ */
+enum spw_status spw_spool_peek(struct spw_spool *s, uint8_t **data, size_t *len);
+
+/*
+ Writes and syncs everything pushed so far, saves the read position and
+ syncs the directory. When it returns `SPW_OK`, a crash loses no record
+ pushed before the call, and no record popped before it comes back.
+
+ Returns `SPW_OK`; `SPW_ERR_IO` naming the operation and the file that
+ failed (every record stays in the spool, but not all of it is known to be
+ on disk; a later flush tries again); `SPW_ERR_CLOSED` after
+ `spw_spool_close`; `SPW_ERR_NULL`. Thread-safe.
+
+ # Safety
+ `s` is NULL or a live spool.
+ */
+enum spw_status spw_spool_flush(struct spw_spool *s);
+
+/*
+ The number of records in the spool (pushed and not yet popped): a
+ snapshot that other threads may change at once.
+
+ Returns `SPW_OK` (`*out` written), `SPW_ERR_CLOSED` after
+ `spw_spool_close`, or `SPW_ERR_NULL` (`s` or `out`). Thread-safe.
+
+ # Safety
+ `s` is NULL or a live spool; a non-NULL `out` is valid for writing a `uint64_t`.
+ */
+enum spw_status spw_spool_len(const struct spw_spool *s, uint64_t *out);
+
+/*
+ How many damaged stretches of the files the spool has skipped: those
+ found at open, plus any met by later reads. Each stretch held one or more
+ records that failed their checksum (or a second copy of records written
+ again after a failed sync); they are never returned. A write torn by a
+ crash at the very end is cut off at open and not counted here. 0 for a
+ spool whose files were always intact.
+
+ Returns `SPW_OK` (`*out` written), `SPW_ERR_CLOSED` after
+ `spw_spool_close`, or `SPW_ERR_NULL` (`s` or `out`). Thread-safe.
+
+ # Safety
+ `s` is NULL or a live spool; a non-NULL `out` is valid for writing a `uint64_t`.
+ */
+enum spw_status spw_spool_skipped(const struct spw_spool *s, uint64_t *out);
+
+/*
+ Flushes (as `spw_spool_flush`), then releases the files and the
+ directory, which another `spw_spool_open` may then take. Later calls on
+ `s` return `SPW_ERR_CLOSED`; closing again does nothing and returns
+ `SPW_OK`. The spool must still be freed.
+
+ Returns `SPW_OK`; `SPW_ERR_IO` if the final flush failed (the spool is
+ closed anyway, and records it could not write are lost); `SPW_ERR_NULL`.
+ Thread-safe: calls running on other threads finish first.
+
+ # Safety
+ `s` is NULL or a live spool.
+ */
+enum spw_status spw_spool_close(struct spw_spool *s);
+
+/*
+ Frees the spool. NULL is a no-op. A spool still open is closed first
+ (flushed, as `spw_spool_close`); if that fails, `spw_last_error()` says
+ why, and records it could not write are lost.
+
+ Must be the last call on `s`: no other thread may be using it.
+
+ # Safety
+ `s` is NULL or a live spool that no other thread is using; it is invalid
+ afterwards.
+ */
+void spw_spool_free(struct spw_spool *s);
+
+/*
+ Loads the checkpoint file at `path` (a missing file is an empty state;
+ missing parent directories are created) and starts its writer thread,
+ which saves the state after `max_updates` updates or `interval_ms`
+ milliseconds, whichever comes first (`interval_ms` = `UINT64_MAX`: never
+ by time). Temporary files a killed writer left beside `path` are removed.
+
+ On `SPW_OK`, `*out` is the new checkpoint; free it with
+ `spw_checkpoint_free`. `path` is only read during the call.
+
+ Returns `SPW_OK`; `SPW_ERR_CORRUPT` when the file exists but is not a
+ whole checkpoint (empty, cut short, changed, not the expected YAML): the
+ message names it, and it is left untouched (move or remove it to start
+ empty); `SPW_ERR_IO` when the file or its directory cannot be read or
+ created, or the thread cannot start (the message names the file);
+ `SPW_ERR_INVALID` for `max_updates` 0, `interval_ms` 0, a path without a
+ file name, or a path that is not UTF-8; `SPW_ERR_NULL` (`path` or `out`).
+
+ # Safety
+ A non-NULL `path` is a NUL-terminated string; a non-NULL `out` is valid
+ for writing one pointer.
+ */
+enum spw_status spw_checkpoint_open(const char *path,
+                                    uint32_t max_updates,
+                                    uint64_t interval_ms,
+                                    struct spw_checkpoint **out);
+
+/*
+ Records that source `name` was read up to `record_number`, a record of
+ time `timestamp_ms` (milliseconds since 1970-01-01 00:00:00 UTC; negative
+ for earlier times). Only memory is updated: the writer thread, or
+ `spw_checkpoint_flush`, saves it. `name` (NUL-terminated UTF-8) is copied.
+
+ Returns `SPW_OK`; `SPW_ERR_CLOSED` after `spw_checkpoint_shutdown`;
+ `SPW_ERR_INVALID` for a time outside the years 0000-9999 (the file's
+ format cannot hold it) or a `name` that is not UTF-8; `SPW_ERR_NULL`
+ (`cp` or `name`). A refused update changes nothing. Thread-safe.
+
+ # Safety
+ `cp` is NULL or a live checkpoint; a non-NULL `name` is a NUL-terminated
+ string.
+ */
+enum spw_status spw_checkpoint_persist(struct spw_checkpoint *cp,
+                                       const char *name,
+                                       uint64_t record_number,
+                                       int64_t timestamp_ms);
+
+/*
+ The saved position of source `name`: what was loaded from the file or
+ persisted since. On `SPW_OK`, `*record_number` and `*timestamp_ms` (unix
+ milliseconds, rounded down when the file holds a finer time) are written;
+ on any failure neither is. Works after `spw_checkpoint_shutdown` too.
+
+ Returns `SPW_OK`; `SPW_ERR_EMPTY` for a name never persisted nor loaded;
+ `SPW_ERR_INVALID` for a `name` that is not UTF-8; `SPW_ERR_NULL` (`cp`,
+ `name`, `record_number` or `timestamp_ms`). Thread-safe.
+
+ # Safety
+ `cp` is NULL or a live checkpoint; a non-NULL `name` is a NUL-terminated
+ string; non-NULL `record_number` and `timestamp_ms` are valid for writing
+ a `uint64_t` and an `int64_t`.
+ */
+enum spw_status spw_checkpoint_get(const struct spw_checkpoint *cp,
+                                   const char *name,
+                                   uint64_t *record_number,
+                                   int64_t *timestamp_ms);
+
+/*
+ Writes the state to the file and syncs it now, on the calling thread.
+ When it returns `SPW_OK`, a crash loses nothing persisted before the
+ call. Does nothing when the file already holds the state. Also works after
+ `spw_checkpoint_shutdown` (to retry a failed final write).
+
+ Returns `SPW_OK`; `SPW_ERR_IO` if a step of the write failed (the message
+ names the file and the step; the previous file stays whole and the state
+ stays in memory, so a later write tries again); `SPW_ERR_NULL`.
+ Thread-safe.
+
+ # Safety
+ `cp` is NULL or a live checkpoint.
+ */
+enum spw_status spw_checkpoint_flush(struct spw_checkpoint *cp);
+
+/*
+ Stops the writer thread and writes what it had not written yet, waiting
+ for both. Later `spw_checkpoint_persist` calls return `SPW_ERR_CLOSED`;
+ `spw_checkpoint_get` and `spw_checkpoint_flush` still work. Idempotent: a
+ later call does nothing, unless the final write failed, which it then
+ tries again. The checkpoint must still be freed.
+
+ Returns `SPW_OK`; `SPW_ERR_IO` if the final write failed (as
+ `spw_checkpoint_flush`); `SPW_ERR_NULL`. Thread-safe.
+
+ # Safety
+ `cp` is NULL or a live checkpoint.
+ */
+enum spw_status spw_checkpoint_shutdown(struct spw_checkpoint *cp);
+
+/*
+ Frees the checkpoint. NULL is a no-op. It is shut down first (as
+ `spw_checkpoint_shutdown`, writing what is unsaved); if that write fails,
+ `spw_last_error()` says why, and the updates it could not save are lost.
+
+ Must be the last call on `cp`: no other thread may be using it.
+
+ # Safety
+ `cp` is NULL or a live checkpoint that no other thread is using; it is
+ invalid afterwards.
+ */
+void spw_checkpoint_free(struct spw_checkpoint *cp);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -30,6 +30,10 @@ fi
 step "cargo test (unit, integration, doc)"
 cargo test --workspace --profile "$PROFILE"
 
+step "README's C example is ffi-tests/readme_example.c"
+awk '/^```c$/{on=1; next} /^```$/{on=0} on' README.md | diff -u ffi-tests/readme_example.c - \
+  || { echo "README.md's C example and ffi-tests/readme_example.c differ" >&2; exit 1; }
+
 step "C and C++ programs in ffi-tests/"
 bash ffi-tests/run.sh "target/$PROFILE"
 

@@ -66,6 +66,8 @@ pub enum DropReason {
     SinkFailed,
     /// The buffer closed before the items could be delivered.
     Closed,
+    /// Spooled records that could not be decoded back into items.
+    Corrupt,
 }
 
 /// Items were given up; they are counted in `dropped`.

@@ -14,26 +14,31 @@ pub enum FlushReason {
     Manual,
     /// The buffer is closing.
     Close,
+    /// Items read back from the disk spool (`overflow: spill`), oldest first.
+    Replay,
 }
 
 impl FlushReason {
-    /// The C value of this reason (`SPW_FLUSH_SIZE` = 1 ... `SPW_FLUSH_CLOSE` = 4).
+    /// The C value of this reason (`SPW_FLUSH_SIZE` = 1 ... `SPW_FLUSH_CLOSE`
+    /// = 4, `SPW_FLUSH_REPLAY` = 5).
     pub fn code(self) -> u32 {
         match self {
             Self::Size => 1,
             Self::Time => 2,
             Self::Manual => 3,
             Self::Close => 4,
+            Self::Replay => 5,
         }
     }
 
-    /// The lower-case name: `size`, `time`, `manual` or `close`.
+    /// The lower-case name: `size`, `time`, `manual`, `close` or `replay`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Size => "size",
             Self::Time => "time",
             Self::Manual => "manual",
             Self::Close => "close",
+            Self::Replay => "replay",
         }
     }
 }

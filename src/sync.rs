@@ -35,12 +35,41 @@ mod imp {
 
     pub(crate) mod thread {
         pub(crate) use std::thread::{current, panicking, spawn, yield_now, Builder, JoinHandle};
+
+        /// Joins `h` if its thread has finished (and is not the calling
+        /// thread); otherwise drops the handle, detaching the thread.
+        pub(crate) fn join_if_finished(h: JoinHandle<()>) {
+            if h.is_finished() && h.thread().id() != current().id() {
+                let _ = h.join();
+            }
+        }
     }
 
     /// A hint that we are busy-waiting; under loom it yields to other threads.
     #[inline]
     pub(crate) fn spin_loop() {
         core::hint::spin_loop();
+    }
+
+    /// Runs `a` here and `b` on a scoped helper thread, and returns both
+    /// results; `b` runs here too when no thread can be started.
+    pub(crate) fn join<RA, RB>(a: impl FnOnce() -> RA, b: impl Fn() -> RB + Sync) -> (RA, RB)
+    where
+        RB: Send,
+    {
+        std::thread::scope(|s| {
+            let helper = std::thread::Builder::new().spawn_scoped(s, &b).ok();
+            let ra = a();
+            let rb = match helper {
+                // A panic in `b` is raised again here, as in a plain call.
+                Some(h) => match h.join() {
+                    Ok(r) => r,
+                    Err(p) => std::panic::resume_unwind(p),
+                },
+                None => b(),
+            };
+            (ra, rb)
+        })
     }
 
     /// `core::cell::UnsafeCell` with loom's closure-based access, so the same
@@ -122,12 +151,28 @@ mod imp {
     pub(crate) mod thread {
         pub(crate) use loom::thread::{current, spawn, yield_now, Builder, JoinHandle};
         pub(crate) use std::thread::panicking;
+
+        /// loom's handles cannot tell whether their thread has finished, so
+        /// this always detaches (no model runs an engine with threads).
+        pub(crate) fn join_if_finished(h: JoinHandle<()>) {
+            drop(h);
+        }
     }
 
     /// Under loom a spin is a yield, so busy loops do not explode the model.
     #[inline]
     pub(crate) fn spin_loop() {
         loom::hint::spin_loop();
+    }
+
+    /// Same API as the std half; under loom both run here, one after the
+    /// other (its only user, spool recovery, is not a loom model).
+    pub(crate) fn join<RA, RB>(a: impl FnOnce() -> RA, b: impl Fn() -> RB + Sync) -> (RA, RB)
+    where
+        RB: Send,
+    {
+        let ra = a();
+        (ra, b())
     }
 
     /// loom's mutex with parking_lot's API: `lock()` returns the guard

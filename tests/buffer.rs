@@ -802,3 +802,44 @@ fn every_item_is_dropped_exactly_once_on_every_path() {
     drop(engine);
     assert_eq!(drops.load(Ordering::SeqCst), made);
 }
+
+#[derive(Default)]
+struct Timeouts(Mutex<Vec<(bool, Option<String>)>>);
+impl Observer for Timeouts {
+    fn on_flush_end(&self, e: &spillway::observer::FlushEnd<'_>) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((e.timed_out, e.error.map(str::to_string)));
+    }
+}
+
+#[test]
+fn a_flush_running_past_flush_timeout_is_reported() {
+    let engine = Engine::manual();
+    let obs = Arc::new(Timeouts::default());
+    let cfg = base().max_size(1).flush_timeout(Duration::from_millis(5));
+    let buf = engine
+        .buffer_with_observer(
+            cfg,
+            |b: &[u32], ctx: &FlushContext<'_>| {
+                if b[0] == 1 {
+                    // A slow sink: it outlives its deadline, then succeeds.
+                    while Instant::now() <= ctx.deadline {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                Ok::<(), SinkError>(())
+            },
+            obs.clone(),
+        )
+        .unwrap();
+    buf.insert(1).unwrap();
+    buf.insert(2).unwrap();
+    engine.run_pending();
+    // Late is reported, not undone: the sink accepted the batch.
+    assert_eq!(*obs.0.lock().unwrap(), [(true, None), (false, None)]);
+    let c = buf.stats().counts;
+    assert_eq!((c.flush_timeouts, c.delivered, c.failed_flushes), (1, 2, 0));
+    assert!(buf.stats().latency.max >= Duration::from_millis(5));
+}

@@ -33,7 +33,7 @@ fn boundaries(bytes: &[u8]) -> Vec<usize> {
     let mut b = vec![0];
     let mut o = 0;
     while o + 16 <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap()) as usize;
+        let len = u32::from_le_bytes(bytes[o + 4..o + 8].try_into().unwrap()) as usize;
         o += 16 + len;
         b.push(o);
     }
@@ -66,7 +66,7 @@ fn truncation_at_every_byte() {
             let mut o = 0;
             let mut v = Vec::new();
             while o < b.len() {
-                let len = u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) as usize;
+                let len = u32::from_le_bytes(b[o + 4..o + 8].try_into().unwrap()) as usize;
                 v.push(number(&b[o + 16..o + 16 + len]).unwrap());
                 o += 16 + len;
             }
@@ -167,6 +167,7 @@ fn damage_met_after_open_is_skipped_and_reported() {
         got.push(number(&r).expect("never a damaged record"));
     }
     assert_eq!(got.len(), 29);
+    assert!(spool.is_empty(), "len is put right once the reads run dry");
     assert_eq!(spool.report().skipped_total, 1);
     assert_eq!(spool.report().skipped[0].segment, id);
     assert_eq!(spool.report().skipped[0].reason, SkipReason::Checksum);

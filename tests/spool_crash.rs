@@ -231,6 +231,10 @@ fn sigkill_at_random_moments_loses_nothing_flushed() {
         );
         known = got;
     }
+    eprintln!(
+        "{kills} kills (seed {seed:#x}): {total_flushes} flushes reported, {} records left",
+        known.len()
+    );
     assert!(
         total_flushes >= kills as usize,
         "the children flushed too rarely: {total_flushes}"

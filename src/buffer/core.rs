@@ -21,9 +21,11 @@ use crate::sync::rc::{Arc, Weak};
 use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::weigh::Weigh;
 
-use super::partition::{Mark, Outcome, PartState, RingSlot};
+use super::partition::{Batch, Chunk, Mark, Outcome, PartState, RingSlot, Source};
 use super::producer::{Producer, RingShared};
+use super::spill::PartSpool;
 use super::{CloseReport, FlushReport, InsertError, PartitionFlush, SyncFlushError};
+use crate::codec::SpillCodec;
 
 pub(crate) struct Partition<T> {
     state: Mutex<PartState<T>>,
@@ -56,6 +58,8 @@ pub(crate) struct Core<T: Weigh + Send + 'static> {
     pub(crate) config: BufferConfig,
     sink: Box<dyn Sink<T>>,
     observer: Option<Arc<dyn Observer>>,
+    /// Present with `overflow: spill`: how items become spool records.
+    codec: Option<SpillCodec<T>>,
     pub(crate) engine: Engine,
     private_engine: bool,
     parts: Vec<Partition<T>>,
@@ -86,21 +90,40 @@ impl<T: Weigh + Send + 'static> Core<T> {
         config: BufferConfig,
         sink: Box<dyn Sink<T>>,
         observer: Option<Arc<dyn Observer>>,
+        spill: Option<(SpillCodec<T>, Vec<PartSpool>)>,
         engine: Engine,
         private_engine: bool,
     ) -> Arc<Self> {
         let now = engine.handle.inner.now();
+        let (codec, mut spools) = match spill {
+            Some((codec, spools)) => (Some(codec), spools.into_iter().map(Some).collect()),
+            None => (None, Vec::new()),
+        };
+        spools.resize_with(config.partitions, || None);
         let core = Arc::new_cyclic(|me| Core {
             name: config.name.clone(),
-            parts: (0..config.partitions)
-                .map(|_| Partition {
-                    state: Mutex::new(PartState::new(now)),
-                    changed: Condvar::new(),
+            parts: spools
+                .into_iter()
+                .map(|spool| {
+                    let mut st = PartState::new(now);
+                    if let Some(sp) = spool {
+                        // Records left by an earlier run come first; they
+                        // count as inserted, so the books balance.
+                        let n = sp.spool.len();
+                        st.counts.inserted += n;
+                        st.next_seq = n;
+                        st.spool = Some(sp);
+                    }
+                    Partition {
+                        state: Mutex::new(st),
+                        changed: Condvar::new(),
+                    }
                 })
                 .collect(),
             config,
             sink,
             observer,
+            codec,
             engine,
             private_engine,
             closed: AtomicBool::new(false),
@@ -113,6 +136,7 @@ impl<T: Weigh + Send + 'static> Core<T> {
         for p in 0..core.parts.len() {
             let mut st = core.parts[p].state.lock();
             core.restart_interval(&mut st, p as u32);
+            core.kick(&mut st, p as u32); // replay what an earlier run spooled
         }
         core
     }
@@ -135,6 +159,12 @@ impl<T: Weigh + Send + 'static> Core<T> {
     }
 
     pub(crate) fn next_partition(&self) -> u32 {
+        // One partition (the default): skip the shared counter, an atomic
+        // read-modify-write per insert whose cache line every producer
+        // thread would fight over.
+        if self.parts.len() == 1 {
+            return 0;
+        }
         (self.next_partition.fetch_add(1, Ordering::Relaxed) % self.parts.len()) as u32
     }
 
@@ -155,9 +185,108 @@ impl<T: Weigh + Send + 'static> Core<T> {
         self.config.capacity.saturating_sub(st.held())
     }
 
+    /// Moves producer-ring items into the partition: into memory, or into
+    /// the spool while the partition's newest items are there. Returns
+    /// whether a chunk was sealed by size.
     fn drain(&self, st: &mut PartState<T>, room: usize) -> bool {
+        if st.rings.is_empty() {
+            return false;
+        }
+        if st.final_drained {
+            // Whatever a ring holds after close's final drain was pushed
+            // after it, by a producer that will see `closed` and take it back
+            // (`take_back`). Draining it here would put it in an open chunk
+            // no flush takes any more, and let its producer return `Ok`.
+            return false;
+        }
+        let spilling = st.spool.as_ref().is_some_and(|sp| sp.tail);
+        if !spilling {
+            let c = &self.config;
+            return st.drain_rings(room, c.max_size, c.max_size_jitter, c.max_bytes, weigh::<T>);
+        }
+        let mut items = st.take_spare();
+        st.pop_rings(usize::MAX, &mut items);
+        let mut sealed = false;
+        for item in items.drain(..) {
+            if let Err(item) = self.spill_tail(st, item) {
+                sealed |= self.append(st, item);
+            }
+        }
+        st.recycle(items);
+        sealed
+    }
+
+    fn append(&self, st: &mut PartState<T>, item: T) -> bool {
         let c = &self.config;
-        st.drain_rings(room, c.max_size, c.max_size_jitter, c.max_bytes, weigh::<T>)
+        let w = weigh(&item);
+        st.append(item, w, c.max_size, c.max_size_jitter, c.max_bytes)
+    }
+
+    /// While the partition's newest items are in the spool, a new item must
+    /// follow them there. Gives the item back if it belongs in memory (no
+    /// spool tail, or the spool refused it: then memory takes over the tail,
+    /// which keeps the order, as everything in the spool is older).
+    fn spill_tail(&self, st: &mut PartState<T>, item: T) -> Result<(), T> {
+        let (Some(codec), Some(sp)) = (&self.codec, st.spool.as_mut()) else {
+            return Err(item);
+        };
+        if !sp.tail {
+            return Err(item);
+        }
+        match sp.push(&item, st.next_seq, codec) {
+            Ok(()) => {
+                st.next_seq += 1;
+                Ok(())
+            }
+            Err(_) => {
+                sp.tail = false;
+                Err(item)
+            }
+        }
+    }
+
+    /// `overflow: spill` on a full partition: moves every pending item to the
+    /// spool, oldest first. Returns whether all of them went (then the spool
+    /// holds the partition's tail).
+    fn spill_pending(&self, st: &mut PartState<T>) -> bool {
+        let (Some(codec), true) = (&self.codec, st.spool.is_some()) else {
+            return false;
+        };
+        let chunks = st.take_chunks();
+        let mut rest: Vec<Chunk<T>> = Vec::new();
+        let mut failed = false;
+        for mut chunk in chunks {
+            if failed {
+                rest.push(chunk);
+                continue;
+            }
+            let Some(sp) = st.spool.as_mut() else {
+                rest.push(chunk);
+                continue;
+            };
+            let n = sp
+                .push_all(&chunk.items, chunk.first_seq, codec)
+                .unwrap_or(0);
+            if n < chunk.items.len() {
+                failed = true;
+                chunk.items.drain(..n);
+                chunk.first_seq += n as u64;
+                chunk.bytes = chunk.items.iter().map(weigh::<T>).sum();
+                rest.push(chunk);
+            } else {
+                st.recycle(chunk.items);
+            }
+        }
+        // What did not fit stays in memory, in order, newer than the spool.
+        for chunk in rest {
+            st.pending += chunk.items.len();
+            st.pending_bytes += chunk.bytes;
+            st.chunks.push_back(chunk);
+        }
+        if let Some(sp) = st.spool.as_mut() {
+            sp.tail = !failed;
+        }
+        !failed
     }
 
     /// Starts the flush interval afresh (with new jitter), arming the
@@ -216,15 +345,45 @@ impl<T: Weigh + Send + 'static> Core<T> {
     ) -> Result<(), InsertError<T>> {
         let cfg = &self.config;
         let mut deadline = None;
+        let mut item = item;
+        let mut spill_failed = false;
         loop {
             if st.closing {
                 return Err(InsertError::Closed(item));
+            }
+            let was_tail = st.spool.as_ref().is_some_and(|sp| sp.tail);
+            match self.spill_tail(st, item) {
+                Ok(()) => {
+                    st.counts.inserted += 1;
+                    return Ok(());
+                }
+                Err(back) => {
+                    item = back;
+                    // The spool refused it: do not try to spill again in
+                    // this call, or a failing spool would make us spin.
+                    spill_failed |= was_tail;
+                }
             }
             if st.held() < cfg.capacity {
                 break;
             }
             events.overflow = true;
-            match cfg.overflow {
+            let policy = match cfg.overflow {
+                Overflow::Spill if !spill_failed => {
+                    if self.spill_pending(st) {
+                        if st.waiters > 0 {
+                            part.changed.notify_all();
+                        }
+                        continue; // the item follows its elders to the spool
+                    }
+                    spill_failed = true;
+                    continue;
+                }
+                // The spool is full or failing: wait for room as `block` does.
+                Overflow::Spill => Overflow::Block,
+                other => other,
+            };
+            match policy {
                 Overflow::Block => {
                     let dl = *deadline.get_or_insert_with(|| Instant::now() + cfg.block_timeout);
                     self.kick(st, p);
@@ -334,6 +493,20 @@ impl<T: Weigh + Send + 'static> Core<T> {
         self.kick(&mut st, p);
     }
 
+    /// `overflow: spill` for a producer handle whose ring is full: makes the
+    /// spool the partition's tail (moving pending items there) and drains
+    /// the rings into it. Returns whether the spool took the tail.
+    pub(crate) fn spill_rings(&self, p: u32) -> bool {
+        let mut st = self.parts[p as usize].state.lock();
+        let tail = st.spool.as_ref().is_some_and(|sp| sp.tail);
+        if !tail && !self.spill_pending(&mut st) {
+            return false;
+        }
+        self.drain(&mut st, 0);
+        self.kick(&mut st, p);
+        true
+    }
+
     pub(crate) fn overflowed(&self, p: u32) {
         let mut ev = Events::new();
         ev.overflow = true;
@@ -408,6 +581,93 @@ impl<T: Weigh + Send + 'static> Core<T> {
         half + st.jitter.duration_upto(full - half)
     }
 
+    /// Reads the spool's oldest records (up to `max_size`) as a batch.
+    fn read_spool(&self, st: &mut PartState<T>) -> Option<Batch<T>> {
+        let codec = self.codec.as_ref()?;
+        let sp = st.spool.as_mut()?;
+        // A read error leaves the records in place; the next trigger tries
+        // again.
+        let (items, _corrupt) = sp.read_batch(self.config.max_size, codec).ok()?;
+        let records = sp.reading;
+        let first_seq = sp.first_seq;
+        if records == 0 {
+            return None;
+        }
+        st.in_flight += records;
+        let bytes = items.iter().map(weigh::<T>).sum();
+        Some(Batch {
+            chunk: Chunk::sealed(items, first_seq, bytes),
+            reason: FlushReason::Replay,
+            attempt: 0,
+            from_spool: true,
+        })
+    }
+
+    /// A batch failed `max_retries + 1` times under `overflow: spill`.
+    /// Returns true when it is settled; false when it must keep being
+    /// retried (at the capped backoff) to keep the order: a spooled batch
+    /// stays at the head of its spool, and a batch from memory goes only to
+    /// an empty spool (anything there is newer).
+    ///
+    /// While closing, the spool is parked instead: what it holds (and a
+    /// failed batch from memory, appended even behind newer records, since
+    /// keeping it beats keeping its place) is left for the next run, and
+    /// counted as spooled for the waiting close.
+    fn spill_failed(&self, st: &mut PartState<T>, batch: &mut Batch<T>, held: usize) -> bool {
+        let (Some(codec), Some(sp)) = (&self.codec, st.spool.as_mut()) else {
+            return false;
+        };
+        let closing = st.closing;
+        if batch.from_spool {
+            if !closing {
+                return false;
+            }
+            sp.reading = 0;
+            st.in_flight -= held;
+            batch.chunk.items.clear();
+            self.park_spool(st);
+            return true;
+        }
+        if !sp.is_empty() && !closing {
+            return false;
+        }
+        let n = sp
+            .push_all(&batch.chunk.items, batch.chunk.first_seq, codec)
+            .unwrap_or(0);
+        sp.tail = false; // memory holds everything newer
+        let total = batch.chunk.items.len();
+        st.in_flight -= total;
+        if n < total {
+            // The spool refused part of it (full or failing): that part is
+            // given up, counted and reported.
+            let lost = total - n;
+            st.counts.dropped += lost as u64;
+            st.resolve(
+                batch.chunk.first_seq + n as u64,
+                lost as u64,
+                Outcome::Dropped,
+            );
+        }
+        batch.chunk.items.clear();
+        if closing {
+            self.park_spool(st);
+        }
+        true
+    }
+
+    /// Stops reading the spool for the rest of this run and counts what it
+    /// holds as spooled for the waiting marks (it is never delivered in this
+    /// run, so nothing is counted twice).
+    fn park_spool(&self, st: &mut PartState<T>) {
+        let Some(sp) = st.spool.as_mut() else { return };
+        if sp.parked {
+            return;
+        }
+        sp.parked = true;
+        let (first, len) = (sp.first_seq, sp.spool.len());
+        st.resolve(first, len, Outcome::Spooled);
+    }
+
     /// One flush of partition `p`: take the front ready batch under the
     /// lock, call the sink without it, account the result under it again.
     fn flush_one(&self, p: u32) {
@@ -416,13 +676,26 @@ impl<T: Weigh + Send + 'static> Core<T> {
         let mut st = part.state.lock();
         let room = self.room(&st);
         self.drain(&mut st, room);
-        let Some(mut batch) = st.take_ready() else {
+        let batch = match st.next_source() {
+            Some(Source::Retry) => st.take_retry(),
+            Some(Source::Memory) => st.take_memory(),
+            Some(Source::Spool) => self.read_spool(&mut st),
+            None => None,
+        };
+        let Some(mut batch) = batch else {
             // Nothing ready; or a batch waits out its backoff, and then the
             // retry timer owns the partition (`running` stays set).
             if st.retry.is_none() {
                 st.running = false;
             }
             return;
+        };
+        // A spooled batch holds its records until delivered: count them all
+        // in flight, decodable or not.
+        let held = if batch.from_spool {
+            st.spool.as_ref().map_or(0, |sp| sp.reading)
+        } else {
+            batch.chunk.items.len()
         };
         drop(st);
 
@@ -479,49 +752,63 @@ impl<T: Weigh + Send + 'static> Core<T> {
         if timed_out {
             st.counts.flush_timeouts += 1;
         }
+        let spilling = self.codec.is_some() && st.spool.is_some();
         match result {
             Ok(()) => {
                 st.counts.batches += 1;
                 st.counts.delivered += n as u64;
-                st.in_flight -= n;
-                st.resolve(first_seq, n as u64, Outcome::Delivered);
-                st.recycle(batch.chunk.items);
-            }
-            Err(_) if batch.attempt < cfg.max_retries => {
-                st.counts.failed_flushes += 1;
-                st.counts.retries += 1;
-                let backoff = self.backoff(&mut st, batch.attempt);
-                batch.attempt += 1;
-                let attempt = batch.attempt;
-                st.retry = Some(batch);
-                st.retry_due = false;
-                st.retry_gen += 1;
-                let gen = st.retry_gen;
-                self.arm(
-                    self.engine.handle.inner.now() + backoff,
-                    p,
-                    TimerKind::Retry,
-                    gen,
-                );
-                drop(st);
-                if let Some(obs) = &self.observer {
-                    obs.on_retry(&RetryEvent {
-                        buffer: &self.name,
-                        partition: p,
-                        attempt,
-                        backoff,
-                        items: n,
-                    });
+                st.in_flight -= held;
+                if batch.from_spool {
+                    let corrupt = (held - n) as u64;
+                    st.counts.dropped += corrupt;
+                    if let Some(sp) = st.spool.as_mut() {
+                        // A failed remove leaves the records to be sent
+                        // again: at least once, never lost.
+                        let _ = sp.remove_read();
+                    }
+                    if corrupt > 0 {
+                        events.dropped = Some((corrupt as usize, DropReason::Corrupt));
+                    }
                 }
-                return;
+                st.resolve(first_seq, held as u64, Outcome::Delivered);
+                st.recycle(batch.chunk.items);
             }
             Err(_) => {
                 st.counts.failed_flushes += 1;
-                st.counts.dropped += n as u64;
-                st.in_flight -= n;
-                st.resolve(first_seq, n as u64, Outcome::Dropped);
-                events.dropped = Some((n, DropReason::SinkFailed));
-                failed_items = Some(batch.chunk.items);
+                // Under spill a batch is never dropped: it goes to the spool,
+                // or is retried (at the capped backoff) until it can go.
+                let retry = batch.attempt < cfg.max_retries
+                    || (spilling && !self.spill_failed(&mut st, &mut batch, held));
+                if retry {
+                    st.counts.retries += 1;
+                    let backoff = self.backoff(&mut st, batch.attempt);
+                    batch.attempt += 1;
+                    let attempt = batch.attempt;
+                    st.retry = Some(batch);
+                    st.retry_due = false;
+                    st.retry_gen += 1;
+                    let gen = st.retry_gen;
+                    let at = self.engine.handle.inner.now() + backoff;
+                    self.arm(at, p, TimerKind::Retry, gen);
+                    drop(st);
+                    if let Some(obs) = &self.observer {
+                        obs.on_retry(&RetryEvent {
+                            buffer: &self.name,
+                            partition: p,
+                            attempt,
+                            backoff,
+                            items: n,
+                        });
+                    }
+                    return;
+                }
+                if !spilling {
+                    st.counts.dropped += n as u64;
+                    st.in_flight -= n;
+                    st.resolve(first_seq, n as u64, Outcome::Dropped);
+                    events.dropped = Some((n, DropReason::SinkFailed));
+                    failed_items = Some(batch.chunk.items);
+                }
             }
         }
         self.restart_interval(&mut st, p);
@@ -546,6 +833,10 @@ impl<T: Weigh + Send + 'static> Core<T> {
         st.armed = None;
         if st.closing {
             return;
+        }
+        if let Some(sp) = st.spool.as_mut() {
+            // The spool owns no thread; `spool_sync: interval` syncs here.
+            let _ = sp.spool.sync_if_due();
         }
         let now = self.engine.handle.inner.now();
         if now < st.next_deadline {
@@ -586,7 +877,7 @@ impl<T: Weigh + Send + 'static> Core<T> {
                 st.final_drained = true;
             }
             st.seal_open(reason);
-            if st.pending + st.in_flight > 0 {
+            if st.unresolved() > 0 {
                 marks.push((p, st.add_mark()));
             }
             self.kick(&mut st, p);
@@ -636,6 +927,7 @@ impl<T: Weigh + Send + 'static> Core<T> {
                     delivered: m.delivered,
                     dropped: m.dropped,
                     dumped: m.dumped,
+                    spooled: m.spooled,
                     undelivered: m.remaining,
                 });
             }
@@ -704,6 +996,57 @@ impl<T: Weigh + Send + 'static> Core<T> {
         stats
     }
 
+    /// At the end of close, with `overflow: spill`: whatever is still in
+    /// memory and not with the sink (a batch waiting for its retry, pending
+    /// items) goes to the spool, which is then synced and closed, so the next
+    /// buffer on the same `spool_dir` delivers it. A batch still with a sink
+    /// that never returned stays with it; if that sink returns later, its
+    /// records are delivered again by the next run (at least once).
+    fn settle_spools(&self) {
+        let Some(codec) = &self.codec else { return };
+        for (i, part) in self.parts.iter().enumerate() {
+            let mut st = part.state.lock();
+            if st.spool.is_none() {
+                continue;
+            }
+            let mut lost = 0u64;
+            if let Some(batch) = st.retry.take() {
+                st.retry_due = false;
+                st.running = false;
+                let Some(sp) = st.spool.as_mut() else {
+                    continue;
+                };
+                if batch.from_spool {
+                    // Its records never left the spool.
+                    let held = sp.reading;
+                    sp.reading = 0;
+                    st.in_flight -= held;
+                } else {
+                    let n = batch.chunk.items.len();
+                    let kept = sp.push_all(&batch.chunk.items, batch.chunk.first_seq, codec);
+                    st.in_flight -= n;
+                    lost += (n - kept.unwrap_or(0)) as u64;
+                }
+            }
+            for chunk in st.take_chunks() {
+                let Some(sp) = st.spool.as_mut() else { break };
+                let kept = sp.push_all(&chunk.items, chunk.first_seq, codec);
+                lost += (chunk.items.len() - kept.unwrap_or(0)) as u64;
+            }
+            if let Some(sp) = st.spool.as_mut() {
+                let _ = sp.spool.flush();
+                let _ = sp.spool.close();
+            }
+            st.counts.dropped += lost;
+            drop(st);
+            if lost > 0 {
+                let mut ev = Events::new();
+                ev.dropped = Some((lost as usize, DropReason::Closed));
+                self.emit(i as u32, ev);
+            }
+        }
+    }
+
     pub(crate) fn close(&self, timeout: Duration) -> CloseReport {
         let deadline = Instant::now() + timeout;
         self.begin_close();
@@ -743,12 +1086,15 @@ impl<T: Weigh + Send + 'static> Closable for Core<T> {
         }
         let marks = std::mem::take(&mut *self.close_marks.lock());
         let (flushed, timed_out) = self.collect(marks, deadline);
+        self.settle_spools();
+        let counts = self.stats().counts;
         let report = CloseReport {
             delivered: flushed.delivered(),
             dropped: flushed.dropped(),
             undelivered: flushed.undelivered(),
+            spooled: counts.spooled,
             timed_out,
-            counts: self.stats().counts,
+            counts,
         };
         self.engine.unregister(&self.name, self.me.as_ptr().cast());
         if self.private_engine {

@@ -1,20 +1,18 @@
 //! A tiny per-partition random source for jitter (splitmix64). Jitter only
 //! needs to spread flushes apart, not to be unpredictable, so no crate.
 
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
-
-use crate::sync::atomic::{AtomicU64, Ordering};
-
-static SEED: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
 
 pub(crate) struct Jitter(u64);
 
 impl Jitter {
     pub(crate) fn new() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos() as u64);
-        Self(SEED.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ nanos)
+        // std's per-process random keys, stepped on every call: a different
+        // seed per partition without a static atomic (which loom cannot
+        // build in a `static`).
+        Self(RandomState::new().build_hasher().finish())
     }
 
     fn next(&mut self) -> u64 {

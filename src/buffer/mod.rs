@@ -29,15 +29,18 @@ mod core;
 mod jitter;
 mod partition;
 mod producer;
+mod spill;
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
+use crate::codec::{Codec, SpillCodec};
 use crate::config::{BufferConfig, ConfigError, Overflow};
 use crate::engine::{Closable, Engine, EngineError};
 use crate::observer::Observer;
 use crate::sink::Sink;
+use crate::spool::SpoolError;
 use crate::stats::{Counts, Stats};
 use crate::sync::rc::{Arc, Weak};
 use crate::weigh::Weigh;
@@ -130,8 +133,15 @@ pub enum BufferError {
     NameTaken(String),
     /// The private engine could not start its threads.
     Engine(EngineError),
-    /// A configured feature is not available in this build.
+    /// A configured feature cannot be used as asked (the message says why).
     Unsupported(String),
+    /// A partition's spool could not be opened (`spool_dir`).
+    Spool {
+        /// The partition's spool directory.
+        dir: std::path::PathBuf,
+        /// Why.
+        error: SpoolError,
+    },
 }
 
 impl fmt::Display for BufferError {
@@ -141,6 +151,9 @@ impl fmt::Display for BufferError {
             Self::NameTaken(n) => write!(f, "a buffer named `{n}` is already registered"),
             Self::Engine(e) => write!(f, "{e}"),
             Self::Unsupported(what) => f.write_str(what),
+            Self::Spool { dir, error } => {
+                write!(f, "cannot open the spool in {}: {error}", dir.display())
+            }
         }
     }
 }
@@ -167,7 +180,10 @@ pub struct PartitionFlush {
     pub dropped: u64,
     /// Taken out by `dump()` meanwhile.
     pub dumped: u64,
-    /// Still buffered or in flight when the wait ended.
+    /// Left in the disk spool for the next run (the sink failed while the
+    /// buffer was closing).
+    pub spooled: u64,
+    /// Still buffered, in flight or spooled when the wait ended.
     pub undelivered: u64,
 }
 
@@ -191,13 +207,17 @@ impl FlushReport {
     pub fn dumped(&self) -> u64 {
         self.partitions.iter().map(|p| p.dumped).sum()
     }
+    /// Items left in the spool for the next run.
+    pub fn spooled(&self) -> u64 {
+        self.partitions.iter().map(|p| p.spooled).sum()
+    }
     /// Items neither delivered nor given up when the wait ended.
     pub fn undelivered(&self) -> u64 {
         self.partitions.iter().map(|p| p.undelivered).sum()
     }
     /// Every item buffered at the call reached the sink.
     pub fn all_delivered(&self) -> bool {
-        self.dropped() == 0 && self.dumped() == 0 && self.undelivered() == 0
+        self.dropped() == 0 && self.dumped() == 0 && self.spooled() == 0 && self.undelivered() == 0
     }
 }
 
@@ -233,8 +253,12 @@ pub struct CloseReport {
     /// Items buffered at close that were given up.
     pub dropped: u64,
     /// Items buffered at close still undelivered when the timeout passed
-    /// (a sink that never returned, or retries still running).
+    /// (a sink that never returned, or retries still running). With
+    /// `overflow: spill`, those that could be are in the spool.
     pub undelivered: u64,
+    /// Items left in the disk spool, delivered first by the next buffer
+    /// opened on the same `spool_dir`.
+    pub spooled: u64,
     /// The timeout passed before everything was resolved.
     pub timed_out: bool,
     /// The buffer's final counters.
@@ -276,6 +300,105 @@ impl<T: Weigh + Send + 'static> fmt::Debug for Buffer<T> {
     }
 }
 
+/// Opens one spool per partition under `spool_dir` (`p0`, `p1`, ...),
+/// refusing a directory that holds more partitions than configured: their
+/// records would never be delivered.
+fn open_spools(config: &BufferConfig) -> Result<Vec<spill::PartSpool>, BufferError> {
+    let Some(root) = config.spool_dir.as_deref() else {
+        return Err(BufferError::Unsupported(
+            "overflow `spill` needs `spool_dir`".to_string(),
+        ));
+    };
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let extra = name
+                .to_str()
+                .and_then(|n| n.strip_prefix('p'))
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|&p| p >= config.partitions);
+            if let Some(p) = extra {
+                return Err(BufferError::Unsupported(format!(
+                    "spool_dir {} holds a spool for partition {p}, but `partitions` is {}; \
+                     use the partition count it was written with until it is drained",
+                    root.display(),
+                    config.partitions
+                )));
+            }
+        }
+    }
+    (0..config.partitions)
+        .map(|p| {
+            spill::PartSpool::open(root, p, config).map_err(|error| BufferError::Spool {
+                dir: spill::partition_dir(root, p),
+                error,
+            })
+        })
+        .collect()
+}
+
+impl<T: Weigh + Codec + Send + 'static> Buffer<T> {
+    /// A buffer that may spill to disk: with `overflow: spill` and
+    /// `spool_dir`, a full partition moves its items to its spool instead of
+    /// waiting or dropping; a batch that still fails after `max_retries`
+    /// goes to the spool instead of being dropped; the spool is drained back
+    /// to the sink, oldest first, when the sink recovers; and items spooled
+    /// by an earlier run on the same `spool_dir` are delivered before new
+    /// ones. Within a partition the order holds across memory, disk and
+    /// restarts. Without `overflow: spill` this is [`Buffer::new`].
+    ///
+    /// ```
+    /// use spillway::{Buffer, BufferConfig, FlushContext, SinkError};
+    /// use spillway::config::Overflow;
+    /// # let dir = std::env::temp_dir().join(format!("spillway-doc-spill-{}", std::process::id()));
+    /// let cfg = BufferConfig::new().overflow(Overflow::Spill).spool_dir(&dir).max_retries(0);
+    /// let down = |_: &[String], _: &FlushContext<'_>| Err::<(), _>(SinkError::msg("down"));
+    /// let buf = Buffer::spilling(cfg.clone(), down)?;
+    /// buf.insert("kept on disk".to_string()).unwrap();
+    /// let report = buf.close(std::time::Duration::from_secs(5));
+    /// assert_eq!(report.spooled, 1);
+    /// drop(buf);
+    ///
+    /// // The next run delivers it first.
+    /// let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// let g = got.clone();
+    /// let up = move |b: &[String], _: &FlushContext<'_>| {
+    ///     g.lock().unwrap().extend_from_slice(b);
+    ///     Ok::<(), SinkError>(())
+    /// };
+    /// let buf = Buffer::spilling(cfg, up)?;
+    /// buf.close(std::time::Duration::from_secs(5));
+    /// assert_eq!(*got.lock().unwrap(), ["kept on disk"]);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), spillway::buffer::BufferError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Buffer::new`], and [`BufferError::Spool`] when a spool cannot be
+    /// opened (another process holds it, or the directory is unusable).
+    pub fn spilling(config: BufferConfig, sink: impl Sink<T>) -> Result<Self, BufferError> {
+        Self::build(config, Box::new(sink), None, Some(SpillCodec::of()), None)
+    }
+
+    /// Like [`spilling`](Self::spilling), with an [`Observer`].
+    ///
+    /// # Errors
+    /// As [`spilling`](Self::spilling).
+    pub fn spilling_with_observer(
+        config: BufferConfig,
+        sink: impl Sink<T>,
+        observer: Arc<dyn Observer>,
+    ) -> Result<Self, BufferError> {
+        Self::build(
+            config,
+            Box::new(sink),
+            Some(observer),
+            Some(SpillCodec::of()),
+            None,
+        )
+    }
+}
+
 impl<T: Weigh + Send + 'static> Buffer<T> {
     /// A buffer with its own private engine (`workers` flusher threads and a
     /// timer thread), stopped when the buffer closes.
@@ -284,7 +407,7 @@ impl<T: Weigh + Send + 'static> Buffer<T> {
     /// An invalid configuration (the message names the key), or threads
     /// that cannot be started.
     pub fn new(config: BufferConfig, sink: impl Sink<T>) -> Result<Self, BufferError> {
-        Self::build(config, Box::new(sink), None, None)
+        Self::build(config, Box::new(sink), None, None, None)
     }
 
     /// Like [`new`](Self::new), with an [`Observer`] for telemetry.
@@ -296,23 +419,28 @@ impl<T: Weigh + Send + 'static> Buffer<T> {
         sink: impl Sink<T>,
         observer: Arc<dyn Observer>,
     ) -> Result<Self, BufferError> {
-        Self::build(config, Box::new(sink), Some(observer), None)
+        Self::build(config, Box::new(sink), Some(observer), None, None)
     }
 
     pub(crate) fn build(
         config: BufferConfig,
         sink: Box<dyn Sink<T>>,
         observer: Option<Arc<dyn Observer>>,
+        codec: Option<SpillCodec<T>>,
         engine: Option<Engine>,
     ) -> Result<Self, BufferError> {
         config.validate().map_err(BufferError::Config)?;
-        if config.overflow == Overflow::Spill {
-            return Err(BufferError::Unsupported(
-                "overflow `spill` needs the disk spool, which this build does not have yet; \
-                 use block, drop_newest, drop_oldest or reject"
-                    .to_string(),
-            ));
-        }
+        let spill = match (config.overflow, codec) {
+            (Overflow::Spill, None) => {
+                return Err(BufferError::Unsupported(
+                    "overflow `spill` needs items that implement spillway::Codec: \
+                     build the buffer with Buffer::spilling"
+                        .to_string(),
+                ))
+            }
+            (Overflow::Spill, Some(codec)) => Some((codec, open_spools(&config)?)),
+            (_, _) => None,
+        };
         let (engine, private) = match engine {
             Some(e) => (e, false),
             None => (
@@ -321,7 +449,7 @@ impl<T: Weigh + Send + 'static> Buffer<T> {
             ),
         };
         let name = config.name.clone();
-        let core = Core::new(config, sink, observer, engine.clone(), private);
+        let core = Core::new(config, sink, observer, spill, engine.clone(), private);
         let handle = Arc::new(BufferHandle { core });
         let closer: Weak<dyn Closable> = {
             let c: Weak<Core<T>> = Arc::downgrade(&handle.core);

@@ -22,6 +22,7 @@ use crate::sync::rc::Arc;
 
 use super::jitter::Jitter;
 use super::producer::RingShared;
+use super::spill::PartSpool;
 
 pub(crate) struct Chunk<T> {
     pub(crate) items: Vec<T>,
@@ -37,6 +38,33 @@ pub(crate) struct Batch<T> {
     pub(crate) chunk: Chunk<T>,
     pub(crate) reason: FlushReason,
     pub(crate) attempt: u32,
+    /// Read from the spool (its records are removed once delivered).
+    pub(crate) from_spool: bool,
+}
+
+impl<T> Chunk<T> {
+    /// A sealed chunk holding `items`, for batches read back from the spool.
+    pub(crate) fn sealed(items: Vec<T>, first_seq: u64, bytes: u64) -> Self {
+        let limit = items.len();
+        Self {
+            items,
+            bytes,
+            first_seq,
+            sealed: Some(FlushReason::Replay),
+            limit,
+        }
+    }
+}
+
+/// Where the next batch of a partition comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The failed batch whose backoff has run out.
+    Retry,
+    /// The front chunk in memory.
+    Memory,
+    /// The oldest records of the spool.
+    Spool,
 }
 
 /// What became of resolved items.
@@ -45,6 +73,8 @@ pub(crate) enum Outcome {
     Delivered,
     Dropped,
     Dumped,
+    /// Left in the spool for the next run (the sink failed while closing).
+    Spooled,
 }
 
 /// What a `sync_flush` or `close` waits for in one partition.
@@ -58,6 +88,7 @@ pub(crate) struct Mark {
     pub(crate) delivered: u64,
     pub(crate) dropped: u64,
     pub(crate) dumped: u64,
+    pub(crate) spooled: u64,
 }
 
 /// A producer handle's ring, as the partition sees it.
@@ -111,6 +142,8 @@ pub(crate) struct PartState<T> {
     pub(crate) latency: LatencyHistogram,
     spare: Vec<Vec<T>>,
     pub(crate) jitter: Jitter,
+    /// The partition's disk spool, with `overflow: spill`.
+    pub(crate) spool: Option<PartSpool>,
 }
 
 /// How many emptied batch vectors a partition keeps for reuse.
@@ -140,6 +173,7 @@ impl<T> PartState<T> {
             latency: LatencyHistogram::default(),
             spare: Vec::new(),
             jitter: Jitter::new(),
+            spool: None,
         }
     }
 
@@ -149,9 +183,34 @@ impl<T> PartState<T> {
         self.pending + self.in_flight
     }
 
+    /// Makes sure the back chunk is open, starting one if needed. On every
+    /// item's path, hence inline, with the once-a-batch part out of line.
+    #[inline]
+    fn ensure_open(&mut self, max_size: usize, jitter: usize) {
+        if !matches!(self.chunks.back(), Some(c) if c.sealed.is_none()) {
+            self.start_chunk(max_size, jitter);
+        }
+    }
+
+    /// Starts a chunk with a fresh size jitter.
+    #[cold]
+    fn start_chunk(&mut self, max_size: usize, jitter: usize) {
+        let limit = max_size.saturating_add(self.jitter.upto(jitter as u64) as usize);
+        let mut items = self.spare.pop().unwrap_or_default();
+        items.reserve(limit.min(64 * 1024));
+        self.chunks.push_back(Chunk {
+            items,
+            bytes: 0,
+            first_seq: self.next_seq,
+            sealed: None,
+            limit,
+        });
+    }
+
     /// Appends one item to the open chunk (starting one if needed). Returns
     /// true when this item sealed the chunk by size or bytes: the insert
     /// that reaches the threshold fires the flush.
+    #[inline]
     pub(crate) fn append(
         &mut self,
         item: T,
@@ -160,19 +219,7 @@ impl<T> PartState<T> {
         jitter: usize,
         max_bytes: u64,
     ) -> bool {
-        let open = matches!(self.chunks.back(), Some(c) if c.sealed.is_none());
-        if !open {
-            let limit = max_size.saturating_add(self.jitter.upto(jitter as u64) as usize);
-            let mut items = self.spare.pop().unwrap_or_default();
-            items.reserve(limit.min(64 * 1024));
-            self.chunks.push_back(Chunk {
-                items,
-                bytes: 0,
-                first_seq: self.next_seq,
-                sealed: None,
-                limit,
-            });
-        }
+        self.ensure_open(max_size, jitter);
         let Some(chunk) = self.chunks.back_mut() else {
             unreachable!("a chunk was just ensured")
         };
@@ -198,21 +245,37 @@ impl<T> PartState<T> {
         }
     }
 
+    /// Where the next flush takes its batch from, if anything is ready.
+    /// Memory and spool never interleave, so the older front goes first; an
+    /// unsealed memory front that is older than the spool makes both wait.
+    pub(crate) fn next_source(&self) -> Option<Source> {
+        if self.retry.is_some() {
+            return self.retry_due.then_some(Source::Retry);
+        }
+        let spool_seq = self
+            .spool
+            .as_ref()
+            .filter(|sp| !sp.is_empty() && sp.reading == 0 && !sp.parked)
+            .map(|sp| sp.first_seq);
+        let memory = self
+            .chunks
+            .front()
+            .map(|c| (c.first_seq, c.sealed.is_some()));
+        match (memory, spool_seq) {
+            (Some((m, sealed)), Some(s)) if m < s => sealed.then_some(Source::Memory),
+            (_, Some(_)) => Some(Source::Spool),
+            (Some((_, true)), None) => Some(Source::Memory),
+            _ => None,
+        }
+    }
+
     /// Whether a flush has something to take now.
     pub(crate) fn has_ready(&self) -> bool {
-        (self.retry.is_some() && self.retry_due)
-            || self.chunks.front().is_some_and(|c| c.sealed.is_some())
+        self.next_source().is_some()
     }
 
     /// Takes the front sealed chunk as a batch, moving its items to in flight.
-    pub(crate) fn take_ready(&mut self) -> Option<Batch<T>> {
-        if self.retry.is_some() {
-            if !self.retry_due {
-                return None;
-            }
-            self.retry_due = false;
-            return self.retry.take();
-        }
+    pub(crate) fn take_memory(&mut self) -> Option<Batch<T>> {
         let reason = self.chunks.front()?.sealed?;
         let chunk = self.chunks.pop_front()?;
         self.pending -= chunk.items.len();
@@ -222,7 +285,24 @@ impl<T> PartState<T> {
             chunk,
             reason,
             attempt: 0,
+            from_spool: false,
         })
+    }
+
+    /// Takes the retry batch whose backoff ran out.
+    pub(crate) fn take_retry(&mut self) -> Option<Batch<T>> {
+        if !self.retry_due {
+            return None;
+        }
+        self.retry_due = false;
+        self.retry.take()
+    }
+
+    /// Takes every pending chunk out (oldest first), for spilling.
+    pub(crate) fn take_chunks(&mut self) -> Vec<Chunk<T>> {
+        self.pending = 0;
+        self.pending_bytes = 0;
+        self.chunks.drain(..).collect()
     }
 
     /// Evicts the oldest pending item (`drop_oldest`). Returns it, to be
@@ -283,8 +363,15 @@ impl<T> PartState<T> {
                 Outcome::Delivered => m.delivered += overlap,
                 Outcome::Dropped => m.dropped += overlap,
                 Outcome::Dumped => m.dumped += overlap,
+                Outcome::Spooled => m.spooled += overlap,
             }
         }
+    }
+
+    /// Items not yet delivered, dropped or dumped: pending, in flight, and
+    /// waiting in the spool (the batch being read from it is in flight).
+    pub(crate) fn unresolved(&self) -> u64 {
+        (self.pending + self.in_flight) as u64 + self.spool.as_ref().map_or(0, PartSpool::waiting)
     }
 
     /// Leaves a mark for everything buffered now (call after draining the
@@ -295,10 +382,11 @@ impl<T> PartState<T> {
         self.marks.push(Mark {
             id,
             target: self.next_seq,
-            remaining: (self.pending + self.in_flight) as u64,
+            remaining: self.unresolved(),
             delivered: 0,
             dropped: 0,
             dumped: 0,
+            spooled: 0,
         });
         id
     }
@@ -332,34 +420,116 @@ impl<T> PartState<T> {
     ) -> bool {
         let mut sealed = false;
         let mut i = 0;
-        let mut scratch = self.spare.pop().unwrap_or_default();
         while i < self.rings.len() {
             while room > 0 {
-                scratch.clear();
-                let want = room.min(256);
-                let got = self.rings[i].consumer.pop_batch(&mut scratch, want);
+                let (got, sealed_one) =
+                    self.drain_into_open_chunk(i, room, max_size, jitter, max_bytes, &weigh);
+                if got == 0 {
+                    break;
+                }
+                sealed |= sealed_one;
+                room = room.saturating_sub(got);
+            }
+            if !self.retire_ring_if_done(i) {
+                i += 1;
+            }
+        }
+        sealed
+    }
+
+    /// Moves up to `room` items out of the producer rings into `out`, oldest
+    /// first per ring (for spilling them, where they do not go to memory).
+    pub(crate) fn pop_rings(&mut self, mut room: usize, out: &mut Vec<T>) {
+        let mut i = 0;
+        while i < self.rings.len() {
+            while room > 0 {
+                let got = self.rings[i].consumer.pop_batch(out, room.min(256));
                 if got == 0 {
                     break;
                 }
                 self.rings[i].drained += got as u64;
                 room = room.saturating_sub(got);
-                for item in scratch.drain(..) {
-                    let w = weigh(&item);
-                    sealed |= self.append(item, w, max_size, jitter, max_bytes);
-                }
             }
-            let slot = &self.rings[i];
-            if slot.consumer.is_abandoned() && slot.consumer.is_empty() {
-                let slot = self.rings.swap_remove(i);
-                let c = slot.shared.counts();
-                self.counts.inserted += c.pushed + c.refused;
-                self.counts.dropped += c.refused;
-                continue;
+            if !self.retire_ring_if_done(i) {
+                i += 1;
             }
-            i += 1;
         }
-        self.recycle(scratch);
-        sealed
+    }
+
+    /// Removes ring `i` if its producer is gone and it is empty, keeping its
+    /// counts. Returns whether it did.
+    fn retire_ring_if_done(&mut self, i: usize) -> bool {
+        let slot = &self.rings[i];
+        if !(slot.consumer.is_abandoned() && slot.consumer.is_empty()) {
+            return false;
+        }
+        let slot = self.rings.swap_remove(i);
+        let c = slot.shared.counts();
+        self.counts.inserted += c.pushed + c.refused;
+        self.counts.dropped += c.refused;
+        true
+    }
+
+    /// Takes an emptied vector from the spares, for scratch use.
+    pub(crate) fn take_spare(&mut self) -> Vec<T> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// Pops up to `room` items of ring `i` straight into the open chunk, at
+    /// most what it still takes by count, so items move once and the
+    /// per-item work is only weighing them. Returns how many moved and
+    /// whether a chunk was sealed.
+    fn drain_into_open_chunk(
+        &mut self,
+        i: usize,
+        room: usize,
+        max_size: usize,
+        jitter: usize,
+        max_bytes: u64,
+        weigh: &impl Fn(&T) -> u64,
+    ) -> (usize, bool) {
+        if self.rings[i].consumer.is_empty() {
+            return (0, false); // start no chunk for nothing
+        }
+        self.ensure_open(max_size, jitter);
+        let Some(chunk) = self.chunks.back_mut() else {
+            unreachable!("a chunk was just ensured")
+        };
+        let start = chunk.items.len();
+        // An open chunk is below its limit (it is sealed when it reaches it).
+        let want = room.min(chunk.limit.saturating_sub(start).max(1));
+        let got = self.rings[i].consumer.pop_batch(&mut chunk.items, want);
+        // Counted at once, so the counts stay true even if a `Weigh` below
+        // panics (then only the bytes go uncounted, on both sides).
+        self.rings[i].drained += got as u64;
+        self.pending += got;
+        self.next_seq += got as u64;
+        // The item that reaches `max_bytes` seals the chunk; any after it go
+        // on through `append`, into the next chunk.
+        let mut bytes = 0;
+        let mut keep = got;
+        for (k, item) in chunk.items[start..].iter().enumerate() {
+            bytes += weigh(item);
+            if max_bytes > 0 && chunk.bytes + bytes >= max_bytes {
+                keep = k + 1;
+                break;
+            }
+        }
+        chunk.bytes += bytes;
+        self.pending_bytes += bytes;
+        let rest = (keep < got).then(|| chunk.items.split_off(start + keep));
+        self.pending -= got - keep;
+        self.next_seq -= (got - keep) as u64;
+        let mut sealed =
+            chunk.items.len() >= chunk.limit || (max_bytes > 0 && chunk.bytes >= max_bytes);
+        if sealed {
+            chunk.sealed = Some(FlushReason::Size);
+        }
+        for item in rest.into_iter().flatten() {
+            let w = weigh(&item);
+            sealed |= self.append(item, w, max_size, jitter, max_bytes);
+        }
+        (got, sealed)
     }
 
     /// Items still in producer rings (not yet drained).
@@ -375,6 +545,7 @@ impl<T> PartState<T> {
         let mut c = self.counts.clone();
         c.buffered = self.pending as u64;
         c.in_flight = self.in_flight as u64;
+        c.spooled = self.spool.as_ref().map_or(0, PartSpool::waiting);
         for r in &self.rings {
             let rc = r.shared.counts();
             c.inserted += rc.pushed + rc.refused;
@@ -382,5 +553,76 @@ impl<T> PartState<T> {
             c.buffered += r.queued(rc.pushed);
         }
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_ring(values: &[u64]) -> (PartState<u64>, spsc::Producer<u64>) {
+        let (mut tx, rx) = spsc::channel(64);
+        for &v in values {
+            assert!(tx.try_push(v).is_ok());
+        }
+        let mut st = PartState::new(Instant::now());
+        st.rings.push(RingSlot {
+            id: 0,
+            consumer: rx,
+            shared: Arc::new(RingShared::default()),
+            drained: 0,
+            evicted: 0,
+        });
+        (st, tx)
+    }
+
+    fn chunks(st: &PartState<u64>) -> Vec<(Vec<u64>, u64, u64, Option<FlushReason>)> {
+        st.chunks
+            .iter()
+            .map(|c| (c.items.clone(), c.bytes, c.first_seq, c.sealed))
+            .collect()
+    }
+
+    #[test]
+    fn draining_fills_chunks_up_to_max_size_in_order_within_room() {
+        let (mut st, _tx) = with_ring(&(0..25).collect::<Vec<_>>());
+        assert!(st.drain_rings(22, 10, 0, 0, |_| 8));
+        let size = Some(FlushReason::Size);
+        assert_eq!(
+            chunks(&st),
+            [
+                ((0..10).collect(), 80, 0, size),
+                ((10..20).collect(), 80, 10, size),
+                (vec![20, 21], 16, 20, None),
+            ]
+        );
+        assert_eq!((st.pending, st.pending_bytes, st.next_seq), (22, 176, 22));
+        assert_eq!((st.rings[0].drained, st.rings[0].consumer.len()), (22, 3));
+
+        assert!(!st.drain_rings(usize::MAX, 10, 0, 0, |_| 8));
+        assert_eq!(chunks(&st)[2], ((20..25).collect(), 40, 20, None));
+        assert_eq!((st.pending, st.pending_bytes, st.next_seq), (25, 200, 25));
+        // An empty ring starts no chunk.
+        st.seal_open(FlushReason::Manual);
+        assert!(!st.drain_rings(usize::MAX, 10, 0, 0, |_| 8));
+        assert_eq!(st.chunks.len(), 3);
+    }
+
+    #[test]
+    fn the_item_that_reaches_max_bytes_seals_and_the_rest_start_the_next_chunk() {
+        let (mut st, _tx) = with_ring(&[5, 5, 5, 1, 1, 1, 9, 1]);
+        // Each item weighs its value; 10 bytes seal a chunk.
+        assert!(st.drain_rings(usize::MAX, 100, 0, 10, |v| *v));
+        let size = Some(FlushReason::Size);
+        assert_eq!(
+            chunks(&st),
+            [
+                (vec![5, 5], 10, 0, size),
+                (vec![5, 1, 1, 1, 9], 17, 2, size),
+                (vec![1], 1, 7, None),
+            ]
+        );
+        assert_eq!((st.pending, st.pending_bytes, st.next_seq), (8, 28, 8));
+        assert_eq!(st.rings[0].drained, 8);
     }
 }

@@ -8,7 +8,7 @@ use crate::config::Overflow;
 use crate::ring::spsc;
 use crate::ring::{TryPushError, WaitError};
 use crate::sink::FlushReason;
-use crate::sync::atomic::{fence, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::rc::Arc;
 use crate::weigh::Weigh;
 
@@ -142,9 +142,12 @@ impl<T: Weigh + Send + 'static> Producer<T> {
             self.shared.pushed.store(self.pushed, Ordering::Release);
             return Err(InsertError::Closed(item));
         }
-        // Pairs with the fence in `Core::begin_close`: either close sees our
-        // item in the ring when it drains, or we see `closed` here.
-        fence(Ordering::SeqCst);
+        // No fence of our own here: `try_push` published the tail and then
+        // ran a SeqCst fence (the ring's parking protocol: the publisher
+        // fences before it looks for a sleeping consumer). That fence pairs
+        // with the one in `Core::begin_close`: either close's drain sees our
+        // item in the ring, or we see `closed` below. A second fence cost
+        // ~4 ns an item.
         if self.core.is_closed() {
             return self.after_close_race();
         }
@@ -220,7 +223,16 @@ impl<T: Weigh + Send + 'static> Producer<T> {
                     Err(InsertError::Full(()))
                 }
             }
-            Overflow::Reject | Overflow::Spill => Err(InsertError::Full(())),
+            Overflow::Spill => {
+                if self.core.spill_rings(self.partition) && self.ring.slots() > 0 {
+                    Ok(())
+                } else {
+                    // The spool is full or failing: refuse rather than block
+                    // a producer that chose the lock-free path.
+                    Err(InsertError::Full(()))
+                }
+            }
+            Overflow::Reject => Err(InsertError::Full(())),
         }
     }
 }

@@ -14,12 +14,12 @@ const MAX_SECS: i64 = 253_402_300_799;
 /// Seconds and nanoseconds since the Unix epoch, `nanos < 1e9`, seconds
 /// negative before 1970.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Instant {
+struct UnixTime {
     secs: i64,
     nanos: u32,
 }
 
-fn from_system_time(t: SystemTime) -> Option<Instant> {
+fn from_system_time(t: SystemTime) -> Option<UnixTime> {
     let (secs, nanos) = match t.duration_since(UNIX_EPOCH) {
         Ok(d) => (i64::try_from(d.as_secs()).ok()?, d.subsec_nanos()),
         Err(before) => {
@@ -33,10 +33,10 @@ fn from_system_time(t: SystemTime) -> Option<Instant> {
     };
     (MIN_SECS..=MAX_SECS)
         .contains(&secs)
-        .then_some(Instant { secs, nanos })
+        .then_some(UnixTime { secs, nanos })
 }
 
-fn to_system_time(t: Instant) -> Option<SystemTime> {
+fn to_system_time(t: UnixTime) -> Option<SystemTime> {
     let base = if t.secs >= 0 {
         UNIX_EPOCH.checked_add(Duration::from_secs(t.secs.unsigned_abs()))
     } else {
@@ -211,7 +211,7 @@ pub(crate) fn parse(s: &str) -> Result<SystemTime, &'static str> {
     if !(MIN_SECS..=MAX_SECS).contains(&secs) {
         return Err("timestamp falls outside the years 0000 to 9999");
     }
-    to_system_time(Instant { secs, nanos }).ok_or("timestamp does not fit this system's clock")
+    to_system_time(UnixTime { secs, nanos }).ok_or("timestamp does not fit this system's clock")
 }
 
 #[cfg(test)]
@@ -219,7 +219,7 @@ mod tests {
     use super::*;
 
     fn at(secs: i64, nanos: u32) -> SystemTime {
-        to_system_time(Instant { secs, nanos }).unwrap()
+        to_system_time(UnixTime { secs, nanos }).unwrap()
     }
 
     #[test]
@@ -263,7 +263,7 @@ mod tests {
     fn system_time_before_epoch_round_trips() {
         for (secs, nanos) in [(-1, 1), (-1, 0), (-86_400, 500), (MIN_SECS, 7)] {
             let t = at(secs, nanos);
-            assert_eq!(from_system_time(t), Some(Instant { secs, nanos }));
+            assert_eq!(from_system_time(t), Some(UnixTime { secs, nanos }));
         }
     }
 

@@ -26,6 +26,7 @@
 mod error;
 mod keys;
 mod policy;
+mod spool;
 mod value;
 mod yaml;
 

@@ -1,7 +1,7 @@
 //! The engine: one timer thread and a bounded pool of flusher threads shared
 //! by many named buffers, with typed lookup by name.
 //!
-//! A [`Buffer`](crate::buffer::Buffer) built without an engine gets a private
+//! A [`Buffer`] built without an engine gets a private
 //! one. [`Engine::manual`] builds an engine with no threads and a clock that
 //! only moves when told to: flushes run when the test calls
 //! [`Engine::run_pending`] or [`Engine::advance`], so time-based behaviour is
@@ -21,7 +21,7 @@ use crate::config::BufferConfig;
 use crate::observer::Observer;
 use crate::sink::Sink;
 use crate::sync::rc::{Arc, Weak};
-use crate::sync::thread::{Builder, JoinHandle};
+use crate::sync::thread::{join_if_finished, Builder, JoinHandle};
 use crate::sync::{Condvar, Mutex};
 use crate::weigh::Weigh;
 
@@ -159,12 +159,9 @@ impl EngineInner {
         }
         drop(q);
         let handles: Vec<_> = std::mem::take(&mut *self.threads.lock());
-        let me = std::thread::current().id();
         for h in handles {
             // A finished thread joins at once; an unfinished one is detached.
-            if h.is_finished() && h.thread().id() != me {
-                let _ = h.join();
-            }
+            join_if_finished(h);
         }
     }
 }
@@ -340,7 +337,7 @@ impl Engine {
         config: BufferConfig,
         sink: impl Sink<T>,
     ) -> Result<Buffer<T>, BufferError> {
-        Buffer::build(config, Box::new(sink), None, Some(self.clone()))
+        Buffer::build(config, Box::new(sink), None, None, Some(self.clone()))
     }
 
     /// Like [`buffer`](Self::buffer), with an [`Observer`] for telemetry.
@@ -353,7 +350,33 @@ impl Engine {
         sink: impl Sink<T>,
         observer: Arc<dyn Observer>,
     ) -> Result<Buffer<T>, BufferError> {
-        Buffer::build(config, Box::new(sink), Some(observer), Some(self.clone()))
+        Buffer::build(
+            config,
+            Box::new(sink),
+            Some(observer),
+            None,
+            Some(self.clone()),
+        )
+    }
+
+    /// A buffer on this engine that may spill to disk: see
+    /// [`Buffer::spilling`].
+    ///
+    /// # Errors
+    /// As [`Buffer::spilling`], or a name already registered.
+    pub fn spilling_buffer<T: Weigh + crate::Codec + Send + 'static>(
+        &self,
+        config: BufferConfig,
+        sink: impl Sink<T>,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Result<Buffer<T>, BufferError> {
+        Buffer::build(
+            config,
+            Box::new(sink),
+            observer,
+            Some(crate::codec::SpillCodec::of()),
+            Some(self.clone()),
+        )
     }
 
     pub(crate) fn register<T: Weigh + Send + 'static>(

@@ -30,7 +30,9 @@
 //! - **Invalid values** (a zero capacity, a length that cannot exist) are
 //!   `SPW_ERR_INVALID` with a message naming the parameter and what it
 //!   accepts. A failed call changes no state.
-//! - **Output parameters** are written only when the call returns `SPW_OK`.
+//! - **Output parameters** are written only when the call returns `SPW_OK`;
+//!   the one exception is `spw_buffer_insert_batch`'s `inserted`, the count
+//!   a caller needs most when the batch stopped part way.
 //! - **Ownership.** Every object is created by one function and freed by its
 //!   own `*_free`; `*_free(NULL)` is a no-op, and `*_free` must be the last
 //!   call on the object (no other thread may still be using it). Bytes the
@@ -39,11 +41,15 @@
 //!   no-op. Data the caller passes in is copied or only read during the call.
 //! - **Timeouts** are `uint64_t timeout_ms`: 0 = do not wait, `UINT64_MAX` =
 //!   wait forever, anything else = wait up to that many milliseconds. (`wait`)
-//! - **Threads.** `spw_ring_*` may be called from any number of threads at
-//!   once. A `spw_spsc` has exactly one producer thread and one consumer
-//!   thread (see `spw_spsc_new`).
-//! - **Callbacks** (later: the buffer's sink) must not unwind into the
-//!   library: no C++ exception and no `longjmp` may leave them.
+//! - **Threads.** `spw_ring_*`, `spw_buffer_*`, `spw_config_*`,
+//!   `spw_spool_*` and `spw_checkpoint_*` may be called from any number of
+//!   threads at once. A `spw_spsc` has exactly one producer thread and one
+//!   consumer thread (see `spw_spsc_new`); a `spw_producer` is used by one
+//!   thread at a time.
+//! - **Callbacks** (the buffer's `spw_flush_fn`) run on the library's
+//!   threads and must not unwind into the library: no C++ exception and no
+//!   `longjmp` may leave them. `spw_buffer_free` returns only once no call
+//!   of its callback is running, and none starts afterwards.
 
 #![allow(non_camel_case_types)]
 
@@ -60,16 +66,49 @@ mod spsc;
 
 mod ring;
 
+mod config;
+
+mod callback;
+
+mod buffer;
+
+mod producer;
+
+mod spool;
+
+mod checkpoint;
+
 // The helpers every entry point goes through.
 mod guard;
 mod ptr;
 mod wait;
 
+pub use buffer::{
+    spw_buffer, spw_buffer_close, spw_buffer_flush, spw_buffer_free, spw_buffer_insert,
+    spw_buffer_insert_batch, spw_buffer_len, spw_buffer_new, spw_buffer_stats,
+    spw_buffer_sync_flush, spw_stats,
+};
 pub use bytes::spw_bytes_free;
+pub use callback::{
+    spw_flush_fn, spw_flush_info, spw_item, SPW_FLUSH_CLOSE, SPW_FLUSH_MANUAL, SPW_FLUSH_REPLAY,
+    SPW_FLUSH_SIZE, SPW_FLUSH_TIME,
+};
+pub use checkpoint::{
+    spw_checkpoint, spw_checkpoint_flush, spw_checkpoint_free, spw_checkpoint_get,
+    spw_checkpoint_open, spw_checkpoint_persist, spw_checkpoint_shutdown,
+};
+pub use config::{
+    spw_config, spw_config_free, spw_config_load_yaml, spw_config_new, spw_config_set,
+};
 pub use error::spw_last_error;
+pub use producer::{spw_buffer_producer, spw_producer, spw_producer_free, spw_producer_insert};
 pub use ring::{
     spw_ring, spw_ring_close, spw_ring_free, spw_ring_len, spw_ring_new, spw_ring_pop,
     spw_ring_push,
+};
+pub use spool::{
+    spw_spool, spw_spool_close, spw_spool_flush, spw_spool_free, spw_spool_len, spw_spool_open,
+    spw_spool_peek, spw_spool_pop, spw_spool_push, spw_spool_skipped,
 };
 pub use spsc::{
     spw_spsc, spw_spsc_free, spw_spsc_len, spw_spsc_new, spw_spsc_pop, spw_spsc_pop_n,

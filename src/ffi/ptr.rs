@@ -2,7 +2,7 @@
 //! turning NULL into `SPW_ERR_NULL` with the parameter's name and handing back
 //! a Rust reference or slice.
 
-use core::ffi::c_void;
+use core::ffi::{c_char, c_void, CStr};
 use core::mem::MaybeUninit;
 
 use super::error::Error;
@@ -29,6 +29,19 @@ pub(crate) unsafe fn handle<'a, T: Handle>(p: *const T, param: &str) -> Result<&
     let object = unsafe { p.as_ref() }.ok_or_else(|| Error::null(param))?;
     object.fuse().check()?;
     Ok(object)
+}
+
+/// Like [`handle`] for a parameter where NULL means "use the defaults":
+/// `None` for NULL, `SPW_ERR_CLOSED` when a call on it panicked earlier.
+///
+/// # Safety
+/// As [`handle`].
+pub(crate) unsafe fn handle_opt<'a, T: Handle>(p: *const T) -> Result<Option<&'a T>, Error> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded from this function's contract; p is not NULL.
+    unsafe { handle(p, "") }.map(Some)
 }
 
 /// Takes back the object behind `p` to drop it; `None` for NULL.
@@ -86,6 +99,36 @@ pub(crate) unsafe fn bytes_out<'a>(
     Ok(unsafe { core::slice::from_raw_parts_mut(out.cast::<u8>(), len) })
 }
 
+/// `len` values of `T` that C lends for the call. NULL is fine when `len` is 0.
+///
+/// # Safety
+/// A non-NULL `data` is aligned and valid for reads of `len` values of `T`,
+/// not written during the call.
+pub(crate) unsafe fn slice_in<'a, T>(
+    data: *const T,
+    len: usize,
+    param: &str,
+) -> Result<&'a [T], Error> {
+    if data.is_null() {
+        return if len == 0 {
+            Ok(&[])
+        } else {
+            Err(Error::null(param))
+        };
+    }
+    let fits = len
+        .checked_mul(core::mem::size_of::<T>())
+        .is_some_and(|bytes| isize::try_from(bytes).is_ok());
+    if !fits {
+        return Err(Error::invalid(format!(
+            "{param}: {len} elements are larger than any object can be"
+        )));
+    }
+    // SAFETY: non-NULL, aligned and valid for len values (caller), and the
+    // whole slice is at most isize::MAX bytes (checked).
+    Ok(unsafe { core::slice::from_raw_parts(data, len) })
+}
+
 fn check_slice_len(len: usize, param: &str) -> Result<(), Error> {
     if isize::try_from(len).is_err() {
         return Err(Error::invalid(format!(
@@ -93,6 +136,25 @@ fn check_slice_len(len: usize, param: &str) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// A NUL-terminated UTF-8 string that C lends for the call: `SPW_ERR_NULL`
+/// when NULL, `SPW_ERR_INVALID` (naming the parameter) when not UTF-8.
+///
+/// # Safety
+/// A non-NULL `s` points at a NUL-terminated string, not written during the call.
+pub(crate) unsafe fn str_in<'a>(s: *const c_char, param: &str) -> Result<&'a str, Error> {
+    if s.is_null() {
+        return Err(Error::null(param));
+    }
+    // SAFETY: non-NULL and NUL-terminated, unchanged during the call (caller).
+    let c = unsafe { CStr::from_ptr(s) };
+    c.to_str().map_err(|e| {
+        Error::invalid(format!(
+            "{param} is not valid UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        ))
+    })
 }
 
 /// Where a result goes; written only once the call has succeeded.
@@ -113,6 +175,15 @@ pub(crate) unsafe fn out<'a, T>(p: *mut T, param: &str) -> Result<Out<'a, T>, Er
     // MaybeUninit<T> has T's layout and needs no initialised contents.
     let slot = unsafe { p.cast::<MaybeUninit<T>>().as_mut() };
     slot.map(Out).ok_or_else(|| Error::null(param))
+}
+
+/// An optional output parameter: `None` when NULL.
+///
+/// # Safety
+/// As [`out`].
+pub(crate) unsafe fn out_opt<'a, T>(p: *mut T) -> Option<Out<'a, T>> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { out(p, "") }.ok()
 }
 
 #[cfg(test)]
@@ -148,6 +219,28 @@ mod tests {
         let e = unsafe { bytes_in((&x as *const u8).cast(), usize::MAX, "data") }.unwrap_err();
         assert_eq!(e.status(), spw_status::SPW_ERR_INVALID);
         assert!(e.detail().starts_with("data: length"), "{}", e.detail());
+    }
+
+    #[test]
+    fn strings_must_be_non_null_utf8() {
+        // SAFETY: each pointer is NULL or a NUL-terminated literal.
+        unsafe {
+            assert_eq!(str_in(c"max_size".as_ptr(), "key").unwrap(), "max_size");
+            assert_eq!(str_in(c"".as_ptr(), "key").unwrap(), "");
+            let e = str_in(core::ptr::null(), "key").unwrap_err();
+            assert_eq!(
+                (e.status(), e.detail()),
+                (spw_status::SPW_ERR_NULL, "key is NULL")
+            );
+            let e = str_in(c"ab\xffc".as_ptr(), "value").unwrap_err();
+            assert_eq!(
+                (e.status(), e.detail()),
+                (
+                    spw_status::SPW_ERR_INVALID,
+                    "value is not valid UTF-8 (invalid byte at offset 2)"
+                )
+            );
+        }
     }
 
     #[test]

@@ -127,7 +127,8 @@ pub struct SpoolConfig {
     pub max_bytes: u64,
     /// Size at which a segment file is closed and a new one started (a record
     /// larger than this gets a segment of its own). At least 64 bytes; a few
-    /// KiB suits small devices. Default 8 MiB.
+    /// KiB suits small devices. Default 32 MiB (each new segment costs one
+    /// more fsync of the file and one of the directory).
     pub segment_bytes: u64,
     /// Longest record accepted, in bytes; also the longest length believed
     /// when reading a file back, so a damaged length never allocates more.
@@ -146,7 +147,7 @@ impl Default for SpoolConfig {
     fn default() -> Self {
         Self {
             max_bytes: 1 << 30,
-            segment_bytes: 8 << 20,
+            segment_bytes: 32 << 20,
             max_record: 4 << 20,
             sync: SyncMode::Batch,
             memory_bytes: 1 << 20,

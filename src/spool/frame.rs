@@ -7,11 +7,14 @@
 //!
 //! ```text
 //! offset  size  field
-//!      0     4  len   payload length in bytes (u32), at most max_record
-//!      4     8  seq   sequence number (u64), strictly increasing along the log
-//!     12     4  crc   CRC32C (Castagnoli) of bytes 0..12 (len and seq), then the payload
+//!      0     4  crc   CRC32C (Castagnoli) of bytes 4..16+len: length, sequence, payload
+//!      4     4  len   payload length in bytes (u32), at most max_record
+//!      8     8  seq   sequence number (u64), strictly increasing along the log
 //!     16   len  payload
 //! ```
+//!
+//! The checksum comes first so that what it covers is contiguous: one pass
+//! over each frame when a spool is opened.
 //!
 //! Because the checksum covers the length, a damaged length is caught like
 //! damaged data; the length is compared with `max_record` and with the bytes
@@ -35,49 +38,44 @@ pub(crate) fn frame_len(payload_len: usize) -> u64 {
     (HEADER + payload_len) as u64
 }
 
-/// The checksum of a frame: over the 12 header bytes before it, then the payload.
-pub(crate) fn checksum(len_and_seq: &[u8], payload: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc32c::crc32c(len_and_seq), payload)
-}
-
 /// Appends the frame of `payload` with sequence number `seq` to `out`.
 /// The caller has checked `payload.len() <= MAX_PAYLOAD`.
 pub(crate) fn encode(out: &mut Vec<u8>, seq: u64, payload: &[u8]) {
-    let mut head = [0u8; HEADER];
-    head[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-    head[4..12].copy_from_slice(&seq.to_le_bytes());
-    let crc = checksum(&head[0..12], payload);
-    head[12..16].copy_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&head);
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 4]);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(payload);
+    let crc = crc32c::crc32c(&out[start + 4..]);
+    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// The fields of a frame header, not yet checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
+    pub(crate) crc: u32,
     pub(crate) len: u32,
     pub(crate) seq: u64,
-    pub(crate) crc: u32,
 }
 
 /// Reads the header at the start of `b`, which holds at least [`HEADER`] bytes.
 pub(crate) fn header(b: &[u8]) -> Header {
+    let mut crc = [0u8; 4];
     let mut len = [0u8; 4];
     let mut seq = [0u8; 8];
-    let mut crc = [0u8; 4];
-    len.copy_from_slice(&b[0..4]);
-    seq.copy_from_slice(&b[4..12]);
-    crc.copy_from_slice(&b[12..16]);
+    crc.copy_from_slice(&b[0..4]);
+    len.copy_from_slice(&b[4..8]);
+    seq.copy_from_slice(&b[8..16]);
     Header {
+        crc: u32::from_le_bytes(crc),
         len: u32::from_le_bytes(len),
         seq: u64::from_le_bytes(seq),
-        crc: u32::from_le_bytes(crc),
     }
 }
 
 /// Whether `frame` (header and payload, exactly) carries a matching checksum.
 pub(crate) fn verify(frame: &[u8], h: &Header) -> bool {
-    checksum(&frame[0..12], &frame[HEADER..]) == h.crc
+    crc32c::crc32c(&frame[4..]) == h.crc
 }
 
 #[cfg(test)]
@@ -100,8 +98,8 @@ mod tests {
         let mut buf = Vec::new();
         encode(&mut buf, 1, b"abc");
         for i in 0..buf.len() {
-            if (12..16).contains(&i) {
-                continue;
+            if i < 4 {
+                continue; // the checksum itself
             }
             let mut bad = buf.clone();
             bad[i] ^= 0x01;

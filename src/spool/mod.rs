@@ -26,7 +26,14 @@
 //!
 //! A directory holds `{id:016x}.seg` segments, `position` (the read
 //! position, a hint checked against the data at open) and `lock`. Consumed
-//! segments are deleted whole.
+//! segments are deleted whole, at the next sync, once the read position
+//! that consumed them is durable. A second process opening the directory
+//! gets [`SpoolError::Locked`].
+//!
+//! # Memory
+//!
+//! At most about `2 × memory_bytes` of records, plus one record, are held:
+//! the newest pushed and the oldest read ahead.
 //!
 //! ```
 //! use spillway::spool::{MemStorage, Spool, SpoolConfig};
@@ -374,7 +381,9 @@ impl Spool {
         self.head.len() + self.tail.len()
     }
 
-    /// Records in the spool (pushed and not yet removed).
+    /// Records in the spool (pushed and not yet removed). Records lost to
+    /// damage that only a later read finds (after open) still count until
+    /// the reads reach the end.
     pub fn len(&self) -> u64 {
         self.live
     }

@@ -174,6 +174,8 @@ impl Spool {
             self.read_seq = e.seq;
             e
         } else {
+            // Everything left was lost to damage found while reading.
+            self.live = 0;
             return Ok(None);
         };
         self.live -= 1;
@@ -254,12 +256,12 @@ impl Spool {
                 self.cut_at(at);
                 self.cursor = self.norm(at);
             }
-            self.read_seq = e
-                .seq
-                .saturating_sub(1)
-                .max(self.head.back().map_or(0, |h| h.seq));
+            // New frames after the cut have higher sequence numbers.
+            self.read_seq = e.seq.saturating_sub(1);
             e
         } else {
+            // Everything left was lost to damage found while reading.
+            self.live = 0;
             return Ok(None);
         };
         self.live -= 1;

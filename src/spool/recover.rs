@@ -9,13 +9,16 @@ use super::error::SpoolError;
 use super::frame;
 use super::position::Position;
 use super::report::{OpenReport, PositionStatus, SkipReason, Skipped};
-use super::scan::{Item, ReadBuf, Scan};
+use super::scan::{self, Item, ReadBuf, Scan};
 use super::segment::{Pos, Segment};
 use super::storage::Storage;
 use super::Spool;
 
 /// Read size while scanning at open: large, to go at the speed of the disk.
 const OPEN_CHUNK: usize = 4 << 20;
+
+/// How far ahead open verifies checksums in one go.
+const VERIFY_AHEAD: usize = 1 << 20;
 
 /// A run of skipped bytes being gathered, merged while contiguous.
 struct Gap {
@@ -107,61 +110,81 @@ impl Spool {
             let mut pos = 0;
             let mut good_end = 0;
             let mut gap: Option<Gap> = None;
-            loop {
-                let mut scan = Scan {
-                    st: &mut *storage,
-                    rb: &mut rb,
-                    seg: id,
-                    limit: size,
-                    max_record: config.max_record,
-                };
-                let Some(item) = scan.next_item(pos, last_seq)? else {
-                    break;
-                };
-                let (off, end, bad) = match item {
-                    Item::Record { off, seq, len } => {
-                        let end = off + frame::frame_len(len as usize);
-                        if seq >= superseded_from[i] || last_seq.is_some_and(|l| seq <= l) {
-                            (off, end, Some(SkipReason::Duplicate { seq }))
-                        } else {
-                            last_seq = Some(seq);
-                            if seq >= consumed_below {
-                                live += 1;
-                                first_live.get_or_insert((Pos { seg: id, off }, seq));
+            let mut items: Vec<Item> = Vec::new();
+            'scan: loop {
+                // Fast path: a stretch of intact frames ahead, checked in one
+                // go (checksums on two threads when it is large). Otherwise
+                // one item through the careful path, which also finds the
+                // end of damage.
+                items.clear();
+                if pos < size {
+                    let b = rb.fetch(&mut *storage, id, pos, VERIFY_AHEAD, size)?;
+                    let b = &b[..b.len().min(VERIFY_AHEAD)];
+                    let mut off = pos;
+                    for (seq, len) in scan::verified_frames(b, config.max_record) {
+                        items.push(Item::Record { off, seq, len });
+                        off += frame::frame_len(len as usize);
+                    }
+                }
+                if items.is_empty() {
+                    let mut scan = Scan {
+                        st: &mut *storage,
+                        rb: &mut rb,
+                        seg: id,
+                        limit: size,
+                        max_record: config.max_record,
+                    };
+                    match scan.next_item(pos, last_seq)? {
+                        Some(item) => items.push(item),
+                        None => break 'scan,
+                    }
+                }
+                for &item in &items {
+                    let (off, end, bad) = match item {
+                        Item::Record { off, seq, len } => {
+                            let end = off + frame::frame_len(len as usize);
+                            if seq >= superseded_from[i] || last_seq.is_some_and(|l| seq <= l) {
+                                (off, end, Some(SkipReason::Duplicate { seq }))
                             } else {
-                                report.consumed += 1;
+                                last_seq = Some(seq);
+                                if seq >= consumed_below {
+                                    live += 1;
+                                    first_live.get_or_insert((Pos { seg: id, off }, seq));
+                                } else {
+                                    report.consumed += 1;
+                                }
+                                (off, end, None)
                             }
-                            (off, end, None)
+                        }
+                        Item::Junk { off, end, reason } => (off, end, Some(reason)),
+                    };
+                    pos = end;
+                    let dup = matches!(bad, Some(SkipReason::Duplicate { .. }));
+                    // A run of damage and a run of second copies are kept apart:
+                    // a copy is an intact frame, and the tail is cut only after
+                    // the last intact frame (the copy may be the durable one).
+                    if let Some(g) = gap.take() {
+                        let same_kind = matches!(g.reason, SkipReason::Duplicate { .. }) == dup;
+                        if bad.is_some() && same_kind && g.end == off {
+                            gap = Some(Gap { end, ..g });
+                        } else {
+                            seg.add_skip(g.off, g.end);
+                            report.add_skip(Skipped {
+                                segment: id,
+                                offset: g.off,
+                                bytes: g.end - g.off,
+                                reason: g.reason,
+                            });
                         }
                     }
-                    Item::Junk { off, end, reason } => (off, end, Some(reason)),
-                };
-                pos = end;
-                let dup = matches!(bad, Some(SkipReason::Duplicate { .. }));
-                // A run of damage and a run of second copies are kept apart:
-                // a copy is an intact frame, and the tail is cut only after
-                // the last intact frame (the copy may be the durable one).
-                if let Some(g) = gap.take() {
-                    let same_kind = matches!(g.reason, SkipReason::Duplicate { .. }) == dup;
-                    if bad.is_some() && same_kind && g.end == off {
-                        gap = Some(Gap { end, ..g });
-                    } else {
-                        seg.add_skip(g.off, g.end);
-                        report.add_skip(Skipped {
-                            segment: id,
-                            offset: g.off,
-                            bytes: g.end - g.off,
-                            reason: g.reason,
-                        });
+                    if let Some(reason) = bad {
+                        if gap.is_none() {
+                            gap = Some(Gap { off, end, reason });
+                        }
                     }
-                }
-                if let Some(reason) = bad {
-                    if gap.is_none() {
-                        gap = Some(Gap { off, end, reason });
+                    if bad.is_none() || dup {
+                        good_end = end;
                     }
-                }
-                if bad.is_none() || dup {
-                    good_end = end;
                 }
             }
             let mut size = size;

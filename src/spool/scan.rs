@@ -109,6 +109,55 @@ pub(crate) struct Scan<'a> {
     pub(crate) max_record: usize,
 }
 
+/// Slices smaller than this are verified on one thread.
+const PARALLEL_MIN: usize = 256 << 10;
+
+/// The whole frames at the start of `buf` that check out (length within
+/// `max_record`, checksum matching), following the chain of lengths from the
+/// first byte, as `(seq, len)`; it stops before the first that does not.
+/// Used at open, where checksums are most of the work: a large slice is
+/// verified in two halves on two threads.
+pub(crate) fn verified_frames(buf: &[u8], max_record: usize) -> Vec<(u64, u32)> {
+    let mut frames: Vec<(usize, u64, u32)> = Vec::new(); // (start, seq, len)
+    let mut o = 0;
+    while o + HEADER <= buf.len() {
+        let h = frame::header(&buf[o..]);
+        if h.len as usize > max_record {
+            break;
+        }
+        let end = o + HEADER + h.len as usize;
+        if end > buf.len() {
+            break;
+        }
+        frames.push((o, h.seq, h.len));
+        o = end;
+    }
+    // How many frames of `part` check out before one fails.
+    let good = |part: &[(usize, u64, u32)]| -> usize {
+        part.iter()
+            .position(|&(start, _, len)| {
+                let f = &buf[start..start + HEADER + len as usize];
+                !frame::verify(f, &frame::header(f))
+            })
+            .unwrap_or(part.len())
+    };
+    let n = frames.len();
+    let ok = if o < PARALLEL_MIN || n < 2 {
+        good(&frames)
+    } else {
+        let half = frames.partition_point(|f| f.0 < o / 2).clamp(1, n - 1);
+        let (left, right) = frames.split_at(half);
+        let (l, r) = crate::sync::join(|| good(left), || good(right));
+        if l < half {
+            l
+        } else {
+            half + r
+        }
+    };
+    frames.truncate(ok);
+    frames.into_iter().map(|(_, seq, len)| (seq, len)).collect()
+}
+
 impl Scan<'_> {
     fn probe(&mut self, off: u64) -> Result<Probe, IoError> {
         if off >= self.limit {
@@ -206,5 +255,38 @@ impl Scan<'_> {
         let total = HEADER + len as usize;
         let b = self.rb.fetch(self.st, self.seg, off, total, self.limit)?;
         Ok(b.get(HEADER..total).unwrap_or(&[]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(n: u64, len: usize) -> (Vec<u8>, Vec<usize>) {
+        let mut buf = Vec::new();
+        let mut starts = Vec::new();
+        for seq in 1..=n {
+            starts.push(buf.len());
+            frame::encode(&mut buf, seq, &vec![seq as u8; len]);
+        }
+        (buf, starts)
+    }
+
+    #[test]
+    fn verified_frames_stop_before_the_first_bad_one_in_either_half() {
+        let (buf, starts) = frames(1000, 500); // ~500 KiB: two threads
+        assert!(buf.len() > PARALLEL_MIN);
+        let all = verified_frames(&buf, 1000);
+        assert_eq!(all.len(), 1000);
+        assert_eq!(all[999], (1000, 500));
+        for bad in [3usize, 700, 999] {
+            let mut b = buf.clone();
+            b[starts[bad] + HEADER + 7] ^= 1;
+            let got = verified_frames(&b, 1000);
+            assert_eq!(got.len(), bad, "damage in frame {bad}");
+        }
+        // A cut frame at the end and a length above the limit stop the walk.
+        assert_eq!(verified_frames(&buf[..buf.len() - 1], 1000).len(), 999);
+        assert_eq!(verified_frames(&buf, 499).len(), 0);
     }
 }

@@ -126,11 +126,17 @@ impl<T> Consumer<T> {
     /// ```
     #[inline]
     pub fn try_pop(&mut self) -> Result<T, TryPopError> {
+        // `len_for` has just read `tail`: look only at `closed` before
+        // saying "empty", so a polling consumer takes the producer's line
+        // once per call, not twice.
         if self.len_for(1) == 0 {
-            match self.poll_len(1) {
-                Poll::Ready => {}
-                Poll::Pending => return Err(TryPopError::Empty),
-                Poll::Closed => return Err(TryPopError::Closed),
+            if !self.shared.is_closed() {
+                return Err(TryPopError::Empty);
+            }
+            // The close was stored after the producer's last publication
+            // (Release/Acquire on `closed`), so this reload sees all of it.
+            if self.fresh_len() == 0 {
+                return Err(TryPopError::Closed);
             }
         }
         let head = self.head.get();
@@ -232,16 +238,18 @@ impl<T> Consumer<T> {
         // and publishing `head`, so no item is ever owned twice.
         out.reserve(n);
         let head = self.head.get();
-        let (first, len1, len2) = self.positions.runs(head, n);
-        let slots = &self.shared.slots;
-        let runs = slots[first..first + len1].iter().chain(&slots[..len2]);
-        for (dst, slot) in out.spare_capacity_mut().iter_mut().zip(runs) {
-            *dst = slot.with(|p| {
-                // SAFETY: the `n` slots from `head` hold published items
-                // (n <= items ready, Acquire on `tail`); each is moved out
-                // once and `head` is published past them below.
-                unsafe { p.read() }
-            });
+        let [run1, run2] = self.shared.runs(self.positions, head, n);
+        let (dst1, rest) = out.spare_capacity_mut().split_at_mut(run1.len());
+        for (run, dst) in [(run1, dst1), (run2, &mut rest[..run2.len()])] {
+            for (d, slot) in dst.iter_mut().zip(run) {
+                *d = slot.with(|p| {
+                    // SAFETY: the `n` slots from `head` hold published
+                    // items (n <= items ready, Acquire on `tail`); each is
+                    // moved out once and `head` is published past them
+                    // below.
+                    unsafe { p.read() }
+                });
+            }
         }
         // SAFETY: the loop initialised the first `n` spare elements (the
         // spare capacity is at least `n` after `reserve(n)`).
@@ -274,15 +282,16 @@ impl<T> Consumer<T> {
             return 0;
         }
         let head = self.head.get();
-        let (first, len1, len2) = self.positions.runs(head, n);
-        let slots = &self.shared.slots;
-        let runs = slots[first..first + len1].iter().chain(&slots[..len2]);
-        for (dst, slot) in out.iter_mut().zip(runs) {
-            *dst = slot.with(|p| {
-                // SAFETY: as in `pop_batch`: a published item, read once
-                // before `head` moves past it.
-                unsafe { p.read().assume_init() }
-            });
+        let [run1, run2] = self.shared.runs(self.positions, head, n);
+        let (dst1, dst2) = out[..n].split_at_mut(run1.len());
+        for (run, dst) in [(run1, dst1), (run2, dst2)] {
+            for (d, slot) in dst.iter_mut().zip(run) {
+                *d = slot.with(|p| {
+                    // SAFETY: as in `pop_batch`: a published item, read
+                    // once before `head` moves past it.
+                    unsafe { p.read().assume_init() }
+                });
+            }
         }
         self.publish(self.positions.advance(head, n));
         n

@@ -252,16 +252,17 @@ impl<T> Producer<T> {
             return 0;
         }
         let tail = self.tail.get();
-        let (first, len1, len2) = self.positions.runs(tail, n);
-        let slots = &self.shared.slots;
-        let runs = slots[first..first + len1].iter().chain(&slots[..len2]);
-        for (slot, &item) in runs.zip(items) {
-            slot.with_mut(|p| {
-                // SAFETY: the `n` slots from `tail` are free (n <= free
-                // slots) and only this handle writes free slots; the
-                // consumer reads them only after the publication below.
-                unsafe { p.write(MaybeUninit::new(item)) }
-            });
+        let [run1, run2] = self.shared.runs(self.positions, tail, n);
+        let (items1, items2) = items[..n].split_at(run1.len());
+        for (run, items) in [(run1, items1), (run2, items2)] {
+            for (slot, &item) in run.iter().zip(items) {
+                slot.with_mut(|p| {
+                    // SAFETY: the `n` slots from `tail` are free (n <= free
+                    // slots) and only this handle writes free slots; the
+                    // consumer reads them only after the publication below.
+                    unsafe { p.write(MaybeUninit::new(item)) }
+                });
+            }
         }
         self.publish(self.positions.advance(tail, n));
         n
@@ -296,21 +297,24 @@ impl<T> Producer<T> {
         if n == 0 {
             return 0;
         }
-        let (first, len1, len2) = self.positions.runs(self.tail.get(), n);
-        let slots = &self.shared.slots;
+        let runs = self.shared.runs(self.positions, self.tail.get(), n);
         let mut pending = Pending {
             producer: self,
             start: self.tail.get(),
             written: 0,
         };
-        for slot in slots[first..first + len1].iter().chain(&slots[..len2]) {
-            let Some(item) = iter.next() else { break };
-            slot.with_mut(|p| {
-                // SAFETY: as in `push_slice`: the slot is free, ours alone,
-                // and unpublished until `pending` is dropped.
-                unsafe { p.write(MaybeUninit::new(item)) }
-            });
-            pending.written += 1;
+        'fill: for run in runs {
+            for slot in run {
+                let Some(item) = iter.next() else {
+                    break 'fill;
+                };
+                slot.with_mut(|p| {
+                    // SAFETY: as in `push_slice`: the slot is free, ours
+                    // alone, and unpublished until `pending` is dropped.
+                    unsafe { p.write(MaybeUninit::new(item)) }
+                });
+                pending.written += 1;
+            }
         }
         pending.written
     }

@@ -67,6 +67,15 @@ impl<T> Shared<T> {
         self.control.parking.wake_now(peer);
     }
 
+    /// The slots `n` items from position `pos` occupy: up to the end of the
+    /// slots, then on from slot 0. Two plain slices, so loops over them
+    /// compile to straight copies.
+    #[inline(always)]
+    pub(super) fn runs(&self, positions: Positions, pos: usize, n: usize) -> [&[Slot<T>]; 2] {
+        let (first, len1, len2) = positions.runs(pos, n);
+        [&self.slots[first..first + len1], &self.slots[..len2]]
+    }
+
     pub(super) fn is_closed(&self) -> bool {
         self.control.closed.load(Ordering::Acquire)
     }
