@@ -38,11 +38,22 @@ pub fn run(args: &InspectArgs) -> Result<u8, AgentError> {
         }
     );
     print_checkpoint(dir, running)?;
-    for (name, what) in [(STDIN_SPOOL, "stdin"), (SPILL_SPOOL, "spill")] {
-        let spool_dir = dir.join(name);
-        if spool_dir.is_dir() {
-            print_spool(&spool_dir, what, running);
-        }
+    let stdin = dir.join(STDIN_SPOOL);
+    if stdin.is_dir() {
+        print_spool(&stdin, "stdin", running);
+    }
+    // The buffer keeps one spool per partition: SPILL_SPOOL/p0, ...
+    let mut spill: Vec<PathBuf> = std::fs::read_dir(dir.join(SPILL_SPOOL))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    spill.sort();
+    for p in spill {
+        print_spool(&p, "spill", running);
     }
     drop(lock);
     Ok(EXIT_OK)

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use spillway::Weigh;
+use spillway::{Codec, CodecError, Weigh};
 
 use crate::memory;
 
@@ -193,15 +193,15 @@ impl Record {
             },
         }
     }
+}
 
-    /// Appends the record's disk form to `out` (the spool's codec).
-    ///
-    /// Layout, little-endian: tag `u8` (0 line, 1 switch), `dev u64`,
-    /// `ino u64`, `epoch u32`, then for a line `start u64`, `end u64` and the
-    /// bytes to the end; for a switch `offset u64`.
-    // The codec of the buffer's spill policy; unused until that lands.
-    #[allow(dead_code)]
-    pub fn encode(&self, out: &mut Vec<u8>) {
+/// The disk form of a record, for the buffer's spill spool.
+///
+/// Layout, little-endian: tag `u8` (0 line, 1 switch), `dev u64`, `ino u64`,
+/// `epoch u32`, then for a line `start u64`, `end u64` and the bytes to the
+/// end; for a switch `offset u64`.
+impl Codec for Record {
+    fn encode(&self, out: &mut Vec<u8>) {
         match self.view() {
             View::Line { data, at, .. } => {
                 out.push(TAG_LINE);
@@ -218,13 +218,14 @@ impl Record {
         }
     }
 
-    /// Reads a record back from what [`encode`](Self::encode) wrote.
-    ///
-    /// # Errors
-    /// [`DecodeError`] naming what is wrong: a short buffer, an unknown tag,
-    /// trailing bytes after a switch, or a span that ends before it starts.
-    #[allow(dead_code)]
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+    /// A record read back is a line of its own (charged until dropped).
+    fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        Self::decode_parts(bytes).map_err(|e| CodecError::new(e.to_string()))
+    }
+}
+
+impl Record {
+    fn decode_parts(bytes: &[u8]) -> Result<Self, DecodeError> {
         let (&tag, rest) = bytes.split_first().ok_or(DecodeError("empty record"))?;
         let (file, rest) = take_file(rest)?;
         match tag {
@@ -297,15 +298,12 @@ impl fmt::Debug for Record {
     }
 }
 
-#[allow(dead_code)]
 const TAG_LINE: u8 = 0;
-#[allow(dead_code)]
 const TAG_SWITCH: u8 = 1;
 
 /// A spooled record that cannot be read back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)]
-pub struct DecodeError(&'static str);
+struct DecodeError(&'static str);
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -315,14 +313,12 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-#[allow(dead_code)]
 fn put_file(out: &mut Vec<u8>, file: FileId) {
     out.extend_from_slice(&file.dev.to_le_bytes());
     out.extend_from_slice(&file.ino.to_le_bytes());
     out.extend_from_slice(&file.epoch.to_le_bytes());
 }
 
-#[allow(dead_code)]
 fn take_file(b: &[u8]) -> Result<(FileId, &[u8]), DecodeError> {
     let (dev, b) = take_u64(b)?;
     let (ino, b) = take_u64(b)?;
@@ -331,13 +327,11 @@ fn take_file(b: &[u8]) -> Result<(FileId, &[u8]), DecodeError> {
     Ok((FileId { dev, ino, epoch }, b))
 }
 
-#[allow(dead_code)]
 fn take_u64(b: &[u8]) -> Result<(u64, &[u8]), DecodeError> {
     let (v, rest) = take_array::<8>(b)?;
     Ok((u64::from_le_bytes(v), rest))
 }
 
-#[allow(dead_code)]
 fn take_array<const N: usize>(b: &[u8]) -> Result<([u8; N], &[u8]), DecodeError> {
     let (head, rest) = b
         .split_first_chunk::<N>()

@@ -8,6 +8,7 @@ use spillway::BufferConfig;
 
 use crate::cli::ShipArgs;
 use crate::error::AgentError;
+use crate::record::RECORD_OVERHEAD;
 
 /// Records per batch unless configured: with 100-byte lines, a 2 MB batch,
 /// so each batch's syncs are paid for by enough data.
@@ -22,9 +23,8 @@ pub const MIN_BUDGET: u64 = 16 << 20;
 pub struct Settings {
     /// The buffer's configuration, as the buffer gets it.
     pub buffer: BufferConfig,
-    /// Failed attempts of one batch after which, without `--follow`, the
-    /// agent stops (the buffer itself retries without limit: no record is
-    /// ever dropped).
+    /// Failed attempts (after the first) of one batch after which the output
+    /// counts as down: without `--follow` the agent then stops reading.
     pub max_retries: u32,
     /// Bytes of records in memory at which the reader waits.
     pub budget: u64,
@@ -84,21 +84,22 @@ impl Settings {
                 dir.display()
             )));
         }
+        let budget = cfg.max_bytes.saturating_mul(4).max(MIN_BUDGET);
+        // The reader waits on its memory budget, so a partition never fills
+        // while the output keeps up: records spill to disk only when the
+        // output fails, never just because it is slower than the reader.
+        let most_in_memory = usize::try_from(budget / RECORD_OVERHEAD).unwrap_or(usize::MAX);
         let largest = cfg.max_size.saturating_add(cfg.max_size_jitter);
-        if cfg.capacity < largest {
-            cfg.capacity = largest.saturating_mul(2);
-        }
+        cfg.capacity = cfg
+            .capacity
+            .max(largest.saturating_mul(2))
+            .max(most_in_memory.saturating_add(largest));
         let max_retries = cfg.max_retries;
-        // The buffer never gives a batch up: the agent decides when to stop,
-        // and the records stay in the input (or the stdin spool) meanwhile.
-        cfg.max_retries = u32::MAX;
-        cfg.overflow = Overflow::Block;
-        // The reader waits on its memory budget first; this only bounds how
-        // long one insert waits before the reader looks at signals again.
+        // Only bounds how long one insert waits before the reader looks at
+        // signals again.
         cfg.block_timeout = Duration::from_millis(200);
         cfg.validate()
             .map_err(|e| AgentError::input(format!("invalid configuration: {e}")))?;
-        let budget = cfg.max_bytes.saturating_mul(4).max(MIN_BUDGET);
         Ok(Self {
             buffer: cfg,
             max_retries,
@@ -127,4 +128,26 @@ fn parse_duration(flag: &str, value: &str) -> Result<Duration, AgentError> {
         .set("flush_interval", value)
         .map_err(|e| flag_error(flag, e))?;
     Ok(scratch.flush_interval)
+}
+
+impl Settings {
+    /// The buffer for a file input: failed batches spill to `spool_dir`
+    /// after `max_retries` (the file itself keeps everything after the
+    /// checkpoint, so the spool only has to hold what is in memory).
+    pub fn spilling(&self, spool_dir: &std::path::Path) -> BufferConfig {
+        let mut cfg = self.buffer.clone();
+        cfg.overflow = Overflow::Spill;
+        cfg.spool_dir = Some(spool_dir.to_path_buf());
+        cfg
+    }
+
+    /// The buffer for stdin, whose records are already in the stdin spool:
+    /// no second spool, and a batch is retried until it is delivered or the
+    /// agent stops.
+    pub fn retrying(&self) -> BufferConfig {
+        let mut cfg = self.buffer.clone();
+        cfg.overflow = Overflow::Block;
+        cfg.max_retries = u32::MAX;
+        cfg
+    }
 }

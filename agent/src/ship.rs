@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use spillway::buffer::SyncFlushError;
-use spillway::observer::{FlushEnd, Observer, RetryEvent};
+use spillway::observer::{DropEvent, DropReason, FlushEnd, Observer};
 use spillway::{Buffer, InsertError};
 
 use crate::cli::ShipArgs;
@@ -94,8 +94,13 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
         start_pos,
         Arc::clone(&counters),
     );
-    let buffer = Buffer::with_observer(settings.buffer.clone(), sink, watch.clone())
-        .map_err(|e| AgentError::input(format!("cannot start the buffer: {e}")))?;
+    let buffer = if stdin_input {
+        Buffer::with_observer(settings.retrying(), sink, watch.clone())
+    } else {
+        let spool_dir = state.dir().join(state::SPILL_SPOOL);
+        Buffer::spilling_with_observer(settings.spilling(&spool_dir), sink, watch.clone())
+    }
+    .map_err(|e| AgentError::input(format!("cannot start the buffer: {e}")))?;
 
     let progress = Arc::new(Progress::default());
     let reporter = settings.stats.map(|every| {
@@ -258,7 +263,7 @@ fn pump(
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        if !settings.follow && watch.is_down() {
+        if (!settings.follow && watch.is_down()) || watch.gave_up() {
             return Ok(());
         }
         if memory::live() > settings.budget {
@@ -322,10 +327,10 @@ fn insert_all(
 /// was given up on first.
 fn drain(buffer: &Buffer<Record>, watch: &Watch) -> bool {
     loop {
-        if buffer.is_empty() {
+        if buffer.is_empty() && buffer.stats().counts.spooled == 0 {
             return true;
         }
-        if watch.is_down() {
+        if watch.is_down() || watch.gave_up() {
             return false;
         }
         match buffer.sync_flush(TICK * 2) {
@@ -336,11 +341,13 @@ fn drain(buffer: &Buffer<Record>, watch: &Watch) -> bool {
 }
 
 /// Watches sink calls: says when the output fails and recovers, and when a
-/// batch has failed more than `max_retries` times in a row.
+/// batch has failed `max_retries + 1` times in a row (the output is down).
 struct Watch {
     max_retries: u32,
     down: AtomicBool,
     failing: AtomicBool,
+    /// A batch could not be spilled (the spool is full) and was given up.
+    gave_up: AtomicBool,
     last_error: Mutex<Option<String>>,
 }
 
@@ -350,12 +357,17 @@ impl Watch {
             max_retries,
             down: AtomicBool::new(false),
             failing: AtomicBool::new(false),
+            gave_up: AtomicBool::new(false),
             last_error: Mutex::new(None),
         }
     }
 
     fn is_down(&self) -> bool {
         self.down.load(Ordering::SeqCst)
+    }
+
+    fn gave_up(&self) -> bool {
+        self.gave_up.load(Ordering::SeqCst)
     }
 }
 
@@ -368,6 +380,11 @@ impl Observer for Watch {
                     ui::note(format!("output failed: {msg}"));
                 }
                 *last = Some(msg.to_owned());
+                // The last attempt failed: the batch spills (or, from stdin,
+                // is retried on).
+                if e.attempt >= self.max_retries {
+                    self.down.store(true, Ordering::SeqCst);
+                }
             }
             None => {
                 if self.failing.swap(false, Ordering::SeqCst) {
@@ -378,10 +395,13 @@ impl Observer for Watch {
         }
     }
 
-    fn on_retry(&self, e: &RetryEvent<'_>) {
-        // `attempt` is the retry about to come: the batch failed that often.
-        if e.attempt > self.max_retries {
-            self.down.store(true, Ordering::SeqCst);
+    fn on_drop(&self, e: &DropEvent<'_>) {
+        if e.reason == DropReason::SinkFailed && !self.gave_up.swap(true, Ordering::SeqCst) {
+            ui::note(format!(
+                "the spool is full: {} records were not kept; stopping (they stay after the \
+                 checkpoint and are shipped by the next run)",
+                e.count
+            ));
         }
     }
 }

@@ -50,7 +50,15 @@ fn a_run_that_cannot_deliver_exits_1_and_the_next_one_delivers_everything_once()
     assert!(err.contains("output failed: command `test -f"), "{err}");
     assert!(err.contains("shipped 0 records"), "{err}");
     assert!(err.contains(" retries"), "{err}");
+    assert!(err.contains("5000 still spooled"), "{err}");
     assert!(!out.exists());
+    // What was read is in the spill spool; the checkpoint has not moved.
+    let shown = stdout(&run(&["inspect", "--state", state.to_str().unwrap()]));
+    assert!(shown.contains("offset 0 "), "{shown}");
+    assert!(
+        shown.contains("spool spill") && shown.contains(": 5000 records"),
+        "{shown}"
+    );
 
     fs::write(&marker, "").unwrap();
     let run2 = ship(&input, &exec, &state, &extra);
