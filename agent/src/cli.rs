@@ -36,10 +36,15 @@ OUTPUTS:
 
 FAILURES:
   A failed batch is retried with exponential backoff (retry_backoff, capped
-  at retry_backoff_max). Without --follow, once a batch has failed
-  max_retries + 1 times the agent stops reading and exits 1; what it read
-  and did not deliver is shipped by the next run. With --follow it keeps
-  retrying until the output recovers or it is stopped.
+  at retry_backoff_max). After max_retries retries it goes to the spool in
+  DIR/spool (stdin's records are already spooled: they are retried on), and
+  the spool is sent, oldest first, when the output accepts batches again.
+  Without --follow, once a batch has failed max_retries + 1 times the agent
+  stops reading, spools what it holds and exits 1; the next run ships the
+  spool first, then the file from the checkpoint on, sending nothing twice.
+  With --follow it keeps reading and retrying until the output recovers or
+  it is stopped. A full spool (--spool-max) stops the agent (exit 1): what
+  it could not keep is after the checkpoint, and the next run ships it.
 
 INPUTS:
   PATH    A regular file, read from the checkpoint on. If the file at PATH is
