@@ -97,7 +97,8 @@ pub struct OverflowEvent<'a> {
 /// Callbacks for telemetry. Every method has an empty default, so implement
 /// only what you need. They run on the thread where the event happens (a
 /// flusher, or the inserting thread for overflow and drop-newest), never with
-/// a lock held; keep them short.
+/// a lock held; keep them short. A panic in a callback is caught and ignored,
+/// so telemetry can never stop a flush.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};

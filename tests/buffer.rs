@@ -843,3 +843,29 @@ fn a_flush_running_past_flush_timeout_is_reported() {
     assert_eq!((c.flush_timeouts, c.delivered, c.failed_flushes), (1, 2, 0));
     assert!(buf.stats().latency.max >= Duration::from_millis(5));
 }
+
+struct Panicky;
+impl Observer for Panicky {
+    fn on_flush_start(&self, _: &spillway::observer::FlushStart<'_>) {
+        panic!("observer bug");
+    }
+    fn on_flush_end(&self, _: &spillway::observer::FlushEnd<'_>) {
+        panic!("observer bug");
+    }
+}
+
+#[test]
+fn a_panicking_observer_cannot_stop_a_flush() {
+    let engine = Engine::manual();
+    let (log, sink) = recorder::<u32>();
+    let buf = engine
+        .buffer_with_observer(base().max_size(2), sink, Arc::new(Panicky))
+        .unwrap();
+    buf.insert(1).unwrap();
+    buf.insert(2).unwrap();
+    engine.run_pending();
+    assert_eq!(batches(&log), [vec![1, 2]]);
+    let r = buf.close(Duration::from_secs(5));
+    assert_eq!((r.undelivered, r.timed_out), (0, false));
+    assert_eq!(r.counts.delivered, 2);
+}

@@ -311,23 +311,33 @@ impl<T: Weigh + Send + 'static> Core<T> {
         false
     }
 
-    fn emit(&self, p: u32, events: Events<T>) {
+    /// Calls the observer, if any. A panicking observer is caught and
+    /// ignored: telemetry must never wedge a flush or an insert.
+    fn observe(&self, f: impl FnOnce(&dyn Observer)) {
         if let Some(obs) = &self.observer {
-            if events.overflow {
+            let _ = catch_unwind(AssertUnwindSafe(|| f(&**obs)));
+        }
+    }
+
+    fn emit(&self, p: u32, events: Events<T>) {
+        if events.overflow {
+            self.observe(|obs| {
                 obs.on_overflow(&OverflowEvent {
                     buffer: &self.name,
                     partition: p,
                     policy: self.config.overflow,
-                });
-            }
-            if let Some((count, reason)) = events.dropped {
+                })
+            });
+        }
+        if let Some((count, reason)) = events.dropped {
+            self.observe(|obs| {
                 obs.on_drop(&DropEvent {
                     buffer: &self.name,
                     partition: p,
                     count,
                     reason,
-                });
-            }
+                })
+            });
         }
         drop(events.garbage);
     }
@@ -701,15 +711,15 @@ impl<T: Weigh + Send + 'static> Core<T> {
 
         let n = batch.chunk.items.len();
         let first_seq = batch.chunk.first_seq;
-        if let Some(obs) = &self.observer {
+        self.observe(|obs| {
             obs.on_flush_start(&FlushStart {
                 buffer: &self.name,
                 partition: p,
                 reason: batch.reason,
                 attempt: batch.attempt,
                 items: n,
-            });
-        }
+            })
+        });
         let started = Instant::now();
         let ctx = FlushContext {
             buffer: &self.name,
@@ -731,7 +741,7 @@ impl<T: Weigh + Send + 'static> Core<T> {
         });
         let elapsed = started.elapsed();
         let timed_out = elapsed > cfg.flush_timeout;
-        if let Some(obs) = &self.observer {
+        self.observe(|obs| {
             let msg = result.as_ref().err().map(ToString::to_string);
             obs.on_flush_end(&FlushEnd {
                 buffer: &self.name,
@@ -742,8 +752,8 @@ impl<T: Weigh + Send + 'static> Core<T> {
                 duration: elapsed,
                 error: msg.as_deref(),
                 timed_out,
-            });
-        }
+            })
+        });
 
         let mut events = Events::new();
         let mut failed_items = None;
@@ -791,15 +801,15 @@ impl<T: Weigh + Send + 'static> Core<T> {
                     let at = self.engine.handle.inner.now() + backoff;
                     self.arm(at, p, TimerKind::Retry, gen);
                     drop(st);
-                    if let Some(obs) = &self.observer {
+                    self.observe(|obs| {
                         obs.on_retry(&RetryEvent {
                             buffer: &self.name,
                             partition: p,
                             attempt,
                             backoff,
                             items: n,
-                        });
-                    }
+                        })
+                    });
                     return;
                 }
                 if !spilling {

@@ -1,0 +1,138 @@
+//! Where batches go: a file, standard output, or a command per batch.
+//!
+//! Each output takes a whole batch, already laid out as lines, and says
+//! whether it accepted it. A file output is synced before it accepts, and
+//! can take back what it wrote but was never confirmed.
+
+mod exec;
+pub(crate) mod file;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{self, IoSlice, Write};
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub use exec::ExecOutput;
+pub use file::{FileOutput, Reconciled, Recorded};
+
+/// What `--output` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputSpec {
+    /// `PATH`: append to a file.
+    File(PathBuf),
+    /// `-`: standard output.
+    Stdout,
+    /// `exec:COMMAND`: run `sh -c COMMAND` per batch.
+    Exec(String),
+}
+
+impl OutputSpec {
+    /// Reads `--output`.
+    ///
+    /// # Errors
+    /// An empty value, or `exec:` with no command.
+    pub fn parse(value: &OsString) -> Result<Self, String> {
+        if value.is_empty() {
+            return Err("invalid value \"\" for --output: expected PATH, - or exec:COMMAND".into());
+        }
+        if value == "-" {
+            return Ok(Self::Stdout);
+        }
+        if let Some(text) = value.to_str() {
+            if let Some(cmd) = text.strip_prefix("exec:") {
+                if cmd.trim().is_empty() {
+                    return Err(
+                        "invalid value \"exec:\" for --output: expected a command after exec:"
+                            .into(),
+                    );
+                }
+                return Ok(Self::Exec(cmd.to_owned()));
+            }
+        }
+        Ok(Self::File(PathBuf::from(value)))
+    }
+}
+
+impl fmt::Display for OutputSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(p) => write!(f, "{}", p.display()),
+            Self::Stdout => f.write_str("standard output"),
+            Self::Exec(c) => write!(f, "exec:{c}"),
+        }
+    }
+}
+
+/// An open output.
+#[derive(Debug)]
+pub enum Output {
+    /// A file, appended to and synced.
+    File(FileOutput),
+    /// Standard output.
+    Stdout,
+    /// A command per batch.
+    Exec(ExecOutput),
+}
+
+impl Output {
+    /// Sends one batch: `parts` laid end to end are its lines, each ending
+    /// in a newline, `len` bytes in all. `Ok` means the output accepted it:
+    /// written and synced for a file, written (and synced, if it is a file)
+    /// for standard output, exit status 0 before `deadline` for a command.
+    ///
+    /// # Errors
+    /// What went wrong, in one line; the batch counts as not delivered.
+    pub fn send(&mut self, parts: &[IoSlice<'_>], len: usize, deadline: Instant) -> io::Result<()> {
+        match self {
+            Self::File(f) => f.send(parts),
+            Self::Stdout => send_stdout(parts),
+            Self::Exec(e) => {
+                let mut payload = Vec::with_capacity(len);
+                for p in parts {
+                    payload.extend_from_slice(p);
+                }
+                e.send(payload, deadline)
+            }
+        }
+    }
+
+    /// The batch just sent is recorded as delivered (a file output will not
+    /// take it back any more).
+    pub fn confirm(&mut self) {
+        if let Self::File(f) = self {
+            f.confirm();
+        }
+    }
+}
+
+fn send_stdout(parts: &[IoSlice<'_>]) -> io::Result<()> {
+    let stdout = io::stdout();
+    let mut lock = stdout.lock();
+    write_all_vectored(&mut lock, parts)?;
+    lock.flush()?;
+    // Redirected to a file, standard output is synced like a file output.
+    let fd = lock.as_fd().try_clone_to_owned()?;
+    let file = std::fs::File::from(fd);
+    if file.metadata()?.is_file() {
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
+/// Writes every byte of `parts`, in as few calls as the system allows
+/// (`Write::write_all_vectored` is not stable yet).
+pub(crate) fn write_all_vectored(w: &mut impl Write, parts: &[IoSlice<'_>]) -> io::Result<()> {
+    let mut owned: Vec<IoSlice<'_>> = parts.iter().filter(|p| !p.is_empty()).copied().collect();
+    let mut rest = &mut owned[..];
+    while !rest.is_empty() {
+        match w.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
