@@ -35,14 +35,6 @@ mod imp {
 
     pub(crate) mod thread {
         pub(crate) use std::thread::{current, panicking, spawn, yield_now, Builder, JoinHandle};
-
-        /// Joins `h` if its thread has finished (and is not the calling
-        /// thread); otherwise drops the handle, detaching the thread.
-        pub(crate) fn join_if_finished(h: JoinHandle<()>) {
-            if h.is_finished() && h.thread().id() != current().id() {
-                let _ = h.join();
-            }
-        }
     }
 
     /// A hint that we are busy-waiting; under loom it yields to other threads.
@@ -151,12 +143,6 @@ mod imp {
     pub(crate) mod thread {
         pub(crate) use loom::thread::{current, spawn, yield_now, Builder, JoinHandle};
         pub(crate) use std::thread::panicking;
-
-        /// loom's handles cannot tell whether their thread has finished, so
-        /// this always detaches (no model runs an engine with threads).
-        pub(crate) fn join_if_finished(h: JoinHandle<()>) {
-            drop(h);
-        }
     }
 
     /// Under loom a spin is a yield, so busy loops do not explode the model.

@@ -21,7 +21,7 @@ use crate::config::BufferConfig;
 use crate::observer::Observer;
 use crate::sink::Sink;
 use crate::sync::rc::{Arc, Weak};
-use crate::sync::thread::{join_if_finished, Builder, JoinHandle};
+use crate::sync::thread::{current, Builder, JoinHandle};
 use crate::sync::{Condvar, Mutex};
 use crate::weigh::Weigh;
 
@@ -53,7 +53,8 @@ struct WorkQueue {
     tasks: VecDeque<(Arc<dyn Task>, u32)>,
     idle: usize,
     stopping: bool,
-    exited: usize,
+    /// Indices of the workers that have left their loop.
+    exited: Vec<usize>,
 }
 
 pub(crate) struct EngineInner {
@@ -116,7 +117,7 @@ impl EngineInner {
         }
     }
 
-    fn worker_loop(&self) {
+    fn worker_loop(&self, index: usize) {
         let mut q = self.work.lock();
         loop {
             if let Some((task, partition)) = q.tasks.pop_front() {
@@ -129,7 +130,7 @@ impl EngineInner {
                 continue;
             }
             if q.stopping {
-                q.exited += 1;
+                q.exited.push(index);
                 drop(q);
                 self.worker_exited.notify_all();
                 return;
@@ -140,28 +141,38 @@ impl EngineInner {
         }
     }
 
-    /// Stops the threads. Workers finish what is queued first; a worker stuck
-    /// in a sink that never returns is left behind (detached) once the
-    /// deadline passes, so shutdown never hangs.
+    /// Stops the threads. Workers finish what is queued first, and every
+    /// thread that stops is joined, so none outlives the engine; only a
+    /// worker still stuck in a sink that never returns is left behind
+    /// (detached) once `deadline` passes, so shutdown never hangs. Idempotent.
+    /// When the last reference to the engine goes on one of its own threads
+    /// (a flush held it), that thread neither waits for nor joins itself.
     pub(crate) fn shutdown_threads(&self, deadline: Instant) {
         self.timer.stop();
-        let mut q = self.work.lock();
-        if !q.stopping {
-            q.stopping = true;
+        // Workers first, then the timer thread (see `Engine::new`).
+        let handles: Vec<JoinHandle<()>> = std::mem::take(&mut *self.threads.lock());
+        if handles.is_empty() {
+            return; // a manual engine, or a shutdown that already ran
         }
-        drop(q);
+        let me = current().id();
+        let own = handles.iter().position(|h| h.thread().id() == me);
+        let workers = handles.len().min(self.workers);
+        let expected = workers - usize::from(own.is_some_and(|i| i < workers));
+        self.work.lock().stopping = true;
         self.work_ready.notify_all();
         let mut q = self.work.lock();
-        while q.exited < self.workers {
+        while q.exited.len() < expected {
             if self.worker_exited.wait_until(&mut q, deadline).timed_out() {
                 break;
             }
         }
+        let exited = q.exited.clone();
         drop(q);
-        let handles: Vec<_> = std::mem::take(&mut *self.threads.lock());
-        for h in handles {
-            // A finished thread joins at once; an unfinished one is detached.
-            join_if_finished(h);
+        for (i, h) in handles.into_iter().enumerate() {
+            let is_timer = i >= workers;
+            if Some(i) != own && (is_timer || exited.contains(&i)) {
+                let _ = h.join();
+            }
         }
     }
 }
@@ -257,7 +268,7 @@ impl Engine {
             let me = Arc::clone(inner);
             match spawn(
                 format!("spillway-flush-{i}"),
-                Box::new(move || me.worker_loop()),
+                Box::new(move || me.worker_loop(i)),
             ) {
                 Ok(h) => threads.push(h),
                 Err(e) => {
