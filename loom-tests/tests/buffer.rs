@@ -24,12 +24,27 @@ use std::time::Duration;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use spillway::buffer::SyncFlushError;
+use spillway::buffer::{FlushReport, SyncFlushError};
 use spillway::config::Overflow;
 use spillway::{Buffer, BufferConfig, Engine, FlushContext, InsertError, SinkError, Weigh};
 
 /// Long enough never to pass while a model runs: no model may time out.
 const NEVER: Duration = Duration::from_secs(3600);
+
+/// `sync_flush` delivered exactly "what was buffered at the call": at least
+/// every insert that had returned before it (`before`, and those very
+/// items), at most those that had started by the time it returned (`began`).
+fn assert_covers_what_was_buffered(report: &FlushReport, seen: &[u32], before: u32, began: u64) {
+    assert!(report.all_delivered(), "{report:?}");
+    assert!(report.delivered() >= u64::from(before), "{report:?}");
+    assert!(report.delivered() <= began, "{report:?} > {began} started");
+    for id in 0..before {
+        assert!(
+            seen.contains(&id),
+            "item {id} returned before sync_flush: {seen:?}"
+        );
+    }
+}
 
 /// An item that counts its drops, so every model can prove each item is
 /// dropped exactly once, whichever way it went.
@@ -248,19 +263,8 @@ fn sync_flush_waits_for_every_insert_that_returned_before_it() {
 
         let before = returned.load(Ordering::Acquire) as u32;
         let report = w.buf.sync_flush(NEVER).unwrap();
-        let seen = w.delivered();
-        assert!(report.all_delivered(), "{report:?}");
-        // Exactly "buffered at the call": at least every insert that had
-        // returned, at most those that had started by the time it returned.
         let began = started.load(Ordering::Acquire) as u64;
-        assert!(report.delivered() >= u64::from(before), "{report:?}");
-        assert!(report.delivered() <= began, "{report:?} > {began} started");
-        for id in 0..before {
-            assert!(
-                seen.contains(&id),
-                "item {id} returned before sync_flush: {seen:?}"
-            );
-        }
+        assert_covers_what_was_buffered(&report, &w.delivered(), before, began);
 
         inserter.join().unwrap();
         let r = w.buf.close(NEVER);
@@ -384,17 +388,8 @@ fn sync_flush_drains_a_producer_ring_while_it_pushes() {
 
         let before = returned.load(Ordering::Acquire) as u32;
         let report = w.buf.sync_flush(NEVER).unwrap();
-        let seen = w.delivered();
-        assert!(report.all_delivered(), "{report:?}");
         let began = started.load(Ordering::Acquire) as u64;
-        assert!(report.delivered() >= u64::from(before), "{report:?}");
-        assert!(report.delivered() <= began, "{report:?} > {began} started");
-        for id in 0..before {
-            assert!(
-                seen.contains(&id),
-                "item {id} returned before sync_flush: {seen:?}"
-            );
-        }
+        assert_covers_what_was_buffered(&report, &w.delivered(), before, began);
 
         producer.join().unwrap();
         let r = w.buf.close(NEVER);
