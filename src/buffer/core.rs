@@ -361,17 +361,19 @@ impl<T: Weigh + Send + 'static> Core<T> {
             if st.closing {
                 return Err(InsertError::Closed(item));
             }
-            let was_tail = st.spool.as_ref().is_some_and(|sp| sp.tail);
-            match self.spill_tail(st, item) {
-                Ok(()) => {
-                    st.counts.inserted += 1;
-                    return Ok(());
-                }
-                Err(back) => {
-                    item = back;
-                    // The spool refused it: do not try to spill again in
-                    // this call, or a failing spool would make us spin.
-                    spill_failed |= was_tail;
+            // Only while the spool holds the partition's newest items.
+            if st.spool.as_ref().is_some_and(|sp| sp.tail) {
+                match self.spill_tail(st, item) {
+                    Ok(()) => {
+                        st.counts.inserted += 1;
+                        return Ok(());
+                    }
+                    Err(back) => {
+                        item = back;
+                        // The spool refused it: do not try to spill again in
+                        // this call, or a failing spool would make us spin.
+                        spill_failed = true;
+                    }
                 }
             }
             if st.held() < cfg.capacity {
