@@ -31,6 +31,23 @@ use spillway::{Buffer, BufferConfig, Engine, FlushContext, InsertError, SinkErro
 /// Long enough never to pass while a model runs: no model may time out.
 const NEVER: Duration = Duration::from_secs(3600);
 
+/// A producer handle pushes `items` on one thread while another thread runs
+/// the queued flushes; returns once both are done.
+fn push_beside_a_flusher(w: &World, items: Vec<Item>) {
+    let mut p = w.buf.producer();
+    let producer = thread::spawn(move || {
+        for it in items {
+            p.insert(it).unwrap();
+        }
+    });
+    let engine = w.engine.clone();
+    let flusher = thread::spawn(move || {
+        engine.run_pending();
+    });
+    producer.join().unwrap();
+    flusher.join().unwrap();
+}
+
 /// `sync_flush` delivered exactly "what was buffered at the call": at least
 /// every insert that had returned before it (`before`, and those very
 /// items), at most those that had started by the time it returned (`began`).
@@ -344,18 +361,7 @@ fn a_producer_ring_is_drained_while_it_pushes() {
     loom::model(|| {
         let w = World::new(1, 2, 3);
         let items: Vec<Item> = (0..3).map(|i| w.item(i)).collect();
-        let mut p = w.buf.producer();
-        let producer = thread::spawn(move || {
-            for it in items {
-                p.insert(it).unwrap();
-            }
-        });
-        let engine = w.engine.clone();
-        let flusher = thread::spawn(move || {
-            engine.run_pending();
-        });
-        producer.join().unwrap();
-        flusher.join().unwrap();
+        push_beside_a_flusher(&w, items);
 
         let r = w.buf.sync_flush(NEVER).unwrap();
         assert!(r.all_delivered(), "{r:?}");
@@ -479,18 +485,7 @@ fn a_size_hint_is_never_lost_to_a_flusher_that_stops() {
     loom::model(|| {
         let w = World::new(1, 2, 2);
         let items: Vec<Item> = (0..2).map(|i| w.item(i)).collect();
-        let mut p = w.buf.producer();
-        let producer = thread::spawn(move || {
-            for it in items {
-                p.insert(it).unwrap();
-            }
-        });
-        let engine = w.engine.clone();
-        let flusher = thread::spawn(move || {
-            engine.run_pending();
-        });
-        producer.join().unwrap();
-        flusher.join().unwrap();
+        push_beside_a_flusher(&w, items);
 
         w.engine.run_pending();
         assert_eq!(w.batches(), [vec![0], vec![1]]);
