@@ -33,6 +33,8 @@ OUTPUTS:
                 standard input, one record per line. Exit status 0 accepts the
                 batch; any other status, or running past flush_timeout (then
                 it is killed), fails it.
+  http://URL, https://URL
+                One POST per batch (see HTTP OUTPUT below).
 
 FAILURES:
   A failed batch is retried with exponential backoff (retry_backoff, capped
@@ -45,6 +47,33 @@ FAILURES:
   With --follow it keeps reading and retrying until the output recovers or
   it is stopped. A full spool (--spool-max) stops the agent (exit 1): what
   it could not keep is after the checkpoint, and the next run ships it.
+
+HTTP OUTPUT (cargo feature `http`, in the default build):
+  Each batch is one POST to the URL. The body is the batch's records, one
+  per line (--http-format lines, Content-Type text/plain), or one JSON
+  object per line (--http-format json, application/x-ndjson):
+  {\"message\":\"RECORD\"} followed by the --http-field constants as strings.
+  JSON escapes \\\" \\\\ and every control character; bytes that are not UTF-8
+  become U+FFFD (use lines to ship records byte for byte). --http-gzip
+  compresses the body (Content-Encoding: gzip). user:password@ in the URL
+  sends Basic authentication (messages hide the password). https checks
+  the server against the system's CA certificates, or only those of
+  --http-ca FILE. HTTP_PROXY, HTTPS_PROXY and NO_PROXY are honoured.
+  A response decides the batch:
+    2xx                delivered.
+    429, 408, 5xx, no response (refused, reset, timeout, TLS, DNS)
+                       the attempt failed: retried, then spooled, as above.
+                       Retry-After (seconds or a date) is waited for, up to
+                       retry_backoff_max, before the usual backoff.
+    other 4xx, 3xx     permanent: no retry can fix it (redirects are not
+                       followed). The message shows the status and the
+                       first line of the response's body; the agent stops
+                       (even with --follow), keeps what it read in the spool
+                       and after the checkpoint, and exits 1: fix the
+                       endpoint or the flags, and the next run delivers it.
+  At least once: a batch is sent again only when no 2xx for it was seen
+  (a kill, a timeout, a lost response), and then whole: repeats are whole
+  batches, never parts of one.
 
 INPUTS:
   PATH    A regular file, read from the checkpoint on. If the file at PATH is
@@ -88,10 +117,12 @@ SIGNALS:
 EXIT STATUS:
   0  everything read was delivered
   1  something read is left undelivered (it is shipped by the next run with
-     the same --state), or shipping failed
+     the same --state), or shipping failed (an HTTP output's permanent
+     failure included)
   2  bad input: an unknown flag or a bad value, a missing or unreadable
      input, an unusable or busy state directory, a corrupt checkpoint, an
-     output that cannot be opened; nothing was shipped
+     output that cannot be opened (a bad URL, --http-* flag or --http-ca
+     file); nothing was shipped
 
 A summary line goes to stderr at the end: records, batches, retries,
 dropped, still spooled.";
@@ -129,9 +160,10 @@ pub struct ShipArgs {
     /// File to ship, or - for standard input.
     #[arg(long, value_name = "PATH|-")]
     pub input: OsString,
-    /// Where records go: a file (appended), - (standard output), or
-    /// exec:COMMAND (run per batch with the batch on its stdin).
-    #[arg(long, value_name = "PATH|-|exec:COMMAND")]
+    /// Where records go: a file (appended), - (standard output),
+    /// exec:COMMAND (run per batch with the batch on its stdin), or
+    /// http(s)://URL (one POST per batch).
+    #[arg(long, value_name = "PATH|-|exec:COMMAND|URL")]
     pub output: OsString,
     /// Directory of the checkpoint and the spool (created if missing).
     #[arg(long, value_name = "DIR")]
@@ -158,6 +190,41 @@ pub struct ShipArgs {
     /// when the input's size is known).
     #[arg(long, value_name = "DUR")]
     pub stats: Option<String>,
+    /// Flags of the HTTP output.
+    #[cfg(feature = "http")]
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+/// Flags of the HTTP output (`--output http(s)://...`); refused with any
+/// other output.
+#[cfg(feature = "http")]
+#[derive(Debug, Args)]
+#[command(next_help_heading = "HTTP output (--output http(s)://URL)")]
+pub struct HttpArgs {
+    /// Body: the records one per line, or one {"message": RECORD} JSON
+    /// object per line [default: lines].
+    #[arg(long, value_name = "FORMAT", value_parser = ["lines", "json"])]
+    pub http_format: Option<String>,
+    /// A constant string field of every JSON object (repeatable; needs
+    /// --http-format json).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub http_field: Vec<String>,
+    /// An extra request header, e.g. 'Authorization: Bearer TOKEN'
+    /// (repeatable; a Content-Type given here replaces the format's).
+    #[arg(long, value_name = "'NAME: VALUE'")]
+    pub http_header: Vec<String>,
+    /// Compress each body with gzip (Content-Encoding: gzip).
+    #[arg(long)]
+    pub http_gzip: bool,
+    /// Longest one request may take, connecting to the response's end
+    /// [default and most: flush_timeout, 30s].
+    #[arg(long, value_name = "DUR")]
+    pub http_timeout: Option<String>,
+    /// PEM file of the CA certificates to trust for https, instead of the
+    /// system's.
+    #[arg(long, value_name = "FILE")]
+    pub http_ca: Option<PathBuf>,
 }
 
 /// Flags of `spillway inspect`.

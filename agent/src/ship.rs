@@ -33,6 +33,10 @@ const TICK: Duration = Duration::from_millis(100);
 pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
     let settings = Settings::from_args(args)?;
     let spec = OutputSpec::parse(&args.output).map_err(AgentError::input)?;
+    #[cfg(feature = "http")]
+    if !matches!(spec, OutputSpec::Http(_)) {
+        crate::output::http::reject_unused(&args.http)?;
+    }
     let stdin_input = args.input == "-";
     // The checkpoint's writing mode depends on the output and input; both
     // are known from the flags before anything is opened.
@@ -40,7 +44,7 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
     let state = State::open(&args.state, background)?;
     let stop = install_signals()?;
 
-    let (output, output_names) = open_output(&spec, &state)?;
+    let (output, output_names) = open_output(&spec, &state, args, &settings)?;
     let (mut input, ack, start_pos, stdin_spool) = if stdin_input {
         let spool = Arc::new(StdinSpool::open(
             &state.dir().join(state::STDIN_SPOOL),
@@ -85,7 +89,13 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
     record_start(&state, &output, output_names.as_ref(), &input)?;
 
     let counters = Arc::new(Counters::default());
-    let watch = Arc::new(Watch::new(settings.max_retries));
+    #[allow(unused_mut)] // without the `http` feature no output halts
+    let mut watch = Watch::new(settings.max_retries);
+    #[cfg(feature = "http")]
+    {
+        watch.halt = output.halt_flag();
+    }
+    let watch = Arc::new(watch);
     let sink = Shipper::new(
         output,
         output_names,
@@ -171,9 +181,16 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
 fn open_output(
     spec: &OutputSpec,
     state: &State,
+    #[allow(unused_variables)] args: &ShipArgs,
+    #[allow(unused_variables)] settings: &Settings,
 ) -> Result<(Output, Option<OutputNames>), AgentError> {
     match spec {
         OutputSpec::Stdout => Ok((Output::Stdout, None)),
+        #[cfg(feature = "http")]
+        OutputSpec::Http(url) => Ok((
+            Output::Http(crate::output::HttpOutput::open(url, &args.http, settings)?),
+            None,
+        )),
         OutputSpec::Exec(cmd) => Ok((Output::Exec(ExecOutput::new(cmd.clone())), None)),
         OutputSpec::File(path) => {
             let cannot = |e: std::io::Error| {
@@ -348,6 +365,9 @@ struct Watch {
     failing: AtomicBool,
     /// A batch could not be spilled (the spool is full) and was given up.
     gave_up: AtomicBool,
+    /// Raised by an output that failed in a way no retry fixes (an HTTP
+    /// output's permanent 4xx): stop as when the spool is full.
+    halt: Option<Arc<AtomicBool>>,
     last_error: Mutex<Option<String>>,
 }
 
@@ -358,6 +378,7 @@ impl Watch {
             down: AtomicBool::new(false),
             failing: AtomicBool::new(false),
             gave_up: AtomicBool::new(false),
+            halt: None,
             last_error: Mutex::new(None),
         }
     }
@@ -368,6 +389,7 @@ impl Watch {
 
     fn gave_up(&self) -> bool {
         self.gave_up.load(Ordering::SeqCst)
+            || self.halt.as_ref().is_some_and(|h| h.load(Ordering::SeqCst))
     }
 }
 

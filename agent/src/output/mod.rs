@@ -1,4 +1,5 @@
-//! Where batches go: a file, standard output, or a command per batch.
+//! Where batches go: a file, standard output, a command per batch, or an
+//! HTTP endpoint (one POST per batch; cargo feature `http`).
 //!
 //! Each output takes a whole batch, already laid out as lines, and says
 //! whether it accepted it. A file output is synced before it accepts, and
@@ -6,16 +7,24 @@
 
 mod exec;
 pub(crate) mod file;
+#[cfg(feature = "http")]
+pub(crate) mod http;
+#[cfg(feature = "http")]
+mod http_body;
 
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, IoSlice, Write};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
+#[cfg(feature = "http")]
+use std::sync::{atomic::AtomicBool, Arc};
 use std::time::Instant;
 
 pub use exec::ExecOutput;
 pub use file::{FileOutput, Reconciled, Recorded};
+#[cfg(feature = "http")]
+pub use http::HttpOutput;
 
 /// What `--output` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +35,9 @@ pub enum OutputSpec {
     Stdout,
     /// `exec:COMMAND`: run `sh -c COMMAND` per batch.
     Exec(String),
+    /// `http://...` or `https://...`: POST each batch there.
+    #[cfg(feature = "http")]
+    Http(String),
 }
 
 impl OutputSpec {
@@ -50,6 +62,15 @@ impl OutputSpec {
                 }
                 return Ok(Self::Exec(cmd.to_owned()));
             }
+            if is_http_url(text) {
+                #[cfg(feature = "http")]
+                return http::parse_url(text).map(Self::Http);
+                #[cfg(not(feature = "http"))]
+                return Err(format!(
+                    "--output {text}: this spillway was built without the HTTP output \
+                     (cargo feature `http`)"
+                ));
+            }
         }
         Ok(Self::File(PathBuf::from(value)))
     }
@@ -61,8 +82,16 @@ impl fmt::Display for OutputSpec {
             Self::File(p) => write!(f, "{}", p.display()),
             Self::Stdout => f.write_str("standard output"),
             Self::Exec(c) => write!(f, "exec:{c}"),
+            #[cfg(feature = "http")]
+            Self::Http(url) => f.write_str(&http::redact(url)),
         }
     }
+}
+
+/// `http://` or `https://`, in any case: what `--output` takes as a URL.
+fn is_http_url(text: &str) -> bool {
+    let lower = |n: usize| text.get(..n).map(str::to_ascii_lowercase);
+    lower(7).as_deref() == Some("http://") || lower(8).as_deref() == Some("https://")
 }
 
 /// An open output.
@@ -74,6 +103,9 @@ pub enum Output {
     Stdout,
     /// A command per batch.
     Exec(ExecOutput),
+    /// A POST per batch.
+    #[cfg(feature = "http")]
+    Http(HttpOutput),
 }
 
 impl Output {
@@ -95,6 +127,18 @@ impl Output {
                 }
                 e.send(payload, deadline)
             }
+            #[cfg(feature = "http")]
+            Self::Http(h) => h.send(parts, len, deadline),
+        }
+    }
+
+    /// A flag the output raises when it failed in a way no retry can fix:
+    /// the agent then stops reading and keeps what it has for the next run.
+    #[cfg(feature = "http")]
+    pub fn halt_flag(&self) -> Option<Arc<AtomicBool>> {
+        match self {
+            Self::Http(h) => Some(h.halt_flag()),
+            _ => None,
         }
     }
 
