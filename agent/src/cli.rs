@@ -148,7 +148,8 @@ pub struct Cli {
 pub enum Command {
     /// Ship the lines of a file (or stdin) to an output.
     #[command(about = SHIP_ABOUT, long_about = SHIP_LONG, after_long_help = SHIP_AFTER)]
-    Ship(ShipArgs),
+    // Boxed: ship's flags outweigh inspect's many times over.
+    Ship(Box<ShipArgs>),
     /// Show the checkpoint and spools of a state directory.
     #[command(long_about = INSPECT_LONG)]
     Inspect(InspectArgs),

@@ -2,6 +2,7 @@
 //! test, restart with the same state: every line arrives (at least once), in
 //! order once repeats are removed, and every repeat is a whole batch that
 //! the server had accepted, at most one per kill.
+#![cfg(feature = "http")]
 
 mod common;
 mod http_server;

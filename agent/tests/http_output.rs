@@ -1,5 +1,6 @@
 //! `--output http(s)://…` against a server inside the test (127.0.0.1):
 //! each status path, the body formats, gzip, headers, and bad flags.
+#![cfg(feature = "http")]
 
 mod common;
 mod http_server;
