@@ -58,7 +58,8 @@ HTTP OUTPUT (cargo feature `http`, in the default build):
   compresses the body (Content-Encoding: gzip). user:password@ in the URL
   sends Basic authentication (messages hide the password). https checks
   the server against the system's CA certificates, or only those of
-  --http-ca FILE. HTTP_PROXY, HTTPS_PROXY and NO_PROXY are honoured.
+  --http-ca FILE. A proxy comes from ALL_PROXY, HTTPS_PROXY or HTTP_PROXY
+  (the first set), except for the hosts NO_PROXY names.
   A response decides the batch:
     2xx                delivered.
     429, 408, 5xx, no response (refused, reset, timeout, TLS, DNS)

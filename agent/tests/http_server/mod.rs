@@ -117,6 +117,7 @@ impl Server {
     }
 
     fn on(listener: TcpListener, responder: Responder) -> Self {
+        direct();
         let addr = listener.local_addr().unwrap();
         assert!(addr.ip().is_loopback());
         let shared = Arc::new(Shared {
@@ -144,6 +145,7 @@ impl Server {
 
     /// A free port of 127.0.0.1 with nothing listening on it (yet).
     pub fn unused_addr() -> SocketAddr {
+        direct();
         TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -189,6 +191,21 @@ impl Drop for Server {
         if let Some(t) = self.accept.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// The agents a test starts talk to its server directly, whatever proxy
+/// the environment names (they inherit the test's environment).
+fn direct() {
+    for v in [
+        "ALL_PROXY",
+        "all_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+    ] {
+        std::env::remove_var(v);
     }
 }
 
