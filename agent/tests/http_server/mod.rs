@@ -6,11 +6,12 @@
 //! agent must not count), to answer with any status and header, and to be
 //! absent on a port and then appear on it; a few dozen lines do that with no
 //! dependency. One connection per request (`Connection: close`), each on
-//! its own thread.
+//! its own thread. With [`Server::start_tls`] it speaks HTTPS (rustls).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -86,6 +87,7 @@ struct Shared {
     requests: Mutex<Vec<Request>>,
     responder: Mutex<Responder>,
     stop: AtomicBool,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A running server; stopped when dropped.
@@ -98,7 +100,28 @@ pub struct Server {
 impl Server {
     /// A server on a free port of 127.0.0.1.
     pub fn start(responder: Responder) -> Self {
-        Self::on(TcpListener::bind("127.0.0.1:0").unwrap(), responder)
+        Self::on(TcpListener::bind("127.0.0.1:0").unwrap(), responder, None)
+    }
+
+    /// An HTTPS server on a free port of 127.0.0.1, with the certificate
+    /// chain and PKCS#8 key of these PEM files.
+    pub fn start_tls(responder: Responder, cert_pem: &Path, key_pem: &Path) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_file_iter(cert_pem)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(key_pem).unwrap();
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        Self::on(
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+            responder,
+            Some(Arc::new(config)),
+        )
     }
 
     /// A server on `addr`, which some other socket may still be leaving:
@@ -107,7 +130,7 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match TcpListener::bind(addr) {
-                Ok(l) => return Self::on(l, responder),
+                Ok(l) => return Self::on(l, responder, None),
                 Err(e) => {
                     assert!(Instant::now() < deadline, "cannot bind {addr}: {e}");
                     std::thread::sleep(Duration::from_millis(50));
@@ -116,7 +139,11 @@ impl Server {
         }
     }
 
-    fn on(listener: TcpListener, responder: Responder) -> Self {
+    fn on(
+        listener: TcpListener,
+        responder: Responder,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Self {
         direct();
         let addr = listener.local_addr().unwrap();
         assert!(addr.ip().is_loopback());
@@ -124,6 +151,7 @@ impl Server {
             requests: Mutex::new(Vec::new()),
             responder: Mutex::new(responder),
             stop: AtomicBool::new(false),
+            tls,
         });
         let s = Arc::clone(&shared);
         let accept = std::thread::spawn(move || {
@@ -133,7 +161,18 @@ impl Server {
                 }
                 let Ok(conn) = conn else { continue };
                 let s = Arc::clone(&s);
-                std::thread::spawn(move || serve(conn, &s));
+                std::thread::spawn(move || {
+                    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+                    match &s.tls {
+                        None => serve(conn, &s),
+                        Some(config) => {
+                            let Ok(tls) = rustls::ServerConnection::new(Arc::clone(config)) else {
+                                return;
+                            };
+                            serve(rustls::StreamOwned::new(tls, conn), &s);
+                        }
+                    }
+                });
             }
         });
         Self {
@@ -209,11 +248,10 @@ fn direct() {
     }
 }
 
-fn serve(conn: TcpStream, s: &Shared) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut reader = BufReader::new(conn.try_clone().unwrap());
+fn serve(stream: impl Read + Write, s: &Shared) {
+    let mut reader = BufReader::new(stream);
     let Some(mut req) = read_request(&mut reader) else {
-        return; // cut short (the agent was killed) or not HTTP: not counted
+        return; // cut short (the agent was killed), refused TLS, not HTTP
     };
     // Recorded and answered under one lock, so the index is the order.
     let mut requests = s.requests.lock().unwrap();
@@ -230,13 +268,13 @@ fn serve(conn: TcpStream, s: &Shared) {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    let mut w = &conn;
+    head.push_str(&reply.body);
+    let w = reader.get_mut();
     let _ = w.write_all(head.as_bytes());
-    let _ = w.write_all(reply.body.as_bytes());
-    let _ = conn.shutdown(Shutdown::Both);
+    let _ = w.flush();
 }
 
-fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
+fn read_request(r: &mut BufReader<impl Read>) -> Option<Request> {
     let mut line = String::new();
     r.read_line(&mut line).ok()?;
     let mut words = line.split_whitespace();
@@ -275,7 +313,7 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
     })
 }
 
-fn read_chunked(r: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+fn read_chunked(r: &mut BufReader<impl Read>) -> Option<Vec<u8>> {
     let mut body = Vec::new();
     loop {
         let mut size = String::new();
