@@ -89,12 +89,8 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
     record_start(&state, &output, output_names.as_ref(), &input)?;
 
     let counters = Arc::new(Counters::default());
-    #[allow(unused_mut)] // without the `http` feature no output halts
     let mut watch = Watch::new(settings.max_retries);
-    #[cfg(feature = "http")]
-    {
-        watch.halt = output.halt_flag();
-    }
+    watch.halt = output.halt_flag();
     let watch = Arc::new(watch);
     let sink = Shipper::new(
         output,
@@ -366,7 +362,8 @@ struct Watch {
     /// A batch could not be spilled (the spool is full) and was given up.
     gave_up: AtomicBool,
     /// Raised by an output that failed in a way no retry fixes (an HTTP
-    /// output's permanent 4xx): stop as when the spool is full.
+    /// output's permanent 4xx): stop as when the spool is full, even with
+    /// --follow.
     halt: Option<Arc<AtomicBool>>,
     last_error: Mutex<Option<String>>,
 }

@@ -17,7 +17,6 @@ use std::fmt;
 use std::io::{self, IoSlice, Write};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
-#[cfg(feature = "http")]
 use std::sync::{atomic::AtomicBool, Arc};
 use std::time::Instant;
 
@@ -134,9 +133,9 @@ impl Output {
 
     /// A flag the output raises when it failed in a way no retry can fix:
     /// the agent then stops reading and keeps what it has for the next run.
-    #[cfg(feature = "http")]
     pub fn halt_flag(&self) -> Option<Arc<AtomicBool>> {
         match self {
+            #[cfg(feature = "http")]
             Self::Http(h) => Some(h.halt_flag()),
             _ => None,
         }
