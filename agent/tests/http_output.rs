@@ -474,6 +474,70 @@ fn a_permanent_4xx_stops_the_agent_with_the_reason_and_the_next_run_delivers() {
 }
 
 #[test]
+fn from_stdin_a_permanent_4xx_keeps_the_records_in_the_stdin_spool_for_the_next_run() {
+    use std::io::Write;
+    let s = Scratch::new("http-stdin-403");
+    let state = s.path("state");
+    let cfg = fast_config(&s, 3, "50ms");
+    let mut text = Vec::new();
+    write_lines(&mut text, 1, 800);
+    let server = Server::start(Box::new(|r, _| {
+        if r.path == "/good" {
+            Reply::ok()
+        } else {
+            Reply::status(403, "forbidden: no such tenant")
+        }
+    }));
+    let ship_stdin = |url: &str, input: Vec<u8>| {
+        let mut child = std::process::Command::new(bin())
+            .args(["ship", "--input", "-", "--output", url, "--state"])
+            .arg(&state)
+            .args(["--config", cfg.to_str().unwrap(), "--max-size", "300"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        // From a thread: an agent that stops early stops reading too.
+        let writer = std::thread::spawn(move || {
+            let _ = pipe.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        out
+    };
+
+    let run1 = ship_stdin(&server.url("/bad"), text);
+    let err = stderr(&run1);
+    assert_eq!(code(run1.status), 1, "{err}");
+    assert!(err.contains("HTTP 403 Forbidden from"), "{err}");
+    assert!(
+        err.contains(": forbidden: no such tenant; not retried"),
+        "{err}"
+    );
+    assert_eq!(server.count(), 1);
+    assert!(server.accepted().is_empty());
+
+    // The next run (nothing more on stdin) ships what the spool kept: every
+    // line that the first run read, once, in order.
+    let run2 = ship_stdin(&server.url("/good"), Vec::new());
+    let err2 = stderr(&run2);
+    assert_eq!(code(run2.status), 0, "{err2}");
+    assert!(err2.contains("in the stdin spool"), "{err2}");
+    let kept: u64 = err
+        .split(" still spooled")
+        .next()
+        .and_then(|t| t.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no spooled count: {err}"));
+    assert!(kept > 0, "{err}");
+    assert_eq!(
+        numbers_of(&server.accepted()),
+        (1..=kept).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn a_redirect_is_not_followed_and_says_where_to() {
     let s = Scratch::new("http-301");
     let input = s.path("in.log");
