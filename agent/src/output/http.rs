@@ -259,12 +259,10 @@ impl HttpOutput {
         if status.is_success() {
             // Read so the connection can serve the next batch; the server
             // already accepted this one, whatever happens to its body.
-            let mut sink = Vec::new();
-            let _ = resp
-                .body_mut()
-                .as_reader()
-                .take(BODY_DRAIN)
-                .read_to_end(&mut sink);
+            let _ = io::copy(
+                &mut resp.body_mut().as_reader().take(BODY_DRAIN),
+                &mut io::sink(),
+            );
             return Ok(());
         }
         let code = status.as_u16();
