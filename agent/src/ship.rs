@@ -137,7 +137,7 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
     }
 
     let c = &closed.counts;
-    let undelivered = c.inserted - c.delivered - c.dropped - c.spooled;
+    let undelivered = undelivered(c);
     let lines = counters.lines.load(Ordering::Relaxed);
     let mut summary = format!(
         "shipped {lines} records ({}) in {} batches; {} retries, {} dropped, {} still spooled",
@@ -232,6 +232,19 @@ fn record_start(
             .map_err(fail)?;
     }
     cp.flush().map_err(fail)
+}
+
+/// Records read but neither delivered, dropped nor spooled, from the
+/// buffer's counts. The counts come from the library and are not trusted
+/// to add up (issue 13: a full disk once made `spooled` exceed what was
+/// really spooled): this never underflows, and counts that do not add up
+/// give 0 rather than a wrapped number.
+fn undelivered(c: &spillway::stats::Counts) -> u64 {
+    let accounted = c
+        .delivered
+        .saturating_add(c.dropped)
+        .saturating_add(c.spooled);
+    c.inserted.saturating_sub(accounted)
 }
 
 /// SIGINT and SIGTERM set the flag; a second one exits at once.
@@ -403,5 +416,40 @@ impl Observer for Watch {
                 e.count
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spillway::stats::Counts;
+
+    #[test]
+    fn counts_that_do_not_add_up_never_underflow_the_undelivered_count() {
+        // Issue 13: a spill onto a full disk reported 2000 spooled and 1700
+        // dropped of 2000 inserted; the agent printed 2^64 - 3400.
+        let broken = Counts {
+            inserted: 2000,
+            dropped: 1700,
+            spooled: 2000,
+            ..Counts::default()
+        };
+        assert_eq!(undelivered(&broken), 0);
+        let extreme = Counts {
+            inserted: 5,
+            delivered: u64::MAX,
+            dropped: u64::MAX,
+            spooled: u64::MAX,
+            ..Counts::default()
+        };
+        assert_eq!(undelivered(&extreme), 0);
+        let honest = Counts {
+            inserted: 100,
+            delivered: 60,
+            dropped: 5,
+            spooled: 10,
+            ..Counts::default()
+        };
+        assert_eq!(undelivered(&honest), 25);
     }
 }

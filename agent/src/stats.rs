@@ -72,8 +72,8 @@ impl Reporter {
                     let snap = Snapshot::take(&sources);
                     let secs = (now - last_at).as_secs_f64().max(1e-9);
                     let rate = Rate {
-                        records: (snap.lines - last.lines) as f64 / secs,
-                        bytes: (snap.bytes - last.bytes) as f64 / secs,
+                        records: snap.lines.saturating_sub(last.lines) as f64 / secs,
+                        bytes: snap.bytes.saturating_sub(last.bytes) as f64 / secs,
                     };
                     let size = sources.progress.size.load(Ordering::Relaxed);
                     if bar && size != u64::MAX {
