@@ -54,18 +54,27 @@ INPUTS:
           grows, and when the file is rotated (renamed and replaced by a new
           one, or truncated in place) it finishes the old one and goes on
           with the new one from its beginning.
-  -       Standard input, which cannot be read twice: records go into the
-          spool in DIR/stdin and are synced, in groups, before they count as
-          read; a record leaves the spool only once the output accepted it.
-          A kill loses no record that was read, and the next run ships what
-          is left before reading stdin again. (--follow changes nothing:
-          stdin is read to its end.)
+  -       Standard input, which cannot be read twice. A reader thread reads
+          it in chunks of at most --stdin-chunk bytes and syncs each chunk
+          to the spool in DIR/stdin before it reads the next one and before
+          any of its lines is sent; a chunk leaves the spool only after the
+          checkpoint records every line in it as delivered. The next run
+          ships what is left before reading stdin again, and drops what the
+          checkpoint says was delivered, so a file output gets every line
+          exactly once across kills. SIGINT/SIGTERM (any orderly stop) loses
+          nothing read: the chunk in hand is spooled first. kill -9 loses at
+          most the chunk read and not yet synced: --stdin-chunk bytes. If
+          the output fails max_retries + 1 times in a row, the agent reads
+          the rest of stdin into the spool until stdin ends or the spool is
+          full (--spool-max), then exits 1; the next run ships the spool.
+          (--follow changes nothing: stdin is read to its end.)
 
 STATE DIRECTORY:
   DIR/checkpoint.yaml holds the input's identity and the byte offset after
-  the last delivered record, and the output file's length after it. It is
-  replaced atomically and never overwritten when it is found corrupt.
-  DIR/stdin is the stdin spool. DIR/lock keeps a second agent out.
+  the last delivered record (for stdin, the offset in its stream across
+  runs), and the output file's length after it. It is replaced atomically
+  and never overwritten when it is found corrupt. DIR/stdin is the stdin
+  spool. DIR/lock keeps a second agent out.
   `spillway inspect --state DIR` shows what is there.
 
 CONFIGURATION:
@@ -88,13 +97,15 @@ SIGNALS:
 EXIT STATUS:
   0  everything read was delivered
   1  something read is left undelivered (it is shipped by the next run with
-     the same --state), or shipping failed
+     the same --state): the output was down, the spool was full, or a
+     signal stopped a run whose output failed; or shipping failed
   2  bad input: an unknown flag or a bad value, a missing or unreadable
      input, an unusable or busy state directory, a corrupt checkpoint, an
      output that cannot be opened; nothing was shipped
 
 A summary line goes to stderr at the end: records, batches, retries,
-dropped, still spooled.";
+dropped, still spooled; for stdin also the bytes read and the bytes left in
+its spool.";
 
 const INSPECT_LONG: &str = "\
 Show a state directory: the checkpoint (each input's file and the offset
@@ -117,7 +128,7 @@ pub struct Cli {
 pub enum Command {
     /// Ship the lines of a file (or stdin) to an output.
     #[command(about = SHIP_ABOUT, long_about = SHIP_LONG, after_long_help = SHIP_AFTER)]
-    Ship(ShipArgs),
+    Ship(Box<ShipArgs>),
     /// Show the checkpoint and spools of a state directory.
     #[command(long_about = INSPECT_LONG)]
     Inspect(InspectArgs),
@@ -154,6 +165,10 @@ pub struct ShipArgs {
     /// Most bytes the spool may hold on disk [default: 1GiB].
     #[arg(long, value_name = "SIZE")]
     pub spool_max: Option<String>,
+    /// Most bytes read from standard input before they are synced to the
+    /// stdin spool; what `kill -9` can lose of stdin [default: 256KiB].
+    #[arg(long, value_name = "SIZE")]
+    pub stdin_chunk: Option<String>,
     /// Print a stats line on stderr every DUR (a progress bar on a terminal
     /// when the input's size is known).
     #[arg(long, value_name = "DUR")]

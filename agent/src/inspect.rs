@@ -94,6 +94,14 @@ fn print_checkpoint(dir: &Path, running: bool) -> Result<(), AgentError> {
         group.entry(base).or_default().0.insert(field, s);
     }
     for (path, e) in &inputs {
+        if path == state::STDIN_ENTRY {
+            println!(
+                "  input standard input: delivered through byte {} of its stream, updated {}",
+                e.num(""),
+                e.updated("")
+            );
+            continue;
+        }
         println!("  input {path}");
         println!(
             "    offset {} (device {}, inode {}, epoch {}), updated {}",

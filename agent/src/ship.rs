@@ -12,7 +12,7 @@ use spillway::{Buffer, InsertError};
 
 use crate::cli::ShipArgs;
 use crate::error::{AgentError, EXIT_OK, EXIT_UNDELIVERED};
-use crate::input::{FileInput, Input, StdinInput, StdinSpool, Step};
+use crate::input::{FileInput, Input, StdinEnd, StdinInput, StdinSpool, Step};
 use crate::memory;
 use crate::output::{ExecOutput, FileOutput, Output, OutputSpec, Reconciled};
 use crate::record::{FileId, Record};
@@ -42,21 +42,28 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
 
     let (output, output_names) = open_output(&spec, &state)?;
     let (mut input, ack, start_pos, stdin_spool) = if stdin_input {
+        let delivered = state.stdin_delivered();
         let spool = Arc::new(StdinSpool::open(
             &state.dir().join(state::STDIN_SPOOL),
             settings.buffer.spool_max_bytes,
+            delivered,
         )?);
-        let input = StdinInput::open(Arc::clone(&spool))?;
+        let delivered = delivered.unwrap_or(0);
+        // The stdin entry exists before the first chunk is spooled: a spool
+        // with records and no entry is then one an older agent left.
+        record_stdin_start(&state, delivered)?;
+        let input = StdinInput::open(Arc::clone(&spool), settings.stdin_chunk)?;
         if input.backlog() > 0 {
             ui::note(format!(
-                "{} records from an earlier run are in the stdin spool; shipping them first",
-                input.backlog()
+                "{} of standard input from an earlier run are in the stdin spool; shipping \
+                 them first",
+                ui::bytes(input.backlog_bytes())
             ));
         }
         (
             Input::Stdin(input),
             Ack::Stdin(Arc::clone(&spool)),
-            Some((FileId::STDIN, 0)),
+            Some((FileId::STDIN, delivered)),
             Some(spool),
         )
     } else {
@@ -114,7 +121,23 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
     });
 
     let pumped = pump(&mut input, &buffer, &settings, &watch, &stop, &progress);
-    let delivered_all = pumped.is_ok() && drain(&buffer, &watch);
+    // Standard input with the output down: read the rest into the stdin
+    // spool (until its end, or the spool is full), for the next run.
+    let mut stdin_note = None;
+    if let (Ok(Pumped::OutputDown), Input::Stdin(s)) = (&pumped, &mut input) {
+        ui::note("the output is down: reading the rest of standard input into the stdin spool");
+        stdin_note = Some(match s.spool_rest(&stop, TICK) {
+            StdinEnd::Eof => "standard input ended".to_owned(),
+            StdinEnd::Full => format!(
+                "the stdin spool is full (--spool-max {}): stopped reading standard input",
+                ui::bytes(settings.buffer.spool_max_bytes)
+            ),
+            StdinEnd::Stopped => "stopped".to_owned(),
+            StdinEnd::Failed(e) => e,
+        });
+    }
+    let delivered_all =
+        matches!(pumped, Ok(Pumped::Ended | Pumped::Stopped)) && drain(&buffer, &watch);
     let closed = buffer.close(if delivered_all {
         settings.buffer.flush_timeout
     } else {
@@ -124,12 +147,20 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
         r.stop();
     }
     drop(buffer);
+    let stdin_read = match &input {
+        Input::Stdin(s) => Some(s.bytes_read()),
+        Input::File(_) => None,
+    };
+    // The stdin reader is stopped and joined before its spool closes.
+    if let Input::Stdin(s) = &mut input {
+        s.stop(&mut Vec::new());
+    }
 
     let mut failure = pumped.err();
     if let Err(e) = state.checkpoint().shutdown() {
         failure.get_or_insert(AgentError::runtime(e.to_string()));
     }
-    let spooled_stdin = stdin_spool.as_ref().map_or(0, |s| s.len());
+    let stdin_left = stdin_spool.as_ref().map_or(0, |s| s.pending_bytes());
     if let Some(s) = &stdin_spool {
         if let Err(e) = s.close() {
             failure.get_or_insert(AgentError::runtime(format!("stdin spool: {e}")));
@@ -137,20 +168,31 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
     }
 
     let c = &closed.counts;
-    let undelivered = undelivered(c);
     let lines = counters.lines.load(Ordering::Relaxed);
+    let undelivered = undelivered(c);
     let mut summary = format!(
         "shipped {lines} records ({}) in {} batches; {} retries, {} dropped, {} still spooled",
         ui::bytes(counters.bytes.load(Ordering::Relaxed)),
         counters.batches.load(Ordering::Relaxed),
         c.retries,
         c.dropped,
-        c.spooled + spooled_stdin
+        c.spooled
     );
     if undelivered > 0 && !stdin_input {
         summary.push_str(&format!(
             "; {undelivered} read but not delivered (left after the checkpoint, shipped next run)"
         ));
+    }
+    if let Some(read) = stdin_read {
+        summary.push_str(&format!("; {read} bytes read from standard input"));
+        if stdin_left > 0 {
+            summary.push_str(&format!(
+                ", {stdin_left} bytes of it wait in the stdin spool for the next run"
+            ));
+        }
+    }
+    if let Some(n) = stdin_note {
+        ui::note(n);
     }
     let split = input.split_lines();
     if split > 0 {
@@ -164,7 +206,7 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
         return Err(e);
     }
     let complete =
-        delivered_all && undelivered == 0 && c.dropped == 0 && c.spooled == 0 && spooled_stdin == 0;
+        delivered_all && undelivered == 0 && c.dropped == 0 && c.spooled == 0 && stdin_left == 0;
     Ok(if complete { EXIT_OK } else { EXIT_UNDELIVERED })
 }
 
@@ -234,6 +276,18 @@ fn record_start(
     cp.flush().map_err(fail)
 }
 
+/// Makes sure the checkpoint has a stdin entry (the delivered offset)
+/// before anything is read from stdin.
+fn record_stdin_start(state: &State, delivered: u64) -> Result<(), AgentError> {
+    let cp = state.checkpoint();
+    let fail = |e: spillway::checkpoint::CheckpointError| AgentError::runtime(e.to_string());
+    if state.stdin_delivered().is_none() {
+        state::persist_stdin(cp, delivered, SystemTime::now()).map_err(fail)?;
+        cp.flush().map_err(fail)?;
+    }
+    Ok(())
+}
+
 /// Records read but neither delivered, dropped nor spooled, from the
 /// buffer's counts. The counts come from the library and are not trusted
 /// to add up (issue 13: a full disk once made `spooled` exceed what was
@@ -260,8 +314,22 @@ fn install_signals() -> Result<Arc<AtomicBool>, AgentError> {
     Ok(stop)
 }
 
+/// Why reading stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pumped {
+    /// The input ended; everything read is in the buffer.
+    Ended,
+    /// A signal: everything read is in the buffer (or, from stdin, spooled).
+    Stopped,
+    /// The output is down (a batch failed `max_retries + 1` times) and the
+    /// agent does not keep going (no `--follow`, or stdin).
+    OutputDown,
+    /// A batch could not be spilled (the spool is full).
+    GaveUp,
+}
+
 /// Reads the input into the buffer until it ends, the agent is stopped, or
-/// (without `--follow`) the output is given up on.
+/// the output is given up on (see [`Pumped`]).
 fn pump(
     input: &mut Input,
     buffer: &Buffer<Record>,
@@ -269,15 +337,33 @@ fn pump(
     watch: &Watch,
     stop: &AtomicBool,
     progress: &Progress,
-) -> Result<(), AgentError> {
+) -> Result<Pumped, AgentError> {
+    // Stdin is read to its end whatever --follow says.
+    let keep_going = settings.follow && matches!(input, Input::File(_));
+    let why = || {
+        if stop.load(Ordering::Relaxed) {
+            Some(Pumped::Stopped)
+        } else if watch.gave_up() {
+            Some(Pumped::GaveUp)
+        } else if !keep_going && watch.is_down() {
+            Some(Pumped::OutputDown)
+        } else {
+            None
+        }
+    };
     let mut recs = Vec::new();
     loop {
-        insert_all(buffer, &mut recs, stop)?;
-        if stop.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        if (!settings.follow && watch.is_down()) || watch.gave_up() {
-            return Ok(());
+        insert_all(buffer, &mut recs, &why)?;
+        if let Some(end) = why() {
+            if end == Pumped::Stopped {
+                if let Input::Stdin(s) = input {
+                    // What the reader spooled and did not hand on yet goes
+                    // out with the rest (it stays spooled if it cannot).
+                    s.stop(&mut recs);
+                    insert_all(buffer, &mut recs, &why)?;
+                }
+            }
+            return Ok(end);
         }
         if memory::live() > settings.budget {
             // Whatever is buffered goes out now, so memory comes back
@@ -301,18 +387,20 @@ fn pump(
                 }
             }
             Step::Done => {
-                insert_all(buffer, &mut recs, stop)?;
-                return Ok(());
+                insert_all(buffer, &mut recs, &why)?;
+                return Ok(why().unwrap_or(Pumped::Ended));
             }
         }
     }
 }
 
-/// Moves `recs` into the buffer, waiting while its partition is full.
+/// Moves `recs` into the buffer, waiting while its partition is full,
+/// unless `why` says reading stops (then the rest is not delivered, not
+/// lost: it is after the checkpoint, or in the stdin spool).
 fn insert_all(
     buffer: &Buffer<Record>,
     recs: &mut Vec<Record>,
-    stop: &AtomicBool,
+    why: &dyn Fn() -> Option<Pumped>,
 ) -> Result<(), AgentError> {
     let mut rest = std::mem::take(recs).into_iter();
     let mut refused: Option<Record> = None;
@@ -322,8 +410,7 @@ fn insert_all(
             Ok(_) => return Ok(()),
             Err(e) => match e.error {
                 InsertError::Timeout(rec) | InsertError::Full(rec) => {
-                    if stop.load(Ordering::Relaxed) {
-                        // Not delivered, not lost: it is after the checkpoint.
+                    if why().is_some() {
                         return Ok(());
                     }
                     refused = Some(rec);

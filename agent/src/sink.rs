@@ -18,7 +18,7 @@ use spillway::{FlushContext, Sink, SinkError};
 use crate::input::StdinSpool;
 use crate::output::Output;
 use crate::record::{Chunk, FileId, Record, View};
-use crate::state::{InputNames, OutputNames};
+use crate::state::{self, InputNames, OutputNames};
 
 /// Totals the sink keeps, read by the stats line and the summary.
 #[derive(Debug, Default)]
@@ -44,7 +44,8 @@ pub struct Counters {
 pub enum Ack {
     /// A file input: its offset goes into the checkpoint.
     File(InputNames),
-    /// Standard input: delivered records leave the stdin spool.
+    /// Standard input: its delivered offset goes into the checkpoint, then
+    /// delivered chunks leave the stdin spool.
     Stdin(Arc<StdinSpool>),
 }
 
@@ -156,15 +157,38 @@ impl Sink<Record> for Shipper {
             names.persist(cp, file, offset, now)?;
             dirty = true;
         }
+        // Standard input, whose bytes exist only in the stdin spool. Three
+        // things become durable one after the other: the batch in the
+        // output (synced above), then ONE checkpoint write that holds both
+        // the output's new length and stdin's new delivered offset, then
+        // the removal of the delivered chunks from the spool. A crash:
+        // - before the checkpoint write: the checkpoint has the old length
+        //   and offset. A file output is cut back to the old length at
+        //   start and the batch is sent again from the spool: nothing lost,
+        //   nothing twice (other outputs may see the batch again).
+        // - during it: the write replaces the file atomically, so one of
+        //   the two cases around it holds, never a mix of the two values.
+        // - after it, before the spool's removal is durable: the checkpoint
+        //   says the batch is delivered, the spool still has it. At start,
+        //   `StdinSpool::open` drops every chunk that lies wholly before the
+        //   checkpoint's offset, and the reader skips the delivered part of
+        //   a chunk that straddles it: nothing is sent twice.
+        // - after the removal: both agree.
+        // The spool never removes a chunk before the checkpoint that covers
+        // it is durable, so no order of crashes loses a line either.
+        if let (Ack::Stdin(_), true, Some((_, offset))) = (&inner.ack, moved, pos) {
+            state::persist_stdin(cp, offset, now)?;
+            dirty = true;
+        }
         if dirty && inner.flush_each {
             cp.flush()?;
         }
-        // After the checkpoint: were it lost, the records would come again
-        // from the spool (a repeat), never be missing.
-        if let (Ack::Stdin(spool), true) = (&inner.ack, moved) {
-            let before = inner.pos.map_or(0, |(_, o)| o);
-            let after = pos.map_or(0, |(_, o)| o);
-            spool.remove_delivered(after - before)?;
+        if let (Ack::Stdin(spool), true, Some((_, offset))) = (&inner.ack, moved, pos) {
+            // The batch is delivered and the checkpoint says so: a failure
+            // here only leaves chunks that the next start drops.
+            if let Err(e) = spool.remove_through(offset) {
+                crate::ui::note(format!("stdin spool: cannot remove delivered chunks: {e}"));
+            }
         }
 
         inner.output.confirm();

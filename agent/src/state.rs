@@ -15,6 +15,9 @@
 //!   offset is in (epoch counts truncations seen).
 //! - `output:PATH#length`, `output:PATH#dev`, `output:PATH#inode`: the output
 //!   file and its length after the last delivered batch.
+//! - `stdin`: standard input's stream offset just past the last delivered
+//!   line (see `input::stdin`); written in the same checkpoint write as the
+//!   output's length, so the two always agree.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
@@ -106,6 +109,12 @@ impl State {
         Some((file, offset))
     }
 
+    /// The checkpoint's stdin offset: just past the last delivered line of
+    /// standard input's stream (`None`: stdin was never read with this DIR).
+    pub fn stdin_delivered(&self) -> Option<u64> {
+        self.checkpoint.get(STDIN_ENTRY).map(|s| s.record_number)
+    }
+
     /// What the checkpoint says about output `path`.
     pub fn output_record(&self, path: &Path) -> Option<Recorded> {
         let names = OutputNames::new(path);
@@ -156,6 +165,18 @@ pub fn checkpoint_error(e: CheckpointError) -> AgentError {
         }
         other => AgentError::runtime(other.to_string()),
     }
+}
+
+/// The checkpoint entry of standard input's delivered offset.
+pub const STDIN_ENTRY: &str = "stdin";
+
+/// Records standard input's delivered `offset` in memory (the caller
+/// flushes).
+///
+/// # Errors
+/// The checkpoint is shut down.
+pub fn persist_stdin(cp: &Checkpoint, offset: u64, now: SystemTime) -> Result<(), CheckpointError> {
+    cp.persist(STDIN_ENTRY, offset, now)
 }
 
 /// Checkpoint entry names of one input.

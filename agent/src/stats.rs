@@ -109,6 +109,8 @@ struct Snapshot {
     batches: u64,
     buffered: u64,
     spooled: u64,
+    /// Bytes of stdin read and not delivered yet (reading stdin).
+    stdin: Option<u64>,
     retries: u64,
     dropped: u64,
 }
@@ -122,7 +124,8 @@ impl Snapshot {
             bytes: s.counters.bytes.load(Ordering::Relaxed),
             batches: s.counters.batches.load(Ordering::Relaxed),
             buffered: c.buffered + c.in_flight,
-            spooled: c.spooled + s.stdin.as_ref().map_or(0, |sp| sp.len()),
+            spooled: c.spooled,
+            stdin: s.stdin.as_ref().map(|sp| sp.pending_bytes()),
             retries: c.retries,
             dropped: c.dropped,
         }
@@ -130,7 +133,7 @@ impl Snapshot {
 }
 
 fn stats_line(s: &Snapshot, r: &Rate) -> String {
-    format!(
+    let mut line = format!(
         "{:.0} records/s, {}/s; batches {}, buffered {}, spooled {}, retries {}, dropped {}",
         r.records,
         ui::bytes(r.bytes as u64),
@@ -139,7 +142,11 @@ fn stats_line(s: &Snapshot, r: &Rate) -> String {
         s.spooled,
         s.retries,
         s.dropped
-    )
+    );
+    if let Some(n) = s.stdin {
+        line.push_str(&format!(", stdin undelivered {n} bytes"));
+    }
+    line
 }
 
 fn bar_line(s: &Sources, size: u64, r: &Rate) -> String {

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use super::Step;
 use crate::error::AgentError;
-use crate::lines::{Lines, Piece};
-use crate::record::{Chunk, FileId, Record, Span};
+use crate::lines::Lines;
+use crate::record::{FileId, Record};
 use crate::ui;
 
 const READ_CHUNK: usize = 256 << 10;
@@ -25,17 +25,8 @@ pub struct FileInput {
     follow: bool,
     /// A new file is at the path; the old one is read to its end first.
     rotated: bool,
-    /// Lines of the chunk being split, before the chunk is shared.
-    found: Vec<Found>,
     /// Lines split in files read before the current one.
     split_before: u64,
-}
-
-/// A line found in a chunk: in it, or (across chunks) in a buffer of its own.
-#[derive(Debug)]
-enum Found {
-    InChunk { off: usize, len: usize, at: Span },
-    Owned(Box<[u8]>, Span),
 }
 
 impl FileInput {
@@ -81,7 +72,6 @@ impl FileInput {
             lines: Lines::new(start),
             follow,
             rotated: false,
-            found: Vec::new(),
             split_before: 0,
         };
         input
@@ -129,7 +119,7 @@ impl FileInput {
             };
             if n > 0 {
                 buf.truncate(n);
-                self.split_chunk(buf, out);
+                super::split_chunk(&mut self.lines, self.id, buf, out);
                 return Ok(Step::Data);
             }
             if !self.follow {
@@ -160,50 +150,10 @@ impl FileInput {
         }
     }
 
-    /// Cuts a chunk into records; lines wholly inside it share it.
-    fn split_chunk(&mut self, buf: Vec<u8>, out: &mut Vec<Record>) {
-        let id = self.id;
-        let found = &mut self.found;
-        self.lines.feed(&buf, |piece, start, end| {
-            let at = Span {
-                file: id,
-                start,
-                end,
-            };
-            found.push(match piece {
-                Piece::InChunk { off, len } => Found::InChunk { off, len, at },
-                Piece::Carried(b) => Found::Owned(b.into(), at),
-            });
-        });
-        let shared = found
-            .iter()
-            .filter(|f| matches!(f, Found::InChunk { .. }))
-            .count();
-        let chunk = Chunk::new(buf, shared);
-        out.extend(found.drain(..).map(|f| match f {
-            Found::InChunk { off, len, at } => Record::shared(&chunk, off, len, at),
-            Found::Owned(b, at) => Record::owned(b, at),
-        }));
-    }
-
     /// The input is over (no `--follow`): a last line without a newline
     /// counts as a line.
     fn finish_file(&mut self, out: &mut Vec<Record>) {
-        let id = self.id;
-        self.lines.finish(|piece, start, end| {
-            let data: Box<[u8]> = match piece {
-                Piece::Carried(b) => b.into(),
-                Piece::InChunk { .. } => unreachable!("finish hands out only carried lines"),
-            };
-            out.push(Record::owned(
-                data,
-                Span {
-                    file: id,
-                    start,
-                    end,
-                },
-            ))
-        });
+        super::finish_lines(&mut self.lines, self.id, out);
     }
 
     fn switch_to_new_file(&mut self, out: &mut Vec<Record>) -> io::Result<bool> {
