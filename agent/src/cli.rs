@@ -137,9 +137,10 @@ pub enum Command {
 /// Flags of `spillway ship`.
 #[derive(Debug, Args)]
 pub struct ShipArgs {
-    /// File to ship, or - for standard input.
-    #[arg(long, value_name = "PATH|-")]
-    pub input: OsString,
+    /// File to ship, a glob of files ('/var/log/app/*.log', quoted), or -
+    /// for standard input. Repeat it for more files; - stands alone.
+    #[arg(long, value_name = "PATH|GLOB|-", required = true)]
+    pub input: Vec<OsString>,
     /// Where records go: a file (appended), - (standard output), or
     /// exec:COMMAND (run per batch with the batch on its stdin).
     #[arg(long, value_name = "PATH|-|exec:COMMAND")]

@@ -1,7 +1,7 @@
 //! `spillway ship`: read, buffer, deliver, checkpoint; then say how it went.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -12,13 +12,13 @@ use spillway::{Buffer, InsertError};
 
 use crate::cli::ShipArgs;
 use crate::error::{AgentError, EXIT_OK, EXIT_UNDELIVERED};
-use crate::input::{FileInput, Input, StdinEnd, StdinInput, StdinSpool, Step};
+use crate::input::{Files, Input, StdinEnd, StdinInput, StdinSpool, Step};
 use crate::memory;
 use crate::output::{ExecOutput, FileOutput, Output, OutputSpec, Reconciled};
 use crate::record::{FileId, Record};
 use crate::settings::Settings;
 use crate::sink::{Ack, Counters, Shipper};
-use crate::state::{self, InputNames, OutputNames, State};
+use crate::state::{self, InputKeys, InputNames, OutputNames, State};
 use crate::stats::{Progress, Reporter, Sources};
 use crate::ui;
 
@@ -33,7 +33,12 @@ const TICK: Duration = Duration::from_millis(100);
 pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
     let settings = Settings::from_args(args)?;
     let spec = OutputSpec::parse(&args.output).map_err(AgentError::input)?;
-    let stdin_input = args.input == "-";
+    let stdin_input = args.input.iter().any(|i| i == "-");
+    if stdin_input && args.input.len() > 1 {
+        return Err(AgentError::input(
+            "--input - (standard input) cannot be given with other inputs",
+        ));
+    }
     // The checkpoint's writing mode depends on the output and input; both
     // are known from the flags before anything is opened.
     let background = !stdin_input && matches!(spec, OutputSpec::File(_));
@@ -67,26 +72,20 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
             Some(spool),
         )
     } else {
-        let path = Path::new(&args.input);
-        let input = FileInput::open(
-            path,
-            |canonical| state.input_position(canonical),
+        let specs: Vec<PathBuf> = args.input.iter().map(PathBuf::from).collect();
+        let out_file = match &output {
+            Output::File(f) => Some((f.identity(), f.path().to_path_buf())),
+            _ => None,
+        };
+        let keys = Arc::new(InputKeys::default());
+        let files = Files::open(
+            &specs,
+            state.input_entries(),
             settings.follow,
+            out_file,
+            Arc::clone(&keys),
         )?;
-        if let Output::File(out) = &output {
-            if out.identity() == input.identity() {
-                return Err(AgentError::input(format!(
-                    "input {} and output {} are the same file",
-                    path.display(),
-                    out.path().display()
-                )));
-            }
-        }
-        let names = InputNames::new(input.canonical());
-        // Delivered up to where reading starts: the checkpoint's offset when
-        // the file is the one it knows, else the file's beginning.
-        let start = Some(input.position());
-        (Input::File(input), Ack::File(names), start, None)
+        (Input::Files(files), Ack::Files(keys), None, None)
     };
 
     record_start(&state, &output, output_names.as_ref(), &input)?;
@@ -149,7 +148,7 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
     drop(buffer);
     let stdin_read = match &input {
         Input::Stdin(s) => Some(s.bytes_read()),
-        Input::File(_) => None,
+        Input::Files(_) => None,
     };
     // The stdin reader is stopped and joined before its spool closes.
     if let Input::Stdin(s) = &mut input {
@@ -267,11 +266,13 @@ fn record_start(
             .persist(cp, f.identity(), f.sent_len(), now)
             .map_err(fail)?;
     }
-    if let Input::File(f) = input {
-        let (file, offset) = f.position();
-        InputNames::new(f.canonical())
-            .persist(cp, file, offset, now)
-            .map_err(fail)?;
+    if let Input::Files(files) = input {
+        for f in files.inputs() {
+            let (file, offset) = f.position();
+            InputNames::new(f.canonical())
+                .persist(cp, file, offset, now)
+                .map_err(fail)?;
+        }
     }
     cp.flush().map_err(fail)
 }
@@ -339,7 +340,7 @@ fn pump(
     progress: &Progress,
 ) -> Result<Pumped, AgentError> {
     // Stdin is read to its end whatever --follow says.
-    let keep_going = settings.follow && matches!(input, Input::File(_));
+    let keep_going = settings.follow && matches!(input, Input::Files(_));
     let why = || {
         if stop.load(Ordering::Relaxed) {
             Some(Pumped::Stopped)
@@ -381,7 +382,7 @@ fn pump(
         match step {
             Step::Data => {}
             Step::Idle => {
-                if matches!(input, Input::File(_)) {
+                if matches!(input, Input::Files(_)) {
                     // A file at its end is polled; stdin already waited.
                     std::thread::sleep(TICK);
                 }

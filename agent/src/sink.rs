@@ -7,6 +7,7 @@
 //! from the input) is not written again, and one that lies ahead of a gap is
 //! written but does not move the position past the gap.
 
+use std::collections::HashMap;
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,7 @@ use spillway::{FlushContext, Sink, SinkError};
 use crate::input::StdinSpool;
 use crate::output::Output;
 use crate::record::{Chunk, FileId, Record, View};
-use crate::state::{self, InputNames, OutputNames};
+use crate::state::{self, InputKeys, OutputNames};
 
 /// Totals the sink keeps, read by the stats line and the summary.
 #[derive(Debug, Default)]
@@ -42,8 +43,8 @@ pub struct Counters {
 /// is sent twice). Otherwise every batch flushes the checkpoint before the
 /// next one is sent.
 pub enum Ack {
-    /// A file input: its offset goes into the checkpoint.
-    File(InputNames),
+    /// File inputs: each one's offset goes into its checkpoint entry.
+    Files(Arc<InputKeys>),
     /// Standard input: its delivered offset goes into the checkpoint, then
     /// delivered chunks leave the stdin spool.
     Stdin(Arc<StdinSpool>),
@@ -62,13 +63,38 @@ struct Inner {
     ack: Ack,
     /// Flush the checkpoint after each batch (else the background writer does).
     flush_each: bool,
-    /// Just past the last delivered record.
-    pos: Option<(FileId, u64)>,
+    /// Per input (see [`Inner::input_of`]): the file and the offset just
+    /// past its last delivered record.
+    positions: HashMap<usize, (FileId, u64)>,
+}
+
+impl Inner {
+    /// The input a record of `file` belongs to (stdin is input 0).
+    fn input_of(&self, file: FileId) -> Option<usize> {
+        match &self.ack {
+            Ack::Files(keys) => keys.input_of(file),
+            Ack::Stdin(_) => (file == FileId::STDIN).then_some(0),
+        }
+    }
+
+    /// Where input `i` is delivered up to: as moved in this batch, as
+    /// delivered before, or where it started.
+    fn position(&self, moved: &HashMap<usize, (FileId, u64)>, i: usize) -> Option<(FileId, u64)> {
+        moved
+            .get(&i)
+            .or_else(|| self.positions.get(&i))
+            .copied()
+            .or_else(|| match &self.ack {
+                Ack::Files(keys) => keys.start(i),
+                Ack::Stdin(_) => None,
+            })
+    }
 }
 
 impl Shipper {
-    /// A sink that sends to `output` and acknowledges with `ack`, starting
-    /// from the delivered position `pos` (from the checkpoint).
+    /// A sink that sends to `output` and acknowledges with `ack`. Stdin
+    /// starts from the delivered position `pos` (from the checkpoint); file
+    /// inputs from where [`InputKeys`] says each one started.
     pub fn new(
         output: Output,
         output_names: Option<OutputNames>,
@@ -78,6 +104,10 @@ impl Shipper {
         counters: Arc<Counters>,
     ) -> Self {
         let flush_each = !Self::background_checkpoint(&output, &ack);
+        let positions = match (&ack, pos) {
+            (Ack::Stdin(_), Some(p)) => HashMap::from([(0, p)]),
+            _ => HashMap::new(),
+        };
         Self {
             inner: Mutex::new(Inner {
                 output,
@@ -85,7 +115,7 @@ impl Shipper {
                 checkpoint,
                 ack,
                 flush_each,
-                pos,
+                positions,
             }),
             counters,
         }
@@ -96,7 +126,7 @@ impl Shipper {
     /// Whether the checkpoint can be written in the background (see [`Ack`]):
     /// a regular output file that is cut back at restart, and a file input.
     pub fn background_checkpoint(output: &Output, ack: &Ack) -> bool {
-        matches!(output, Output::File(f) if f.is_regular()) && matches!(ack, Ack::File(_))
+        matches!(output, Output::File(f) if f.is_regular()) && matches!(ack, Ack::Files(_))
     }
 }
 
@@ -104,15 +134,20 @@ impl Sink<Record> for Shipper {
     fn flush(&self, batch: &[Record], ctx: &FlushContext<'_>) -> Result<(), SinkError> {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let inner = &mut *guard;
-        let mut pos = inner.pos;
+        let mut moved: HashMap<usize, (FileId, u64)> = HashMap::new();
         let mut out = Pieces::default();
         let mut skipped = 0u64;
         for rec in batch {
             match rec.view() {
                 View::Switch { file, offset } => {
-                    let already_there = matches!(pos, Some((f, o)) if f == file && o >= offset);
-                    if !already_there {
-                        pos = Some((file, offset));
+                    if let Some(i) = inner.input_of(file) {
+                        let already_there = matches!(
+                            inner.position(&moved, i),
+                            Some((f, o)) if f == file && o >= offset
+                        );
+                        if !already_there {
+                            moved.insert(i, (file, offset));
+                        }
                     }
                 }
                 View::Line {
@@ -120,14 +155,17 @@ impl Sink<Record> for Shipper {
                     with_newline,
                     at,
                 } => {
-                    if let Some((file, offset)) = pos {
+                    let i = inner.input_of(at.file);
+                    if let Some((i, (file, offset))) =
+                        i.and_then(|i| Some((i, inner.position(&moved, i)?)))
+                    {
                         if file == at.file {
                             if at.end <= offset {
                                 skipped += 1;
                                 continue;
                             }
                             if at.start == offset {
-                                pos = Some((file, at.end));
+                                moved.insert(i, (file, at.end));
                             }
                         }
                     }
@@ -138,6 +176,8 @@ impl Sink<Record> for Shipper {
                 }
             }
         }
+        // Only what really moved (a switch back to where it was is not).
+        moved.retain(|i, p| inner.positions.get(i) != Some(p));
         if out.lines > 0 {
             let slices = out.slices();
             inner.output.send(&slices, out.bytes, ctx.deadline)?;
@@ -152,10 +192,13 @@ impl Sink<Record> for Shipper {
                 dirty = true;
             }
         }
-        let moved = pos != inner.pos;
-        if let (Ack::File(names), true, Some((file, offset))) = (&inner.ack, moved, pos) {
-            names.persist(cp, file, offset, now)?;
-            dirty = true;
+        if let Ack::Files(keys) = &inner.ack {
+            for (&i, &(file, offset)) in &moved {
+                if let Some(names) = keys.names(i) {
+                    names.persist(cp, file, offset, now)?;
+                    dirty = true;
+                }
+            }
         }
         // Standard input, whose bytes exist only in the stdin spool. Three
         // things become durable one after the other: the batch in the
@@ -176,14 +219,15 @@ impl Sink<Record> for Shipper {
         // - after the removal: both agree.
         // The spool never removes a chunk before the checkpoint that covers
         // it is durable, so no order of crashes loses a line either.
-        if let (Ack::Stdin(_), true, Some((_, offset))) = (&inner.ack, moved, pos) {
+        let stdin_moved = moved.get(&0).map(|&(_, o)| o);
+        if let (Ack::Stdin(_), Some(offset)) = (&inner.ack, stdin_moved) {
             state::persist_stdin(cp, offset, now)?;
             dirty = true;
         }
         if dirty && inner.flush_each {
             cp.flush()?;
         }
-        if let (Ack::Stdin(spool), true, Some((_, offset))) = (&inner.ack, moved, pos) {
+        if let (Ack::Stdin(spool), Some(offset)) = (&inner.ack, stdin_moved) {
             // The batch is delivered and the checkpoint says so: a failure
             // here only leaves chunks that the next start drops.
             if let Err(e) = spool.remove_through(offset) {
@@ -192,7 +236,7 @@ impl Sink<Record> for Shipper {
         }
 
         inner.output.confirm();
-        inner.pos = pos;
+        inner.positions.extend(moved);
         let c = &self.counters;
         c.lines.fetch_add(out.lines, Ordering::Relaxed);
         c.bytes.fetch_add(out.bytes as u64, Ordering::Relaxed);

@@ -268,3 +268,94 @@ impl OutputNames {
         cp.persist(&self.length, length, now)
     }
 }
+
+/// What the checkpoint says about one input file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Known {
+    /// The file the offset is in.
+    pub file: FileId,
+    /// Just past its last delivered line.
+    pub offset: u64,
+}
+
+impl State {
+    /// Every input file the checkpoint knows, by canonical path.
+    pub fn input_entries(&self) -> Vec<(PathBuf, Known)> {
+        self.checkpoint
+            .states()
+            .into_iter()
+            .filter(|s| {
+                !s.name.starts_with(OUTPUT_PREFIX) && !s.name.contains('#') && s.name != STDIN_ENTRY
+            })
+            .filter_map(|s| {
+                let path = PathBuf::from(&s.name);
+                let (file, offset) = self.input_position(&path)?;
+                Some((path, Known { file, offset }))
+            })
+            .collect()
+    }
+}
+
+/// The input files of a run, shared by the reader (which opens files and
+/// moves between them) and the sink (which moves each one's checkpoint
+/// entry): each file (an identity, [`FileId`]) belongs to one input, the
+/// path whose checkpoint entry it moves.
+#[derive(Debug, Default)]
+pub struct InputKeys {
+    inner: std::sync::Mutex<KeysInner>,
+}
+
+#[derive(Debug, Default)]
+struct KeysInner {
+    /// Per input: its entry names and where delivery starts in this run.
+    inputs: Vec<(InputNames, FileId, u64)>,
+    by_path: std::collections::HashMap<PathBuf, usize>,
+    by_file: std::collections::HashMap<FileId, usize>,
+}
+
+impl InputKeys {
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeysInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers input `path` (canonical), delivered up to `offset` of
+    /// `file` at start; returns its index.
+    pub fn register(&self, path: &Path, file: FileId, offset: u64) -> usize {
+        let mut k = self.lock();
+        let i = match k.by_path.get(path) {
+            Some(&i) => {
+                k.inputs[i].1 = file;
+                k.inputs[i].2 = offset;
+                i
+            }
+            None => {
+                k.inputs.push((InputNames::new(path), file, offset));
+                let i = k.inputs.len() - 1;
+                k.by_path.insert(path.to_path_buf(), i);
+                i
+            }
+        };
+        k.by_file.insert(file, i);
+        i
+    }
+
+    /// Input `index` moved on to `file` (rotation, truncation).
+    pub fn alias(&self, index: usize, file: FileId) {
+        self.lock().by_file.insert(file, index);
+    }
+
+    /// The input that `file` belongs to.
+    pub fn input_of(&self, file: FileId) -> Option<usize> {
+        self.lock().by_file.get(&file).copied()
+    }
+
+    /// Where delivery of input `index` started in this run.
+    pub fn start(&self, index: usize) -> Option<(FileId, u64)> {
+        self.lock().inputs.get(index).map(|(_, f, o)| (*f, *o))
+    }
+
+    /// The checkpoint entry names of input `index`.
+    pub fn names(&self, index: usize) -> Option<InputNames> {
+        self.lock().inputs.get(index).map(|(n, _, _)| n.clone())
+    }
+}

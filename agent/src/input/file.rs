@@ -81,6 +81,11 @@ impl FileInput {
         Ok(input)
     }
 
+    /// Whether the open file has no name left (it was deleted).
+    fn deleted(&self) -> bool {
+        self.file.metadata().is_ok_and(|m| m.nlink() == 0)
+    }
+
     /// The input's canonical path (the checkpoint's key).
     pub fn canonical(&self) -> &Path {
         &self.canonical
@@ -124,6 +129,13 @@ impl FileInput {
             }
             if !self.follow {
                 self.finish_file(out);
+                if self.deleted() {
+                    ui::note(format!(
+                        "input {} was deleted while it was read; shipped it to its end from \
+                         the open file",
+                        self.path.display()
+                    ));
+                }
                 return Ok(Step::Done);
             }
             if self.rotated {
@@ -143,6 +155,17 @@ impl FileInput {
                 Ok(m) if m.len() < self.lines.pos() => {
                     self.restart_truncated(m.len(), out)?;
                     return Ok(Step::Data);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound && self.deleted() => {
+                    // Deleted, not renamed: read to its end above; nothing
+                    // more can come. A new file at the path is a new input.
+                    self.finish_file(out);
+                    ui::note(format!(
+                        "input {} was deleted while it was read; shipped it to its end from \
+                         the open file",
+                        self.path.display()
+                    ));
+                    return Ok(Step::Done);
                 }
                 // Unchanged, or moved away with nothing new in its place yet.
                 _ => return Ok(Step::Idle),

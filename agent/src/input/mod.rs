@@ -1,13 +1,17 @@
-//! Where records come from: a file (read from the checkpoint on, followed
-//! through rotation) or standard input (spooled before it counts as read).
+//! Where records come from: files (each read from its checkpoint entry on,
+//! followed through rotation; many at once, named or matched by a glob) or
+//! standard input (spooled before it counts as read).
 
 mod file;
+mod glob;
+mod many;
 mod stdin;
 
 use std::io;
 use std::time::Duration;
 
 pub use file::FileInput;
+pub use many::Files;
 pub use stdin::{StdinEnd, StdinInput, StdinSpool, DEFAULT_STDIN_CHUNK};
 
 use crate::lines::{Lines, Piece};
@@ -27,8 +31,8 @@ pub enum Step {
 /// An open input.
 #[derive(Debug)]
 pub enum Input {
-    /// A file.
-    File(FileInput),
+    /// Files: every `--input` path and the files its pattern matches.
+    Files(Files),
     /// Standard input.
     Stdin(StdinInput),
 }
@@ -40,7 +44,7 @@ impl Input {
     /// Reading (or, for stdin, spooling) failed.
     pub fn next(&mut self, out: &mut Vec<Record>, wait: Duration) -> io::Result<Step> {
         match self {
-            Self::File(f) => f.next(out),
+            Self::Files(f) => f.next(out),
             Self::Stdin(s) => s.next(out, wait),
         }
     }
@@ -48,7 +52,7 @@ impl Input {
     /// Bytes read so far, and the input's size when known (a regular file).
     pub fn progress(&self) -> (u64, Option<u64>) {
         match self {
-            Self::File(f) => f.progress(),
+            Self::Files(f) => f.progress(),
             Self::Stdin(s) => (s.bytes_read(), None),
         }
     }
@@ -56,7 +60,7 @@ impl Input {
     /// Lines longer than the longest record, shipped in pieces.
     pub fn split_lines(&self) -> u64 {
         match self {
-            Self::File(f) => f.split_lines(),
+            Self::Files(f) => f.split_lines(),
             Self::Stdin(s) => s.split_lines(),
         }
     }
