@@ -108,8 +108,10 @@ dropped, still spooled; for stdin also the bytes read and the bytes left in
 its spool.";
 
 const INSPECT_LONG: &str = "\
-Show a state directory: the checkpoint (each input's file and the offset
-after its last delivered record, each output's length) and the spools
+Show a state directory: the checkpoint (every input file, with the offset
+after its last delivered record and its lag: how many bytes the file has
+past that offset now; standard input's delivered offset; each output's
+length) and the spools
 (records, bytes, segments). Works while an agent runs (it then shows the
 checkpoint as last written). Exit status 2 if DIR is not a state directory
 or its checkpoint is corrupt.";

@@ -104,11 +104,12 @@ fn print_checkpoint(dir: &Path, running: bool) -> Result<(), AgentError> {
         }
         println!("  input {path}");
         println!(
-            "    offset {} (device {}, inode {}, epoch {}), updated {}",
+            "    offset {} (device {}, inode {}, epoch {}), {}, updated {}",
             e.num(""),
             e.num("dev"),
             e.num("inode"),
             e.num("epoch"),
+            lag(Path::new(path), e),
             e.updated("")
         );
     }
@@ -123,6 +124,25 @@ fn print_checkpoint(dir: &Path, running: bool) -> Result<(), AgentError> {
         );
     }
     Ok(())
+}
+
+/// How far the file at `path` runs past the checkpoint's offset, when it
+/// is still the file the checkpoint knows.
+fn lag(path: &Path, e: &Entries) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let field = |f: &str| e.0.get(f).map(|s| s.record_number);
+    let (Some(offset), Some(dev), Some(ino)) = (field(""), field("dev"), field("inode")) else {
+        return "lag unknown".to_owned();
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if (m.dev(), m.ino()) == (dev, ino) => format!(
+            "lag {} bytes (file is {} bytes)",
+            m.len().saturating_sub(offset),
+            m.len()
+        ),
+        Ok(_) => "lag unknown (another file is at the path now: rotated)".to_owned(),
+        Err(_) => "lag unknown (the file is gone)".to_owned(),
+    }
 }
 
 #[derive(Default)]

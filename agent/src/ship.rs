@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use spillway::buffer::SyncFlushError;
 use spillway::observer::{DropEvent, DropReason, FlushEnd, Observer};
@@ -18,7 +18,7 @@ use crate::output::{ExecOutput, FileOutput, Output, OutputSpec, Reconciled};
 use crate::record::{FileId, Record};
 use crate::settings::Settings;
 use crate::sink::{Ack, Counters, Shipper};
-use crate::state::{self, InputKeys, InputNames, OutputNames, State};
+use crate::state::{self, Group, InputKeys, InputNames, OutputNames, State};
 use crate::stats::{Progress, Reporter, Sources};
 use crate::ui;
 
@@ -39,10 +39,7 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
             "--input - (standard input) cannot be given with other inputs",
         ));
     }
-    // The checkpoint's writing mode depends on the output and input; both
-    // are known from the flags before anything is opened.
-    let background = !stdin_input && matches!(spec, OutputSpec::File(_));
-    let state = State::open(&args.state, background)?;
+    let state = State::open(&args.state)?;
     let stop = install_signals()?;
 
     let (output, output_names) = open_output(&spec, &state)?;
@@ -92,10 +89,16 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
 
     let counters = Arc::new(Counters::default());
     let watch = Arc::new(Watch::new(settings.max_retries));
+    if Shipper::background_checkpoint(&output, &ack) {
+        state
+            .writer()
+            .run_in_background()
+            .map_err(|e| AgentError::runtime(format!("cannot start the checkpoint writer: {e}")))?;
+    }
     let sink = Shipper::new(
         output,
         output_names,
-        Arc::clone(state.checkpoint()),
+        Arc::clone(state.writer()),
         ack,
         start_pos,
         Arc::clone(&counters),
@@ -156,7 +159,7 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
     }
 
     let mut failure = pumped.err();
-    if let Err(e) = state.checkpoint().shutdown() {
+    if let Err(e) = state.shutdown() {
         failure.get_or_insert(AgentError::runtime(e.to_string()));
     }
     let stdin_left = stdin_spool.as_ref().map_or(0, |s| s.pending_bytes());
@@ -258,33 +261,32 @@ fn record_start(
     output_names: Option<&OutputNames>,
     input: &Input,
 ) -> Result<(), AgentError> {
-    let cp = state.checkpoint();
-    let now = SystemTime::now();
-    let fail = |e: spillway::checkpoint::CheckpointError| AgentError::runtime(e.to_string());
+    let mut group = Group::default();
     if let (Some(names), Output::File(f)) = (output_names, output) {
-        names
-            .persist(cp, f.identity(), f.sent_len(), now)
-            .map_err(fail)?;
+        names.add_to(&mut group, f.identity(), f.sent_len());
     }
     if let Input::Files(files) = input {
         for f in files.inputs() {
             let (file, offset) = f.position();
-            InputNames::new(f.canonical())
-                .persist(cp, file, offset, now)
-                .map_err(fail)?;
+            InputNames::new(f.canonical()).add_to(&mut group, file, offset);
         }
     }
-    cp.flush().map_err(fail)
+    state
+        .writer()
+        .commit(group)
+        .map_err(|e| AgentError::runtime(e.to_string()))
 }
 
 /// Makes sure the checkpoint has a stdin entry (the delivered offset)
 /// before anything is read from stdin.
 fn record_stdin_start(state: &State, delivered: u64) -> Result<(), AgentError> {
-    let cp = state.checkpoint();
-    let fail = |e: spillway::checkpoint::CheckpointError| AgentError::runtime(e.to_string());
     if state.stdin_delivered().is_none() {
-        state::persist_stdin(cp, delivered, SystemTime::now()).map_err(fail)?;
-        cp.flush().map_err(fail)?;
+        let mut group = Group::default();
+        state::add_stdin(&mut group, delivered);
+        state
+            .writer()
+            .commit(group)
+            .map_err(|e| AgentError::runtime(e.to_string()))?;
     }
     Ok(())
 }

@@ -11,15 +11,13 @@ use std::collections::HashMap;
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
-use spillway::checkpoint::Checkpoint;
 use spillway::{FlushContext, Sink, SinkError};
 
 use crate::input::StdinSpool;
 use crate::output::Output;
 use crate::record::{Chunk, FileId, Record, View};
-use crate::state::{self, InputKeys, OutputNames};
+use crate::state::{self, CheckpointWriter, Group, InputKeys, OutputNames};
 
 /// Totals the sink keeps, read by the stats line and the summary.
 #[derive(Debug, Default)]
@@ -36,12 +34,13 @@ pub struct Counters {
 
 /// How a delivered position is made durable.
 ///
-/// With a file output and a file input, the checkpoint is written in the
-/// background: the output's length is recorded before the input's offset,
-/// and a restart cuts the output back to the recorded length, so whatever
-/// snapshot a kill leaves, output and offset agree (at most the last batch
-/// is sent twice). Otherwise every batch flushes the checkpoint before the
-/// next one is sent.
+/// Each batch commits one [`Group`]: the output file's length after it and
+/// the offsets it moved, written whole. With a file output and file inputs
+/// the checkpoint is written in the background: a restart cuts the output
+/// back to the recorded length and resumes every input from the offsets
+/// written with it, so whatever write a kill leaves, output and inputs
+/// agree (nothing is repeated or lost). Otherwise (stdin, or another
+/// output) each batch's group is durable before the next batch is sent.
 pub enum Ack {
     /// File inputs: each one's offset goes into its checkpoint entry.
     Files(Arc<InputKeys>),
@@ -59,10 +58,8 @@ pub struct Shipper {
 struct Inner {
     output: Output,
     output_names: Option<OutputNames>,
-    checkpoint: Arc<Checkpoint>,
+    writer: Arc<CheckpointWriter>,
     ack: Ack,
-    /// Flush the checkpoint after each batch (else the background writer does).
-    flush_each: bool,
     /// Per input (see [`Inner::input_of`]): the file and the offset just
     /// past its last delivered record.
     positions: HashMap<usize, (FileId, u64)>,
@@ -98,12 +95,11 @@ impl Shipper {
     pub fn new(
         output: Output,
         output_names: Option<OutputNames>,
-        checkpoint: Arc<Checkpoint>,
+        writer: Arc<CheckpointWriter>,
         ack: Ack,
         pos: Option<(FileId, u64)>,
         counters: Arc<Counters>,
     ) -> Self {
-        let flush_each = !Self::background_checkpoint(&output, &ack);
         let positions = match (&ack, pos) {
             (Ack::Stdin(_), Some(p)) => HashMap::from([(0, p)]),
             _ => HashMap::new(),
@@ -112,9 +108,8 @@ impl Shipper {
             inner: Mutex::new(Inner {
                 output,
                 output_names,
-                checkpoint,
+                writer,
                 ack,
-                flush_each,
                 positions,
             }),
             counters,
@@ -183,20 +178,20 @@ impl Sink<Record> for Shipper {
             inner.output.send(&slices, out.bytes, ctx.deadline)?;
         }
 
-        let now = SystemTime::now();
-        let cp = &inner.checkpoint;
-        let mut dirty = false;
+        // One group: the output's new length and every offset it covers
+        // reach the checkpoint file in the same write (see
+        // `CheckpointWriter`), so no snapshot pairs a length with offsets
+        // from before it.
+        let mut group = Group::default();
         if out.lines > 0 {
             if let (Some(names), Output::File(f)) = (&inner.output_names, &inner.output) {
-                names.persist(cp, f.identity(), f.sent_len(), now)?;
-                dirty = true;
+                names.add_to(&mut group, f.identity(), f.sent_len());
             }
         }
         if let Ack::Files(keys) = &inner.ack {
             for (&i, &(file, offset)) in &moved {
                 if let Some(names) = keys.names(i) {
-                    names.persist(cp, file, offset, now)?;
-                    dirty = true;
+                    names.add_to(&mut group, file, offset);
                 }
             }
         }
@@ -221,12 +216,12 @@ impl Sink<Record> for Shipper {
         // it is durable, so no order of crashes loses a line either.
         let stdin_moved = moved.get(&0).map(|&(_, o)| o);
         if let (Ack::Stdin(_), Some(offset)) = (&inner.ack, stdin_moved) {
-            state::persist_stdin(cp, offset, now)?;
-            dirty = true;
+            debug_assert!(!inner.writer.is_background(), "stdin needs durable commits");
+            state::add_stdin(&mut group, offset);
         }
-        if dirty && inner.flush_each {
-            cp.flush()?;
-        }
+        // Durable when it returns, except in the background mode (file
+        // input into a regular file, see `Ack`), never used with stdin.
+        inner.writer.commit(group)?;
         if let (Ack::Stdin(spool), Some(offset)) = (&inner.ack, stdin_moved) {
             // The batch is delivered and the checkpoint says so: a failure
             // here only leaves chunks that the next start drops.

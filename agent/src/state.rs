@@ -45,19 +45,18 @@ pub struct State {
     dir: PathBuf,
     _lock: File,
     checkpoint: Arc<Checkpoint>,
+    writer: Arc<CheckpointWriter>,
 }
 
 impl State {
-    /// Creates the directory if needed, locks it, and loads the checkpoint.
-    /// With `background`, the checkpoint's writer thread writes it whenever
-    /// it changed, back to back (a write takes what changed during the one
-    /// before); without, it is written only when flushed.
+    /// Creates the directory if needed, locks it, and loads the checkpoint,
+    /// which is written only through [`State::writer`].
     ///
     /// # Errors
     /// [`AgentError::Input`] (exit 2): the directory cannot be created or
     /// written, another agent holds it, or the checkpoint is corrupt (it is
     /// left as it is).
-    pub fn open(dir: &Path, background: bool) -> Result<Self, AgentError> {
+    pub fn open(dir: &Path) -> Result<Self, AgentError> {
         let unusable = |e: io::Error| {
             AgentError::input(format!(
                 "state directory {} is unusable: {e}",
@@ -71,28 +70,35 @@ impl State {
                 dir.display()
             ))
         })?;
-        let (max_updates, interval) = if background {
-            (1, Duration::from_secs(1))
-        } else {
-            (u32::MAX, Duration::MAX)
-        };
-        let checkpoint = Checkpoint::open(dir.join(CHECKPOINT_FILE), max_updates, interval)
+        // The library's own writer never runs: only CheckpointWriter writes,
+        // so that a group of entries always reaches the file whole.
+        let checkpoint = Checkpoint::open(dir.join(CHECKPOINT_FILE), u32::MAX, Duration::MAX)
             .map_err(checkpoint_error)?;
+        let checkpoint = Arc::new(checkpoint);
         Ok(Self {
             dir: dir.to_path_buf(),
             _lock: lock,
-            checkpoint: Arc::new(checkpoint),
+            writer: Arc::new(CheckpointWriter::new(Arc::clone(&checkpoint))),
+            checkpoint,
         })
+    }
+
+    /// The only way entries reach the checkpoint file.
+    pub fn writer(&self) -> &Arc<CheckpointWriter> {
+        &self.writer
+    }
+
+    /// Writes what is left and stops the background writer, if any.
+    ///
+    /// # Errors
+    /// The last write failed.
+    pub fn shutdown(&self) -> Result<(), CheckpointError> {
+        self.writer.shutdown()
     }
 
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    /// The checkpoint, shared with the sink.
-    pub fn checkpoint(&self) -> &Arc<Checkpoint> {
-        &self.checkpoint
     }
 
     /// Where the checkpoint says input `path` was: its file and the offset
@@ -170,13 +176,9 @@ pub fn checkpoint_error(e: CheckpointError) -> AgentError {
 /// The checkpoint entry of standard input's delivered offset.
 pub const STDIN_ENTRY: &str = "stdin";
 
-/// Records standard input's delivered `offset` in memory (the caller
-/// flushes).
-///
-/// # Errors
-/// The checkpoint is shut down.
-pub fn persist_stdin(cp: &Checkpoint, offset: u64, now: SystemTime) -> Result<(), CheckpointError> {
-    cp.persist(STDIN_ENTRY, offset, now)
+/// Adds standard input's delivered `offset` to `group`.
+pub fn add_stdin(group: &mut Group, offset: u64) {
+    group.add(STDIN_ENTRY, offset);
 }
 
 /// Checkpoint entry names of one input.
@@ -204,26 +206,12 @@ impl InputNames {
         }
     }
 
-    /// Records `file` and `offset` in memory (the caller flushes).
-    ///
-    /// The offset goes first: a snapshot taken between the two (by the
-    /// background writer) pairs a new offset with the old file, which at
-    /// restart is a file that does not match (shipped again from its
-    /// start), never the new file resumed at the old file's offset.
-    ///
-    /// # Errors
-    /// The checkpoint is shut down.
-    pub fn persist(
-        &self,
-        cp: &Checkpoint,
-        file: FileId,
-        offset: u64,
-        now: SystemTime,
-    ) -> Result<(), CheckpointError> {
-        cp.persist(&self.offset, offset, now)?;
-        cp.persist(&self.dev, file.dev, now)?;
-        cp.persist(&self.inode, file.ino, now)?;
-        cp.persist(&self.epoch, u64::from(file.epoch), now)
+    /// Adds `file` and `offset` to `group`.
+    pub fn add_to(&self, group: &mut Group, file: FileId, offset: u64) {
+        group.add(&self.offset, offset);
+        group.add(&self.dev, file.dev);
+        group.add(&self.inode, file.ino);
+        group.add(&self.epoch, u64::from(file.epoch));
     }
 }
 
@@ -252,20 +240,11 @@ impl OutputNames {
         }
     }
 
-    /// Records the output's identity and length in memory.
-    ///
-    /// # Errors
-    /// The checkpoint is shut down.
-    pub fn persist(
-        &self,
-        cp: &Checkpoint,
-        (dev, ino): (u64, u64),
-        length: u64,
-        now: SystemTime,
-    ) -> Result<(), CheckpointError> {
-        cp.persist(&self.dev, dev, now)?;
-        cp.persist(&self.inode, ino, now)?;
-        cp.persist(&self.length, length, now)
+    /// Adds the output's identity and length to `group`.
+    pub fn add_to(&self, group: &mut Group, (dev, ino): (u64, u64), length: u64) {
+        group.add(&self.dev, dev);
+        group.add(&self.inode, ino);
+        group.add(&self.length, length);
     }
 }
 
@@ -358,4 +337,147 @@ impl InputKeys {
     pub fn names(&self, index: usize) -> Option<InputNames> {
         self.lock().inputs.get(index).map(|(n, _, _)| n.clone())
     }
+}
+
+/// Checkpoint entries that reach the file together, in one write, or not
+/// at all: a batch's output length with the input offsets it covers.
+#[derive(Debug, Default)]
+pub struct Group(Vec<(String, u64)>);
+
+impl Group {
+    fn add(&mut self, name: &str, value: u64) {
+        self.0.push((name.to_owned(), value));
+    }
+
+    /// Whether it holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Writes the checkpoint: on the caller's thread (each commit is durable
+/// when it returns), or, once [`run_in_background`](Self::run_in_background)
+/// was called, on a thread of its own that writes whatever was committed,
+/// back to back.
+///
+/// Either way a [`Group`] is written whole: only this writer puts entries
+/// into the checkpoint, and it puts a group in and writes the file before
+/// it takes the next one, so no write can hold half of a group. (The
+/// library's own background writer could take its snapshot between two
+/// entries of a group: an output length without the offsets it covers,
+/// which a restart reads as a repeated batch.)
+#[derive(Debug)]
+pub struct CheckpointWriter {
+    cp: Arc<Checkpoint>,
+    shared: Arc<Background>,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+#[derive(Debug, Default)]
+struct Background {
+    state: std::sync::Mutex<Pending>,
+    wake: std::sync::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    running: bool,
+    stop: bool,
+    /// Committed groups not written yet, oldest first.
+    entries: Vec<(String, u64)>,
+}
+
+impl Background {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl CheckpointWriter {
+    fn new(cp: Arc<Checkpoint>) -> Self {
+        Self {
+            cp,
+            shared: Arc::default(),
+            thread: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Whether commits return before they are durable.
+    pub fn is_background(&self) -> bool {
+        self.shared.lock().running
+    }
+
+    /// From now on, commits are written by a thread of its own.
+    ///
+    /// # Errors
+    /// The thread cannot be started (commits stay on the caller's thread).
+    pub fn run_in_background(&self) -> io::Result<()> {
+        let shared = Arc::clone(&self.shared);
+        let cp = Arc::clone(&self.cp);
+        let handle = std::thread::Builder::new()
+            .name("spillway-checkpoint".into())
+            .spawn(move || loop {
+                let mut st = shared.lock();
+                while st.entries.is_empty() && !st.stop {
+                    st = shared.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+                let entries = std::mem::take(&mut st.entries);
+                let stop = st.stop;
+                drop(st);
+                // A failed write stays the checkpoint's last error; the
+                // state stays in memory and the next write (at the latest
+                // the final one, in `shutdown`) tries again.
+                let _ = write(&cp, entries);
+                if stop {
+                    return;
+                }
+            })?;
+        self.shared.lock().running = true;
+        *self.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        Ok(())
+    }
+
+    /// Commits `group`: durable when this returns, or (in the background)
+    /// at the next write.
+    ///
+    /// # Errors
+    /// Writing failed (on the caller's thread), or the checkpoint is shut
+    /// down.
+    pub fn commit(&self, group: Group) -> Result<(), CheckpointError> {
+        if group.is_empty() {
+            return Ok(());
+        }
+        let mut st = self.shared.lock();
+        if st.running {
+            st.entries.extend(group.0);
+            drop(st);
+            self.shared.wake.notify_one();
+            return Ok(());
+        }
+        drop(st);
+        write(&self.cp, group.0)
+    }
+
+    fn shutdown(&self) -> Result<(), CheckpointError> {
+        self.shared.lock().stop = true;
+        self.shared.wake.notify_all();
+        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+        let left = std::mem::take(&mut self.shared.lock().entries);
+        for (name, value) in left {
+            self.cp.persist(&name, value, SystemTime::now())?;
+        }
+        self.cp.shutdown()
+    }
+}
+
+/// Puts `entries` into the checkpoint and writes it.
+fn write(cp: &Checkpoint, entries: Vec<(String, u64)>) -> Result<(), CheckpointError> {
+    let now = SystemTime::now();
+    for (name, value) in entries {
+        cp.persist(&name, value, now)?;
+    }
+    cp.flush()
 }
