@@ -81,8 +81,30 @@ impl FileInput {
         Ok(input)
     }
 
+    /// Resumes input `path` in a file that was rotated away from it while
+    /// no agent ran (found at `moved`, with the checkpoint's `file` and
+    /// `offset`): it is read to its end first, then the file now at `path`
+    /// (if any) from its beginning, so the path's lines keep their order
+    /// and its checkpoint entry stays the same.
+    ///
+    /// # Errors
+    /// As for [`open`](Self::open), for either path.
+    pub fn resume_moved(
+        path: &Path,
+        moved: &Path,
+        (file, offset): (FileId, u64),
+        follow: bool,
+    ) -> Result<Self, AgentError> {
+        let mut input = Self::open(moved, |_| Some((file, offset)), follow)?;
+        input.path = path.to_path_buf();
+        input.canonical = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        input.rotated =
+            fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) != (file.dev, file.ino));
+        Ok(input)
+    }
+
     /// Whether the open file has no name left (it was deleted).
-    fn deleted(&self) -> bool {
+    pub(super) fn deleted(&self) -> bool {
         self.file.metadata().is_ok_and(|m| m.nlink() == 0)
     }
 
@@ -126,6 +148,14 @@ impl FileInput {
                 buf.truncate(n);
                 super::split_chunk(&mut self.lines, self.id, buf, out);
                 return Ok(Step::Data);
+            }
+            if self.rotated && !self.follow {
+                // Resumed in a file rotated away while no agent ran: the
+                // file at the path now comes next.
+                self.rotated = false;
+                if self.switch_to_new_file(out)? {
+                    return Ok(Step::Data);
+                }
             }
             if !self.follow {
                 self.finish_file(out);

@@ -12,7 +12,8 @@
 //!   twice;
 //! - at start, a file that the checkpoint knows but that was rotated away
 //!   while no agent ran (found by identity among its old directory's files)
-//!   is finished from its offset, then dropped.
+//!   is finished from its offset before the file now at its path is read,
+//!   under the same checkpoint entry.
 
 use std::collections::HashSet;
 use std::fs;
@@ -154,8 +155,10 @@ impl Files {
     }
 
     /// Files the checkpoint knows that no reader has: if one is found (by
-    /// identity) next to where it was, it was rotated while no agent ran,
-    /// and what it has past the checkpoint is shipped now.
+    /// identity) next to where it was, it was rotated while no agent ran.
+    /// Its input's reader then starts in it, from the checkpoint's offset,
+    /// and goes on with the file now at the path once it is finished: the
+    /// path's lines keep their order and its entry stays the same.
     fn finish_rotated_away(&mut self) -> Result<(), AgentError> {
         let lost: Vec<(PathBuf, Known)> = self
             .saved
@@ -176,24 +179,29 @@ impl Files {
                 })
             });
             let Some(entry) = found else { continue };
-            let path = entry.path();
+            let moved = entry.path();
+            let input =
+                FileInput::resume_moved(&was, &moved, (known.file, known.offset), self.follow)?;
             ui::note(format!(
-                "input {} was rotated to {} while no agent ran; shipping it from offset {}",
+                "input {} was rotated to {} while no agent ran; finishing it from offset {} \
+                 before the file now at its path",
                 was.display(),
-                path.display(),
+                moved.display(),
                 known.offset
             ));
-            let input = FileInput::open(&path, |_| Some((known.file, known.offset)), false)?;
-            let canonical = input.canonical().to_path_buf();
-            let (file, offset) = input.position();
-            let key = self.keys.register(&canonical, file, offset);
+            let key = self.keys.register(&was, known.file, known.offset);
             self.seen.insert(input.identity());
-            self.readers.push(Reader {
+            let reader = Reader {
                 input,
                 key,
-                file,
+                file: known.file,
                 done: false,
-            });
+            };
+            // The reader opened on the path's new file gives way.
+            match self.readers.iter().position(|r| r.input.canonical() == was) {
+                Some(i) => self.readers[i] = reader,
+                None => self.readers.push(reader),
+            }
         }
         Ok(())
     }
@@ -288,8 +296,8 @@ impl Files {
                 }
                 Step::Done => {
                     r.done = true;
-                    if self.follow {
-                        // Deleted: its inode may come back as a new file.
+                    if r.input.deleted() {
+                        // Its inode may come back as a new file.
                         self.seen.remove(&(file.dev, file.ino));
                     }
                     if !out.is_empty() {
