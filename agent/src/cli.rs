@@ -9,10 +9,11 @@ const ABOUT: &str =
     "Ship newline-delimited records from a file or stdin to an output, in batches, \
                      at least once across crashes and outages.";
 
-const SHIP_ABOUT: &str = "Ship the lines of a file (or stdin) to an output in batches";
+const SHIP_ABOUT: &str = "Ship the lines of files (or stdin) to an output in batches";
 
 const SHIP_LONG: &str = "\
-Ship the lines of a file (or stdin) to an output in batches.
+Ship the lines of files (named, or matched by a glob) or of stdin to an
+output in batches.
 
 A record is one line, without its newline. Records go to the output in
 batches, in the order they were read; a batch goes out when it holds
@@ -54,6 +55,19 @@ INPUTS:
           grows, and when the file is rotated (renamed and replaced by a new
           one, or truncated in place) it finishes the old one and goes on
           with the new one from its beginning.
+  GLOB    '/var/log/app/*.log' (quoted): every regular file it matches (*,
+          ?, [...] in any component; * skips hidden files). --input may be
+          repeated; each file has its own checkpoint entry and keeps its
+          order; files are taken in turn. Files are told apart by device and
+          inode: with --follow the globs are matched again every second and
+          a file that starts to match is read from its beginning, while a
+          file already read (a rotated name that still matches) is not read
+          twice. A file rotated away while no agent ran is found next to its
+          old path and finished from the checkpoint before the new file at
+          that path. A file deleted while it is read is reported and shipped
+          to its end from the open descriptor. A glob that matches nothing
+          is an error without --follow (exit 2); a match that is the output
+          file is skipped.
   -       Standard input, which cannot be read twice. A reader thread reads
           it in chunks of at most --stdin-chunk bytes and syncs each chunk
           to the spool in DIR/stdin before it reads the next one and before
@@ -70,12 +84,13 @@ INPUTS:
           (--follow changes nothing: stdin is read to its end.)
 
 STATE DIRECTORY:
-  DIR/checkpoint.yaml holds the input's identity and the byte offset after
-  the last delivered record (for stdin, the offset in its stream across
-  runs), and the output file's length after it. It is replaced atomically
-  and never overwritten when it is found corrupt. DIR/stdin is the stdin
+  DIR/checkpoint.yaml holds each input file's identity and the byte offset
+  after its last delivered record (for stdin, the offset in its stream
+  across runs), and the output file's length after them, all written in
+  one atomic write. It is never overwritten when it is found corrupt. DIR/stdin is the stdin
   spool. DIR/lock keeps a second agent out.
-  `spillway inspect --state DIR` shows what is there.
+  `spillway inspect --state DIR` shows what is there, with each input
+  file's lag (bytes past its checkpoint offset).
 
 CONFIGURATION:
   --config FILE.yaml takes the keys of spillway's BufferConfig (max_size,
@@ -100,7 +115,8 @@ EXIT STATUS:
      the same --state): the output was down, the spool was full, or a
      signal stopped a run whose output failed; or shipping failed
   2  bad input: an unknown flag or a bad value, a missing or unreadable
-     input, an unusable or busy state directory, a corrupt checkpoint, an
+     input, a glob that matches no file (without --follow), - with other
+     inputs, an unusable or busy state directory, a corrupt checkpoint, an
      output that cannot be opened; nothing was shipped
 
 A summary line goes to stderr at the end: records, batches, retries,
@@ -162,7 +178,8 @@ pub struct ShipArgs {
     /// Longest a record waits before its batch goes out [default: 1s].
     #[arg(long, value_name = "DUR")]
     pub flush_interval: Option<String>,
-    /// Keep reading as the file grows, and follow it through rotation.
+    /// Keep reading as files grow, follow them through rotation, and read
+    /// files that start to match a glob.
     #[arg(long)]
     pub follow: bool,
     /// Most bytes the spool may hold on disk [default: 1GiB].

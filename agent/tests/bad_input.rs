@@ -329,6 +329,8 @@ fn help_documents_every_flag_exit_status_and_guarantee() {
         "exactly once",
         "kill -9",
         "orderly stop",
+        "GLOB",
+        "lag",
     ] {
         assert!(help.contains(topic), "--help does not mention {topic:?}");
     }
