@@ -123,7 +123,7 @@ impl Snapshot {
             lines: s.counters.lines.load(Ordering::Relaxed),
             bytes: s.counters.bytes.load(Ordering::Relaxed),
             batches: s.counters.batches.load(Ordering::Relaxed),
-            buffered: c.buffered + c.in_flight,
+            buffered: c.buffered.saturating_add(c.in_flight),
             spooled: c.spooled,
             stdin: s.stdin.as_ref().map(|sp| sp.pending_bytes()),
             retries: c.retries,

@@ -59,6 +59,8 @@ pub struct Files {
     output: Option<((u64, u64), PathBuf)>,
     next: usize,
     last_scan: Instant,
+    /// Lines split in files whose readers were dropped.
+    split_done: u64,
 }
 
 impl Files {
@@ -87,6 +89,7 @@ impl Files {
             output,
             next: 0,
             last_scan: Instant::now(),
+            split_done: 0,
         };
         for spec in specs {
             if glob::is_pattern(spec) {
@@ -209,6 +212,7 @@ impl Files {
     /// Matches the patterns again; new files are read from their start.
     fn rescan(&mut self) -> Result<(), AgentError> {
         self.last_scan = Instant::now();
+        let mut matched = HashSet::new();
         for spec in self.specs.clone() {
             let found = if glob::is_pattern(&spec) {
                 glob::expand(&spec)
@@ -222,6 +226,7 @@ impl Files {
                     continue;
                 };
                 let ident = (meta.dev(), meta.ino());
+                matched.insert(ident);
                 let is_output = self.output.as_ref().is_some_and(|(o, _)| *o == ident);
                 if self.seen.contains(&ident) || is_output {
                     continue;
@@ -242,6 +247,17 @@ impl Files {
                 }
             }
         }
+        // A file that no longer matches (gone, or renamed out of the
+        // globs) and is not being read is forgotten: its inode number may
+        // be reused by a new file, which must then count as new.
+        let held: HashSet<(u64, u64)> = self
+            .readers
+            .iter()
+            .filter(|r| !r.done)
+            .map(|r| (r.file.dev, r.file.ino))
+            .collect();
+        self.seen
+            .retain(|id| matched.contains(id) || held.contains(id));
         Ok(())
     }
 
@@ -267,11 +283,24 @@ impl Files {
 
     /// Lines longer than the longest record, shipped in pieces.
     pub fn split_lines(&self) -> u64 {
-        self.readers.iter().map(|r| r.input.split_lines()).sum()
+        self.split_done
+            + self
+                .readers
+                .iter()
+                .map(|r| r.input.split_lines())
+                .sum::<u64>()
     }
 
     /// Reads the next chunk of the next file that has one.
     pub(super) fn next(&mut self, out: &mut Vec<Record>) -> io::Result<Step> {
+        if self.follow && self.readers.iter().any(|r| r.done) {
+            // A long --follow run does not keep every finished file open.
+            let (done, active): (Vec<_>, Vec<_>) = std::mem::take(&mut self.readers)
+                .into_iter()
+                .partition(|r| r.done);
+            self.split_done += done.iter().map(|r| r.input.split_lines()).sum::<u64>();
+            self.readers = active;
+        }
         if self.follow && self.last_scan.elapsed() >= RESCAN {
             self.rescan().map_err(io::Error::other)?;
         }

@@ -661,3 +661,58 @@ fn ready(file: &File, wait: Duration) -> io::Result<bool> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "spillway-stdin-spool-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn chunks_the_checkpoint_covers_are_dropped_at_open_and_an_old_spool_is_refused() {
+        let d = scratch("cover");
+        let sp = StdinSpool::open(&d, 1 << 20, None).unwrap();
+        assert_eq!(sp.push(b"a\nb\n", true).unwrap(), 0);
+        assert_eq!(sp.push(b"c\nd\n", false).unwrap(), 4);
+        assert_eq!(sp.push(b"e\n", false).unwrap(), 8);
+        sp.close().unwrap();
+        drop(sp);
+
+        // A run died after its checkpoint said "delivered through 6" and
+        // before the spool removed anything: the first chunk goes now, the
+        // one that straddles 6 stays (its delivered part is skipped later).
+        let sp = StdinSpool::open(&d, 1 << 20, Some(6)).unwrap();
+        assert_eq!(sp.len(), 2);
+        assert_eq!(sp.pending_bytes(), 4);
+        let front = decode(sp.lock().spool.read(1).unwrap().remove(0)).unwrap();
+        assert_eq!((front.offset, front.new_stream), (4, false));
+        assert_eq!(front.data, b"c\nd\n");
+        // The next run's stdin goes on after the newest chunk.
+        assert_eq!(sp.push(b"f\n", true).unwrap(), 10);
+        sp.remove_through(10).unwrap();
+        assert_eq!(sp.len(), 1);
+        assert_eq!(sp.pending_bytes(), 2);
+        sp.close().unwrap();
+        drop(sp);
+
+        // Records but no stdin entry in the checkpoint: not this format.
+        let err = StdinSpool::open(&d, 1 << 20, None).unwrap_err();
+        assert!(err.to_string().contains("older spillway"), "{err}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_record_that_is_not_a_chunk_is_an_error_not_a_panic() {
+        assert!(header(b"short").is_err());
+        assert!(header(&[0, 0, 0, 0, 0, 0, 0, 0, 2, b'x']).is_err());
+        let rec = encode(7, true, b"xy");
+        assert_eq!(header(&rec).unwrap(), (7, NEW_STREAM, 2));
+    }
+}
