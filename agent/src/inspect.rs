@@ -1,6 +1,5 @@
 //! `spillway inspect`: what a state directory holds.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use spillway::spool::{Spool, SpoolConfig};
 
 use crate::cli::InspectArgs;
 use crate::error::{AgentError, EXIT_OK};
-use crate::state::{self, CHECKPOINT_FILE, OUTPUT_PREFIX, SPILL_SPOOL, STDIN_SPOOL};
+use crate::state::{self, CHECKPOINT_FILE, SPILL_SPOOL, STDIN_SPOOL};
 use crate::ui;
 
 /// Runs `spillway inspect`; prints to stdout and returns the exit status.
@@ -80,47 +79,36 @@ fn print_checkpoint(dir: &Path, running: bool) -> Result<(), AgentError> {
         load(&path)?
     };
     println!("checkpoint: {}", path.display());
-    let mut inputs: BTreeMap<String, Entries> = BTreeMap::new();
-    let mut outputs: BTreeMap<String, Entries> = BTreeMap::new();
-    for s in states {
-        let (group, name) = match s.name.strip_prefix(OUTPUT_PREFIX) {
-            Some(rest) => (&mut outputs, rest.to_owned()),
-            None => (&mut inputs, s.name.clone()),
-        };
-        let (base, field) = match name.rsplit_once('#') {
-            Some((b, f)) => (b.to_owned(), f.to_owned()),
-            None => (name, String::new()),
-        };
-        group.entry(base).or_default().0.insert(field, s);
+    let entries = state::read_entries(states);
+    if let Some(s) = &entries.stdin {
+        println!(
+            "  input standard input: delivered through byte {} of its stream, updated {}",
+            s.record_number,
+            ui::timestamp(s.timestamp)
+        );
     }
-    for (path, e) in &inputs {
-        if path == state::STDIN_ENTRY {
-            println!(
-                "  input standard input: delivered through byte {} of its stream, updated {}",
-                e.num(""),
-                e.updated("")
-            );
-            continue;
-        }
+    for (path, f) in &entries.inputs {
+        let (dev, ino) = f.identity();
         println!("  input {path}");
         println!(
             "    offset {} (device {}, inode {}, epoch {}), {}, updated {}",
-            e.num(""),
-            e.num("dev"),
-            e.num("inode"),
-            e.num("epoch"),
-            lag(Path::new(path), e),
-            e.updated("")
+            shown(f.offset()),
+            shown(dev),
+            shown(ino),
+            shown(f.epoch()),
+            lag(Path::new(path), f),
+            f.updated().map_or_else(|| "?".to_owned(), ui::timestamp)
         );
     }
-    for (path, e) in &outputs {
+    for (path, f) in &entries.outputs {
+        let (dev, ino) = f.identity();
         println!("  output {path}");
         println!(
             "    length {} (device {}, inode {}), updated {}",
-            e.num("length"),
-            e.num("dev"),
-            e.num("inode"),
-            e.updated("length")
+            shown(f.length()),
+            shown(dev),
+            shown(ino),
+            f.updated().map_or_else(|| "?".to_owned(), ui::timestamp)
         );
     }
     Ok(())
@@ -128,10 +116,9 @@ fn print_checkpoint(dir: &Path, running: bool) -> Result<(), AgentError> {
 
 /// How far the file at `path` runs past the checkpoint's offset, when it
 /// is still the file the checkpoint knows.
-fn lag(path: &Path, e: &Entries) -> String {
+fn lag(path: &Path, f: &state::Fields) -> String {
     use std::os::unix::fs::MetadataExt;
-    let field = |f: &str| e.0.get(f).map(|s| s.record_number);
-    let (Some(offset), Some(dev), Some(ino)) = (field(""), field("dev"), field("inode")) else {
+    let (Some(offset), (Some(dev), Some(ino))) = (f.offset(), f.identity()) else {
         return "lag unknown".to_owned();
     };
     match std::fs::metadata(path) {
@@ -145,21 +132,8 @@ fn lag(path: &Path, e: &Entries) -> String {
     }
 }
 
-#[derive(Default)]
-struct Entries(BTreeMap<String, EventLogState>);
-
-impl Entries {
-    fn num(&self, field: &str) -> String {
-        self.0
-            .get(field)
-            .map_or_else(|| "?".to_owned(), |s| s.record_number.to_string())
-    }
-
-    fn updated(&self, field: &str) -> String {
-        self.0
-            .get(field)
-            .map_or_else(|| "?".to_owned(), |s| ui::timestamp(s.timestamp))
-    }
+fn shown(n: Option<u64>) -> String {
+    n.map_or_else(|| "?".to_owned(), |n| n.to_string())
 }
 
 fn load(path: &Path) -> Result<Vec<EventLogState>, AgentError> {

@@ -4,11 +4,13 @@
 //! ```text
 //! DIR/lock             held (flock) while an agent uses DIR
 //! DIR/checkpoint.yaml  positions, winlogbeat layout (spillway::checkpoint)
-//! DIR/stdin/           spool of records read from standard input
+//! DIR/stdin/           spool of chunks read from standard input
 //! DIR/spool/           the buffer's spill spool
 //! ```
 //!
-//! Checkpoint entries, each a name and a number:
+//! Checkpoint entries, each a name and a number (how an identity is stored
+//! is known only here: [`InputNames`], [`OutputNames`], [`read_entries`],
+//! [`State::input_entries`], so the form can change in one place):
 //!
 //! - `PATH` (the input's canonical path): the byte offset just past the last
 //!   delivered line; `PATH#dev`, `PATH#inode`, `PATH#epoch`: which file that
@@ -16,8 +18,10 @@
 //! - `output:PATH#length`, `output:PATH#dev`, `output:PATH#inode`: the output
 //!   file and its length after the last delivered batch.
 //! - `stdin`: standard input's stream offset just past the last delivered
-//!   line (see `input::stdin`); written in the same checkpoint write as the
-//!   output's length, so the two always agree.
+//!   line (see `input::stdin`).
+//!
+//! A batch's entries (the output's length and the offsets it covers) are
+//! one [`Group`], and reach the file in one write ([`CheckpointWriter`]).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
@@ -99,20 +103,6 @@ impl State {
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    /// Where the checkpoint says input `path` was: its file and the offset
-    /// past the last delivered line.
-    pub fn input_position(&self, path: &Path) -> Option<(FileId, u64)> {
-        let names = InputNames::new(path);
-        let cp = &self.checkpoint;
-        let offset = cp.get(&names.offset)?.record_number;
-        let file = FileId {
-            dev: cp.get(&names.dev)?.record_number,
-            ino: cp.get(&names.inode)?.record_number,
-            epoch: u32::try_from(cp.get(&names.epoch)?.record_number).unwrap_or(u32::MAX),
-        };
-        Some((file, offset))
     }
 
     /// The checkpoint's stdin offset: just past the last delivered line of
@@ -260,16 +250,22 @@ pub struct Known {
 impl State {
     /// Every input file the checkpoint knows, by canonical path.
     pub fn input_entries(&self) -> Vec<(PathBuf, Known)> {
-        self.checkpoint
-            .states()
+        read_entries(self.checkpoint.states())
+            .inputs
             .into_iter()
-            .filter(|s| {
-                !s.name.starts_with(OUTPUT_PREFIX) && !s.name.contains('#') && s.name != STDIN_ENTRY
-            })
-            .filter_map(|s| {
-                let path = PathBuf::from(&s.name);
-                let (file, offset) = self.input_position(&path)?;
-                Some((path, Known { file, offset }))
+            .filter_map(|(path, f)| {
+                let (Some(dev), Some(ino)) = f.identity() else {
+                    return None;
+                };
+                let epoch = u32::try_from(f.epoch()?).unwrap_or(u32::MAX);
+                let file = FileId { dev, ino, epoch };
+                Some((
+                    PathBuf::from(path),
+                    Known {
+                        file,
+                        offset: f.offset()?,
+                    },
+                ))
             })
             .collect()
     }
@@ -480,4 +476,76 @@ fn write(cp: &Checkpoint, entries: Vec<(String, u64)>) -> Result<(), CheckpointE
         cp.persist(&name, value, now)?;
     }
     cp.flush()
+}
+
+/// The checkpoint's entries as inputs, outputs and stdin: the one place
+/// that knows how an identity is stored (today as `NAME#field` pseudo
+/// entries beside the offset).
+#[derive(Debug, Default)]
+pub struct Entries {
+    /// Input files by canonical path.
+    pub inputs: std::collections::BTreeMap<String, Fields>,
+    /// Output files by canonical path.
+    pub outputs: std::collections::BTreeMap<String, Fields>,
+    /// Standard input's delivered offset.
+    pub stdin: Option<spillway::checkpoint::EventLogState>,
+}
+
+/// The stored fields of one input or output.
+#[derive(Debug, Default)]
+pub struct Fields(std::collections::BTreeMap<String, spillway::checkpoint::EventLogState>);
+
+impl Fields {
+    fn num(&self, field: &str) -> Option<u64> {
+        self.0.get(field).map(|s| s.record_number)
+    }
+
+    /// An input's offset past its last delivered line.
+    pub fn offset(&self) -> Option<u64> {
+        self.num("")
+    }
+
+    /// An output's length after its last delivered batch.
+    pub fn length(&self) -> Option<u64> {
+        self.num("length")
+    }
+
+    /// Device and inode of the file.
+    pub fn identity(&self) -> (Option<u64>, Option<u64>) {
+        (self.num("dev"), self.num("inode"))
+    }
+
+    /// Truncations seen (inputs).
+    pub fn epoch(&self) -> Option<u64> {
+        self.num("epoch")
+    }
+
+    /// When the offset (inputs) or length (outputs) was last written.
+    pub fn updated(&self) -> Option<SystemTime> {
+        self.0
+            .get("")
+            .or_else(|| self.0.get("length"))
+            .map(|s| s.timestamp)
+    }
+}
+
+/// Sorts checkpoint `states` into inputs, outputs and stdin.
+pub fn read_entries(states: Vec<spillway::checkpoint::EventLogState>) -> Entries {
+    let mut e = Entries::default();
+    for s in states {
+        if s.name == STDIN_ENTRY {
+            e.stdin = Some(s);
+            continue;
+        }
+        let (group, name) = match s.name.strip_prefix(OUTPUT_PREFIX) {
+            Some(rest) => (&mut e.outputs, rest.to_owned()),
+            None => (&mut e.inputs, s.name.clone()),
+        };
+        let (base, field) = match name.rsplit_once('#') {
+            Some((b, f)) => (b.to_owned(), f.to_owned()),
+            None => (name, String::new()),
+        };
+        group.entry(base).or_default().0.insert(field, s);
+    }
+    e
 }
