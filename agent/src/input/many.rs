@@ -107,13 +107,21 @@ impl Files {
                     ));
                 }
                 for path in found {
-                    files.add(&path, follow, false)?;
+                    // One unreadable match does not stop the others.
+                    if let Err(e) = files.add(&path, follow, false) {
+                        ui::note(format!("{e}; skipped"));
+                    }
                 }
             } else {
                 files.add(spec, follow, true)?;
             }
         }
         files.finish_rotated_away()?;
+        if files.readers.is_empty() && !follow {
+            return Err(AgentError::input(
+                "no input file could be read (see the messages above)",
+            ));
+        }
         Ok(files)
     }
 
