@@ -9,10 +9,11 @@ const ABOUT: &str =
     "Ship newline-delimited records from a file or stdin to an output, in batches, \
                      at least once across crashes and outages.";
 
-const SHIP_ABOUT: &str = "Ship the lines of a file (or stdin) to an output in batches";
+const SHIP_ABOUT: &str = "Ship the lines of files (or stdin) to an output in batches";
 
 const SHIP_LONG: &str = "\
-Ship the lines of a file (or stdin) to an output in batches.
+Ship the lines of files (named, or matched by a glob) or of stdin to an
+output in batches.
 
 A record is one line, without its newline. Records go to the output in
 batches, in the order they were read; a batch goes out when it holds
@@ -84,19 +85,42 @@ INPUTS:
           grows, and when the file is rotated (renamed and replaced by a new
           one, or truncated in place) it finishes the old one and goes on
           with the new one from its beginning.
-  -       Standard input, which cannot be read twice: records go into the
-          spool in DIR/stdin and are synced, in groups, before they count as
-          read; a record leaves the spool only once the output accepted it.
-          A kill loses no record that was read, and the next run ships what
-          is left before reading stdin again. (--follow changes nothing:
-          stdin is read to its end.)
+  GLOB    '/var/log/app/*.log' (quoted): every regular file it matches (*,
+          ?, [...] in any component; * skips hidden files). --input may be
+          repeated; each file has its own checkpoint entry and keeps its
+          order; files are taken in turn. Files are told apart by device and
+          inode: with --follow the globs are matched again every second and
+          a file that starts to match is read from its beginning, while a
+          file already read (a rotated name that still matches) is not read
+          twice. A file rotated away while no agent ran is found next to its
+          old path and finished from the checkpoint before the new file at
+          that path. A file deleted while it is read is reported and shipped
+          to its end from the open descriptor. A glob that matches nothing
+          is an error without --follow (exit 2); a match that is the output
+          file is skipped.
+  -       Standard input, which cannot be read twice. A reader thread reads
+          it in chunks of at most --stdin-chunk bytes and syncs each chunk
+          to the spool in DIR/stdin before it reads the next one and before
+          any of its lines is sent; a chunk leaves the spool only after the
+          checkpoint records every line in it as delivered. The next run
+          ships what is left before reading stdin again, and drops what the
+          checkpoint says was delivered, so a file output gets every line
+          exactly once across kills. SIGINT/SIGTERM (any orderly stop) loses
+          nothing read: the chunk in hand is spooled first. kill -9 loses at
+          most the chunk read and not yet synced: --stdin-chunk bytes. If
+          the output fails max_retries + 1 times in a row, the agent reads
+          the rest of stdin into the spool until stdin ends or the spool is
+          full (--spool-max), then exits 1; the next run ships the spool.
+          (--follow changes nothing: stdin is read to its end.)
 
 STATE DIRECTORY:
-  DIR/checkpoint.yaml holds the input's identity and the byte offset after
-  the last delivered record, and the output file's length after it. It is
-  replaced atomically and never overwritten when it is found corrupt.
-  DIR/stdin is the stdin spool. DIR/lock keeps a second agent out.
-  `spillway inspect --state DIR` shows what is there.
+  DIR/checkpoint.yaml holds each input file's identity and the byte offset
+  after its last delivered record (for stdin, the offset in its stream
+  across runs), and the output file's length after them, all written in
+  one atomic write. It is never overwritten when it is found corrupt. DIR/stdin is the stdin
+  spool. DIR/lock keeps a second agent out.
+  `spillway inspect --state DIR` shows what is there, with each input
+  file's lag (bytes past its checkpoint offset).
 
 CONFIGURATION:
   --config FILE.yaml takes the keys of spillway's BufferConfig (max_size,
@@ -118,19 +142,24 @@ SIGNALS:
 EXIT STATUS:
   0  everything read was delivered
   1  something read is left undelivered (it is shipped by the next run with
-     the same --state), or shipping failed (an HTTP output's permanent
-     failure included)
+     the same --state): the output was down, the spool was full, a signal
+     stopped a run whose output failed, or an HTTP output failed for good;
+     or shipping failed
   2  bad input: an unknown flag or a bad value, a missing or unreadable
-     input, an unusable or busy state directory, a corrupt checkpoint, an
+     input, a glob that matches no file (without --follow), - with other
+     inputs, an unusable or busy state directory, a corrupt checkpoint, an
      output that cannot be opened (a bad URL, --http-* flag or --http-ca
      file); nothing was shipped
 
 A summary line goes to stderr at the end: records, batches, retries,
-dropped, still spooled.";
+dropped, still spooled; for stdin also the bytes read and the bytes left in
+its spool.";
 
 const INSPECT_LONG: &str = "\
-Show a state directory: the checkpoint (each input's file and the offset
-after its last delivered record, each output's length) and the spools
+Show a state directory: the checkpoint (every input file, with the offset
+after its last delivered record and its lag: how many bytes the file has
+past that offset now; standard input's delivered offset; each output's
+length) and the spools
 (records, bytes, segments). Works while an agent runs (it then shows the
 checkpoint as last written). Exit status 2 if DIR is not a state directory
 or its checkpoint is corrupt.";
@@ -159,9 +188,10 @@ pub enum Command {
 /// Flags of `spillway ship`.
 #[derive(Debug, Args)]
 pub struct ShipArgs {
-    /// File to ship, or - for standard input.
-    #[arg(long, value_name = "PATH|-")]
-    pub input: OsString,
+    /// File to ship, a glob of files ('/var/log/app/*.log', quoted), or -
+    /// for standard input. Repeat it for more files; - stands alone.
+    #[arg(long, value_name = "PATH|GLOB|-", required = true)]
+    pub input: Vec<OsString>,
     /// Where records go: a file (appended), - (standard output),
     /// exec:COMMAND (run per batch with the batch on its stdin), or
     /// http(s)://URL (one POST per batch).
@@ -182,12 +212,17 @@ pub struct ShipArgs {
     /// Longest a record waits before its batch goes out [default: 1s].
     #[arg(long, value_name = "DUR")]
     pub flush_interval: Option<String>,
-    /// Keep reading as the file grows, and follow it through rotation.
+    /// Keep reading as files grow, follow them through rotation, and read
+    /// files that start to match a glob.
     #[arg(long)]
     pub follow: bool,
     /// Most bytes the spool may hold on disk [default: 1GiB].
     #[arg(long, value_name = "SIZE")]
     pub spool_max: Option<String>,
+    /// Most bytes read from standard input before they are synced to the
+    /// stdin spool; what `kill -9` can lose of stdin [default: 256KiB].
+    #[arg(long, value_name = "SIZE")]
+    pub stdin_chunk: Option<String>,
     /// Print a stats line on stderr every DUR (a progress bar on a terminal
     /// when the input's size is known).
     #[arg(long, value_name = "DUR")]
