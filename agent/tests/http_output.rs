@@ -508,7 +508,7 @@ fn from_stdin_a_permanent_4xx_keeps_the_records_in_the_stdin_spool_for_the_next_
         out
     };
 
-    let run1 = ship_stdin(&server.url("/bad"), text);
+    let run1 = ship_stdin(&server.url("/bad"), text.clone());
     let err = stderr(&run1);
     assert_eq!(code(run1.status), 1, "{err}");
     assert!(err.contains("HTTP 403 Forbidden from"), "{err}");
@@ -525,16 +525,24 @@ fn from_stdin_a_permanent_4xx_keeps_the_records_in_the_stdin_spool_for_the_next_
     let err2 = stderr(&run2);
     assert_eq!(code(run2.status), 0, "{err2}");
     assert!(err2.contains("in the stdin spool"), "{err2}");
-    let kept: u64 = err
-        .split(" still spooled")
+    // "N bytes read from standard input, M bytes of it wait in the stdin
+    // spool": the next run delivers exactly those M bytes, whole lines from
+    // the first on.
+    let kept: usize = err
+        .split(" bytes of it wait in the stdin spool")
         .next()
         .and_then(|t| t.rsplit(' ').next()?.parse().ok())
         .unwrap_or_else(|| panic!("no spooled count: {err}"));
     assert!(kept > 0, "{err}");
-    assert_eq!(
-        numbers_of(&server.accepted()),
-        (1..=kept).collect::<Vec<_>>()
-    );
+    let accepted = numbers_of(&server.accepted());
+    let n = accepted.len() as u64;
+    assert_eq!(accepted, (1..=n).collect::<Vec<_>>());
+    let delivered_bytes: usize = text
+        .split_inclusive(|&b| b == b'\n')
+        .take(accepted.len())
+        .map(<[u8]>::len)
+        .sum();
+    assert_eq!(delivered_bytes, kept, "{err}");
 }
 
 #[test]
