@@ -30,6 +30,13 @@
 //! that consumed them is durable. A second process opening the directory
 //! gets [`SpoolError::Locked`].
 //!
+//! Open refuses, with a one-line [`SpoolError::Io`] naming the file, a
+//! segment name with an id the spool never writes (`ffffffffffffffff.seg`)
+//! and anything but a regular file where the spool keeps one (a symbolic
+//! link, FIFO, directory or device as a segment, `position` or `lock`).
+//! Names the spool does not write, upper-case hex included, are left alone.
+//! Links are never followed; see [`DirStorage`].
+//!
 //! # Memory
 //!
 //! At most about `2 × memory_bytes` of records, plus one record, are held:

@@ -11,10 +11,14 @@
 //! It is replaced atomically (temporary file, sync, rename; the directory is
 //! synced with the spool's next directory sync).
 
-use super::segment::Pos;
+use super::frame::MAX_SEQ;
+use super::segment::{Pos, MAX_ID};
 
 const MAGIC: &[u8; 8] = b"SPWPOS01";
 const LEN: usize = 36;
+
+/// The longest position file the format allows; a reader reads no more.
+pub(crate) const MAX_LEN: usize = LEN;
 
 /// A decoded read position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,13 +56,18 @@ impl Position {
         if crc32c::crc32c(&b[0..32]) != u32::from_le_bytes(crc) {
             return None;
         }
-        Some(Self {
+        let p = Self {
             seq: u64_at(8),
             at: Pos {
                 seg: u64_at(16),
                 off: u64_at(24),
             },
-        })
+        };
+        // Numbers the spool never writes: not a position it saved.
+        if p.seq > MAX_SEQ + 1 || p.at.seg > MAX_ID {
+            return None;
+        }
+        Some(p)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Taking records out: the read-ahead window at the old end, the newest
 //! records at the other, and deleting segments nobody needs any more.
 
+use std::ops::Bound::{self, Excluded, Included, Unbounded};
+
 use super::error::IoError;
 use super::frame;
 use super::report::{SkipReason, Skipped};
@@ -27,7 +29,7 @@ impl Spool {
         loop {
             match self.segments.get(&p.seg) {
                 Some(s) if p.off < s.end => return p,
-                Some(s) => match self.segments.range(p.seg + 1..).next() {
+                Some(s) => match self.segments.range((Excluded(p.seg), Unbounded)).next() {
                     Some((&next, _)) => p = Pos { seg: next, off: 0 },
                     None => {
                         return Pos {
@@ -179,7 +181,8 @@ impl Spool {
             return Ok(None);
         };
         self.live -= 1;
-        self.consumed_below = e.seq + 1;
+        // Sequence numbers are at most MAX_SEQ (frames above it are damage).
+        self.consumed_below = e.seq.saturating_add(1);
         Ok(Some(e))
     }
 
@@ -326,22 +329,22 @@ impl Spool {
     /// when it holds nothing and is full or retired, or (with `pressed`, to
     /// make room under `max_bytes`) in any case.
     pub(super) fn dead_segments(&self, pressed: bool) -> Vec<u64> {
-        let keep_from = match self.oldest_on_disk() {
-            Some(p) => p.seg,
+        let dead_to: Bound<u64> = match self.oldest_on_disk() {
+            Some(p) => Excluded(p.seg),
             None => match self.segments.last_key_value() {
                 Some((&id, s)) => {
                     let done = s.sealed || s.poisoned || s.end >= self.config.segment_bytes;
                     if done || pressed {
-                        id + 1
+                        Included(id)
                     } else {
-                        id
+                        Excluded(id)
                     }
                 }
                 None => return Vec::new(),
             },
         };
         self.segments
-            .range(..keep_from)
+            .range((Unbounded, dead_to))
             .map(|(&id, _)| id)
             .collect()
     }

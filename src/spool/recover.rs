@@ -2,15 +2,17 @@
 //! damage, apply the read-position hint, delete what was consumed.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::ops::Bound::{Excluded, Included, Unbounded};
 use std::time::Instant;
 
 use super::config::SpoolConfig;
-use super::error::SpoolError;
+use super::error::{IoError, SpoolError};
 use super::frame;
 use super::position::Position;
 use super::report::{OpenReport, PositionStatus, SkipReason, Skipped};
 use super::scan::{self, Item, ReadBuf, Scan};
-use super::segment::{Pos, Segment};
+use super::segment::{Pos, Segment, MAX_ID};
 use super::storage::Storage;
 use super::Spool;
 
@@ -35,6 +37,19 @@ impl Spool {
         let mut ids = storage.list()?;
         ids.sort_unstable();
         ids.dedup();
+        // Every storage is held to this, not only a directory: an id the
+        // spool never writes would break the arithmetic and order of ids.
+        if let Some(&bad) = ids.iter().find(|&&id| !(1..=MAX_ID).contains(&id)) {
+            return Err(IoError::new(
+                "open",
+                format!("{bad:016x}.seg"),
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("not a segment this spool wrote (its ids run from 1 to {MAX_ID:#x})"),
+                ),
+            )
+            .into());
+        }
         let mut report = OpenReport {
             segments: ids.len(),
             ..OpenReport::default()
@@ -241,13 +256,16 @@ impl Spool {
         }
 
         // Everything before the first unconsumed record was consumed.
-        let keep_from = match (first_live, segments.last_key_value()) {
-            (Some((p, _)), _) => p.seg,
-            (None, Some((&id, s))) if s.end >= config.segment_bytes => id + 1,
-            (None, Some((&id, _))) => id,
-            (None, None) => 0,
+        let dead_to = match (first_live, segments.last_key_value()) {
+            (Some((p, _)), _) => Excluded(p.seg),
+            (None, Some((&id, s))) if s.end >= config.segment_bytes => Included(id),
+            (None, Some((&id, _))) => Excluded(id),
+            (None, None) => Excluded(0),
         };
-        let dead: Vec<u64> = segments.range(..keep_from).map(|(&id, _)| id).collect();
+        let dead: Vec<u64> = segments
+            .range((Unbounded, dead_to))
+            .map(|(&id, _)| id)
+            .collect();
         for id in dead {
             storage.remove(id)?;
             if let Some(s) = segments.remove(&id) {
@@ -260,10 +278,12 @@ impl Spool {
             storage.sync_dir()?;
         }
 
+        // Ids are at most MAX_ID and sequence numbers at most MAX_SEQ (both
+        // checked above, in the scan and in the position), so these sums
+        // cannot overflow; a spool that reaches either limit refuses to
+        // create a segment or take a record rather than wrap around.
         let max_id = ids.last().map_or(0, |&id| id + 1);
-        let next_segment = max_id
-            .max(hint.map_or(0, |h| h.at.seg.saturating_add(1)))
-            .max(1);
+        let next_segment = max_id.max(hint.map_or(0, |h| h.at.seg + 1)).max(1);
         let next_seq = last_seq.map_or(1, |l| l + 1).max(consumed_below).max(1);
         report.records = live;
         let mut spool = Spool {

@@ -9,6 +9,9 @@ pub enum SkipReason {
     BadLength,
     /// A frame ran past the end of its file (a write that was cut short).
     Truncated,
+    /// A frame whose checksum matched but whose sequence number is above any
+    /// the spool writes: not a record of this spool.
+    BadSequence,
     /// An intact record whose sequence number was not above the one before:
     /// a second copy (written again after a failed fsync) or a stale file.
     Duplicate {

@@ -122,7 +122,8 @@ pub(crate) fn verified_frames(buf: &[u8], max_record: usize) -> Vec<(u64, u32)> 
     let mut o = 0;
     while o + HEADER <= buf.len() {
         let h = frame::header(&buf[o..]);
-        if h.len as usize > max_record {
+        // The careful path reports what stops the walk.
+        if h.len as usize > max_record || h.seq > frame::MAX_SEQ {
             break;
         }
         let end = o + HEADER + h.len as usize;
@@ -195,6 +196,12 @@ impl Scan<'_> {
         if !frame::verify(&b[..total], &h) {
             return Ok(Probe::Bad {
                 reason: SkipReason::Checksum,
+                next: Some(off + total as u64),
+            });
+        }
+        if h.seq > frame::MAX_SEQ {
+            return Ok(Probe::Bad {
+                reason: SkipReason::BadSequence,
                 next: Some(off + total as u64),
             });
         }

@@ -1,5 +1,12 @@
 //! What the spool knows about each segment file, and positions in the log.
 
+/// The largest segment id the spool writes. Ids start at 1 and grow by one
+/// per segment, so this is out of reach (a new segment every microsecond
+/// would take nine years), and it leaves room above every id for the
+/// arithmetic on ids. A file named with an id outside `1..=MAX_ID` was not
+/// written by the spool and is refused at open.
+pub(crate) const MAX_ID: u64 = (1 << 48) - 1;
+
 /// A byte position in the log: a segment id and an offset in that file.
 /// Positions order along the log because segment ids increase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -26,10 +26,12 @@ pub trait Storage: Send {
     /// The listing failed.
     fn list(&mut self) -> Result<Vec<u64>, IoError>;
 
-    /// Creates segment `id`, empty (emptying it if it exists).
+    /// Creates segment `id`, empty. It must be a new file: if anything
+    /// stands at its name already (even a link), this fails and changes
+    /// nothing.
     ///
     /// # Errors
-    /// The segment could not be created.
+    /// The segment could not be created, or already exists.
     fn create(&mut self, id: u64) -> Result<(), IoError>;
 
     /// Creates segment `id` holding exactly `data`, synced, atomically:

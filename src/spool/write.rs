@@ -3,13 +3,14 @@
 //! what happens when a write or an fsync fails.
 
 use std::io;
+use std::ops::Bound::{Excluded, Unbounded};
 use std::time::Instant;
 
 use super::config::SyncMode;
 use super::error::{IoError, SpoolError};
 use super::frame;
 use super::position::Position;
-use super::segment::{Pos, Segment};
+use super::segment::{Pos, Segment, MAX_ID};
 use super::{Entry, Spool};
 
 impl Spool {
@@ -22,6 +23,14 @@ impl Spool {
             });
         }
         if let Err(error) = self.maybe_sync() {
+            return Err(SpoolError::NotStored { record, error });
+        }
+        if self.next_seq > frame::MAX_SEQ {
+            let error = IoError::new(
+                "push",
+                "spool",
+                io::Error::other("sequence numbers are exhausted"),
+            );
             return Err(SpoolError::NotStored { record, error });
         }
         let need = frame::frame_len(record.len());
@@ -171,6 +180,19 @@ impl Spool {
         Ok(())
     }
 
+    /// The id for a new segment: never above [`MAX_ID`], so `id + 1` cannot
+    /// overflow.
+    fn new_segment_id(&self) -> Result<u64, IoError> {
+        if self.next_segment > MAX_ID {
+            return Err(IoError::new(
+                "create",
+                format!("segment {:016x}", self.next_segment),
+                io::Error::other("segment ids are exhausted"),
+            ));
+        }
+        Ok(self.next_segment)
+    }
+
     /// The segment to append to, creating one if the last is full or retired.
     fn active_for_append(&mut self) -> Result<u64, IoError> {
         if let Some((&id, s)) = self.segments.last_key_value() {
@@ -178,9 +200,9 @@ impl Spool {
                 return Ok(id);
             }
         }
-        let id = self.next_segment;
+        let id = self.new_segment_id()?;
         self.storage.create(id)?;
-        self.next_segment += 1;
+        self.next_segment = id + 1;
         self.segments.insert(id, Segment::new_empty());
         self.dir_dirty = true;
         self.cursor = self.norm(self.cursor);
@@ -362,7 +384,11 @@ impl Spool {
             self.rb.invalidate();
             return Ok(());
         }
-        if self.segments.range(id + 1..).any(|(_, s)| s.end > 0) {
+        if self
+            .segments
+            .range((Excluded(id), Unbounded))
+            .any(|(_, s)| s.end > 0)
+        {
             return Err(fail(
                 "later segments already hold records, so they cannot be rewritten in order",
                 cause,
@@ -370,7 +396,7 @@ impl Spool {
         }
         // Rewrite, oldest first: head entries, then written tail entries, into
         // a segment that appears complete and synced or not at all.
-        let new_id = self.next_segment;
+        let new_id = self.new_segment_id()?;
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         let tw = self.tail_written;
@@ -386,7 +412,7 @@ impl Spool {
         let created = self.storage.create_with(new_id, &buf);
         self.scratch = buf;
         created?;
-        self.next_segment += 1;
+        self.next_segment = new_id + 1;
         self.segments.insert(new_id, Segment::new_empty());
         self.dir_dirty = true;
         let mut off = 0;
