@@ -243,3 +243,58 @@ fn an_oversized_position_file_is_ignored_without_reading_it() {
             < 1024
     );
 }
+
+/// One segment: 5 intact records, `damage` bytes of `00 00 3F 00` repeated
+/// (at every offset, a header whose length fits: the worst case for a
+/// resync that checks each candidate afresh), then 5 more records.
+fn crafted(damage: usize) -> MemStorage {
+    let cfg = SpoolConfig::default();
+    let mem = MemStorage::new();
+    let mut spool = Spool::open_with(mem.clone(), cfg).unwrap();
+    spool.push_batch((0..10).map(|n| record(n, 60))).unwrap();
+    spool.close().unwrap();
+    let ids = mem.segment_ids();
+    assert_eq!(ids.len(), 1);
+    let whole = mem.segment(ids[0]).unwrap();
+    let half = 5 * (16 + 60);
+    let mut seg = whole[..half].to_vec();
+    seg.extend((0..damage).map(|i| [0u8, 0, 0x3F, 0][i % 4]));
+    seg.extend_from_slice(&whole[half..]);
+    mem.set_segment(ids[0], seg);
+    mem.set_position(None);
+    mem
+}
+
+/// Bytes read from storage to open the crafted spool, and then to drain it.
+fn bytes_to_recover(damage: usize) -> (u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (storage, read) = spool_support::Counting::new(crafted(damage));
+    let mut spool = Spool::open_with(storage, SpoolConfig::default()).unwrap();
+    let opened = read.swap(0, Relaxed);
+    let rep = spool.report().clone();
+    assert_eq!(rep.skipped_total, 1, "{rep:?}");
+    assert_eq!(rep.skipped[0].bytes, damage as u64);
+    assert_eq!(drain(&mut spool), (0..10).collect::<Vec<_>>());
+    (opened, read.load(Relaxed))
+}
+
+#[test]
+fn resync_past_crafted_damage_reads_each_byte_about_once() {
+    let (small, small_drain) = bytes_to_recover(1 << 20);
+    let (large, large_drain) = bytes_to_recover(4 << 20);
+    // Open reads the file once, plus the probe for the first record.
+    for (got, size) in [(small, 1u64 << 20), (large, 4 << 20)] {
+        assert!(got >= size, "{got} bytes read for {size} of damage");
+        assert!(
+            got <= size + (64 << 10) + 1024,
+            "{got} bytes read for {size} of damage"
+        );
+    }
+    assert!(large <= 4 * small, "{small} then {large}: not linear");
+    // The drain steps over the damage open found; it reads at most one
+    // read-ahead window (memory_bytes) of it.
+    let window = SpoolConfig::default().memory_bytes as u64;
+    for d in [small_drain, large_drain] {
+        assert!(d <= window + 1024, "drain read {d} bytes");
+    }
+}

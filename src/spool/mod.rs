@@ -54,6 +54,7 @@
 //! ```
 
 mod config;
+mod crc_range;
 mod dir;
 mod error;
 mod frame;

@@ -130,9 +130,11 @@ impl Spool {
                 // Fast path: a stretch of intact frames ahead, checked in one
                 // go (checksums on two threads when it is large). Otherwise
                 // one item through the careful path, which also finds the
-                // end of damage.
+                // end of damage. Once a segment has shown damage, only the
+                // careful path: it never hashes a byte twice, where the
+                // fast path would hash again what a resync went over.
                 items.clear();
-                if pos < size {
+                if pos < size && !rb.damaged(id) {
                     let b = rb.fetch(&mut *storage, id, pos, VERIFY_AHEAD, size)?;
                     let b = &b[..b.len().min(VERIFY_AHEAD)];
                     let mut off = pos;
