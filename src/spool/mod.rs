@@ -16,6 +16,17 @@
 //!   (see `frame.rs` for the format). At open, a torn tail of the newest
 //!   segment is cut off; damaged records elsewhere are skipped and listed in
 //!   the [`OpenReport`], never returned and never a reason to refuse to start.
+//! - Open does not read the backlog. A segment that was full and synced
+//!   when the read position was last saved (at a clean close, or after an
+//!   earlier open) is *sealed*: the position file records its length, record
+//!   count, first and last sequence numbers and where its last frame starts
+//!   (see `position.rs`). Open trusts a sealed segment whose file still
+//!   matches (its length and last frame header, 16 bytes) without reading
+//!   it; only the rest (the unsealed tail) is scanned and cut. The records of
+//!   a sealed segment are checked when they are read, like every record, and
+//!   damage found then is skipped and added to the report the same way.
+//!   Until reads reach such damage, [`len`](Spool::len) still counts the
+//!   records it destroyed.
 //! - The order of durability is: segment data, then the read position, then
 //!   the directory (segment creations and deletions).
 //! - A failed fsync is never retried on the same file: what is still in

@@ -119,6 +119,7 @@ impl Spool {
     fn note_damage(&mut self, seg: u64, off: u64, end: u64, reason: SkipReason) {
         if let Some(s) = self.segments.get_mut(&seg) {
             s.add_skip(off, end);
+            s.meta = None;
         }
         self.report.add_skip(Skipped {
             segment: seg,
@@ -291,6 +292,7 @@ impl Spool {
         }
         seg.end = at.off;
         seg.synced = seg.synced.min(at.off);
+        seg.meta = None;
         seg.skips.retain(|r| r.0 < at.off);
         self.rb.invalidate();
     }

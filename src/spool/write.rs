@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::config::SyncMode;
 use super::error::{IoError, SpoolError};
 use super::frame;
-use super::position::Position;
+use super::position::{Position, Seal, MAX_SEALS};
 use super::segment::{Pos, Segment, MAX_ID};
 use super::{Entry, Spool};
 
@@ -117,6 +117,7 @@ impl Spool {
             || self.dir_dirty
             || self.position_changed()
             || self.segments.values().any(|s| s.needs_sync())
+            || self.seals_changed()
     }
 
     /// Writes everything pending, syncs every segment that needs it, then
@@ -160,17 +161,35 @@ impl Spool {
         Position {
             seq: self.consumed_below,
             at: self.oldest_on_disk().unwrap_or_else(|| self.disk_end()),
+            seals: self.seals().collect(),
         }
+    }
+
+    /// The seals to save: segments open may trust without reading them.
+    fn seals(&self) -> impl Iterator<Item = Seal> + '_ {
+        self.segments
+            .iter()
+            .filter_map(|(&id, s)| s.seal(id))
+            .take(MAX_SEALS)
     }
 
     /// Whether records were consumed since the position was last saved.
     /// Only the sequence number carries meaning; the place is a cross-check.
     fn position_changed(&self) -> bool {
-        self.saved.map_or(0, |p| p.seq) != self.consumed_below
+        self.saved.as_ref().map_or(0, |p| p.seq) != self.consumed_below
+    }
+
+    /// Whether a segment became trustworthy since the position was last
+    /// saved. (Seals of segments since deleted or cut need no save: open
+    /// checks each seal against its file.)
+    fn seals_changed(&self) -> bool {
+        let saved = self.saved.as_ref().map_or(&[][..], |p| &p.seals[..]);
+        self.seals()
+            .any(|s| saved.binary_search_by_key(&s.id, |x| x.id).is_err())
     }
 
     fn save_position(&mut self) -> Result<(), IoError> {
-        if !self.position_changed() {
+        if !self.position_changed() && !self.seals_changed() {
             return Ok(());
         }
         let p = self.current_position();
@@ -250,8 +269,13 @@ impl Spool {
                 return Err(e);
             }
             let mut off = start;
+            let seg = self.segments.get_mut(&id);
+            let mut seg = seg;
             for e in self.tail.iter_mut().skip(self.tail_written).take(count) {
                 e.at = Some(Pos { seg: id, off });
+                if let Some(s) = seg.as_deref_mut() {
+                    s.note_frame(off, e.seq);
+                }
                 off += frame::frame_len(e.data.len());
             }
             self.tail_written += count;
@@ -377,6 +401,7 @@ impl Spool {
             // Nothing unconsumed was there: forget those bytes.
             if let Some(s) = self.segments.get_mut(&id) {
                 s.end = s.synced;
+                s.meta = None;
             }
             if cursor > from {
                 self.cursor = self.norm(from);
@@ -427,11 +452,13 @@ impl Spool {
         }
         if let Some(s) = self.segments.get_mut(&id) {
             s.end = s.synced;
+            s.meta = None;
         }
         if let Some(s) = self.segments.get_mut(&new_id) {
             s.end = len;
             s.synced = len;
             s.size = len;
+            s.meta = None;
         }
         self.disk_bytes += len;
         if cursor >= from {
