@@ -448,6 +448,135 @@ mod tests {
         assert!(2 * large <= 9 * small, "{small} then {large}: not linear");
     }
 
+    /// The resync as specified, checking every candidate afresh: the
+    /// reference the linear one must agree with.
+    fn naive_next(b: &[u8], off: usize, after: Option<u64>, max: usize) -> Option<Item> {
+        let probe = |o: usize| -> Result<(u64, u32), (SkipReason, Option<usize>)> {
+            if o + HEADER > b.len() {
+                return Err((SkipReason::Truncated, None));
+            }
+            let h = frame::header(&b[o..]);
+            if h.len as usize > max {
+                return Err((SkipReason::BadLength, None));
+            }
+            let end = o + HEADER + h.len as usize;
+            if end > b.len() {
+                return Err((SkipReason::Truncated, None));
+            }
+            if !frame::verify(&b[o..end], &h) {
+                return Err((SkipReason::Checksum, Some(end)));
+            }
+            if h.seq > frame::MAX_SEQ {
+                return Err((SkipReason::BadSequence, Some(end)));
+            }
+            Ok((h.seq, h.len))
+        };
+        if off >= b.len() {
+            return None;
+        }
+        let (reason, next) = match probe(off) {
+            Ok((seq, len)) => {
+                let off = off as u64;
+                return Some(Item::Record { off, seq, len });
+            }
+            Err(e) => e,
+        };
+        let fits = |seq: u64| !matches!(after, Some(a) if seq <= a);
+        let junk = |end: usize| {
+            let (off, end) = (off as u64, end as u64);
+            Some(Item::Junk { off, end, reason })
+        };
+        if let Some(n) = next {
+            if matches!(probe(n), Ok((seq, _)) if fits(seq)) {
+                return junk(n);
+            }
+        }
+        let mut o = off + 1;
+        while o + HEADER <= b.len() {
+            if matches!(probe(o), Ok((seq, _)) if fits(seq)) {
+                return junk(o);
+            }
+            o += 1;
+        }
+        junk(b.len())
+    }
+
+    #[test]
+    fn the_linear_resync_finds_exactly_what_checking_every_candidate_finds() {
+        use crate::spool::MemStorage;
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n.max(1)
+        };
+        for case in 0..120 {
+            let max = [300usize, 5000][case % 2];
+            let mut seg = Vec::new();
+            let mut seq = 1u64;
+            while seg.len() < 12_000 {
+                match rnd(10) {
+                    // A frame (sometimes a long one), sequence numbers with gaps.
+                    0..=5 => {
+                        let len = if rnd(4) == 0 {
+                            rnd(max as u64 + 1)
+                        } else {
+                            rnd(100)
+                        };
+                        let payload: Vec<u8> = (0..len).map(|_| rnd(256) as u8).collect();
+                        frame::encode(&mut seg, seq, &payload);
+                        seq += 1 + rnd(3);
+                    }
+                    // Garbage.
+                    6 => seg.extend((0..rnd(200)).map(|_| rnd(256) as u8)),
+                    // A header claiming a long frame, checksum wrong.
+                    7 => {
+                        let claim = rnd(max as u64 + 1) as u32;
+                        seg.extend_from_slice(&(rnd(1 << 32) as u32).to_le_bytes());
+                        seg.extend_from_slice(&claim.to_le_bytes());
+                        seg.extend_from_slice(&seq.to_le_bytes());
+                    }
+                    // The crafted pattern.
+                    8 => seg.extend((0..rnd(3000)).map(|i| [0u8, 0, 0x3F, 0][i as usize % 4])),
+                    // An old frame again (a second copy).
+                    _ => frame::encode(&mut seg, seq.saturating_sub(5).max(1), b"again"),
+                }
+            }
+            for _ in 0..rnd(20) {
+                let at = rnd(seg.len() as u64) as usize;
+                seg[at] ^= 1 << rnd(8);
+            }
+            let chunk = [64usize, 300, 4096][case % 3];
+            let mut mem = MemStorage::new();
+            mem.set_segment(1, seg.clone());
+            let mut rb = ReadBuf::new(chunk);
+            let mut scan = Scan {
+                st: &mut mem,
+                rb: &mut rb,
+                seg: 1,
+                limit: seg.len() as u64,
+                max_record: max,
+            };
+            let (mut pos, mut after) = (0u64, None);
+            loop {
+                let got = scan.next_item(pos, after).unwrap();
+                let want = naive_next(&seg, pos as usize, after, max);
+                assert_eq!(got, want, "case {case} at {pos}");
+                match got {
+                    None => break,
+                    Some(Item::Record { off, seq, len }) => {
+                        if after.is_none_or(|a| seq > a) {
+                            after = Some(seq);
+                        }
+                        pos = off + frame::frame_len(len as usize);
+                    }
+                    Some(Item::Junk { end, .. }) => pos = end,
+                }
+            }
+        }
+    }
+
     #[test]
     fn verified_frames_stop_before_the_first_bad_one_in_either_half() {
         let (buf, starts) = frames(1000, 500); // ~500 KiB: two threads
