@@ -336,6 +336,45 @@ impl Spool {
         Ok(self.read_oldest(n)?)
     }
 
+    /// Copies of the newest `n` records (fewer if there are fewer), newest
+    /// first, left in place: what `n` calls of
+    /// [`pop_newest`](Self::pop_newest) would return, in that order.
+    ///
+    /// Records on disk are read forward a segment at a time, newest segment
+    /// first; at most `n` of them are held while reading.
+    ///
+    /// # Errors
+    /// As for [`peek`](Self::peek).
+    ///
+    /// ```
+    /// use spillway::spool::{MemStorage, Spool, SpoolConfig};
+    /// let mut spool = Spool::open_with(MemStorage::new(), SpoolConfig::default()).unwrap();
+    /// spool.push_batch(["a", "b", "c"]).unwrap();
+    /// assert_eq!(spool.read_newest(2).unwrap(), vec![b"c".to_vec(), b"b".to_vec()]);
+    /// assert_eq!(spool.remove_newest(2).unwrap(), 2);
+    /// assert_eq!(spool.read_newest(5).unwrap(), vec![b"a".to_vec()]);
+    /// ```
+    pub fn read_newest(&mut self, n: usize) -> Result<Vec<Vec<u8>>, SpoolError> {
+        self.ready()?;
+        Ok(self.read_newest_n(n)?)
+    }
+
+    /// Removes the newest `n` records (fewer if there are fewer), as `n`
+    /// calls of [`pop_newest`](Self::pop_newest) would; returns how many were
+    /// removed.
+    ///
+    /// # Errors
+    /// As for [`pop`](Self::pop); the records removed before the error stay removed.
+    pub fn remove_newest(&mut self, n: usize) -> Result<usize, SpoolError> {
+        self.ready()?;
+        self.maybe_sync()?;
+        let mut removed = 0;
+        while removed < n && self.take_newest()?.is_some() {
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Removes the oldest `n` records (fewer if there are fewer); returns how
     /// many were removed.
     ///

@@ -1,6 +1,7 @@
 //! Taking records out: the read-ahead window at the old end, the newest
 //! records at the other, and deleting segments nobody needs any more.
 
+use std::collections::VecDeque;
 use std::ops::Bound::{self, Excluded, Included, Unbounded};
 
 use super::error::IoError;
@@ -314,6 +315,65 @@ impl Spool {
         }
         let more = n - out.len();
         out.extend(self.tail.iter().take(more).map(|e| e.data.clone()));
+        Ok(out)
+    }
+
+    /// Copies of the newest `n` records, newest first, without taking them:
+    /// the tail window, then the records on disk in neither window (a
+    /// segment at a time, newest segment first, keeping at most the `n`
+    /// still wanted), then the head window.
+    pub(super) fn read_newest_n(&mut self, n: usize) -> Result<Vec<Vec<u8>>, IoError> {
+        let from_tail: Vec<&Entry> = self.tail.iter().rev().take(n).collect();
+        let mut oldest = from_tail.last().map(|e| e.seq);
+        let mut out: Vec<Vec<u8>> = from_tail.iter().map(|e| e.data.clone()).collect();
+        let cursor = self.norm(self.cursor);
+        let limit = self.unread_limit();
+        if out.len() < n && cursor < limit {
+            let ids: Vec<u64> = self
+                .segments
+                .range(cursor.seg..=limit.seg)
+                .rev()
+                .map(|(&id, _)| id)
+                .collect();
+            for seg in ids {
+                let need = n - out.len();
+                if need == 0 {
+                    break;
+                }
+                let mut pos = if seg == cursor.seg {
+                    cursor
+                } else {
+                    Pos { seg, off: 0 }
+                };
+                let seg_limit = if seg == limit.seg {
+                    limit
+                } else {
+                    Pos {
+                        seg,
+                        off: self.segments.get(&seg).map_or(0, |s| s.end),
+                    }
+                };
+                let mut after = self.read_seq;
+                let mut kept = VecDeque::new();
+                while let Some(e) = self.read_next(&mut pos, seg_limit, after)? {
+                    // A copy of a record already taken from a newer place.
+                    if oldest.is_some_and(|o| e.seq >= o) {
+                        break;
+                    }
+                    after = e.seq;
+                    kept.push_back(e);
+                    if kept.len() > need {
+                        kept.pop_front();
+                    }
+                }
+                if let Some(e) = kept.front() {
+                    oldest = Some(e.seq);
+                }
+                out.extend(kept.into_iter().rev().map(|e| e.data));
+            }
+        }
+        let more = n - out.len();
+        out.extend(self.head.iter().rev().take(more).map(|e| e.data.clone()));
         Ok(out)
     }
 
