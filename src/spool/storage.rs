@@ -20,7 +20,9 @@ use super::error::IoError;
 /// - `store_position` replaces the position atomically: after a crash it
 ///   reads back as the old or the new bytes, never a mix.
 pub trait Storage: Send {
-    /// Ids of the segments present, in any order.
+    /// Ids of the segments present, in any order. The spool only ever
+    /// creates ids from 1 to 2^48 − 1; open refuses a listing with any other
+    /// id (it was not written by the spool, and is never trusted).
     ///
     /// # Errors
     /// The listing failed.
@@ -87,7 +89,9 @@ pub trait Storage: Send {
     /// The sync failed.
     fn sync_dir(&mut self) -> Result<(), IoError>;
 
-    /// The stored read position, if any.
+    /// The stored read position, if any. Its format is at most about 50 KiB
+    /// (1024 seals of 48 bytes); an implementation may return just over
+    /// that much of a longer one, which is then ignored as damaged.
     ///
     /// # Errors
     /// It exists but could not be read.

@@ -269,8 +269,7 @@ impl Spool {
                 return Err(e);
             }
             let mut off = start;
-            let seg = self.segments.get_mut(&id);
-            let mut seg = seg;
+            let mut seg = self.segments.get_mut(&id);
             for e in self.tail.iter_mut().skip(self.tail_written).take(count) {
                 e.at = Some(Pos { seg: id, off });
                 if let Some(s) = seg.as_deref_mut() {
