@@ -160,7 +160,12 @@ impl ReadBuf {
         o: u64,
         limit: u64,
     ) -> Result<(), IoError> {
-        self.prefix.anchor(seg, o.min(self.prefix.frontier()));
+        if self.prefix.on(seg) {
+            // Drops what lies wholly behind the scan.
+            self.prefix.anchor(seg, o.min(self.prefix.frontier()));
+        } else {
+            self.prefix.reset(seg, o);
+        }
         let f = self.prefix.frontier();
         if f + BLOCK > o {
             return Ok(());
