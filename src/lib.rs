@@ -31,6 +31,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+mod backoff;
+mod join;
 mod sync;
 
 pub mod buffer;
@@ -40,14 +42,15 @@ pub mod config;
 pub mod engine;
 pub mod ffi;
 pub mod observer;
+mod panic;
 pub mod ring;
 pub mod sink;
 pub mod spool;
 pub mod stats;
 mod weigh;
 
-pub use buffer::{Buffer, InsertError, Producer};
-pub use codec::{Codec, CodecError};
+pub use buffer::{Buffer, BufferBuilder, InsertError, Producer};
+pub use codec::{Codec, CodecError, SpillCodec};
 pub use config::BufferConfig;
 pub use engine::Engine;
 pub use sink::{FlushContext, FlushReason, Sink, SinkError};

@@ -9,7 +9,9 @@ use super::guard::{self, Fuse};
 use super::ptr::{self, Handle};
 use super::status::spw_status;
 use super::wait::Wait;
-use crate::buffer::{Buffer, BufferError, CloseReport, FlushReport, InsertError, SyncFlushError};
+use crate::buffer::{
+    Buffer, BufferError, CloseReport, FlushReport, InsertError, SpillCodec, SyncFlushError,
+};
 use crate::config::{BufferConfig, Overflow};
 use crate::engine::EngineError;
 use crate::stats::Counts;
@@ -259,9 +261,13 @@ pub unsafe extern "C" fn spw_buffer_new(
         let gate = Arc::new(Gate::new());
         let sink = CallbackSink::new(on_flush, user_data, Arc::clone(&gate))
             .ok_or_else(|| Error::null("on_flush"))?;
-        // `spilling` is `new` unless `overflow` is `spill`; byte items
-        // always have a codec, so C gets the spool whenever it asks.
-        let buffer = Buffer::spilling(cfg.snapshot(), sink).map_err(|e| build_error(&e))?;
+        // The codec is used only when `overflow` is `spill`; byte items
+        // always have one, so C gets the spool whenever it asks.
+        let buffer = Buffer::builder(cfg.snapshot())
+            .sink(sink)
+            .spill(SpillCodec::of())
+            .build()
+            .map_err(|e| build_error(&e))?;
         out.write(ptr::into_c(spw_buffer {
             fuse: Fuse::new(),
             buffer,

@@ -48,37 +48,13 @@ use std::time::{Duration, Instant};
 use super::error::{
     ClosedError, PopClosedError, PopTimeoutError, PushTimeoutError, TryPopError, TryPushError,
 };
-use crate::sync::{spin_loop, thread, Condvar, Mutex, MutexGuard};
+use crate::backoff::Backoff;
+use crate::sync::{Condvar, Mutex, MutexGuard};
 
 /// Rings larger than this start with this many slots allocated and grow on
 /// demand, so `LockingRing::new(usize::MAX)` ("practically unbounded") does
 /// not try to allocate the whole capacity up front.
 const MAX_PREALLOCATED_SLOTS: usize = 64 * 1024;
-
-/// Back-off rounds a blocked thread spends before it parks (see the module
-/// docs). None under loom: a round only releases and re-takes the lock and
-/// changes no state, while loom, which runs the other threads after a yield,
-/// would let a spinning thread always see the change it waits for and so
-/// never check the park-and-notify protocol that the models are there for.
-#[cfg(not(loom))]
-const SPIN_ROUNDS: u32 = 10;
-#[cfg(loom)]
-const SPIN_ROUNDS: u32 = 0;
-
-/// Rounds below this spin `2^round` times; later ones yield the CPU, which
-/// matters when the thread we wait for shares our core.
-const SPIN_ROUNDS_BEFORE_YIELD: u32 = 7;
-
-/// One back-off round, run with the lock released.
-fn back_off(round: u32) {
-    if round < SPIN_ROUNDS_BEFORE_YIELD {
-        for _ in 0..1u32 << round {
-            spin_loop();
-        }
-    } else {
-        thread::yield_now();
-    }
-}
 
 /// Everything the mutex guards.
 struct State<T> {
@@ -158,12 +134,12 @@ impl Deadline {
         Self { timeout, at: None }
     }
 
-    /// How many back-off rounds to spend before parking: a zero timeout
-    /// means "do not wait", so it skips them.
-    fn spin_rounds(&self) -> u32 {
+    /// The back-off to spend before parking: a zero timeout means "do not
+    /// wait", so it skips it.
+    fn backoff(&self) -> Backoff {
         match self.timeout {
-            Some(t) if t.is_zero() => 0,
-            _ => SPIN_ROUNDS,
+            Some(t) if t.is_zero() => Backoff::completed(),
+            _ => Backoff::new(),
         }
     }
 
@@ -638,7 +614,7 @@ impl<T> LockingRing<T> {
         let mut st = self.state.lock();
         let mut deadline = Deadline::new(timeout);
         let mut expired = false;
-        let mut spins_left = deadline.spin_rounds();
+        let mut backoff = deadline.backoff();
         loop {
             if st.closed {
                 return Err((Blocked::Closed, v));
@@ -653,10 +629,10 @@ impl<T> LockingRing<T> {
                 return Err((Blocked::Timeout, v));
             }
             deadline.start();
-            if spins_left > 0 {
+            if !backoff.is_completed() {
+                // One round with the lock released (see the module docs).
                 drop(st);
-                back_off(SPIN_ROUNDS - spins_left);
-                spins_left -= 1;
+                backoff.snooze();
                 st = self.state.lock();
                 continue;
             }
@@ -671,7 +647,7 @@ impl<T> LockingRing<T> {
         let mut st = self.state.lock();
         let mut deadline = Deadline::new(timeout);
         let mut expired = false;
-        let mut spins_left = deadline.spin_rounds();
+        let mut backoff = deadline.backoff();
         loop {
             if let Some(v) = st.items.pop_front() {
                 self.wake_pushers(st, 1);
@@ -684,10 +660,10 @@ impl<T> LockingRing<T> {
                 return Err(Blocked::Timeout);
             }
             deadline.start();
-            if spins_left > 0 {
+            if !backoff.is_completed() {
+                // One round with the lock released (see the module docs).
                 drop(st);
-                back_off(SPIN_ROUNDS - spins_left);
-                spins_left -= 1;
+                backoff.snooze();
                 st = self.state.lock();
                 continue;
             }
