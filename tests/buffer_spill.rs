@@ -306,3 +306,51 @@ fn inserts_after_close_are_refused_with_the_item() {
     drop(buf);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A spool that fills up part-way through a chunk took the records before
+/// that point: they must leave memory (not be delivered twice), and every
+/// item must be accounted for exactly once. Tried over many spool sizes so
+/// that some cut a chunk in the middle.
+#[test]
+fn a_spool_that_fills_up_mid_chunk_keeps_each_item_exactly_once() {
+    let mut partial_seen = false;
+    for max_bytes in (64..=768u64).step_by(24) {
+        let dir = temp_dir(&format!("partial-{max_bytes}"));
+        let engine = Engine::manual();
+        let sink = Switch::default();
+        let cfg = spill_config(&dir)
+            .spool_max_bytes(max_bytes)
+            .block_timeout(Duration::ZERO);
+        let buf = Buffer::builder(cfg)
+            .sink(sink.clone())
+            .spill(SpillCodec::of())
+            .engine(&engine)
+            .build()
+            .unwrap();
+        let mut accepted = Vec::new();
+        for i in 0..12u64 {
+            if buf.insert(i).is_ok() {
+                accepted.push(i);
+            }
+        }
+        let c = buf.stats().counts;
+        assert!(c.is_conserved(), "spool_max_bytes {max_bytes}: {c:?}");
+        assert_eq!(c.inserted, accepted.len() as u64, "{max_bytes}: {c:?}");
+        partial_seen |= c.spooled > 0 && c.buffered > 0;
+        sink.up.store(true, Ordering::SeqCst);
+        let report = buf.close(Duration::from_secs(5));
+        let got = sink.delivered();
+        let mut unique = got.clone();
+        unique.dedup();
+        assert_eq!(got, unique, "{max_bytes}: an item was delivered twice");
+        assert!(report.counts.is_conserved(), "{max_bytes}: {report:?}");
+        assert_eq!(
+            report.counts.delivered + report.counts.dropped + report.counts.spooled,
+            accepted.len() as u64,
+            "{max_bytes}: {report:?}"
+        );
+        drop(buf);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    assert!(partial_seen, "no spool size split memory and disk");
+}
