@@ -43,12 +43,12 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::deadline::Deadline;
 use super::error::{
     ClosedError, PopClosedError, PopTimeoutError, PushTimeoutError, TryPopError, TryPushError,
 };
-use crate::backoff::Backoff;
 use crate::sync::{Condvar, Mutex, MutexGuard};
 
 /// Rings larger than this start with this many slots allocated and grow on
@@ -119,50 +119,6 @@ pub struct LockingRing<T> {
 enum Blocked {
     Closed,
     Timeout,
-}
-
-/// Resolves a relative timeout into an absolute deadline the first time an
-/// operation finds itself blocked, so back-off rounds and later (spurious or
-/// stolen) wake-ups wait only for what is left.
-struct Deadline {
-    timeout: Option<Duration>,
-    at: Option<Option<Instant>>,
-}
-
-impl Deadline {
-    fn new(timeout: Option<Duration>) -> Self {
-        Self { timeout, at: None }
-    }
-
-    /// The back-off to spend before parking: a zero timeout means "do not
-    /// wait", so it skips it.
-    fn backoff(&self) -> Backoff {
-        match self.timeout {
-            Some(t) if t.is_zero() => Backoff::completed(),
-            _ => Backoff::new(),
-        }
-    }
-
-    /// Fixes the deadline on the first call (when the operation first finds
-    /// itself blocked) and returns it; `None` means no deadline, including
-    /// one beyond what `Instant` can represent, which is as good as never.
-    fn start(&mut self) -> Option<Instant> {
-        let timeout = self.timeout?;
-        *self
-            .at
-            .get_or_insert_with(|| Instant::now().checked_add(timeout))
-    }
-
-    /// Waits on `cv`; returns whether the deadline has passed.
-    fn wait<S>(&mut self, cv: &Condvar, guard: &mut MutexGuard<'_, S>) -> bool {
-        match self.start() {
-            Some(at) => cv.wait_until(guard, at).timed_out(),
-            None => {
-                cv.wait(guard);
-                false
-            }
-        }
-    }
 }
 
 impl<T> LockingRing<T> {
