@@ -214,7 +214,7 @@ impl Engine {
                     pool: Pool::new(workers),
                     timer: Timer::new(),
                     clock,
-                    registry: Registry::default(),
+                    registry: Registry::new(),
                 }),
             }),
         }

@@ -34,12 +34,17 @@ struct Entry {
     closer: Weak<dyn Closable>,
 }
 
-#[derive(Default)]
 pub(crate) struct Registry {
     entries: Mutex<HashMap<String, Entry>>,
 }
 
 impl Registry {
+    pub(crate) fn new() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Registers `name`. A name whose object has gone may be taken again.
     pub(crate) fn register(
         &self,

@@ -456,7 +456,6 @@ pub unsafe extern "C" fn spw_buffer_free(buf: *mut spw_buffer) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::buffer::PartitionFlush;
     use crate::ffi::callback::spw_flush_info;
     use crate::ffi::config::spw_config_free;
     use crate::ffi::error::last_error_string;
@@ -464,7 +463,6 @@ mod tests {
     use core::ffi::c_int;
     use core::ptr::null_mut;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
 
     unsafe extern "C" fn count_items(
         user_data: *mut c_void,
@@ -517,17 +515,6 @@ mod tests {
             assert_eq!(last_error_string(), "");
         }
         assert_eq!(delivered.load(Ordering::SeqCst), 1);
-    }
-
-    fn part(delivered: u64, dropped: u64, undelivered: u64) -> PartitionFlush {
-        PartitionFlush {
-            partition: 0,
-            delivered,
-            dropped,
-            dumped: 0,
-            spooled: 0,
-            undelivered,
-        }
     }
 
     #[test]

@@ -111,6 +111,18 @@ pub(crate) fn close_result(report: &CloseReport) -> Result<(), Error> {
 mod tests {
     use super::*;
     use crate::buffer::PartitionFlush;
+    use std::time::Duration;
+
+    fn part(delivered: u64, dropped: u64, undelivered: u64) -> PartitionFlush {
+        PartitionFlush {
+            partition: 0,
+            delivered,
+            dropped,
+            dumped: 0,
+            spooled: 0,
+            undelivered,
+        }
+    }
 
     #[test]
     fn insert_errors_map_to_their_statuses() {
