@@ -6,7 +6,8 @@
 //! with it, loom's counterparts wrapped to the same small API (parking_lot's
 //! shape: no poisoning, `Condvar::wait(&mut guard)`).
 //!
-//! Nothing else in `src/` names loom.
+//! Nothing else in `src/` names loom. Policy built on these primitives
+//! lives elsewhere (`backoff.rs`, `join.rs`).
 
 #![allow(dead_code, unused_imports)] // not every primitive is used in every configuration
 
@@ -43,27 +44,6 @@ mod imp {
         core::hint::spin_loop();
     }
 
-    /// Runs `a` here and `b` on a scoped helper thread, and returns both
-    /// results; `b` runs here too when no thread can be started.
-    pub(crate) fn join<RA, RB>(a: impl FnOnce() -> RA, b: impl Fn() -> RB + Sync) -> (RA, RB)
-    where
-        RB: Send,
-    {
-        std::thread::scope(|s| {
-            let helper = std::thread::Builder::new().spawn_scoped(s, &b).ok();
-            let ra = a();
-            let rb = match helper {
-                // A panic in `b` is raised again here, as in a plain call.
-                Some(h) => match h.join() {
-                    Ok(r) => r,
-                    Err(p) => std::panic::resume_unwind(p),
-                },
-                None => b(),
-            };
-            (ra, rb)
-        })
-    }
-
     /// `core::cell::UnsafeCell` with loom's closure-based access, so the same
     /// code compiles against both and loom can track every access.
     #[derive(Debug)]
@@ -83,46 +63,6 @@ mod imp {
         #[inline(always)]
         pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
             f(self.0.get())
-        }
-    }
-
-    /// Spin a little, then yield, then tell the caller to block: the wait
-    /// loop in front of every park (the shape of crossbeam's `Backoff`).
-    #[derive(Debug, Default)]
-    pub(crate) struct Backoff {
-        step: u32,
-    }
-
-    impl Backoff {
-        /// Rounds of exponential spinning (2^0 .. 2^SPIN_LIMIT spin hints).
-        const SPIN_LIMIT: u32 = 6;
-        /// Rounds after which blocking beats yielding.
-        const YIELD_LIMIT: u32 = 10;
-
-        pub(crate) fn new() -> Self {
-            Self { step: 0 }
-        }
-
-        /// Waits a little longer than last time: spin hints first, then
-        /// `yield_now` once spinning has gone on for a while.
-        #[inline]
-        pub(crate) fn snooze(&mut self) {
-            if self.step <= Self::SPIN_LIMIT {
-                for _ in 0..1u32 << self.step {
-                    core::hint::spin_loop();
-                }
-            } else {
-                std::thread::yield_now();
-            }
-            if self.step <= Self::YIELD_LIMIT {
-                self.step += 1;
-            }
-        }
-
-        /// True once waiting longer should block instead of burning CPU.
-        #[inline]
-        pub(crate) fn is_completed(&self) -> bool {
-            self.step > Self::YIELD_LIMIT
         }
     }
 }
@@ -149,16 +89,6 @@ mod imp {
     #[inline]
     pub(crate) fn spin_loop() {
         loom::hint::spin_loop();
-    }
-
-    /// Same API as the std half; under loom both run here, one after the
-    /// other (its only user, spool recovery, is not a loom model).
-    pub(crate) fn join<RA, RB>(a: impl FnOnce() -> RA, b: impl Fn() -> RB + Sync) -> (RA, RB)
-    where
-        RB: Send,
-    {
-        let ra = a();
-        (ra, b())
     }
 
     /// loom's mutex with parking_lot's API: `lock()` returns the guard
@@ -261,25 +191,6 @@ mod imp {
         pub(crate) fn notify_all(&self) -> usize {
             self.0.notify_all();
             0
-        }
-    }
-
-    /// Under loom there is nothing to gain from spinning and every extra
-    /// check multiplies the interleavings: go straight to blocking.
-    #[derive(Debug, Default)]
-    pub(crate) struct Backoff;
-
-    impl Backoff {
-        pub(crate) fn new() -> Self {
-            Self
-        }
-
-        pub(crate) fn snooze(&mut self) {
-            loom::thread::yield_now();
-        }
-
-        pub(crate) fn is_completed(&self) -> bool {
-            true
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use spillway::buffer::SyncFlushError;
 use spillway::observer::{DropEvent, DropReason, FlushEnd, Observer};
-use spillway::{Buffer, InsertError};
+use spillway::{Buffer, InsertError, SpillCodec};
 
 use crate::cli::ShipArgs;
 use crate::error::{AgentError, EXIT_OK, EXIT_UNDELIVERED};
@@ -110,10 +110,17 @@ pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
         Arc::clone(&counters),
     );
     let buffer = if stdin_input {
-        Buffer::with_observer(settings.retrying(), sink, watch.clone())
+        Buffer::builder(settings.retrying())
+            .sink(sink)
+            .observer(watch.clone())
+            .build()
     } else {
         let spool_dir = state.dir().join(state::SPILL_SPOOL);
-        Buffer::spilling_with_observer(settings.spilling(&spool_dir), sink, watch.clone())
+        Buffer::builder(settings.spilling(&spool_dir))
+            .sink(sink)
+            .observer(watch.clone())
+            .spill(SpillCodec::of())
+            .build()
     }
     .map_err(|e| AgentError::input(format!("cannot start the buffer: {e}")))?;
 

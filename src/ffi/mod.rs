@@ -71,6 +71,7 @@ mod config;
 mod callback;
 
 mod buffer;
+mod outcome;
 
 mod producer;
 

@@ -86,7 +86,7 @@ use std::time::Instant;
 
 pub use config::{ParseSyncModeError, SpoolConfig, SyncMode};
 pub use dir::DirStorage;
-pub use error::{ConfigError, IoError, SpoolError};
+pub use error::{IoError, SpoolConfigError, SpoolError};
 pub use memory::{Crash, MemStorage};
 pub use report::{OpenReport, PositionStatus, SkipReason, Skipped};
 pub use storage::Storage;

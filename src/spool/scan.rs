@@ -257,7 +257,7 @@ pub(crate) fn verified_frames(buf: &[u8], max_record: usize) -> Vec<(u64, u32)> 
     } else {
         let half = frames.partition_point(|f| f.0 < o / 2).clamp(1, n - 1);
         let (left, right) = frames.split_at(half);
-        let (l, r) = crate::sync::join(|| good(left), || good(right));
+        let (l, r) = crate::join::join(|| good(left), || good(right));
         if l < half {
             l
         } else {

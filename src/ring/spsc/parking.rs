@@ -39,9 +39,10 @@
 
 use std::time::Instant;
 
+use crate::backoff::Backoff;
 use crate::ring::WaitError;
 use crate::sync::atomic::{fence, AtomicBool, Ordering};
-use crate::sync::{Backoff, Condvar, Mutex};
+use crate::sync::{Condvar, Mutex};
 
 /// Which half of the ring waits or is woken.
 #[derive(Debug, Clone, Copy)]
