@@ -16,7 +16,8 @@ use crate::observer::{
 use crate::ring::spsc;
 use crate::sink::{FlushContext, FlushReason, Sink, SinkError};
 use crate::stats::{LatencyHistogram, PartitionStats, Stats};
-use crate::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::heavy_fence;
 use crate::sync::rc::{Arc, Weak};
 use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::weigh::Weigh;
@@ -1084,9 +1085,11 @@ impl<T: Weigh + Send + 'static> Closable for Core<T> {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
         }
-        // Pairs with the producer's fence: a push this drain does not see is
-        // one whose producer will see `closed` and take its item back.
-        fence(Ordering::SeqCst);
+        // The heavy half of the pair whose light half the producer handle's
+        // push runs (the ring's publication fence): a push this drain does
+        // not see is one whose producer will see `closed` and take its item
+        // back. Close is rare, so it pays the process-wide barrier.
+        heavy_fence();
         let marks = self.mark_all(FlushReason::Close, true);
         *self.close_marks.lock() = marks;
     }
