@@ -22,6 +22,114 @@ pub(crate) mod rc {
     pub(crate) use std::sync::{Arc, Weak};
 }
 
+/// Asymmetric fences: a pair of barriers that together order like one
+/// `fence(SeqCst)` on each side, for a protocol where one side runs on every
+/// operation and the other rarely (a publisher against a side about to
+/// sleep, a producer handle against `close`).
+///
+/// [`light_fence`] is what the frequent side runs: with `membarrier` it is a
+/// compiler fence, free at run time. [`heavy_fence`] is what the rare side
+/// runs: `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, which makes every
+/// running thread of the process execute a full memory barrier before it
+/// returns (an interrupt on each CPU that runs one), and is itself a full
+/// barrier for the caller. So whatever a light side did before its compiler
+/// fence is visible to the heavy side after its barrier, or the light side's
+/// loads after its compiler fence run after the barrier and see what the
+/// heavy side stored before it: the two cases a pair of `SeqCst` fences
+/// gives, and the only property the protocols here rely on.
+///
+/// Without `membarrier` (not Linux, a kernel before 4.14, or a seccomp
+/// filter that refuses it) both are `fence(SeqCst)`. The choice is made once
+/// per process, by [`prepare_asymmetric_fences`] (each ring calls it when
+/// made, so hot paths find it decided) or by the first heavy fence, and never
+/// changes back: a light side that still sees "undecided" runs a full fence,
+/// which pairs with either kind of heavy fence.
+#[cfg(not(loom))]
+mod asymmetric {
+    use core::sync::atomic::{compiler_fence, fence, AtomicU8, Ordering};
+    use std::sync::Once;
+
+    const UNDECIDED: u8 = 0;
+    const MEMBARRIER: u8 = 1;
+    const FENCES: u8 = 2;
+
+    static MODE: AtomicU8 = AtomicU8::new(UNDECIDED);
+    static DECIDE: Once = Once::new();
+
+    /// The frequent side's half: a compiler fence once `membarrier` is
+    /// registered, else a full fence.
+    #[inline(always)]
+    pub(crate) fn light_fence() {
+        // Relaxed: the value only picks which fence runs. MEMBARRIER is
+        // stored once registration succeeded and never changes, and every
+        // heavy fence decides (or waits for the decision) before it runs,
+        // so a light side that reads MEMBARRIER pairs with a membarrier.
+        if MODE.load(Ordering::Relaxed) == MEMBARRIER {
+            compiler_fence(Ordering::SeqCst);
+        } else {
+            fence(Ordering::SeqCst);
+        }
+    }
+
+    /// The rare side's half: `membarrier` once registered, else a full fence.
+    #[inline]
+    pub(crate) fn heavy_fence() {
+        prepare_asymmetric_fences();
+        if MODE.load(Ordering::Relaxed) == MEMBARRIER && expedited_barrier() {
+            return;
+        }
+        fence(Ordering::SeqCst);
+    }
+
+    /// Decides once per process whether `membarrier` is there to use.
+    pub(crate) fn prepare_asymmetric_fences() {
+        DECIDE.call_once(|| {
+            let mode = if register() { MEMBARRIER } else { FENCES };
+            MODE.store(mode, Ordering::Relaxed);
+        });
+    }
+
+    #[cfg(target_os = "linux")]
+    fn register() -> bool {
+        use rustix::thread::{membarrier, membarrier_query, MembarrierCommand, MembarrierQuery};
+        let supported = membarrier_query();
+        supported.contains(
+            MembarrierQuery::PRIVATE_EXPEDITED | MembarrierQuery::REGISTER_PRIVATE_EXPEDITED,
+        ) && membarrier(MembarrierCommand::RegisterPrivateExpedited).is_ok()
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn register() -> bool {
+        false
+    }
+
+    /// The barrier itself. After a successful registration the kernel has no
+    /// reason to refuse it (its errors are "not registered" and "unknown
+    /// command"); if it ever did, light sides may already have run bare
+    /// compiler fences, so nothing short of the barrier is sound: say so
+    /// loudly rather than return as if ordered.
+    #[cfg(target_os = "linux")]
+    fn expedited_barrier() -> bool {
+        use rustix::thread::{membarrier, MembarrierCommand};
+        match membarrier(MembarrierCommand::PrivateExpedited) {
+            Ok(()) => true,
+            Err(e) => panic!("membarrier(PRIVATE_EXPEDITED) failed after registration: {e}"),
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn expedited_barrier() -> bool {
+        false
+    }
+
+    /// Which fences this process uses, for tests and benchmarks.
+    #[cfg(test)]
+    pub(crate) fn uses_membarrier() -> bool {
+        prepare_asymmetric_fences();
+        MODE.load(Ordering::Relaxed) == MEMBARRIER
+    }
+}
+
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use std::sync::Arc;
@@ -33,6 +141,8 @@ mod imp {
     }
 
     pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard};
+
+    pub(crate) use super::asymmetric::{heavy_fence, light_fence, prepare_asymmetric_fences};
 
     pub(crate) mod thread {
         pub(crate) use std::thread::{current, panicking, spawn, yield_now, Builder, JoinHandle};
@@ -84,6 +194,26 @@ mod imp {
         pub(crate) use loom::thread::{current, spawn, yield_now, Builder, JoinHandle};
         pub(crate) use std::thread::panicking;
     }
+
+    /// Both halves of the asymmetric pair are a full fence under loom: loom
+    /// cannot model `membarrier`, and a `SeqCst` fence on each side is the
+    /// ordering the pair stands for, so the models prove the same protocol.
+    #[inline]
+    pub(crate) fn light_fence() {
+        loom::sync::atomic::fence(loom::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// See [`light_fence`]. Built with `--cfg spillway_break_heavy_fence`,
+    /// it does nothing: the test command checks that loom then finds the
+    /// lost wake-up, so the models are known to depend on this fence.
+    #[inline]
+    pub(crate) fn heavy_fence() {
+        #[cfg(not(spillway_break_heavy_fence))]
+        loom::sync::atomic::fence(loom::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Nothing to decide under loom.
+    pub(crate) fn prepare_asymmetric_fences() {}
 
     /// Under loom a spin is a yield, so busy loops do not explode the model.
     #[inline]
@@ -191,6 +321,27 @@ mod imp {
         pub(crate) fn notify_all(&self) -> usize {
             self.0.notify_all();
             0
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::asymmetric::uses_membarrier;
+    use super::{heavy_fence, light_fence};
+
+    /// The mode is decided once and stays; both halves run in either mode.
+    /// Where the kernel offers membarrier (Linux 4.14+ without a seccomp
+    /// filter against it), the test command sets SPILLWAY_EXPECT_MEMBARRIER
+    /// so that a silent fallback to full fences cannot go unnoticed.
+    #[test]
+    fn fence_mode_is_decided_once() {
+        let first = uses_membarrier();
+        heavy_fence();
+        light_fence();
+        assert_eq!(uses_membarrier(), first);
+        if std::env::var_os("SPILLWAY_EXPECT_MEMBARRIER").is_some() {
+            assert!(first, "membarrier(PRIVATE_EXPEDITED) is not available here");
         }
     }
 }

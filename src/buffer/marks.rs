@@ -8,7 +8,8 @@ use crate::engine::Closable;
 use crate::observer::DropReason;
 use crate::sink::FlushReason;
 use crate::stats::CloseReport;
-use crate::sync::atomic::{fence, Ordering};
+use crate::sync::atomic::Ordering;
+use crate::sync::heavy_fence;
 use crate::weigh::Weigh;
 
 use super::error::SyncFlushError;
@@ -130,9 +131,11 @@ impl<T: Weigh + Send + 'static> Closable for Shared<T> {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
         }
-        // Pairs with the producer's fence: a push this drain does not see is
-        // one whose producer will see `closed` and take its item back.
-        fence(Ordering::SeqCst);
+        // The heavy half of the pair whose light half the producer handle's
+        // push runs (the ring's publication fence): a push this drain does
+        // not see is one whose producer will see `closed` and take its item
+        // back. Close is rare, so it pays the process-wide barrier.
+        heavy_fence();
         let marks = self.mark_all(FlushReason::Close, true);
         *self.close_marks.lock() = marks;
     }

@@ -98,11 +98,10 @@ impl<T: Weigh + Send + 'static> Producer<T> {
             return Err(InsertError::Closed(item));
         }
         // No fence of our own here: `try_push` published the tail and then
-        // ran a SeqCst fence (the ring's parking protocol: the publisher
-        // fences before it looks for a sleeping consumer). That fence pairs
-        // with the one in `Shared::begin_close`: either close's drain sees our
-        // item in the ring, or we see `closed` below. A second fence cost
-        // ~4 ns an item.
+        // ran the light half of the ring's fence pair (the publisher fences
+        // before it looks for a sleeping consumer). It pairs with the heavy
+        // half in close (`Shared::begin_close`): either close's drain sees our
+        // item in the ring, or we see `closed` below.
         if self.core.is_closed() {
             return self.after_close_race();
         }
