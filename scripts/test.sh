@@ -3,7 +3,9 @@
 #   bash scripts/test.sh
 # Steps: format, clippy, header drift, unit/integration/doc tests, C/C++ programs
 # (under valgrind when installed, and under ASan+UBSan), the installed copy
-# (pkg-config, CMake, symbols, examples/c), loom models.
+# (pkg-config, CMake, symbols, examples/c), loom models, and a short run of
+# every fuzz target (FUZZ_SECONDS each, default 20; SKIPPED, saying so, without
+# the nightly toolchain or cargo-fuzz; scripts/fuzz.sh runs them longer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,8 @@ PROFILE=ci
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+# fuzz/ is its own workspace (not in --all); formatting it needs no nightly.
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
@@ -44,5 +48,14 @@ bash ffi-tests/installed.sh "$PROFILE"
 step "loom models (LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:=3})"
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="$LOOM_MAX_PREEMPTIONS" CARGO_TARGET_DIR=target/loom \
   cargo test -p spillway-loom-tests --release
+
+step "fuzz targets, ${FUZZ_SECONDS:=20}s each (fuzz/; inputs that failed: tests/fuzz_regressions.rs)"
+if ! cargo +nightly --version >/dev/null 2>&1; then
+  echo "SKIPPED: fuzz targets: the nightly toolchain is not installed (rustup toolchain install nightly)"
+elif ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  echo "SKIPPED: fuzz targets: cargo-fuzz is not installed (cargo install cargo-fuzz --locked)"
+else
+  bash scripts/fuzz.sh "$FUZZ_SECONDS"
+fi
 
 step "all checks passed"
