@@ -866,7 +866,12 @@ fuzz_target!(|input: Input| {
         assert!(wrong.is_empty(), "the callback saw: {wrong:?}");
     }
 
-    // Close the buffer (nothing inserts any more) and check its counts.
+    // Close the buffer (nothing inserts any more) and check its counts. The
+    // callback accepts from now on: with `spill`, a failing callback keeps
+    // what it refused in the spool and close waits out its whole timeout
+    // retrying (documented: SPW_ERR_TIMEOUT); the sequence's own `Close` ops
+    // cover that with short timeouts.
+    sink.fail.store(false, Ordering::SeqCst);
     // SAFETY: b is live.
     let st = unsafe { spw_buffer_close(buffer.b, 10_000) };
     match buffer.closed {
