@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 case $secs in
-  '' | *[!0-9]*) echo "usage: bash scripts/fuzz.sh SECONDS [TARGET...]" >&2; exit 2 ;;
+  '' | 0 | *[!0-9]*) echo "usage: bash scripts/fuzz.sh SECONDS [TARGET...]  (SECONDS >= 1)" >&2; exit 2 ;;
 esac
 
 if ! cargo +nightly --version >/dev/null 2>&1; then

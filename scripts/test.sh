@@ -4,8 +4,8 @@
 # Steps: format, clippy, header drift, unit/integration/doc tests, C/C++ programs
 # (under valgrind when installed, and under ASan+UBSan), the installed copy
 # (pkg-config, CMake, symbols, examples/c), loom models, and a short run of
-# every fuzz target (FUZZ_SECONDS each, default 20; SKIPPED, saying so, without
-# the nightly toolchain or cargo-fuzz; scripts/fuzz.sh runs them longer).
+# every fuzz target (FUZZ_SECONDS each, default 20, 0 skips; SKIPPED, saying so,
+# without the nightly toolchain or cargo-fuzz; scripts/fuzz.sh runs them longer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,7 +50,9 @@ RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="$LOOM_MAX_PREEMPTIONS" CARGO_TARGET
   cargo test -p spillway-loom-tests --release
 
 step "fuzz targets, ${FUZZ_SECONDS:=20}s each (fuzz/; inputs that failed: tests/fuzz_regressions.rs)"
-if ! cargo +nightly --version >/dev/null 2>&1; then
+if [ "$FUZZ_SECONDS" = 0 ]; then
+  echo "SKIPPED: fuzz targets: FUZZ_SECONDS=0"
+elif ! cargo +nightly --version >/dev/null 2>&1; then
   echo "SKIPPED: fuzz targets: the nightly toolchain is not installed (rustup toolchain install nightly)"
 elif ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   echo "SKIPPED: fuzz targets: cargo-fuzz is not installed (cargo install cargo-fuzz --locked)"
