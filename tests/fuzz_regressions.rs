@@ -136,3 +136,101 @@ fn yaml_plain_numbers_get_the_same_answer_as_set() {
         }
     }
 }
+
+/// ffi_calls, artifact leak-448c976daf20637e0c380f34f8280836711f78c8 (one
+/// report in 12,920 inputs; LeakSanitizer's per-input check saw 64 bytes in
+/// 2 allocations still held): `spw_buffer_close(buf, 0)` while a callback
+/// runs, then `spw_buffer_free`. The worker that was in the callback at the
+/// deadline is detached, not joined, so it may still be alive, holding its
+/// memory, after `spw_buffer_free` returned. Replayed here without timing
+/// luck in the setup: the callback is held until close has returned; after
+/// `spw_buffer_free` no thread of the buffer may be left. Whether the
+/// detached worker has exited by then is still a race, so today this fails
+/// in about half of runs; it counts the process's threads, so run it alone
+/// (`--include-ignored --test-threads=1 no_thread_outlives`).
+#[test]
+#[ignore = "found by ffi_calls: a worker detached by close(0) outlives spw_buffer_free; for the lead to assign"]
+fn no_thread_outlives_spw_buffer_free_after_close_with_timeout_zero() {
+    use spillway::ffi::*;
+    use std::ffi::{c_int, c_void};
+    use std::sync::mpsc::{channel, Receiver, Sender};
+    use std::sync::Mutex;
+
+    struct Gate {
+        entered: Mutex<Sender<()>>,
+        release: Mutex<Receiver<()>>,
+    }
+    unsafe extern "C" fn held(
+        user: *mut c_void,
+        _items: *const spw_item,
+        _count: usize,
+        _info: *const spw_flush_info,
+    ) -> c_int {
+        // SAFETY: user is the Gate below, alive until spw_buffer_free returns.
+        let gate = unsafe { &*(user as *const Gate) };
+        let _ = gate.entered.lock().unwrap().send(());
+        let _ = gate.release.lock().unwrap().recv();
+        1
+    }
+    fn threads() -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .expect("procfs")
+            .count()
+    }
+
+    let before = threads();
+    let (entered_tx, entered) = channel();
+    let (release, release_rx) = channel();
+    let gate = Gate {
+        entered: Mutex::new(entered_tx),
+        release: Mutex::new(release_rx),
+    };
+    let cfg = spw_config_new();
+    let set = |k: &str, v: &str| {
+        let (k, v) = (
+            std::ffi::CString::new(k).unwrap(),
+            std::ffi::CString::new(v).unwrap(),
+        );
+        // SAFETY: cfg is live; both strings are NUL-terminated.
+        assert_eq!(
+            unsafe { spw_config_set(cfg, k.as_ptr(), v.as_ptr()) },
+            spw_status::SPW_OK
+        );
+    };
+    set("max_size", "1");
+    set("max_retries", "0");
+    set("workers", "2");
+    let mut buf = std::ptr::null_mut();
+    // SAFETY: cfg is live; the gate outlives the buffer.
+    let st = unsafe {
+        spw_buffer_new(
+            cfg,
+            Some(held),
+            (&gate as *const Gate).cast_mut().cast(),
+            &mut buf,
+        )
+    };
+    assert_eq!(st, spw_status::SPW_OK);
+    // SAFETY: buf is live; the item is readable.
+    assert_eq!(
+        unsafe { spw_buffer_insert(buf, b"x".as_ptr().cast(), 1) },
+        spw_status::SPW_OK
+    );
+    entered.recv().expect("the callback runs");
+    // SAFETY: buf is live.
+    assert_eq!(
+        unsafe { spw_buffer_close(buf, 0) },
+        spw_status::SPW_ERR_TIMEOUT
+    );
+    release.send(()).expect("release the callback");
+    // SAFETY: buf and cfg are live and used by nothing else.
+    unsafe {
+        spw_buffer_free(buf);
+        spw_config_free(cfg);
+    }
+    assert_eq!(
+        threads(),
+        before,
+        "a thread of the buffer outlived spw_buffer_free"
+    );
+}
