@@ -192,10 +192,8 @@ fn no_thread_outlives_spw_buffer_free_after_close_with_timeout_zero() {
             std::ffi::CString::new(v).unwrap(),
         );
         // SAFETY: cfg is live; both strings are NUL-terminated.
-        assert_eq!(
-            unsafe { spw_config_set(cfg, k.as_ptr(), v.as_ptr()) },
-            spw_status::SPW_OK
-        );
+        let st = unsafe { spw_config_set(cfg, k.as_ptr(), v.as_ptr()) };
+        assert_eq!(st, spw_status::SPW_OK);
     };
     set("max_size", "1");
     set("max_retries", "0");
@@ -212,16 +210,12 @@ fn no_thread_outlives_spw_buffer_free_after_close_with_timeout_zero() {
     };
     assert_eq!(st, spw_status::SPW_OK);
     // SAFETY: buf is live; the item is readable.
-    assert_eq!(
-        unsafe { spw_buffer_insert(buf, b"x".as_ptr().cast(), 1) },
-        spw_status::SPW_OK
-    );
+    let st = unsafe { spw_buffer_insert(buf, b"x".as_ptr().cast(), 1) };
+    assert_eq!(st, spw_status::SPW_OK);
     entered.recv().expect("the callback runs");
     // SAFETY: buf is live.
-    assert_eq!(
-        unsafe { spw_buffer_close(buf, 0) },
-        spw_status::SPW_ERR_TIMEOUT
-    );
+    let st = unsafe { spw_buffer_close(buf, 0) };
+    assert_eq!(st, spw_status::SPW_ERR_TIMEOUT);
     release.send(()).expect("release the callback");
     // SAFETY: buf and cfg are live and used by nothing else.
     unsafe {
