@@ -146,7 +146,7 @@ fn yaml_plain_numbers_get_the_same_answer_as_set() {
 /// luck in the setup: the callback is held until close has returned; after
 /// `spw_buffer_free` no thread of the buffer may be left. Whether the
 /// detached worker has exited by then is still a race, so today this fails
-/// in about half of runs; it counts the process's threads, so run it alone
+/// in some runs only (1 to 2 in 5 here); it counts the process's threads, so run it alone
 /// (`--include-ignored --test-threads=1 no_thread_outlives`).
 #[test]
 #[ignore = "found by ffi_calls: a worker detached by close(0) outlives spw_buffer_free; for the lead to assign"]
