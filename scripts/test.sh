@@ -4,7 +4,9 @@
 # Steps: format, clippy, layering (scripts/check-structure.sh), header drift, a
 # dependent crate's build, unit/integration/doc tests, C/C++ programs
 # (under valgrind when installed, and under ASan+UBSan), the installed copy
-# (pkg-config, CMake, symbols, examples/c), loom models.
+# (pkg-config, CMake, symbols, examples/c), loom models, and a short run of
+# every fuzz target (FUZZ_SECONDS each, default 20, 0 skips; SKIPPED, saying so,
+# without the nightly toolchain or cargo-fuzz; scripts/fuzz.sh runs them longer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,8 @@ PROFILE=ci
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+# fuzz/ is its own workspace (not in --all); formatting it needs no nightly.
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
@@ -96,5 +100,16 @@ RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="$LOOM_MAX_PREEMPTIONS" CARGO_TARGET
 
 step "loom models fail without the heavy fence (loom-tests/breakage.sh)"
 LOOM_MAX_PREEMPTIONS="$LOOM_MAX_PREEMPTIONS" bash loom-tests/breakage.sh
+
+step "fuzz targets, ${FUZZ_SECONDS:=20}s each (fuzz/; inputs that failed: tests/fuzz_regressions.rs)"
+if [ "$FUZZ_SECONDS" = 0 ]; then
+  echo "SKIPPED: fuzz targets: FUZZ_SECONDS=0"
+elif ! cargo +nightly --version >/dev/null 2>&1; then
+  echo "SKIPPED: fuzz targets: the nightly toolchain is not installed (rustup toolchain install nightly)"
+elif ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  echo "SKIPPED: fuzz targets: cargo-fuzz is not installed (cargo install cargo-fuzz --locked)"
+else
+  bash scripts/fuzz.sh "$FUZZ_SECONDS"
+fi
 
 step "all checks passed"
