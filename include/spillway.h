@@ -236,7 +236,8 @@ typedef struct spw_spool spw_spool;
  and one consumer thread.
 
  One thread calls `spw_spsc_push*`, one thread calls `spw_spsc_pop*` (they
- may be the same thread); `spw_spsc_len` may be called from any thread.
+ may be the same thread); `spw_spsc_len` and `spw_spsc_close` may be
+ called from any thread.
  Never call the push functions from two threads at once, nor the pop
  functions: the ring takes no lock, and that is undefined behaviour. A role
  may move to another thread only after the previous thread's last call
@@ -424,7 +425,9 @@ enum spw_status spw_spsc_new(size_t capacity, size_t elem_size, struct spw_spsc 
  Copies one element (`elem_size` bytes at `elem`) into the ring, without
  waiting. Producer thread only.
 
- Returns `SPW_OK`, `SPW_ERR_FULL`, or `SPW_ERR_NULL` (`r` or `elem`).
+ Returns `SPW_OK`, `SPW_ERR_FULL`, `SPW_ERR_CLOSED` (after
+ `spw_spsc_close`; the element is not in the ring), or `SPW_ERR_NULL` (`r`
+ or `elem`).
 
  # Safety
  `r` is NULL or a live ring and the caller is its one producer thread; a
@@ -436,10 +439,11 @@ enum spw_status spw_spsc_push(struct spw_spsc *r, const void *elem);
  Copies one element into the ring, waiting while it is full: `timeout_ms`
  0 = not at all (`SPW_ERR_FULL`), `UINT64_MAX` = until there is room,
  otherwise up to that many milliseconds (`SPW_ERR_TIMEOUT`). Producer
- thread only.
+ thread only. `spw_spsc_close` ends the wait.
 
- Returns `SPW_OK`, `SPW_ERR_FULL`, `SPW_ERR_TIMEOUT`, or `SPW_ERR_NULL`
- (`r` or `elem`).
+ Returns `SPW_OK`, `SPW_ERR_FULL`, `SPW_ERR_TIMEOUT`, `SPW_ERR_CLOSED`
+ (after or during `spw_spsc_close`; the element is not in the ring), or
+ `SPW_ERR_NULL` (`r` or `elem`).
 
  # Safety
  As `spw_spsc_push`.
@@ -453,7 +457,8 @@ enum spw_status spw_spsc_push_timeout(struct spw_spsc *r, const void *elem, uint
 
  Returns how many elements went in (the first ones of `elems`); 0 when the
  ring is full, when `n` is 0, or on an error (`spw_last_error()` is `""`
- unless it was an error: `r` NULL, or `elems` NULL with `n > 0`).
+ unless it was an error: `r` NULL, `elems` NULL with `n > 0`, or the ring
+ closed by `spw_spsc_close`).
 
  # Safety
  `r` is NULL or a live ring and the caller is its one producer thread; a
@@ -463,9 +468,11 @@ size_t spw_spsc_push_n(struct spw_spsc *r, const void *elems, size_t n);
 
 /*
  Moves the oldest element into `out` (`elem_size` bytes), without waiting.
- Consumer thread only. `out` is written only on `SPW_OK`.
+ Consumer thread only. `out` is written only on `SPW_OK`. After
+ `spw_spsc_close` it still hands out what is left, oldest first.
 
- Returns `SPW_OK`, `SPW_ERR_EMPTY`, or `SPW_ERR_NULL` (`r` or `out`).
+ Returns `SPW_OK`, `SPW_ERR_EMPTY`, `SPW_ERR_CLOSED` (closed and nothing
+ left: no element will ever come), or `SPW_ERR_NULL` (`r` or `out`).
 
  # Safety
  `r` is NULL or a live ring and the caller is its one consumer thread; a
@@ -478,9 +485,11 @@ enum spw_status spw_spsc_pop(struct spw_spsc *r, void *out);
  `timeout_ms` 0 = not at all (`SPW_ERR_EMPTY`), `UINT64_MAX` = until an
  element arrives, otherwise up to that many milliseconds
  (`SPW_ERR_TIMEOUT`). Consumer thread only. `out` is written only on `SPW_OK`.
+ After `spw_spsc_close` it hands out what is left, then returns
+ `SPW_ERR_CLOSED` at once, without waiting; a close during the wait ends it.
 
- Returns `SPW_OK`, `SPW_ERR_EMPTY`, `SPW_ERR_TIMEOUT`, or `SPW_ERR_NULL`
- (`r` or `out`).
+ Returns `SPW_OK`, `SPW_ERR_EMPTY`, `SPW_ERR_TIMEOUT`, `SPW_ERR_CLOSED`
+ (closed and nothing left), or `SPW_ERR_NULL` (`r` or `out`).
 
  # Safety
  As `spw_spsc_pop`.
@@ -494,7 +503,8 @@ enum spw_status spw_spsc_pop_timeout(struct spw_spsc *r, void *out, uint64_t tim
 
  Returns how many elements were written to the start of `out`; 0 when the
  ring is empty, when `n` is 0, or on an error (`spw_last_error()` is `""`
- unless it was an error: `r` NULL, or `out` NULL with `n > 0`).
+ unless it was an error: `r` NULL, `out` NULL with `n > 0`, or the ring
+ closed by `spw_spsc_close` with nothing left in it).
 
  # Safety
  `r` is NULL or a live ring and the caller is its one consumer thread; a
@@ -511,6 +521,28 @@ size_t spw_spsc_pop_n(struct spw_spsc *r, void *out, size_t n);
  `r` is NULL or a live ring.
  */
 size_t spw_spsc_len(const struct spw_spsc *r);
+
+/*
+ Closes the ring: from now on every push returns `SPW_ERR_CLOSED` (and
+ `spw_spsc_push_n` 0, with `spw_last_error()` saying so), while pops hand
+ out the elements still inside, oldest first, and then return
+ `SPW_ERR_CLOSED` (`spw_spsc_pop_timeout` too, without waiting;
+ `spw_spsc_pop_n` 0 with the message). A push or pop waiting at the time
+ wakes up. This is how the producer says "no more", or either side says
+ "stop".
+
+ May be called from any thread (the producer's, the consumer's, or
+ another), any number of times: closing a closed ring does nothing and
+ returns `SPW_OK`. A push racing the close either fails with
+ `SPW_ERR_CLOSED` or, if it returns `SPW_OK`, its element is still popped.
+ The ring must still be freed with `spw_spsc_free`.
+
+ Returns `SPW_OK`, or `SPW_ERR_NULL`.
+
+ # Safety
+ `r` is NULL or a live ring.
+ */
+enum spw_status spw_spsc_close(struct spw_spsc *r);
 
 /*
  Frees the ring and the elements still in it. NULL is a no-op.

@@ -111,8 +111,8 @@ pub use spool::{
     spw_spool_peek, spw_spool_pop, spw_spool_push, spw_spool_skipped,
 };
 pub use spsc::{
-    spw_spsc, spw_spsc_free, spw_spsc_len, spw_spsc_new, spw_spsc_pop, spw_spsc_pop_n,
-    spw_spsc_pop_timeout, spw_spsc_push, spw_spsc_push_n, spw_spsc_push_timeout,
+    spw_spsc, spw_spsc_close, spw_spsc_free, spw_spsc_len, spw_spsc_new, spw_spsc_pop,
+    spw_spsc_pop_n, spw_spsc_pop_timeout, spw_spsc_push, spw_spsc_push_n, spw_spsc_push_timeout,
 };
 pub use status::{spw_status, spw_status_name};
 pub use version::spw_version;
