@@ -201,8 +201,10 @@ typedef struct spw_ring spw_ring;
 /*
  A durable FIFO of byte records, kept in segment files in one directory.
 
- Records come out oldest first. Pushed bytes are copied in; popped and
- peeked records are handed over and freed with `spw_bytes_free`.
+ Records come out oldest first (`spw_spool_pop`, `spw_spool_peek`), or
+ newest first (`spw_spool_pop_newest`, `spw_spool_peek_newest`). Pushed
+ bytes are copied in; popped and peeked records are handed over and freed
+ with `spw_bytes_free`.
 
  **Durability.** When `spw_spool_flush` (or `spw_spool_close`) returns
  `SPW_OK`, a crash of the process or the machine loses no record pushed
@@ -355,6 +357,22 @@ typedef struct spw_stats {
    */
   uint64_t retries;
 } spw_stats;
+
+/*
+ Receives one entry of a checkpoint from `spw_checkpoint_each`: the
+ source's `name` (NUL-terminated UTF-8, valid only during the call; copy
+ it to keep it), its `record_number`, and `timestamp_ms` (unix
+ milliseconds, rounded down as `spw_checkpoint_get` does). Return 0 to go
+ on to the next entry, anything else to stop the walk.
+
+ Runs on the thread that called `spw_checkpoint_each`. It must not call
+ any `spw_checkpoint_*` function on the same checkpoint, and must return
+ normally: no C++ exception and no `longjmp` may leave it.
+ */
+typedef int (*spw_checkpoint_fn)(void *user_data,
+                                 const char *name,
+                                 uint64_t record_number,
+                                 int64_t timestamp_ms);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1001,6 +1019,44 @@ enum spw_status spw_spool_pop(struct spw_spool *s, uint8_t **data, size_t *len);
 enum spw_status spw_spool_peek(struct spw_spool *s, uint8_t **data, size_t *len);
 
 /*
+ Removes the newest record (the one pushed last) and hands it to the
+ caller: the spool used as a stack, for when the latest data matters most.
+
+ As `spw_spool_pop` otherwise: on `SPW_OK`, free `*data` with
+ `spw_bytes_free(*data, *len)`; an empty record is `(NULL, 0)`; on any
+ failure `*data` and `*len` are left untouched and no record is removed.
+ The removal is durable at the next `spw_spool_flush`; until then a crash
+ may bring the record back. Oldest-first and newest-first calls may be
+ mixed: each takes from its own end.
+
+ Returns `SPW_OK`; `SPW_ERR_EMPTY` when the spool holds no record;
+ `SPW_ERR_IO` when reading fails, or a due `interval` sync fails (the
+ message names the operation and the file); `SPW_ERR_CLOSED` after
+ `spw_spool_close`; `SPW_ERR_NULL` (`s`, `data` or `len`). Thread-safe.
+
+ # Safety
+ As `spw_spool_pop`.
+ */
+enum spw_status spw_spool_pop_newest(struct spw_spool *s, uint8_t **data, size_t *len);
+
+/*
+ Hands the caller a copy of the newest record (the one pushed last),
+ leaving it in the spool.
+
+ As `spw_spool_peek` otherwise: free the copy with
+ `spw_bytes_free(*data, *len)`; an empty record is `(NULL, 0)`; on failure
+ `*data` and `*len` are left untouched.
+
+ Returns `SPW_OK`, `SPW_ERR_EMPTY`, `SPW_ERR_IO` (reading failed),
+ `SPW_ERR_CLOSED`, or `SPW_ERR_NULL` (`s`, `data` or `len`). Thread-safe;
+ another thread may push a newer record, or pop this one, right after.
+
+ # Safety
+ As `spw_spool_pop`.
+ */
+enum spw_status spw_spool_peek_newest(struct spw_spool *s, uint8_t **data, size_t *len);
+
+/*
  Writes and syncs everything pushed so far, saves the read position and
  syncs the directory. When it returns `SPW_OK`, a crash loses no record
  pushed before the call, and no record popped before it comes back.
@@ -1137,6 +1193,31 @@ enum spw_status spw_checkpoint_get(const struct spw_checkpoint *cp,
                                    const char *name,
                                    uint64_t *record_number,
                                    int64_t *timestamp_ms);
+
+/*
+ Calls `fn` once for each source's saved position (what was loaded from
+ the file or persisted since), sorted by name (byte order), on the calling
+ thread, with `user_data` passed through. A non-zero return from `fn`
+ stops the walk. The entries are a snapshot taken at the call: persists
+ from other threads during the walk are not seen. Works after
+ `spw_checkpoint_shutdown` too.
+
+ `fn` must not call into `cp` (see `spw_checkpoint_fn`).
+
+ Returns `SPW_OK` whether the walk ran to the end or `fn` stopped it, and
+ for a checkpoint with no entries (`fn` is then not called);
+ `SPW_ERR_INVALID`, before any call of `fn`, when an entry cannot be given
+ to C (a name holding a NUL byte, which only the file or the Rust API can
+ make: the message names it); `SPW_ERR_NULL` (`cp` or `fn`). Thread-safe.
+
+ # Safety
+ `cp` is NULL or a live checkpoint; a non-NULL `fn` is a function of the
+ `spw_checkpoint_fn` type that keeps its rules; `user_data` is whatever
+ `fn` expects.
+ */
+enum spw_status spw_checkpoint_each(const struct spw_checkpoint *cp,
+                                    spw_checkpoint_fn fn,
+                                    void *user_data);
 
 /*
  Writes the state to the file and syncs it now, on the calling thread.
