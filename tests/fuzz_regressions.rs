@@ -65,7 +65,6 @@ fn pushed_records_survive(mem: &MemStorage, records: &[&[u8]]) {
 /// The same class as issue 13's defect 1 (ids advanced with `+ 1`), for
 /// sequence numbers read from disk.
 #[test]
-#[ignore = "issue 13 defect 1 class (sequence numbers from disk near u64::MAX): fix in src/spool pending"]
 fn position_seq_near_u64_max_does_not_lose_pushed_records() {
     for seq in [u64::MAX, u64::MAX - 1] {
         let mem = MemStorage::new();
@@ -81,7 +80,6 @@ fn position_seq_near_u64_max_does_not_lose_pushed_records() {
 /// name with an error naming the file, or ignore it; either way nothing
 /// panics and, if it opens, the records pushed before come back.
 #[test]
-#[ignore = "issue 13 defect 1 (segment ids near u64::MAX): fix in src/spool pending"]
 fn stray_segment_named_u64_max_is_refused_or_harmless() {
     let cfg = SpoolConfig {
         segment_bytes: 512,

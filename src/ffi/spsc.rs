@@ -32,7 +32,8 @@ use super::wait::Wait;
 use crate::ring::spsc::{self, Closer, Consumer, Producer};
 use crate::ring::WaitError;
 use crate::sync::atomic::{fence, AtomicUsize, Ordering};
-use crate::sync::{Backoff, UnsafeCell};
+use crate::backoff::Backoff;
+use crate::sync::UnsafeCell;
 
 /// A lock-free ring of fixed-size elements for exactly one producer thread
 /// and one consumer thread.
