@@ -29,10 +29,10 @@ use super::guard::{self, Fuse};
 use super::ptr::{self, Handle};
 use super::status::spw_status;
 use super::wait::Wait;
+use crate::backoff::Backoff;
 use crate::ring::spsc::{self, Closer, Consumer, Producer};
 use crate::ring::WaitError;
 use crate::sync::atomic::{fence, AtomicUsize, Ordering};
-use crate::backoff::Backoff;
 use crate::sync::UnsafeCell;
 
 /// A lock-free ring of fixed-size elements for exactly one producer thread
