@@ -40,6 +40,7 @@ pub mod config;
 pub mod engine;
 pub mod ffi;
 pub mod observer;
+pub mod regular_file;
 pub mod ring;
 pub mod sink;
 pub mod spool;

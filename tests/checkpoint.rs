@@ -3,6 +3,7 @@
 
 mod checkpoint_support;
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -408,6 +409,92 @@ fn unreadable_file_is_an_io_error_naming_it() {
         }
         other => panic!("expected Io, got {other:?}"),
     }
+}
+
+/// Opens `path` on another thread: a wrong open that blocks (on a FIFO)
+/// fails the test instead of hanging it.
+fn open_within_bound(path: &Path) -> Result<Checkpoint, CheckpointError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = path.to_path_buf();
+    thread::spawn(move || {
+        let _ = tx.send(Checkpoint::open(&path, 1, NEVER));
+    });
+    rx.recv_timeout(GENEROUS)
+        .expect("Checkpoint::open blocked on a special file")
+}
+
+fn mkfifo(path: &Path) {
+    let ok = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfifo {}", path.display());
+}
+
+/// A FIFO, a device or a symbolic link where the checkpoint belongs is a
+/// one-line error naming the file, at once, and is left where it is.
+#[test]
+fn special_files_in_place_of_the_checkpoint_are_refused_at_once() {
+    let dir = ScratchDir::new("special");
+    let path = dir.join("cp.yaml");
+    let expect_refused = |what: &str| {
+        let err = open_within_bound(&path).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, CheckpointError::Io { .. }), "{what}: {err:?}");
+        assert_eq!(
+            msg,
+            format!(
+                "checkpoint file {}: cannot read: it is {what}, not a regular file",
+                path.display()
+            )
+        );
+        assert_eq!(msg.lines().count(), 1);
+    };
+
+    mkfifo(&path);
+    expect_refused("a FIFO");
+    assert!(std::fs::symlink_metadata(&path)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    std::fs::remove_file(&path).unwrap();
+
+    // A link to /dev/zero would otherwise be read without end; a link to a
+    // valid checkpoint is refused too: spillway never makes one.
+    std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+    expect_refused("a symbolic link");
+    std::fs::remove_file(&path).unwrap();
+    let real = dir.join("real.yaml");
+    let cp = Checkpoint::open(&real, 1, NEVER).unwrap();
+    cp.persist("a", 1, at(1, 0)).unwrap();
+    cp.shutdown().unwrap();
+    std::os::unix::fs::symlink(&real, &path).unwrap();
+    expect_refused("a symbolic link");
+    assert!(std::fs::symlink_metadata(&path)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(on_disk(&real), [state("a", 1, at(1, 0))]);
+}
+
+/// A file larger than any checkpoint is corrupt, found without reading it.
+#[test]
+fn a_file_beyond_the_size_bound_is_corrupt() {
+    let dir = ScratchDir::new("huge");
+    let path = dir.join("cp.yaml");
+    // Sparse: no disk space is used.
+    let f = std::fs::File::create(&path).unwrap();
+    f.set_len((64 << 20) + 1).unwrap();
+    drop(f);
+    match open_within_bound(&path) {
+        Err(CheckpointError::Corrupt { path: p, reason }) => {
+            assert_eq!(p, path);
+            assert_eq!(reason, "it is larger than the 67108864 bytes it may have");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), (64 << 20) + 1);
 }
 
 /// A failing write (here: the file's path is taken by a non-empty directory)

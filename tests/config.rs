@@ -570,6 +570,84 @@ fn yaml_syntax_and_io_errors_name_the_file() {
         .starts_with(&format!("cannot read {}: ", missing.display())));
 }
 
+/// Reads `path` on another thread, so a read that blocks (on a FIFO) fails
+/// the test instead of hanging it.
+fn from_file_within_bound(path: &Path) -> Result<BufferConfig, ConfigError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(BufferConfig::from_yaml_file(&path));
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("from_yaml_file blocked on a special file")
+}
+
+/// A FIFO, a device or a directory given as the configuration file is
+/// refused at once with one line naming it; a file beyond 1 MiB too.
+#[test]
+fn special_and_oversized_files_are_refused_at_once() {
+    let dir = scratch_dir("special");
+    let fifo = dir.join("fifo.yaml");
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let huge = dir.join("huge.yaml");
+    // Valid YAML throughout, so only the size can refuse it.
+    std::fs::write(&huge, "# padding\n".repeat(110_000)).unwrap();
+    let zero_link = dir.join("zero.yaml");
+    std::os::unix::fs::symlink("/dev/zero", &zero_link).unwrap();
+    let cases: [(&Path, &str, std::io::ErrorKind); 5] = [
+        (
+            &fifo,
+            "it is a FIFO, not a regular file",
+            std::io::ErrorKind::InvalidInput,
+        ),
+        (
+            Path::new("/dev/zero"),
+            "it is a character device, not a regular file",
+            std::io::ErrorKind::InvalidInput,
+        ),
+        (
+            &zero_link,
+            "it is a character device, not a regular file",
+            std::io::ErrorKind::InvalidInput,
+        ),
+        (
+            &dir,
+            "it is a directory, not a regular file",
+            std::io::ErrorKind::InvalidInput,
+        ),
+        (
+            &huge,
+            "it is larger than the 1048576 bytes it may have",
+            std::io::ErrorKind::InvalidData,
+        ),
+    ];
+    for (path, reason, kind) in cases {
+        let err = from_file_within_bound(path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("cannot read {}: {reason}", path.display())
+        );
+        match err {
+            ConfigError::Io { path: p, source } => {
+                assert_eq!(p, path);
+                assert_eq!(source.kind(), kind, "{}", path.display());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // A link to a regular file is what users do with configuration files.
+    let real = dir.join("real.yaml");
+    std::fs::write(&real, "max_size: 7\n").unwrap();
+    let link = dir.join("link.yaml");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    assert_eq!(BufferConfig::from_yaml_file(&link).unwrap().max_size, 7);
+}
+
 #[test]
 fn yaml_value_shapes() {
     // Numbers and booleans become their text before `set` reads them.

@@ -15,7 +15,7 @@
 //! one, so a file without it is refused.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::error::CheckpointError;
 use super::rfc3339;
 use super::EventLogState;
+use crate::regular_file::{self, ReadFileError, Symlinks};
 
 const CHECKSUM_TAG: &[u8] = b"# crc32c: ";
 /// The tag, 8 lowercase hex digits and the newline.
@@ -145,23 +146,20 @@ fn checked_body(bytes: &[u8]) -> Result<&[u8], String> {
     Ok(body)
 }
 
-/// The states saved at `path`; none if there is no file.
+/// The states saved at `path`; none if there is no file. Never blocks and
+/// never reads more than [`MAX_FILE_BYTES`]: a FIFO, a device, a directory or
+/// a symbolic link at `path` cannot be read (an `Io` error, `InvalidInput`),
+/// and a larger file is corrupt. Either way it is left as it is.
 pub(crate) fn load(path: &Path) -> Result<Vec<EventLogState>, CheckpointError> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(CheckpointError::io(path, "open", e)),
+    let bytes = match regular_file::read(path, MAX_FILE_BYTES, Symlinks::Refuse) {
+        Ok(bytes) => bytes,
+        Err(ReadFileError::NotFound(_)) => return Ok(Vec::new()),
+        Err(ReadFileError::Io { op, source }) => return Err(CheckpointError::io(path, op, source)),
+        Err(too_large @ ReadFileError::TooLarge { .. }) => {
+            return Err(CheckpointError::corrupt(path, too_large.to_string()))
+        }
+        Err(not_regular) => return Err(CheckpointError::io(path, "read", not_regular.into())),
     };
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| CheckpointError::io(path, "read", e))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(CheckpointError::corrupt(
-            path,
-            format!("it is larger than the {MAX_FILE_BYTES} bytes a checkpoint may have"),
-        ));
-    }
     decode(path, &bytes)
 }
 

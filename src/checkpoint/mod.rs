@@ -176,10 +176,13 @@ impl Checkpoint {
     ///
     /// - [`CheckpointError::Invalid`]: `max_updates` is 0, `interval` is zero,
     ///   or `path` has no file name.
-    /// - [`CheckpointError::Corrupt`]: the file is empty, cut short, changed
-    ///   or not a checkpoint. It is left as it is.
+    /// - [`CheckpointError::Corrupt`]: the file is empty, cut short, changed,
+    ///   larger than any checkpoint (64 MiB) or not a checkpoint. It is left
+    ///   as it is.
     /// - [`CheckpointError::Io`]: the file or its directory cannot be read,
-    ///   created or cleaned, or the thread cannot be started.
+    ///   created or cleaned, or the thread cannot be started. A FIFO, a
+    ///   device, a directory or a symbolic link where the file belongs is
+    ///   refused at once (never waited on, never followed), and left as it is.
     ///
     /// # Examples
     ///

@@ -12,7 +12,6 @@
 //! Strings that look like numbers lose their formatting (`name: 007` is the
 //! name `7`); quote them (`name: "007"`).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::de::{Deserialize, Deserializer};
@@ -20,6 +19,11 @@ use serde::ser::{Error as _, Serialize, SerializeMap, Serializer};
 use serde_yaml::{Mapping, Value};
 
 use super::{documented_keys, keys, BufferConfig, ConfigError};
+use crate::regular_file::{self, Symlinks};
+
+/// The most a configuration file may hold. A real one is a few hundred
+/// bytes; the bound keeps `/dev/zero`-like files from exhausting memory.
+pub(super) const MAX_FILE_BYTES: u64 = 1 << 20;
 
 impl BufferConfig {
     /// The defaults with the keys of a YAML mapping applied.
@@ -66,7 +70,9 @@ impl BufferConfig {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Io`] when the file cannot be read,
+    /// [`ConfigError::Io`] when the file cannot be read, is not a regular
+    /// file (a FIFO or a device is refused at once, never waited on), or
+    /// holds more than 1 MiB;
     /// [`ConfigError::Yaml`] when it is not a flat YAML mapping, and
     /// [`ConfigError::InFile`] around the error of [`set`](Self::set) for a
     /// bad key or value. Every one names the file.
@@ -93,9 +99,19 @@ impl BufferConfig {
     /// ```
     pub fn merge_yaml_file(&mut self, path: impl AsRef<Path>) -> Result<(), ConfigError> {
         let path = path.as_ref();
-        let text = fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let io_error = |source: std::io::Error| ConfigError::Io {
             path: path.to_owned(),
             source,
+        };
+        // A user may point at a link to their file; what it reaches must be a
+        // regular file, read without blocking and within the bound.
+        let bytes = regular_file::read(path, MAX_FILE_BYTES, Symlinks::Follow)
+            .map_err(|e| io_error(e.into()))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            io_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ))
         })?;
         self.merge_yaml_str(&text)
             .map_err(|err| name_file(err, path.to_owned()))
