@@ -22,11 +22,7 @@ fn at(secs: u64, nanos: u32) -> SystemTime {
 }
 
 fn state(name: &str, record_number: u64, timestamp: SystemTime) -> EventLogState {
-    EventLogState {
-        name: name.into(),
-        record_number,
-        timestamp,
-    }
+    EventLogState::new(name, record_number, timestamp)
 }
 
 /// What a fresh `open` of `path` loads.
@@ -361,7 +357,10 @@ fn many_threads_persist_and_the_last_value_of_each_wins() {
 fn corrupt_file_fails_open_and_is_left_untouched() {
     let dir = ScratchDir::new("corrupt");
     let path = dir.join("cp.yaml");
-    let garbage = b"update_time: 2016-08-30T12:34:56Z\nevent_logs: []\n".to_vec();
+    // spillway's first line, then a body whose checksum line was cut off.
+    let garbage = b"# spillway checkpoint: the last line is a crc32c of every byte before it\n\
+                    update_time: 2016-08-30T12:34:56Z\nevent_logs: []\n"
+        .to_vec();
     std::fs::write(&path, &garbage).unwrap();
     for _ in 0..2 {
         match Checkpoint::open(&path, 1, NEVER) {
