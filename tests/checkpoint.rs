@@ -496,6 +496,89 @@ fn a_file_beyond_the_size_bound_is_corrupt() {
     assert_eq!(std::fs::metadata(&path).unwrap().len(), (64 << 20) + 1);
 }
 
+/// Every write, by the writer thread at any moment, holds all the entries
+/// of a `persist_many` or none: a reader of the file never sees them apart.
+#[test]
+fn persist_many_is_one_change_for_every_write() {
+    let dir = ScratchDir::new("many");
+    let path = dir.join("cp.yaml");
+    // max_updates 1: the writer writes back to back while updates go on,
+    // until the reader has seen enough different writes.
+    const WRITES: usize = 25;
+    let cp = Arc::new(Checkpoint::open(&path, 1, NEVER).unwrap());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let updater = {
+        let (cp, stop) = (Arc::clone(&cp), Arc::clone(&stop));
+        thread::spawn(move || {
+            let mut k = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                k += 1;
+                let states: Vec<_> = ["x", "y", "z"]
+                    .iter()
+                    .map(|n| state(n, k, at(k, 0)))
+                    .collect();
+                cp.persist_many(&states).unwrap();
+            }
+            k
+        })
+    };
+    let deadline = Instant::now() + GENEROUS;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut reads = 0;
+    while seen.len() < WRITES && Instant::now() < deadline {
+        let (states, _) = Checkpoint::read(&path).unwrap();
+        reads += 1;
+        if !states.is_empty() {
+            let numbers: Vec<u64> = states.iter().map(|s| s.record_number).collect();
+            assert_eq!(numbers.len(), 3, "{states:?}");
+            assert!(
+                numbers.iter().all(|&n| n == numbers[0]),
+                "a write holds part of a persist_many: {numbers:?}"
+            );
+            seen.insert(numbers[0]);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let last = updater.join().unwrap();
+    assert!(seen.len() >= WRITES, "only {} writes seen", seen.len());
+    cp.flush().unwrap();
+    let numbers: Vec<u64> = on_disk(&path).iter().map(|s| s.record_number).collect();
+    assert_eq!(numbers, [last; 3]);
+    println!("{reads} reads saw {} different writes", seen.len());
+}
+
+#[test]
+fn persist_many_checks_every_state_before_recording_any() {
+    let dir = ScratchDir::new("many-invalid");
+    let cp = Checkpoint::open(dir.join("cp.yaml"), 1000, NEVER).unwrap();
+    let too_late = UNIX_EPOCH + Duration::from_secs(253_402_300_800); // year 10000
+    let states = [state("ok", 1, at(1, 0)), state("late", 2, too_late)];
+    let err = cp.persist_many(&states).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid checkpoint argument: timestamp of \"late\" lies outside the years 0000-9999"
+    );
+    assert!(cp.states().is_empty(), "nothing is recorded");
+    // Nothing to do is no change.
+    cp.persist_many(&[]).unwrap();
+    assert_eq!(cp.write_generation(), 0);
+    cp.flush().unwrap();
+    assert_eq!(
+        cp.write_generation(),
+        0,
+        "an empty persist_many writes nothing"
+    );
+    // A name given twice takes the later state.
+    cp.persist_many(&[state("a", 1, at(1, 0)), state("a", 2, at(2, 0))])
+        .unwrap();
+    assert_eq!(cp.states(), [state("a", 2, at(2, 0))]);
+    cp.shutdown().unwrap();
+    assert!(matches!(
+        cp.persist_many(&[state("a", 3, at(3, 0))]),
+        Err(CheckpointError::Closed)
+    ));
+}
+
 /// A failing write (here: the file's path is taken by a non-empty directory)
 /// is reported by flush and by the writer thread, the state stays in memory,
 /// no temporary file is left, and the next cycle writes once it can.

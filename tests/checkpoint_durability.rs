@@ -192,6 +192,92 @@ fn kill_9_leaves_the_previous_or_the_new_state_whole() {
     );
 }
 
+/// Child role: `persist_many` of three entries that always hold the same
+/// number, while the writer thread writes back to back (`max_updates` 1), so
+/// its snapshots land at every moment of the loop.
+#[test]
+fn crash_many_child_role() {
+    if std::env::var(ROLE).as_deref() != Ok("crash-many") {
+        return;
+    }
+    let path = PathBuf::from(std::env::var(CHILD_PATH).unwrap());
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
+    let cp = Checkpoint::open(&path, 1, NEVER).unwrap();
+    let mut k = cp.get("a").map_or(0, |s| s.record_number + 1);
+    println!("CHILD_READY");
+    std::io::stdout().flush().unwrap();
+    loop {
+        let t = UNIX_EPOCH + Duration::new(1_000_000 + k, 0);
+        let mut states: Vec<EventLogState> = ["a", "b", "c"]
+            .iter()
+            .map(|n| EventLogState::new(*n, k, t))
+            .collect();
+        states[1].fields.set_u64("k", k).unwrap();
+        cp.persist_many(&states).unwrap();
+        k += 1;
+    }
+}
+
+#[test]
+fn kill_9_leaves_all_or_none_of_a_persist_many() {
+    const KILLS: usize = 40;
+    let mut rng = Rng::new(0x0a11_0f_17);
+    let dir = ScratchDir::new("kill9-many");
+    let path = dir.join("cp.yaml");
+    let mut last = None;
+    let mut advanced = 0;
+    for kill in 0..KILLS {
+        let mut proc = child("crash_many_child_role")
+            .stdin(Stdio::piped())
+            .env(ROLE, "crash-many")
+            .env(CHILD_PATH, &path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(proc.stdout.take().unwrap());
+        let ready = stdout
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("CHILD_READY"));
+        assert!(ready, "kill {kill}: child died before its loop");
+        // A random moment, not a synchronisation: the child never waits.
+        std::thread::sleep(Duration::from_micros(rng.below(20_000)));
+        proc.kill().unwrap(); // SIGKILL
+        proc.wait().unwrap();
+        drop(proc.stdin.take());
+
+        let (states, _) = Checkpoint::read(&path).unwrap();
+        if states.is_empty() {
+            assert!(last.is_none(), "kill {kill}: an earlier state vanished");
+            continue;
+        }
+        let numbers: Vec<u64> = states.iter().map(|s| s.record_number).collect();
+        assert_eq!(states.len(), 3, "kill {kill}: {states:?}");
+        assert!(
+            numbers.iter().all(|&n| n == numbers[0]),
+            "kill {kill}: a write holds part of a persist_many: {numbers:?}"
+        );
+        assert_eq!(states[1].fields.get_u64("k"), Some(numbers[0]));
+        if last.is_some_and(|l| numbers[0] > l) {
+            advanced += 1;
+        }
+        assert!(
+            last.is_none_or(|l| numbers[0] >= l),
+            "kill {kill}: went back from {last:?} to {}",
+            numbers[0]
+        );
+        last = Some(numbers[0]);
+    }
+    // Each child resumes after the number on disk, so progress shows the
+    // writer ran in most lives.
+    assert!(advanced > 0, "no child ever wrote twice");
+    println!("{KILLS} kills, the file advanced in {advanced} of them, last {last:?}");
+}
+
 // ---------------------------------------------------------------- damage
 
 /// A checkpoint file written by `Checkpoint`, and the states it holds.
