@@ -903,3 +903,126 @@ fn validate_combinations() {
         .validate()
         .unwrap();
 }
+
+/// A YAML file and `set` give one answer for the same text: YAML's own
+/// readings of a scalar (`0x10` as 16, `+16` as 16, `007` as 7) never let a
+/// value through that `set` refuses, nor change one it accepts.
+#[test]
+fn yaml_and_set_give_one_answer_for_every_value() {
+    let values = [
+        "16",
+        "0x10",
+        "0o20",
+        "0b10000",
+        "+16",
+        "016",
+        "007",
+        "1_000",
+        "1e3",
+        "16.0",
+        ".inf",
+        "-1",
+        "-0",
+        "true",
+        "True",
+        "false",
+        "1KiB",
+        "0x400B",
+        "250ms",
+        "0x10s",
+        "drop_oldest",
+        "abc",
+    ];
+    let keys = [
+        "max_size",
+        "partitions",
+        "max_retries",
+        "max_bytes",
+        "flush_interval",
+        "name",
+        "flush_meta",
+        "overflow",
+    ];
+    let mut accepted = 0;
+    for key in keys {
+        for value in values {
+            let mut by_set = BufferConfig::new();
+            let set = by_set.set(key, value).map(|()| by_set);
+            for yaml in [format!("{key}: {value}\n"), format!("{key}: \"{value}\"\n")] {
+                let by_yaml = BufferConfig::from_yaml_str(&yaml);
+                match (&set, &by_yaml) {
+                    (Ok(a), Ok(b)) => assert_eq!(a, b, "{yaml:?}"),
+                    (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{yaml:?}"),
+                    _ => panic!("{yaml:?}: set gives {set:?}, YAML gives {by_yaml:?}"),
+                }
+            }
+            accepted += usize::from(set.is_ok());
+        }
+    }
+    // The table holds both kinds of case.
+    assert!(accepted > 10 && accepted < values.len() * keys.len() - 10);
+    assert_eq!(
+        BufferConfig::from_yaml_str("max_size: 0x10\n")
+            .unwrap_err()
+            .to_string(),
+        "invalid value \"0x10\" for `max_size`: expected a whole number >= 1"
+    );
+    // A name keeps its digits as written.
+    assert_eq!(
+        BufferConfig::from_yaml_str("name: 007\n").unwrap().name,
+        "007"
+    );
+}
+
+/// Every kind of configuration error, alone and wrapped by the layers that
+/// add context (a file, a buffer): no message says the same thing twice,
+/// like "invalid configuration: invalid configuration: ...".
+#[test]
+fn no_error_message_repeats_its_prefix() {
+    let dir = scratch_dir("prefixes");
+    let file = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let mut errors: Vec<ConfigError> = vec![
+        BufferConfig::new().set("max_sise", "1").unwrap_err(),
+        BufferConfig::new().set("max_size", "0x10").unwrap_err(),
+        BufferConfig::new()
+            .max_size(500)
+            .capacity(100)
+            .validate()
+            .unwrap_err(),
+        BufferConfig::new()
+            .overflow(Overflow::Spill)
+            .validate()
+            .unwrap_err(),
+        BufferConfig::from_yaml_str("max_size: [1]\n").unwrap_err(),
+        BufferConfig::from_yaml_str("[1, 2\n").unwrap_err(),
+    ];
+    for (name, text) in [
+        ("syntax.yaml", "max_size: [1, 2\n"),
+        ("shape.yaml", "max_size:\n"),
+        ("key.yaml", "max_sise: 1\n"),
+        ("value.yaml", "max_size: 0x10\n"),
+    ] {
+        errors.push(BufferConfig::from_yaml_file(file(name, text)).unwrap_err());
+    }
+    errors.push(BufferConfig::from_yaml_file(dir.join("missing.yaml")).unwrap_err());
+    errors.push(BufferConfig::from_yaml_file(&dir).unwrap_err());
+    let mut messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    // The buffer wraps a refused configuration.
+    let sink = |_: &[u64], _: &spillway::FlushContext<'_>| Ok::<(), std::io::Error>(());
+    let refused = spillway::Buffer::new(BufferConfig::new().max_size(500).capacity(100), sink);
+    messages.push(refused.err().expect("an invalid buffer").to_string());
+    for message in &messages {
+        let parts: Vec<&str> = message.split(": ").collect();
+        for (i, part) in parts.iter().enumerate() {
+            assert!(
+                !parts[i + 1..].iter().any(|later| later.starts_with(part)),
+                "{message:?} says {part:?} twice"
+            );
+        }
+    }
+    assert_eq!(messages.len(), 13);
+}

@@ -2,9 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use spillway::checkpoint::{Checkpoint, EventLogState};
+use spillway::checkpoint::{Checkpoint, EventLogState, FileCheck};
 use spillway::spool::{Spool, SpoolConfig};
 
 use crate::cli::InspectArgs;
@@ -37,7 +36,7 @@ pub fn run(args: &InspectArgs) -> Result<u8, AgentError> {
             ""
         }
     );
-    print_checkpoint(dir, running)?;
+    print_checkpoint(dir)?;
     let stdin = dir.join(STDIN_SPOOL);
     if stdin.is_dir() {
         print_spool(&stdin, "stdin", running);
@@ -59,27 +58,22 @@ pub fn run(args: &InspectArgs) -> Result<u8, AgentError> {
     Ok(EXIT_OK)
 }
 
-fn print_checkpoint(dir: &Path, running: bool) -> Result<(), AgentError> {
+fn print_checkpoint(dir: &Path) -> Result<(), AgentError> {
     let path = dir.join(CHECKPOINT_FILE);
-    if !path.exists() {
-        println!("checkpoint: none yet (nothing delivered)");
-        return Ok(());
+    // A read-only load: safe while an agent replaces the file (each write
+    // replaces it whole), and it never blocks on a FIFO standing there.
+    let (states, report) = Checkpoint::read(&path).map_err(state::checkpoint_error)?;
+    match report.check {
+        FileCheck::Missing => {
+            println!("checkpoint: none yet (nothing delivered)");
+            return Ok(());
+        }
+        FileCheck::Unverified => println!(
+            "checkpoint: {} (no checksum line: written by winlogbeat or by hand)",
+            path.display()
+        ),
+        _ => println!("checkpoint: {}", path.display()),
     }
-    let states = if running {
-        // The agent may be replacing the file: read a copy of it.
-        let copy_dir =
-            std::env::temp_dir().join(format!("spillway-inspect-{}", std::process::id()));
-        let copy = copy_dir.join(CHECKPOINT_FILE);
-        let _ = std::fs::create_dir_all(&copy_dir);
-        let states = std::fs::copy(&path, &copy)
-            .map_err(|e| AgentError::input(format!("checkpoint file {}: {e}", path.display())))
-            .and_then(|_| load(&copy).map_err(|e| e.replace(&copy, &path)));
-        let _ = std::fs::remove_dir_all(&copy_dir);
-        states?
-    } else {
-        load(&path)?
-    };
-    println!("checkpoint: {}", path.display());
     let mut inputs: BTreeMap<String, Entries> = BTreeMap::new();
     let mut outputs: BTreeMap<String, Entries> = BTreeMap::new();
     for s in states {
@@ -134,13 +128,6 @@ impl Entries {
     }
 }
 
-fn load(path: &Path) -> Result<Vec<EventLogState>, AgentError> {
-    let cp = Checkpoint::open(path, u32::MAX, Duration::MAX).map_err(state::checkpoint_error)?;
-    let states = cp.states();
-    drop(cp);
-    Ok(states)
-}
-
 fn print_spool(dir: &Path, what: &str, running: bool) {
     let (segments, bytes) = segment_files(dir);
     let records = if running {
@@ -178,19 +165,4 @@ fn segment_files(dir: &Path) -> (usize, u64) {
         .map(|m| m.len())
         .sum();
     (segs.len(), bytes)
-}
-
-trait ReplacePath {
-    fn replace(self, from: &Path, to: &Path) -> Self;
-}
-
-impl ReplacePath for AgentError {
-    /// Names the real file rather than the copy that was read.
-    fn replace(self, from: &Path, to: &Path) -> Self {
-        let (from, to) = (from.display().to_string(), to.display().to_string());
-        match self {
-            AgentError::Input(m) => AgentError::Input(m.replace(&from, &to)),
-            AgentError::Runtime(m) => AgentError::Runtime(m.replace(&from, &to)),
-        }
-    }
 }

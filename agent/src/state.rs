@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use spillway::checkpoint::{Checkpoint, CheckpointError};
+use spillway::checkpoint::{Checkpoint, CheckpointError, FileCheck};
 
 use crate::error::AgentError;
 use crate::output::Recorded;
@@ -75,6 +75,13 @@ impl State {
         };
         let checkpoint = Checkpoint::open(dir.join(CHECKPOINT_FILE), max_updates, interval)
             .map_err(checkpoint_error)?;
+        if checkpoint.report().check == FileCheck::Unverified {
+            crate::ui::note(format!(
+                "checkpoint file {} has no checksum line (written by winlogbeat or by hand): \
+                 loaded as it is; the next write adds one",
+                checkpoint.path().display()
+            ));
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
             _lock: lock,
