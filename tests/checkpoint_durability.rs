@@ -224,7 +224,7 @@ fn crash_many_child_role() {
 #[test]
 fn kill_9_leaves_all_or_none_of_a_persist_many() {
     const KILLS: usize = 40;
-    let mut rng = Rng::new(0x0a11_0f_17);
+    let mut rng = Rng::new(0x0a11_0f17);
     let dir = ScratchDir::new("kill9-many");
     let path = dir.join("cp.yaml");
     let mut last = None;

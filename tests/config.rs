@@ -1014,7 +1014,10 @@ fn no_error_message_repeats_its_prefix() {
     // The buffer wraps a refused configuration.
     let sink = |_: &[u64], _: &spillway::FlushContext<'_>| Ok::<(), std::io::Error>(());
     let refused = spillway::Buffer::new(BufferConfig::new().max_size(500).capacity(100), sink);
-    messages.push(refused.err().expect("an invalid buffer").to_string());
+    match refused {
+        Err(e) => messages.push(e.to_string()),
+        Ok(_) => panic!("a buffer was built from an invalid configuration"),
+    }
     for message in &messages {
         let parts: Vec<&str> = message.split(": ").collect();
         for (i, part) in parts.iter().enumerate() {
