@@ -8,7 +8,9 @@ use spillway::spool::{Spool, SpoolConfig};
 
 use crate::cli::InspectArgs;
 use crate::error::{AgentError, EXIT_OK};
-use crate::state::{self, CHECKPOINT_FILE, OUTPUT_PREFIX, SPILL_SPOOL, STDIN_SPOOL};
+use crate::state::{
+    self, CHECKPOINT_FILE, DEV, EPOCH, INODE, OUTPUT_PREFIX, SPILL_SPOOL, STDIN_SPOOL,
+};
 use crate::ui;
 
 /// Runs `spillway inspect`; prints to stdout and returns the exit status.
@@ -81,9 +83,10 @@ fn print_checkpoint(dir: &Path) -> Result<(), AgentError> {
             Some(rest) => (&mut outputs, rest.to_owned()),
             None => (&mut inputs, s.name.clone()),
         };
+        // Agents before 0.2 kept the identity in entries `BASE#FIELD`.
         let (base, field) = match name.rsplit_once('#') {
-            Some((b, f)) => (b.to_owned(), f.to_owned()),
-            None => (name, String::new()),
+            Some((b, f)) if LEGACY_FIELDS.contains(&f) => (b.to_owned(), f.to_owned()),
+            _ => (name, String::new()),
         };
         group.entry(base).or_default().0.insert(field, s);
     }
@@ -91,10 +94,10 @@ fn print_checkpoint(dir: &Path) -> Result<(), AgentError> {
         println!("  input {path}");
         println!(
             "    offset {} (device {}, inode {}, epoch {}), updated {}",
-            e.num(""),
-            e.num("dev"),
-            e.num("inode"),
-            e.num("epoch"),
+            e.own(""),
+            e.field(DEV),
+            e.field(INODE),
+            e.field(EPOCH),
             e.updated("")
         );
     }
@@ -102,9 +105,9 @@ fn print_checkpoint(dir: &Path) -> Result<(), AgentError> {
         println!("  output {path}");
         println!(
             "    length {} (device {}, inode {}), updated {}",
-            e.num("length"),
-            e.num("dev"),
-            e.num("inode"),
+            e.own("length"),
+            e.field(DEV),
+            e.field(INODE),
             e.updated("length")
         );
     }
@@ -114,16 +117,32 @@ fn print_checkpoint(dir: &Path) -> Result<(), AgentError> {
 #[derive(Default)]
 struct Entries(BTreeMap<String, EventLogState>);
 
+/// The fields older agents kept as entries of their own.
+const LEGACY_FIELDS: [&str; 4] = ["dev", "inode", "epoch", "length"];
+
 impl Entries {
-    fn num(&self, field: &str) -> String {
-        self.0
-            .get(field)
+    /// The entry itself (`""`), or before 0.2 the entry `legacy`.
+    fn main(&self, legacy: &str) -> Option<&EventLogState> {
+        self.0.get("").or_else(|| self.0.get(legacy))
+    }
+
+    /// The group's own number: an input's offset, an output's length.
+    fn own(&self, legacy: &str) -> String {
+        self.main(legacy)
             .map_or_else(|| "?".to_owned(), |s| s.record_number.to_string())
     }
 
-    fn updated(&self, field: &str) -> String {
+    /// A field of the entry, or before 0.2 the entry `BASE#field`.
+    fn field(&self, field: &str) -> String {
         self.0
-            .get(field)
+            .get("")
+            .and_then(|s| s.fields.get_u64(field))
+            .or_else(|| self.0.get(field).map(|s| s.record_number))
+            .map_or_else(|| "?".to_owned(), |n| n.to_string())
+    }
+
+    fn updated(&self, legacy: &str) -> String {
+        self.main(legacy)
             .map_or_else(|| "?".to_owned(), |s| ui::timestamp(s.timestamp))
     }
 }

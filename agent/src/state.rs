@@ -8,13 +8,18 @@
 //! DIR/spool/           the buffer's spill spool
 //! ```
 //!
-//! Checkpoint entries, each a name and a number:
+//! Checkpoint entries, each a name, a number and the fields of the file it
+//! is about:
 //!
 //! - `PATH` (the input's canonical path): the byte offset just past the last
-//!   delivered line; `PATH#dev`, `PATH#inode`, `PATH#epoch`: which file that
-//!   offset is in (epoch counts truncations seen).
-//! - `output:PATH#length`, `output:PATH#dev`, `output:PATH#inode`: the output
-//!   file and its length after the last delivered batch.
+//!   delivered line; fields `dev`, `inode`, `epoch`: which file that offset
+//!   is in (epoch counts truncations seen).
+//! - `output:PATH`: the output file's length after the last delivered
+//!   batch; fields `dev`, `inode`.
+//!
+//! Agents before 0.2 kept the identity in entries of its own (`PATH#dev`,
+//! `PATH#inode`, `PATH#epoch`, `output:PATH#length`, `output:PATH#dev`,
+//! `output:PATH#inode`); they are still read when an entry lacks its fields.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
@@ -22,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use spillway::checkpoint::{Checkpoint, CheckpointError, FileCheck};
+use spillway::checkpoint::{Checkpoint, CheckpointError, EventLogState, FileCheck};
 
 use crate::error::AgentError;
 use crate::output::Recorded;
@@ -104,24 +109,34 @@ impl State {
     pub fn input_position(&self, path: &Path) -> Option<(FileId, u64)> {
         let names = InputNames::new(path);
         let cp = &self.checkpoint;
-        let offset = cp.get(&names.offset)?.record_number;
+        let entry = cp.get(&names.offset)?;
+        let field = |field: &str, legacy: &str| identity_field(cp, &entry, field, legacy);
         let file = FileId {
-            dev: cp.get(&names.dev)?.record_number,
-            ino: cp.get(&names.inode)?.record_number,
-            epoch: u32::try_from(cp.get(&names.epoch)?.record_number).unwrap_or(u32::MAX),
+            dev: field(DEV, &names.dev)?,
+            ino: field(INODE, &names.inode)?,
+            epoch: u32::try_from(field(EPOCH, &names.epoch)?).unwrap_or(u32::MAX),
         };
-        Some((file, offset))
+        Some((file, entry.record_number))
     }
 
     /// What the checkpoint says about output `path`.
     pub fn output_record(&self, path: &Path) -> Option<Recorded> {
         let names = OutputNames::new(path);
         let cp = &self.checkpoint;
-        Some(Recorded {
-            dev: cp.get(&names.dev)?.record_number,
-            ino: cp.get(&names.inode)?.record_number,
-            len: cp.get(&names.length)?.record_number,
-        })
+        let entry = cp.get(&names.entry);
+        match entry.filter(|e| e.fields.contains(DEV) && e.fields.contains(INODE)) {
+            Some(entry) => Some(Recorded {
+                dev: entry.fields.get_u64(DEV)?,
+                ino: entry.fields.get_u64(INODE)?,
+                len: entry.record_number,
+            }),
+            // Written by an agent before 0.2.
+            None => Some(Recorded {
+                dev: cp.get(&names.dev)?.record_number,
+                ino: cp.get(&names.inode)?.record_number,
+                len: cp.get(&names.length)?.record_number,
+            }),
+        }
     }
 }
 
@@ -165,16 +180,39 @@ pub fn checkpoint_error(e: CheckpointError) -> AgentError {
     }
 }
 
+/// Field of an entry: the device of its file.
+pub const DEV: &str = "dev";
+/// Field of an entry: the inode of its file.
+pub const INODE: &str = "inode";
+/// Field of an input's entry: truncations seen.
+pub const EPOCH: &str = "epoch";
+
+/// Field `field` of `entry`, or, in a checkpoint written before 0.2, the
+/// number of the entry `legacy`.
+fn identity_field(
+    cp: &Checkpoint,
+    entry: &EventLogState,
+    field: &str,
+    legacy: &str,
+) -> Option<u64> {
+    if entry.fields.contains(field) {
+        entry.fields.get_u64(field)
+    } else {
+        cp.get(legacy).map(|e| e.record_number)
+    }
+}
+
 /// Checkpoint entry names of one input.
 #[derive(Debug, Clone)]
 pub struct InputNames {
-    /// Offset past the last delivered line.
+    /// The input's entry: the offset past the last delivered line, and the
+    /// file it is in as fields.
     pub offset: String,
-    /// Device of the file the offset is in.
+    /// Before 0.2: the entry of the file's device.
     pub dev: String,
-    /// Its inode.
+    /// Before 0.2: the entry of its inode.
     pub inode: String,
-    /// Truncations seen.
+    /// Before 0.2: the entry of the truncations seen.
     pub epoch: String,
 }
 
@@ -190,12 +228,8 @@ impl InputNames {
         }
     }
 
-    /// Records `file` and `offset` in memory (the caller flushes).
-    ///
-    /// The offset goes first: a snapshot taken between the two (by the
-    /// background writer) pairs a new offset with the old file, which at
-    /// restart is a file that does not match (shipped again from its
-    /// start), never the new file resumed at the old file's offset.
+    /// Records `file` and `offset` in memory (the caller flushes), as one
+    /// entry: every write holds the offset with the file it is in.
     ///
     /// # Errors
     /// The checkpoint is shut down.
@@ -206,21 +240,25 @@ impl InputNames {
         offset: u64,
         now: SystemTime,
     ) -> Result<(), CheckpointError> {
-        cp.persist(&self.offset, offset, now)?;
-        cp.persist(&self.dev, file.dev, now)?;
-        cp.persist(&self.inode, file.ino, now)?;
-        cp.persist(&self.epoch, u64::from(file.epoch), now)
+        let mut entry = EventLogState::new(self.offset.as_str(), offset, now);
+        entry.fields.set_u64(DEV, file.dev)?;
+        entry.fields.set_u64(INODE, file.ino)?;
+        entry.fields.set_u64(EPOCH, u64::from(file.epoch))?;
+        cp.persist_many([&entry])
     }
 }
 
 /// Checkpoint entry names of one output file.
 #[derive(Debug, Clone)]
 pub struct OutputNames {
-    /// Length after the last delivered batch.
+    /// The output's entry: its length after the last delivered batch, and
+    /// the file as fields.
+    pub entry: String,
+    /// Before 0.2: the entry of the length.
     pub length: String,
-    /// Device of the file.
+    /// Before 0.2: the entry of the file's device.
     pub dev: String,
-    /// Its inode.
+    /// Before 0.2: the entry of its inode.
     pub inode: String,
 }
 
@@ -232,13 +270,14 @@ impl OutputNames {
     pub fn new(path: &Path) -> Self {
         let p = path.to_string_lossy();
         Self {
+            entry: format!("{OUTPUT_PREFIX}{p}"),
             length: format!("{OUTPUT_PREFIX}{p}#length"),
             dev: format!("{OUTPUT_PREFIX}{p}#dev"),
             inode: format!("{OUTPUT_PREFIX}{p}#inode"),
         }
     }
 
-    /// Records the output's identity and length in memory.
+    /// Records the output's identity and length in memory, as one entry.
     ///
     /// # Errors
     /// The checkpoint is shut down.
@@ -249,8 +288,9 @@ impl OutputNames {
         length: u64,
         now: SystemTime,
     ) -> Result<(), CheckpointError> {
-        cp.persist(&self.dev, dev, now)?;
-        cp.persist(&self.inode, ino, now)?;
-        cp.persist(&self.length, length, now)
+        let mut entry = EventLogState::new(self.entry.as_str(), length, now);
+        entry.fields.set_u64(DEV, dev)?;
+        entry.fields.set_u64(INODE, ino)?;
+        cp.persist_many([&entry])
     }
 }
