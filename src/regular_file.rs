@@ -205,6 +205,53 @@ pub fn read(path: &Path, limit: u64, symlinks: Symlinks) -> Result<Vec<u8>, Read
     Ok(bytes)
 }
 
+/// Opens the regular file at `path` for reading and writing, creating it
+/// (mode 0o666 less the umask) if nothing is there: for a file a program
+/// keeps in its own directory, such as a lock file. A symbolic link is
+/// refused (`O_NOFOLLOW`), and a FIFO, a device or a directory is
+/// [`ReadFileError::NotRegular`] without blocking (`O_NONBLOCK`; opening a
+/// FIFO for writing would otherwise wait for a reader).
+///
+/// # Errors
+///
+/// [`ReadFileError::NotRegular`] as above, [`ReadFileError::Io`] when the
+/// file cannot be opened or created.
+///
+/// ```
+/// use spillway::regular_file;
+///
+/// # let dir = std::env::temp_dir().join(format!("spillway-doc-rfc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// let lock = regular_file::open_or_create(&dir.join("lock"))?;
+/// assert!(lock.metadata().unwrap().is_file());
+/// assert!(regular_file::open_or_create(&dir).is_err()); // a directory
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), spillway::regular_file::ReadFileError>(())
+/// ```
+pub fn open_or_create(path: &Path) -> Result<File, ReadFileError> {
+    let opened = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path);
+    let file = match opened {
+        Ok(file) => file,
+        Err(e) => return Err(classify_open_error(path, e)),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|source| ReadFileError::Io { op: "open", source })?;
+    if meta.is_file() {
+        Ok(file)
+    } else {
+        Err(ReadFileError::NotRegular {
+            kind: FileKind::of(meta.file_type()),
+        })
+    }
+}
+
 /// Opens for reading without blocking; a refused link and an unopenable
 /// special file (a socket gives `ENXIO`) are told apart from other errors.
 fn open(path: &Path, symlinks: Symlinks) -> Result<File, ReadFileError> {
@@ -212,23 +259,34 @@ fn open(path: &Path, symlinks: Symlinks) -> Result<File, ReadFileError> {
     if symlinks == Symlinks::Refuse {
         flags |= libc::O_NOFOLLOW;
     }
-    match OpenOptions::new().read(true).custom_flags(flags).open(path) {
-        Ok(file) => Ok(file),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(ReadFileError::NotFound(e)),
-        Err(e) => {
-            let special = matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENXIO));
-            let kind = fs::symlink_metadata(path)
-                .ok()
-                .map(|m| FileKind::of(m.file_type()))
-                .filter(|k| special && *k != FileKind::Other);
-            match kind {
-                Some(kind) => Err(ReadFileError::NotRegular { kind }),
-                None => Err(ReadFileError::Io {
-                    op: "open",
-                    source: e,
-                }),
-            }
-        }
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+        .map_err(|e| classify_open_error(path, e))
+}
+
+/// A failed open as a [`ReadFileError`]: `ELOOP` (a refused link), `ENXIO`
+/// (a socket, or a FIFO without a reader opened for writing) and `EISDIR`
+/// name what stands at the path.
+fn classify_open_error(path: &Path, e: io::Error) -> ReadFileError {
+    if e.kind() == io::ErrorKind::NotFound {
+        return ReadFileError::NotFound(e);
+    }
+    let special = matches!(
+        e.raw_os_error(),
+        Some(libc::ELOOP | libc::ENXIO | libc::EISDIR)
+    );
+    let kind = fs::symlink_metadata(path)
+        .ok()
+        .map(|m| FileKind::of(m.file_type()))
+        .filter(|k| special && *k != FileKind::Other);
+    match kind {
+        Some(kind) => ReadFileError::NotRegular { kind },
+        None => ReadFileError::Io {
+            op: "open",
+            source: e,
+        },
     }
 }
 
@@ -339,6 +397,40 @@ mod tests {
             kind_of(read(&zero, 10, Symlinks::Refuse).unwrap_err()),
             FileKind::Symlink
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn open_or_create_makes_a_file_and_refuses_special_ones() {
+        let dir = scratch("create");
+        let path = dir.join("lock");
+        open_or_create(&path).unwrap();
+        assert!(fs::metadata(&path).unwrap().is_file());
+        fs::write(&path, b"kept").unwrap();
+        drop(open_or_create(&path).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"kept", "never truncated");
+
+        let fifo = dir.join("fifo");
+        mkfifo(&fifo);
+        // No reader: a blocking open for writing would wait here forever.
+        assert_eq!(kind_of(open_or_create(&fifo).unwrap_err()), FileKind::Fifo);
+        assert_eq!(
+            kind_of(open_or_create(&dir).unwrap_err()),
+            FileKind::Directory
+        );
+        let link = dir.join("link");
+        symlink(&path, &link).unwrap();
+        assert_eq!(
+            kind_of(open_or_create(&link).unwrap_err()),
+            FileKind::Symlink
+        );
+        let dangling = dir.join("dangling");
+        symlink(dir.join("nowhere"), &dangling).unwrap();
+        assert_eq!(
+            kind_of(open_or_create(&dangling).unwrap_err()),
+            FileKind::Symlink
+        );
+        assert!(!dir.join("nowhere").exists(), "a link is never followed");
         fs::remove_dir_all(&dir).unwrap();
     }
 

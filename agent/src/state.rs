@@ -21,7 +21,7 @@
 //! `PATH#inode`, `PATH#epoch`, `output:PATH#length`, `output:PATH#dev`,
 //! `output:PATH#inode`); they are still read when an entry lacks its fields.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -146,18 +146,14 @@ impl State {
 /// The lock file cannot be created (exit 2).
 pub fn lock_dir(dir: &Path) -> Result<Option<File>, AgentError> {
     let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| {
-            AgentError::input(format!(
-                "state directory {} is unusable: cannot create {}: {e}",
-                dir.display(),
-                path.display()
-            ))
-        })?;
+    // Never blocks on a FIFO standing there, never follows a link.
+    let file = spillway::regular_file::open_or_create(&path).map_err(|e| {
+        AgentError::input(format!(
+            "state directory {} is unusable: {}: {e}",
+            dir.display(),
+            path.display()
+        ))
+    })?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(TryLockError::WouldBlock) => Ok(None),

@@ -322,6 +322,13 @@ fn special_files_are_refused_at_once() {
     for args in [t.ship_args(&[]), vec!["inspect", "--state", &t.state]] {
         refused_within_bound(&args, &["checkpoint.yaml", "a FIFO, not a regular file"]);
     }
+    fs::remove_file(t.s.path("state/checkpoint.yaml")).unwrap();
+    // The lock file is opened for writing, which would wait for a reader.
+    fs::remove_file(t.s.path("state/lock")).unwrap();
+    mkfifo(&t.s.path("state/lock"));
+    for args in [t.ship_args(&[]), vec!["inspect", "--state", &t.state]] {
+        refused_within_bound(&args, &["state/lock", "a FIFO, not a regular file"]);
+    }
     assert!(!t.s.path("out.log").exists());
 }
 
