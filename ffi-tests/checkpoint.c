@@ -102,7 +102,8 @@ static void state_is_saved_and_loaded(void) {
   CHECK_NO_ERR();
   static char text[FILE_MAX];
   read_file(path, text);
-  CHECK(strncmp(text, "update_time: ", 13) == 0);
+  CHECK(strncmp(text, "# spillway checkpoint", 21) == 0); /* promises the checksum line */
+  CHECK(strstr(text, "\nupdate_time: ") != NULL);
   CHECK(strstr(text, "\nevent_logs:\n") != NULL);
   CHECK(strstr(text, "- name: System\n  record_number: 42\n"
                      "  timestamp: 2016-08-30T12:34:56.123000000Z\n") != NULL);
@@ -263,8 +264,22 @@ static void damaged_files_are_refused_and_kept(void) {
 
   expect_corrupt(path, "not: [a checkpoint\n", 19);
   expect_corrupt(path, "", 0);
-  const char *no_sum = "update_time: 2016-08-30T12:34:56Z\nevent_logs: []\n";
-  expect_corrupt(path, no_sum, strlen(no_sum));
+  /* Without the checksum line, spillway's first line still promises one. */
+  const char *cut = "# spillway checkpoint: the last line is a crc32c of every byte before it\n"
+                    "update_time: 2016-08-30T12:34:56Z\nevent_logs: []\n";
+  expect_corrupt(path, cut, strlen(cut));
+
+  /* winlogbeat writes no checksum line: a whole file opens, unverified. */
+  const char *winlogbeat = "update_time: 2016-08-30T12:34:56Z\nevent_logs:\n"
+                           "- name: System\n  record_number: 42\n  timestamp: 2016-08-30T12:34:56.123Z\n"
+                           "  bookmark: <BookmarkList/>\n";
+  write_file(path, winlogbeat, strlen(winlogbeat));
+  spw_checkpoint *wlb = open_cp(path, 10, 1000);
+  get_expect(wlb, "System", 42, T_2016);
+  spw_checkpoint_free(wlb);
+  static char kept[FILE_MAX];
+  CHECK(read_file(path, kept) == strlen(winlogbeat)); /* opening never rewrites it */
+  CHECK(memcmp(kept, winlogbeat, strlen(winlogbeat)) == 0);
 
   /* A real file cut short, and one with a changed byte. */
   CHECK(remove(path) == 0);

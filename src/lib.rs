@@ -46,6 +46,7 @@ pub mod engine;
 pub mod ffi;
 pub mod observer;
 mod panic;
+pub mod regular_file;
 pub mod ring;
 pub mod sink;
 pub mod spool;

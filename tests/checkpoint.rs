@@ -3,6 +3,7 @@
 
 mod checkpoint_support;
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -21,11 +22,7 @@ fn at(secs: u64, nanos: u32) -> SystemTime {
 }
 
 fn state(name: &str, record_number: u64, timestamp: SystemTime) -> EventLogState {
-    EventLogState {
-        name: name.into(),
-        record_number,
-        timestamp,
-    }
+    EventLogState::new(name, record_number, timestamp)
 }
 
 /// What a fresh `open` of `path` loads.
@@ -360,7 +357,10 @@ fn many_threads_persist_and_the_last_value_of_each_wins() {
 fn corrupt_file_fails_open_and_is_left_untouched() {
     let dir = ScratchDir::new("corrupt");
     let path = dir.join("cp.yaml");
-    let garbage = b"update_time: 2016-08-30T12:34:56Z\nevent_logs: []\n".to_vec();
+    // spillway's first line, then a body whose checksum line was cut off.
+    let garbage = b"# spillway checkpoint: the last line is a crc32c of every byte before it\n\
+                    update_time: 2016-08-30T12:34:56Z\nevent_logs: []\n"
+        .to_vec();
     std::fs::write(&path, &garbage).unwrap();
     for _ in 0..2 {
         match Checkpoint::open(&path, 1, NEVER) {
@@ -408,6 +408,175 @@ fn unreadable_file_is_an_io_error_naming_it() {
         }
         other => panic!("expected Io, got {other:?}"),
     }
+}
+
+/// Opens `path` on another thread: a wrong open that blocks (on a FIFO)
+/// fails the test instead of hanging it.
+fn open_within_bound(path: &Path) -> Result<Checkpoint, CheckpointError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = path.to_path_buf();
+    thread::spawn(move || {
+        let _ = tx.send(Checkpoint::open(&path, 1, NEVER));
+    });
+    rx.recv_timeout(GENEROUS)
+        .expect("Checkpoint::open blocked on a special file")
+}
+
+fn mkfifo(path: &Path) {
+    let ok = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfifo {}", path.display());
+}
+
+/// A FIFO, a device or a symbolic link where the checkpoint belongs is a
+/// one-line error naming the file, at once, and is left where it is.
+#[test]
+fn special_files_in_place_of_the_checkpoint_are_refused_at_once() {
+    let dir = ScratchDir::new("special");
+    let path = dir.join("cp.yaml");
+    let expect_refused = |what: &str| {
+        let err = open_within_bound(&path).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, CheckpointError::Io { .. }), "{what}: {err:?}");
+        assert_eq!(
+            msg,
+            format!(
+                "checkpoint file {}: cannot read: it is {what}, not a regular file",
+                path.display()
+            )
+        );
+        assert_eq!(msg.lines().count(), 1);
+    };
+
+    mkfifo(&path);
+    expect_refused("a FIFO");
+    assert!(std::fs::symlink_metadata(&path)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    std::fs::remove_file(&path).unwrap();
+
+    // A link to /dev/zero would otherwise be read without end; a link to a
+    // valid checkpoint is refused too: spillway never makes one.
+    std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+    expect_refused("a symbolic link");
+    std::fs::remove_file(&path).unwrap();
+    let real = dir.join("real.yaml");
+    let cp = Checkpoint::open(&real, 1, NEVER).unwrap();
+    cp.persist("a", 1, at(1, 0)).unwrap();
+    cp.shutdown().unwrap();
+    std::os::unix::fs::symlink(&real, &path).unwrap();
+    expect_refused("a symbolic link");
+    assert!(std::fs::symlink_metadata(&path)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(on_disk(&real), [state("a", 1, at(1, 0))]);
+}
+
+/// A file larger than any checkpoint is corrupt, found without reading it.
+#[test]
+fn a_file_beyond_the_size_bound_is_corrupt() {
+    let dir = ScratchDir::new("huge");
+    let path = dir.join("cp.yaml");
+    // Sparse: no disk space is used.
+    let f = std::fs::File::create(&path).unwrap();
+    f.set_len((64 << 20) + 1).unwrap();
+    drop(f);
+    match open_within_bound(&path) {
+        Err(CheckpointError::Corrupt { path: p, reason }) => {
+            assert_eq!(p, path);
+            assert_eq!(reason, "it is larger than the 67108864 bytes it may have");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), (64 << 20) + 1);
+}
+
+/// Every write, by the writer thread at any moment, holds all the entries
+/// of a `persist_many` or none: a reader of the file never sees them apart.
+#[test]
+fn persist_many_is_one_change_for_every_write() {
+    let dir = ScratchDir::new("many");
+    let path = dir.join("cp.yaml");
+    // max_updates 1: the writer writes back to back while updates go on,
+    // until the reader has seen enough different writes.
+    const WRITES: usize = 25;
+    let cp = Arc::new(Checkpoint::open(&path, 1, NEVER).unwrap());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let updater = {
+        let (cp, stop) = (Arc::clone(&cp), Arc::clone(&stop));
+        thread::spawn(move || {
+            let mut k = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                k += 1;
+                let states: Vec<_> = ["x", "y", "z"]
+                    .iter()
+                    .map(|n| state(n, k, at(k, 0)))
+                    .collect();
+                cp.persist_many(&states).unwrap();
+            }
+            k
+        })
+    };
+    let deadline = Instant::now() + GENEROUS;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut reads = 0;
+    while seen.len() < WRITES && Instant::now() < deadline {
+        let (states, _) = Checkpoint::read(&path).unwrap();
+        reads += 1;
+        if !states.is_empty() {
+            let numbers: Vec<u64> = states.iter().map(|s| s.record_number).collect();
+            assert_eq!(numbers.len(), 3, "{states:?}");
+            assert!(
+                numbers.iter().all(|&n| n == numbers[0]),
+                "a write holds part of a persist_many: {numbers:?}"
+            );
+            seen.insert(numbers[0]);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let last = updater.join().unwrap();
+    assert!(seen.len() >= WRITES, "only {} writes seen", seen.len());
+    cp.flush().unwrap();
+    let numbers: Vec<u64> = on_disk(&path).iter().map(|s| s.record_number).collect();
+    assert_eq!(numbers, [last; 3]);
+    println!("{reads} reads saw {} different writes", seen.len());
+}
+
+#[test]
+fn persist_many_checks_every_state_before_recording_any() {
+    let dir = ScratchDir::new("many-invalid");
+    let cp = Checkpoint::open(dir.join("cp.yaml"), 1000, NEVER).unwrap();
+    let too_late = UNIX_EPOCH + Duration::from_secs(253_402_300_800); // year 10000
+    let states = [state("ok", 1, at(1, 0)), state("late", 2, too_late)];
+    let err = cp.persist_many(&states).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid checkpoint argument: timestamp of \"late\" lies outside the years 0000-9999"
+    );
+    assert!(cp.states().is_empty(), "nothing is recorded");
+    // Nothing to do is no change.
+    cp.persist_many(&[]).unwrap();
+    assert_eq!(cp.write_generation(), 0);
+    cp.flush().unwrap();
+    assert_eq!(
+        cp.write_generation(),
+        0,
+        "an empty persist_many writes nothing"
+    );
+    // A name given twice takes the later state.
+    cp.persist_many(&[state("a", 1, at(1, 0)), state("a", 2, at(2, 0))])
+        .unwrap();
+    assert_eq!(cp.states(), [state("a", 2, at(2, 0))]);
+    cp.shutdown().unwrap();
+    assert!(matches!(
+        cp.persist_many(&[state("a", 3, at(3, 0))]),
+        Err(CheckpointError::Closed)
+    ));
 }
 
 /// A failing write (here: the file's path is taken by a non-empty directory)

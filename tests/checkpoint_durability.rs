@@ -74,9 +74,7 @@ fn crash_child_role() {
     });
     let cp = Checkpoint::open(&path, u32::MAX, NEVER).unwrap();
     let mut k = cp.get("iter").map_or(0, |s| s.record_number + 1);
-    // The harness may print "test crash_child_role ... " on the same line.
-    println!("CHILD_READY");
-    std::io::stdout().flush().unwrap();
+    let first = k;
     loop {
         let t = UNIX_EPOCH + Duration::new(1_000_000 + k, (k * 7_919 % 1_000_000_000) as u32);
         cp.persist("iter", k, t).unwrap();
@@ -88,6 +86,13 @@ fn crash_child_role() {
             .unwrap();
         cp.flush().unwrap();
         log.write_all(format!("done {k}\n").as_bytes()).unwrap();
+        if k == first {
+            // The parent waits for one whole flush before it picks its
+            // moment, however slow the disk is. The harness may print
+            // "test crash_child_role ... " on the same line.
+            println!("CHILD_FLUSHED");
+            std::io::stdout().flush().unwrap();
+        }
         k += 1;
     }
 }
@@ -105,6 +110,7 @@ fn kill_9_leaves_the_previous_or_the_new_state_whole() {
     let log_path = dir.join("log");
     let mut previous = String::new(); // the state on disk before this run
     let (mut flushes, mut torn_new, mut torn_old, mut before_ready) = (0, 0, 0, 0);
+    let mut after_a_flush = 0;
     for kill in 0..KILLS {
         std::fs::write(&log_path, "").unwrap();
         let mut proc = child("crash_child_role")
@@ -117,19 +123,20 @@ fn kill_9_leaves_the_previous_or_the_new_state_whole() {
             .spawn()
             .unwrap();
         // One kill in five lands at a random moment after spawn (maybe in
-        // open); the others a random moment after the loop started.
+        // open); the others a random moment after the first flush.
         if rng.below(5) == 0 {
             std::thread::sleep(Duration::from_micros(rng.below(4_000)));
         } else {
             let stdout = BufReader::new(proc.stdout.take().unwrap());
-            let ready = stdout
+            let flushed = stdout
                 .lines()
                 .map_while(Result::ok)
-                .any(|l| l.contains("CHILD_READY"));
+                .any(|l| l.contains("CHILD_FLUSHED"));
             assert!(
-                ready,
-                "seed {seed}, kill {kill}: child died before its loop"
+                flushed,
+                "seed {seed}, kill {kill}: child died before its first flush"
             );
+            after_a_flush += 1;
             std::thread::sleep(Duration::from_micros(rng.below(15_000)));
         }
         proc.kill().unwrap(); // SIGKILL
@@ -186,10 +193,105 @@ fn kill_9_leaves_the_previous_or_the_new_state_whole() {
          (file new {torn_new}, old {torn_old}), {before_ready} before the first flush",
         torn_new + torn_old
     );
+    // Every child killed after its first flush logged at least that one.
     assert!(
-        flushes > KILLS,
-        "the children hardly ran: {flushes} flushes"
+        flushes >= after_a_flush && after_a_flush > 0,
+        "the children hardly ran: {flushes} flushes, {after_a_flush} kills after one"
     );
+}
+
+/// Child role: `persist_many` of three entries that always hold the same
+/// number, while the writer thread writes back to back (`max_updates` 1), so
+/// its snapshots land at every moment of the loop.
+#[test]
+fn crash_many_child_role() {
+    if std::env::var(ROLE).as_deref() != Ok("crash-many") {
+        return;
+    }
+    let path = PathBuf::from(std::env::var(CHILD_PATH).unwrap());
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
+    let cp = Checkpoint::open(&path, 1, NEVER).unwrap();
+    let mut k = cp.get("a").map_or(0, |s| s.record_number + 1);
+    let first = k;
+    let generation = cp.write_generation();
+    loop {
+        let t = UNIX_EPOCH + Duration::new(1_000_000 + k, 0);
+        let mut states: Vec<EventLogState> = ["a", "b", "c"]
+            .iter()
+            .map(|n| EventLogState::new(*n, k, t))
+            .collect();
+        states[1].fields.set_u64("k", k).unwrap();
+        cp.persist_many(&states).unwrap();
+        if k == first {
+            // Ready once the writer has written this life's first update,
+            // so every life moves the file forward, however slow the disk.
+            let written = cp.wait_for_write(generation, Duration::from_secs(60));
+            assert!(written.is_some() && cp.last_error().is_none());
+            println!("CHILD_READY");
+            std::io::stdout().flush().unwrap();
+        }
+        k += 1;
+    }
+}
+
+#[test]
+fn kill_9_leaves_all_or_none_of_a_persist_many() {
+    const KILLS: usize = 40;
+    let mut rng = Rng::new(0x0a11_0f17);
+    let dir = ScratchDir::new("kill9-many");
+    let path = dir.join("cp.yaml");
+    let mut last = None;
+    let mut advanced = 0;
+    for kill in 0..KILLS {
+        let mut proc = child("crash_many_child_role")
+            .stdin(Stdio::piped())
+            .env(ROLE, "crash-many")
+            .env(CHILD_PATH, &path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(proc.stdout.take().unwrap());
+        let ready = stdout
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("CHILD_READY"));
+        assert!(ready, "kill {kill}: child died before its first write");
+        // A random moment, not a synchronisation: the child never waits.
+        std::thread::sleep(Duration::from_micros(rng.below(20_000)));
+        proc.kill().unwrap(); // SIGKILL
+        proc.wait().unwrap();
+        drop(proc.stdin.take());
+
+        let (states, _) = Checkpoint::read(&path).unwrap();
+        if states.is_empty() {
+            assert!(last.is_none(), "kill {kill}: an earlier state vanished");
+            continue;
+        }
+        let numbers: Vec<u64> = states.iter().map(|s| s.record_number).collect();
+        assert_eq!(states.len(), 3, "kill {kill}: {states:?}");
+        assert!(
+            numbers.iter().all(|&n| n == numbers[0]),
+            "kill {kill}: a write holds part of a persist_many: {numbers:?}"
+        );
+        assert_eq!(states[1].fields.get_u64("k"), Some(numbers[0]));
+        if last.is_some_and(|l| numbers[0] > l) {
+            advanced += 1;
+        }
+        assert!(
+            last.is_none_or(|l| numbers[0] >= l),
+            "kill {kill}: went back from {last:?} to {}",
+            numbers[0]
+        );
+        last = Some(numbers[0]);
+    }
+    // Each child resumes after the number on disk and was killed after its
+    // first write: every life after the first moved the file forward.
+    assert_eq!(advanced, KILLS - 1, "a life did not move the file forward");
+    println!("{KILLS} kills, the file advanced in {advanced} of them, last {last:?}");
 }
 
 // ---------------------------------------------------------------- damage

@@ -570,6 +570,84 @@ fn yaml_syntax_and_io_errors_name_the_file() {
         .starts_with(&format!("cannot read {}: ", missing.display())));
 }
 
+/// Reads `path` on another thread, so a read that blocks (on a FIFO) fails
+/// the test instead of hanging it.
+fn from_file_within_bound(path: &Path) -> Result<BufferConfig, ConfigError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(BufferConfig::from_yaml_file(&path));
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("from_yaml_file blocked on a special file")
+}
+
+/// A FIFO, a device or a directory given as the configuration file is
+/// refused at once with one line naming it; a file beyond 1 MiB too.
+#[test]
+fn special_and_oversized_files_are_refused_at_once() {
+    let dir = scratch_dir("special");
+    let fifo = dir.join("fifo.yaml");
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let huge = dir.join("huge.yaml");
+    // Valid YAML throughout, so only the size can refuse it.
+    std::fs::write(&huge, "# padding\n".repeat(110_000)).unwrap();
+    let zero_link = dir.join("zero.yaml");
+    std::os::unix::fs::symlink("/dev/zero", &zero_link).unwrap();
+    let cases: [(&Path, &str, std::io::ErrorKind); 5] = [
+        (
+            &fifo,
+            "it is a FIFO, not a regular file",
+            std::io::ErrorKind::InvalidInput,
+        ),
+        (
+            Path::new("/dev/zero"),
+            "it is a character device, not a regular file",
+            std::io::ErrorKind::InvalidInput,
+        ),
+        (
+            &zero_link,
+            "it is a character device, not a regular file",
+            std::io::ErrorKind::InvalidInput,
+        ),
+        (
+            &dir,
+            "it is a directory, not a regular file",
+            std::io::ErrorKind::InvalidInput,
+        ),
+        (
+            &huge,
+            "it is larger than the 1048576 bytes it may have",
+            std::io::ErrorKind::InvalidData,
+        ),
+    ];
+    for (path, reason, kind) in cases {
+        let err = from_file_within_bound(path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("cannot read {}: {reason}", path.display())
+        );
+        match err {
+            ConfigError::Io { path: p, source } => {
+                assert_eq!(p, path);
+                assert_eq!(source.kind(), kind, "{}", path.display());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // A link to a regular file is what users do with configuration files.
+    let real = dir.join("real.yaml");
+    std::fs::write(&real, "max_size: 7\n").unwrap();
+    let link = dir.join("link.yaml");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    assert_eq!(BufferConfig::from_yaml_file(&link).unwrap().max_size, 7);
+}
+
 #[test]
 fn yaml_value_shapes() {
     // Numbers and booleans become their text before `set` reads them.
@@ -824,4 +902,130 @@ fn validate_combinations() {
         .spool_dir("/s")
         .validate()
         .unwrap();
+}
+
+/// A YAML file and `set` give one answer for the same text: YAML's own
+/// readings of a scalar (`0x10` as 16, `+16` as 16, `007` as 7) never let a
+/// value through that `set` refuses, nor change one it accepts.
+#[test]
+fn yaml_and_set_give_one_answer_for_every_value() {
+    let values = [
+        "16",
+        "0x10",
+        "0o20",
+        "0b10000",
+        "+16",
+        "016",
+        "007",
+        "1_000",
+        "1e3",
+        "16.0",
+        ".inf",
+        "-1",
+        "-0",
+        "true",
+        "True",
+        "false",
+        "1KiB",
+        "0x400B",
+        "250ms",
+        "0x10s",
+        "drop_oldest",
+        "abc",
+    ];
+    let keys = [
+        "max_size",
+        "partitions",
+        "max_retries",
+        "max_bytes",
+        "flush_interval",
+        "name",
+        "flush_meta",
+        "overflow",
+    ];
+    let mut accepted = 0;
+    for key in keys {
+        for value in values {
+            let mut by_set = BufferConfig::new();
+            let set = by_set.set(key, value).map(|()| by_set);
+            for yaml in [format!("{key}: {value}\n"), format!("{key}: \"{value}\"\n")] {
+                let by_yaml = BufferConfig::from_yaml_str(&yaml);
+                match (&set, &by_yaml) {
+                    (Ok(a), Ok(b)) => assert_eq!(a, b, "{yaml:?}"),
+                    (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{yaml:?}"),
+                    _ => panic!("{yaml:?}: set gives {set:?}, YAML gives {by_yaml:?}"),
+                }
+            }
+            accepted += usize::from(set.is_ok());
+        }
+    }
+    // The table holds both kinds of case.
+    assert!(accepted > 10 && accepted < values.len() * keys.len() - 10);
+    assert_eq!(
+        BufferConfig::from_yaml_str("max_size: 0x10\n")
+            .unwrap_err()
+            .to_string(),
+        "invalid value \"0x10\" for `max_size`: expected a whole number >= 1"
+    );
+    // A name keeps its digits as written.
+    assert_eq!(
+        BufferConfig::from_yaml_str("name: 007\n").unwrap().name,
+        "007"
+    );
+}
+
+/// Every kind of configuration error, alone and wrapped by the layers that
+/// add context (a file, a buffer): no message says the same thing twice,
+/// like "invalid configuration: invalid configuration: ...".
+#[test]
+fn no_error_message_repeats_its_prefix() {
+    let dir = scratch_dir("prefixes");
+    let file = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let mut errors: Vec<ConfigError> = vec![
+        BufferConfig::new().set("max_sise", "1").unwrap_err(),
+        BufferConfig::new().set("max_size", "0x10").unwrap_err(),
+        BufferConfig::new()
+            .max_size(500)
+            .capacity(100)
+            .validate()
+            .unwrap_err(),
+        BufferConfig::new()
+            .overflow(Overflow::Spill)
+            .validate()
+            .unwrap_err(),
+        BufferConfig::from_yaml_str("max_size: [1]\n").unwrap_err(),
+        BufferConfig::from_yaml_str("[1, 2\n").unwrap_err(),
+    ];
+    for (name, text) in [
+        ("syntax.yaml", "max_size: [1, 2\n"),
+        ("shape.yaml", "max_size:\n"),
+        ("key.yaml", "max_sise: 1\n"),
+        ("value.yaml", "max_size: 0x10\n"),
+    ] {
+        errors.push(BufferConfig::from_yaml_file(file(name, text)).unwrap_err());
+    }
+    errors.push(BufferConfig::from_yaml_file(dir.join("missing.yaml")).unwrap_err());
+    errors.push(BufferConfig::from_yaml_file(&dir).unwrap_err());
+    let mut messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    // The buffer wraps a refused configuration.
+    let sink = |_: &[u64], _: &spillway::FlushContext<'_>| Ok::<(), std::io::Error>(());
+    let refused = spillway::Buffer::new(BufferConfig::new().max_size(500).capacity(100), sink);
+    match refused {
+        Err(e) => messages.push(e.to_string()),
+        Ok(_) => panic!("a buffer was built from an invalid configuration"),
+    }
+    for message in &messages {
+        let parts: Vec<&str> = message.split(": ").collect();
+        for (i, part) in parts.iter().enumerate() {
+            assert!(
+                !parts[i + 1..].iter().any(|later| later.starts_with(part)),
+                "{message:?} says {part:?} twice"
+            );
+        }
+    }
+    assert_eq!(messages.len(), 13);
 }

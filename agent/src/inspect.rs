@@ -1,9 +1,8 @@
 //! `spillway inspect`: what a state directory holds.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use spillway::checkpoint::{Checkpoint, EventLogState};
+use spillway::checkpoint::Checkpoint;
 use spillway::spool::{Spool, SpoolConfig};
 
 use crate::cli::InspectArgs;
@@ -36,7 +35,7 @@ pub fn run(args: &InspectArgs) -> Result<u8, AgentError> {
             ""
         }
     );
-    print_checkpoint(dir, running)?;
+    print_checkpoint(dir)?;
     let stdin = dir.join(STDIN_SPOOL);
     if stdin.is_dir() {
         print_spool(&stdin, "stdin", running);
@@ -58,26 +57,15 @@ pub fn run(args: &InspectArgs) -> Result<u8, AgentError> {
     Ok(EXIT_OK)
 }
 
-fn print_checkpoint(dir: &Path, running: bool) -> Result<(), AgentError> {
+fn print_checkpoint(dir: &Path) -> Result<(), AgentError> {
     let path = dir.join(CHECKPOINT_FILE);
     if !path.exists() {
         println!("checkpoint: none yet (nothing delivered)");
         return Ok(());
     }
-    let states = if running {
-        // The agent may be replacing the file: read a copy of it.
-        let copy_dir =
-            std::env::temp_dir().join(format!("spillway-inspect-{}", std::process::id()));
-        let copy = copy_dir.join(CHECKPOINT_FILE);
-        let _ = std::fs::create_dir_all(&copy_dir);
-        let states = std::fs::copy(&path, &copy)
-            .map_err(|e| AgentError::input(format!("checkpoint file {}: {e}", path.display())))
-            .and_then(|_| load(&copy).map_err(|e| e.replace(&copy, &path)));
-        let _ = std::fs::remove_dir_all(&copy_dir);
-        states?
-    } else {
-        load(&path)?
-    };
+    // Only reads: never writes the file, never blocks on a FIFO standing
+    // there, and safe while an agent runs (each write replaces it whole).
+    let (states, _report) = Checkpoint::read(&path).map_err(state::checkpoint_error)?;
     println!("checkpoint: {}", path.display());
     let entries = state::read_entries(states);
     if let Some(s) = &entries.stdin {
@@ -136,13 +124,6 @@ fn shown(n: Option<u64>) -> String {
     n.map_or_else(|| "?".to_owned(), |n| n.to_string())
 }
 
-fn load(path: &Path) -> Result<Vec<EventLogState>, AgentError> {
-    let cp = Checkpoint::open(path, u32::MAX, Duration::MAX).map_err(state::checkpoint_error)?;
-    let states = cp.states();
-    drop(cp);
-    Ok(states)
-}
-
 fn print_spool(dir: &Path, what: &str, running: bool) {
     let (segments, bytes) = segment_files(dir);
     let records = if running {
@@ -180,19 +161,4 @@ fn segment_files(dir: &Path) -> (usize, u64) {
         .map(|m| m.len())
         .sum();
     (segs.len(), bytes)
-}
-
-trait ReplacePath {
-    fn replace(self, from: &Path, to: &Path) -> Self;
-}
-
-impl ReplacePath for AgentError {
-    /// Names the real file rather than the copy that was read.
-    fn replace(self, from: &Path, to: &Path) -> Self {
-        let (from, to) = (from.display().to_string(), to.display().to_string());
-        match self {
-            AgentError::Input(m) => AgentError::Input(m.replace(&from, &to)),
-            AgentError::Runtime(m) => AgentError::Runtime(m.replace(&from, &to)),
-        }
-    }
 }

@@ -104,8 +104,10 @@ impl Settings {
         // Only bounds how long one insert waits before the reader looks at
         // signals again.
         cfg.block_timeout = Duration::from_millis(200);
+        // The library's message already says what it is about ("invalid
+        // configuration: ..."); a prefix here would say it twice.
         cfg.validate()
-            .map_err(|e| AgentError::input(format!("invalid configuration: {e}")))?;
+            .map_err(|e| AgentError::input(e.to_string()))?;
         Ok(Self {
             buffer: cfg,
             max_retries,

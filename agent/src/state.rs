@@ -23,13 +23,13 @@
 //! A batch's entries (the output's length and the offsets it covers) are
 //! one [`Group`], and reach the file in one write ([`CheckpointWriter`]).
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use spillway::checkpoint::{Checkpoint, CheckpointError};
+use spillway::checkpoint::{Checkpoint, CheckpointError, FileCheck};
 
 use crate::error::AgentError;
 use crate::output::Recorded;
@@ -78,6 +78,13 @@ impl State {
         // so that a group of entries always reaches the file whole.
         let checkpoint = Checkpoint::open(dir.join(CHECKPOINT_FILE), u32::MAX, Duration::MAX)
             .map_err(checkpoint_error)?;
+        if checkpoint.report().check == FileCheck::Unverified {
+            crate::ui::note(format!(
+                "checkpoint file {} has no checksum line (written by winlogbeat or by hand): \
+                 loaded as it is; the next write adds one",
+                checkpoint.path().display()
+            ));
+        }
         let checkpoint = Arc::new(checkpoint);
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -129,18 +136,14 @@ impl State {
 /// The lock file cannot be created (exit 2).
 pub fn lock_dir(dir: &Path) -> Result<Option<File>, AgentError> {
     let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| {
-            AgentError::input(format!(
-                "state directory {} is unusable: cannot create {}: {e}",
-                dir.display(),
-                path.display()
-            ))
-        })?;
+    // Never blocks on a FIFO standing there, never follows a link.
+    let file = spillway::regular_file::open_or_create(&path).map_err(|e| {
+        AgentError::input(format!(
+            "state directory {} is unusable: {}: {e}",
+            dir.display(),
+            path.display()
+        ))
+    })?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(TryLockError::WouldBlock) => Ok(None),

@@ -13,14 +13,41 @@ use common::*;
 /// contains every one of `wanted`.
 fn refused(args: &[&str], wanted: &[&str]) -> String {
     let out = run(args);
-    let err = stderr(&out);
-    assert_eq!(code(out.status), 2, "{args:?}: {err}");
+    check_refusal(args, code(out.status), &stderr(&out), wanted)
+}
+
+/// As [`refused`], for a case that a defect would hang (a FIFO): the agent
+/// is killed, and the test fails, past a generous bound.
+fn refused_within_bound(args: &[&str], wanted: &[&str]) -> String {
+    let mut child = spawn(args, Stdio::null());
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    check_refusal(args, code(status), &err, wanted)
+}
+
+fn check_refusal(args: &[&str], status: i32, err: &str, wanted: &[&str]) -> String {
+    assert_eq!(status, 2, "{args:?}: {err}");
     assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
     assert!(err.starts_with("spillway: "), "{err}");
+    assert_no_doubled_prefix(err);
     for w in wanted {
         assert!(err.contains(w), "{args:?}: {err:?} does not mention {w:?}");
     }
-    err
+    err.to_owned()
+}
+
+/// No part of a message before a ": " appears twice ("invalid
+/// configuration: invalid configuration: ..."): each layer that adds
+/// context must add new context.
+fn assert_no_doubled_prefix(message: &str) {
+    let parts: Vec<&str> = message.trim_end().split(": ").collect();
+    for (i, part) in parts.iter().enumerate().take(parts.len().saturating_sub(1)) {
+        assert!(
+            !parts[i + 1..].iter().any(|later| later.starts_with(part)),
+            "{message:?} says {part:?} twice"
+        );
+    }
 }
 
 struct Setup {
@@ -267,6 +294,14 @@ fn a_bad_configuration_file_is_named() {
         ("overflow: drop_oldest\n", vec!["overflow", "drop"]),
         ("spool_dir: /tmp/x\n", vec!["spool_dir", "--state"]),
         ("[1, 2\n", vec!["agent.yaml"]),
+        (
+            "retry_backoff: 2s\nretry_backoff_max: 1s\n",
+            vec!["invalid configuration", "`retry_backoff` (2s)"],
+        ),
+        (
+            "max_size: 0x10\n",
+            vec!["agent.yaml", "\"0x10\"", "max_size"],
+        ),
     ] {
         fs::write(&cfg, yaml).unwrap();
         refused(&t.ship_args(&["--config", cfg_s]), &wanted);
@@ -275,6 +310,47 @@ fn a_bad_configuration_file_is_named() {
         &t.ship_args(&["--config", t.s.path("none.yaml").to_str().unwrap()]),
         &["none.yaml"],
     );
+}
+
+/// A FIFO or a device given as `--config`, or standing where the
+/// checkpoint belongs, is a one-line error at once: never a hang, never an
+/// unbounded read.
+#[test]
+fn special_files_are_refused_at_once() {
+    let t = setup("special");
+    let fifo = t.s.path("agent.yaml");
+    mkfifo(&fifo);
+    refused_within_bound(
+        &t.ship_args(&["--config", fifo.to_str().unwrap()]),
+        &["agent.yaml", "a FIFO, not a regular file"],
+    );
+    refused_within_bound(
+        &t.ship_args(&["--config", "/dev/zero"]),
+        &["/dev/zero", "a character device, not a regular file"],
+    );
+
+    fs::create_dir_all(&t.state).unwrap();
+    mkfifo(&t.s.path("state/checkpoint.yaml"));
+    for args in [t.ship_args(&[]), vec!["inspect", "--state", &t.state]] {
+        refused_within_bound(&args, &["checkpoint.yaml", "a FIFO, not a regular file"]);
+    }
+    fs::remove_file(t.s.path("state/checkpoint.yaml")).unwrap();
+    // The lock file is opened for writing, which would wait for a reader.
+    fs::remove_file(t.s.path("state/lock")).unwrap();
+    mkfifo(&t.s.path("state/lock"));
+    for args in [t.ship_args(&[]), vec!["inspect", "--state", &t.state]] {
+        refused_within_bound(&args, &["state/lock", "a FIFO, not a regular file"]);
+    }
+    assert!(!t.s.path("out.log").exists());
+}
+
+fn mkfifo(path: &std::path::Path) {
+    let ok = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfifo {}", path.display());
 }
 
 #[test]

@@ -129,3 +129,88 @@ fn bytes_written_after_the_last_confirmed_batch_are_cut_off_at_restart() {
     assert!(err.contains("cut 23 bytes"), "{err}");
     assert_eq!(numbers(&output), (1..=1100).collect::<Vec<_>>());
 }
+
+/// A checkpoint written by an agent before 0.2, with the files' identity in
+/// entries of their own (`PATH#inode`, ...), resumes where it stopped; the
+/// next write keeps the identity as fields of the input's and the output's
+/// entries, and inspect shows both forms.
+#[test]
+fn a_checkpoint_of_an_older_agent_resumes_and_gets_fields() {
+    use spillway::checkpoint::{Checkpoint, FileCheck};
+    use std::os::unix::fs::MetadataExt;
+    use std::time::{Duration, SystemTime};
+
+    let s = Scratch::new("legacy");
+    let input = s.path("in.log");
+    let output = s.path("out.log");
+    let state = s.path("state");
+    generate(&input, 50);
+    fs::copy(&input, &output).unwrap(); // delivered by the "older agent"
+    let (inp, out) = (
+        fs::canonicalize(&input).unwrap(),
+        fs::canonicalize(&output).unwrap(),
+    );
+    let (im, om) = (fs::metadata(&inp).unwrap(), fs::metadata(&out).unwrap());
+    let (i, o) = (inp.to_str().unwrap(), out.to_str().unwrap());
+    fs::create_dir_all(&state).unwrap();
+    let cp = Checkpoint::open(state.join("checkpoint.yaml"), u32::MAX, Duration::MAX).unwrap();
+    let now = SystemTime::now();
+    for (name, n) in [
+        (i.to_owned(), im.len()),
+        (format!("{i}#dev"), im.dev()),
+        (format!("{i}#inode"), im.ino()),
+        (format!("{i}#epoch"), 0),
+        (format!("output:{o}#length"), om.len()),
+        (format!("output:{o}#dev"), om.dev()),
+        (format!("output:{o}#inode"), om.ino()),
+    ] {
+        cp.persist(&name, n, now).unwrap();
+    }
+    cp.shutdown().unwrap();
+    drop(cp);
+
+    let shown = stdout(&run(&["inspect", "--state", state.to_str().unwrap()]));
+    let legacy_line = format!(
+        "offset {} (device {}, inode {}, epoch 0)",
+        im.len(),
+        im.dev(),
+        im.ino()
+    );
+    assert!(shown.contains(&legacy_line), "{shown}");
+
+    append(&input, 51, 60);
+    let run_out = ship(&input, output.to_str().unwrap(), &state, &[]);
+    assert_eq!(code(run_out.status), 0, "{}", stderr(&run_out));
+    assert!(
+        stderr(&run_out).contains("shipped 10 records"),
+        "{}",
+        stderr(&run_out)
+    );
+    // Resumed, not restarted: every line once.
+    assert!(fs::read(&input).unwrap() == fs::read(&output).unwrap());
+
+    let (states, report) = Checkpoint::read(state.join("checkpoint.yaml")).unwrap();
+    assert_eq!(report.check, FileCheck::Verified);
+    let size = fs::metadata(&input).unwrap().len();
+    let entry = states.iter().find(|e| e.name == i).unwrap();
+    assert_eq!(entry.record_number, size);
+    assert_eq!(entry.fields.get_u64("inode"), Some(im.ino()));
+    assert_eq!(entry.fields.get_u64("dev"), Some(im.dev()));
+    assert_eq!(entry.fields.get_u64("epoch"), Some(0));
+    let out_entry = states
+        .iter()
+        .find(|e| e.name == format!("output:{o}"))
+        .unwrap();
+    assert_eq!(out_entry.record_number, size);
+    assert_eq!(out_entry.fields.get_u64("inode"), Some(om.ino()));
+
+    let shown = stdout(&run(&["inspect", "--state", state.to_str().unwrap()]));
+    let line = format!(
+        "offset {size} (device {}, inode {}, epoch 0)",
+        im.dev(),
+        im.ino()
+    );
+    assert!(shown.contains(&line), "{shown}");
+    let line = format!("length {size} (device {}, inode {})", om.dev(), om.ino());
+    assert!(shown.contains(&line), "{shown}");
+}

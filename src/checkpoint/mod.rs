@@ -9,6 +9,13 @@
 //! that is damaged or cut short makes [`Checkpoint::open`] fail, naming it; it
 //! is never overwritten.
 //!
+//! A winlogbeat file (`.winlogbeat.yml`) opens too: it has no checksum line,
+//! so it is loaded when it parses completely as the layout, and
+//! [`Checkpoint::report`] says it is [`FileCheck::Unverified`]. Fields beyond
+//! the layout (winlogbeat's `bookmark`, any top-level key) are kept, in
+//! order, and written back; an entry's are in [`EventLogState::fields`],
+//! where a program can keep its own next to a position.
+//!
 //! ```
 //! use spillway::checkpoint::Checkpoint;
 //! use std::time::{Duration, SystemTime};
@@ -28,7 +35,9 @@
 //! ```
 
 mod error;
+mod fields;
 mod file;
+mod report;
 mod rfc3339;
 
 use std::collections::HashMap;
@@ -39,6 +48,10 @@ use crate::sync::thread::{Builder, JoinHandle};
 use crate::sync::{Arc, Condvar, Mutex};
 
 pub use error::CheckpointError;
+pub use fields::Fields;
+pub use report::{FileCheck, OpenReport};
+
+use serde_yaml::Mapping;
 
 /// The saved position of one source (an event log, a file, a partition).
 ///
@@ -48,12 +61,14 @@ pub use error::CheckpointError;
 /// use spillway::checkpoint::EventLogState;
 /// use std::time::{Duration, UNIX_EPOCH};
 ///
-/// let s = EventLogState {
-///     name: "Application".into(),
-///     record_number: 1234,
-///     timestamp: UNIX_EPOCH + Duration::from_secs(1_472_560_496),
-/// };
+/// let mut s = EventLogState::new(
+///     "Application",
+///     1234,
+///     UNIX_EPOCH + Duration::from_secs(1_472_560_496),
+/// );
+/// s.fields.set_u64("inode", 77)?;
 /// assert_eq!(s.clone(), s);
+/// # Ok::<(), spillway::checkpoint::CheckpointError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EventLogState {
@@ -63,6 +78,22 @@ pub struct EventLogState {
     pub record_number: u64,
     /// The time of that record; saved with nanoseconds, in UTC.
     pub timestamp: SystemTime,
+    /// The entry's fields beyond the three above: kept from the file (such
+    /// as winlogbeat's `bookmark`) or set by the program, and written after
+    /// them in this order.
+    pub fields: Fields,
+}
+
+impl EventLogState {
+    /// A state with no extra fields.
+    pub fn new(name: impl Into<String>, record_number: u64, timestamp: SystemTime) -> Self {
+        Self {
+            name: name.into(),
+            record_number,
+            timestamp,
+            fields: Fields::new(),
+        }
+    }
 }
 
 /// Per-source positions, saved to a YAML file by a background thread after
@@ -101,6 +132,8 @@ struct Shared {
     path: PathBuf,
     max_updates: u32,
     interval: Duration,
+    /// What open found in the file.
+    report: OpenReport,
     state: Mutex<State>,
     /// Wakes the writer thread: `max_updates` reached, or shut down.
     wake: Condvar,
@@ -120,6 +153,8 @@ struct Writer {
 #[derive(Debug)]
 struct State {
     sources: HashMap<String, Position>,
+    /// The file's top-level keys beyond the layout, written back as read.
+    top: Mapping,
     /// Bumped by every persist; the file is current when it equals `saved`.
     version: u64,
     /// The version the file on disk holds.
@@ -135,10 +170,22 @@ struct State {
     closed: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Position {
     record_number: u64,
     timestamp: SystemTime,
+    fields: Fields,
+}
+
+impl Position {
+    fn state(&self, name: &str) -> EventLogState {
+        EventLogState {
+            name: name.to_owned(),
+            record_number: self.record_number,
+            timestamp: self.timestamp,
+            fields: self.fields.clone(),
+        }
+    }
 }
 
 impl State {
@@ -147,15 +194,8 @@ impl State {
     }
 
     fn snapshot(&self) -> Vec<EventLogState> {
-        let mut states: Vec<EventLogState> = self
-            .sources
-            .iter()
-            .map(|(name, p)| EventLogState {
-                name: name.clone(),
-                record_number: p.record_number,
-                timestamp: p.timestamp,
-            })
-            .collect();
+        let mut states: Vec<EventLogState> =
+            self.sources.iter().map(|(name, p)| p.state(name)).collect();
         states.sort_by(|a, b| a.name.cmp(&b.name));
         states
     }
@@ -176,15 +216,20 @@ impl Checkpoint {
     ///
     /// - [`CheckpointError::Invalid`]: `max_updates` is 0, `interval` is zero,
     ///   or `path` has no file name.
-    /// - [`CheckpointError::Corrupt`]: the file is empty, cut short, changed
-    ///   or not a checkpoint. It is left as it is.
+    /// - [`CheckpointError::Corrupt`]: the file is empty, cut short, changed,
+    ///   larger than any checkpoint (64 MiB) or not a checkpoint. It is left
+    ///   as it is. A file without spillway's checksum line (winlogbeat's) is
+    ///   loaded if it parses completely as the layout and ends with a newline;
+    ///   [`report`](Self::report) then says it is unverified.
     /// - [`CheckpointError::Io`]: the file or its directory cannot be read,
-    ///   created or cleaned, or the thread cannot be started.
+    ///   created or cleaned, or the thread cannot be started. A FIFO, a
+    ///   device, a directory or a symbolic link where the file belongs is
+    ///   refused at once (never waited on, never followed), and left as it is.
     ///
     /// # Examples
     ///
     /// ```
-    /// use spillway::checkpoint::{Checkpoint, CheckpointError};
+    /// use spillway::checkpoint::{Checkpoint, CheckpointError, FileCheck};
     /// use std::time::Duration;
     ///
     /// # let dir = std::env::temp_dir().join(format!("spillway-doc-open-{}", std::process::id()));
@@ -194,7 +239,14 @@ impl Checkpoint {
     /// assert!(cp.states().is_empty());
     /// drop(cp);
     ///
+    /// // winlogbeat's file has no checksum line: it opens, unverified.
     /// std::fs::write(&path, "update_time: 2016-08-30T12:34:56Z\nevent_logs: []\n").unwrap();
+    /// let cp = Checkpoint::open(&path, 100, Duration::from_secs(1))?;
+    /// assert_eq!(cp.report().check, FileCheck::Unverified);
+    /// drop(cp);
+    ///
+    /// // A checksum line that does not match is refused.
+    /// std::fs::write(&path, "update_time: 2016-08-30T12:34:56Z\nevent_logs: []\n# crc32c: 00000000\n").unwrap();
     /// let err = Checkpoint::open(&path, 100, Duration::from_secs(1)).unwrap_err();
     /// assert!(matches!(err, CheckpointError::Corrupt { .. }));
     /// assert!(err.to_string().contains("cp.yaml"));
@@ -224,12 +276,15 @@ impl Checkpoint {
         std::fs::create_dir_all(file::dir_of(&path))
             .map_err(|e| CheckpointError::io(&path, "create its directory", e))?;
         file::remove_stale_temps(&path)?;
-        let sources = file::load(&path)?
+        let loaded = file::load(&path)?;
+        let sources = loaded
+            .states
             .into_iter()
             .map(|s| {
                 let position = Position {
                     record_number: s.record_number,
                     timestamp: s.timestamp,
+                    fields: s.fields,
                 };
                 (s.name, position)
             })
@@ -238,8 +293,10 @@ impl Checkpoint {
             path,
             max_updates,
             interval,
+            report: loaded.report,
             state: Mutex::new(State {
                 sources,
+                top: loaded.top,
                 version: 0,
                 saved: 0,
                 pending: 0,
@@ -264,7 +321,8 @@ impl Checkpoint {
     }
 
     /// Records that source `name` was read up to `record_number`, a record
-    /// of time `timestamp`. Only memory is touched: for a name already known
+    /// of time `timestamp`. The entry's [`fields`](EventLogState::fields)
+    /// stay as they are. Only memory is touched: for a name already known
     /// this takes a lock and allocates nothing. The background thread, or
     /// [`flush`](Self::flush), saves it.
     ///
@@ -296,33 +354,157 @@ impl Checkpoint {
         record_number: u64,
         timestamp: SystemTime,
     ) -> Result<(), CheckpointError> {
-        if !rfc3339::in_range(timestamp) {
-            return Err(CheckpointError::invalid(format!(
-                "timestamp of {name:?} lies outside the years 0000-9999"
-            )));
-        }
-        let position = Position {
-            record_number,
-            timestamp,
-        };
+        check_timestamp(name, timestamp)?;
         let mut guard = self.shared.state.lock();
         let st = &mut *guard;
         if st.closed {
             return Err(CheckpointError::Closed);
         }
         match st.sources.get_mut(name) {
-            Some(p) => *p = position,
+            Some(p) => {
+                p.record_number = record_number;
+                p.timestamp = timestamp;
+            }
             None => {
+                let position = Position {
+                    record_number,
+                    timestamp,
+                    fields: Fields::new(),
+                };
                 st.sources.insert(name.to_owned(), position);
             }
         }
+        self.updated(st, 1);
+        Ok(())
+    }
+
+    /// Records several entries as one change: a write, by the background
+    /// thread, [`flush`](Self::flush) or a crash at any moment, holds all of
+    /// them or none, never a part. Use it for positions that must agree,
+    /// such as an input's offset and an output's length after one batch.
+    ///
+    /// Each state sets its entry's record number and timestamp, and each of
+    /// its [`fields`](EventLogState::fields); fields of the entry it does not
+    /// name are kept (so a winlogbeat `bookmark` survives). A name given
+    /// twice takes the later state. Each entry counts as one update towards
+    /// `max_updates`.
+    ///
+    /// # Errors
+    ///
+    /// As [`persist`](Self::persist); all states are checked before any is
+    /// recorded, so on an error nothing is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spillway::checkpoint::{Checkpoint, EventLogState};
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("spillway-doc-many-{}", std::process::id()));
+    /// let path = dir.join("cp.yaml");
+    /// let cp = Checkpoint::open(&path, 100, Duration::from_secs(60))?;
+    /// let now = SystemTime::now();
+    /// let mut input = EventLogState::new("/var/log/app.log", 4096, now);
+    /// input.fields.set_u64("inode", 1234)?;
+    /// let output = EventLogState::new("output:/srv/out.log", 8192, now);
+    /// cp.persist_many([&input, &output])?;
+    /// cp.flush()?;
+    /// # drop(cp);
+    /// let again = Checkpoint::open(&path, 100, Duration::from_secs(60))?;
+    /// let got = again.get("/var/log/app.log").unwrap();
+    /// assert_eq!((got.record_number, got.fields.get_u64("inode")), (4096, Some(1234)));
+    /// assert_eq!(again.get("output:/srv/out.log").unwrap().record_number, 8192);
+    /// # drop(again);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), spillway::checkpoint::CheckpointError>(())
+    /// ```
+    pub fn persist_many<'a>(
+        &self,
+        states: impl IntoIterator<Item = &'a EventLogState>,
+    ) -> Result<(), CheckpointError> {
+        let states: Vec<&EventLogState> = states.into_iter().collect();
+        for s in &states {
+            check_timestamp(&s.name, s.timestamp)?;
+        }
+        // One lock for the whole change: the writer snapshots under the same
+        // lock, so it sees all of these updates or none.
+        let mut guard = self.shared.state.lock();
+        let st = &mut *guard;
+        if st.closed {
+            return Err(CheckpointError::Closed);
+        }
+        for s in &states {
+            match st.sources.get_mut(&s.name) {
+                Some(p) => {
+                    p.record_number = s.record_number;
+                    p.timestamp = s.timestamp;
+                    p.fields.merge_from(&s.fields);
+                }
+                None => {
+                    let position = Position {
+                        record_number: s.record_number,
+                        timestamp: s.timestamp,
+                        fields: s.fields.clone(),
+                    };
+                    st.sources.insert(s.name.clone(), position);
+                }
+            }
+        }
+        let count = u32::try_from(states.len()).unwrap_or(u32::MAX);
+        self.updated(st, count);
+        Ok(())
+    }
+
+    /// Counts `count` updates made under the state lock, and wakes the
+    /// writer when they reach `max_updates`.
+    fn updated(&self, st: &mut State, count: u32) {
+        if count == 0 {
+            return;
+        }
         st.version += 1;
-        st.pending = st.pending.saturating_add(1);
+        let before = st.pending;
+        st.pending = st.pending.saturating_add(count);
         // Only on the crossing, so a burst past the threshold wakes it once.
-        if st.pending == self.shared.max_updates {
+        let max = self.shared.max_updates;
+        if before < max && st.pending >= max {
             self.shared.wake.notify_one();
         }
-        Ok(())
+    }
+
+    /// What [`open`](Self::open) found in the file: whether it was verified
+    /// by its checksum, and how many entries and extra fields it held. A
+    /// program that logs should say when a file was
+    /// [`Unverified`](FileCheck::Unverified).
+    pub fn report(&self) -> &OpenReport {
+        &self.shared.report
+    }
+
+    /// Reads the checkpoint file at `path` without opening it for writing:
+    /// no writer thread, no directory created, no temporary file removed.
+    /// The states come sorted by name. Safe while another process writes
+    /// the file, since writes replace it whole.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::Corrupt`] and [`CheckpointError::Io`] as for
+    /// [`open`](Self::open); a missing file is an empty state with
+    /// [`FileCheck::Missing`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spillway::checkpoint::{Checkpoint, FileCheck};
+    ///
+    /// let (states, report) = Checkpoint::read("/nonexistent/cp.yaml")?;
+    /// assert!(states.is_empty());
+    /// assert_eq!(report.check, FileCheck::Missing);
+    /// # Ok::<(), spillway::checkpoint::CheckpointError>(())
+    /// ```
+    pub fn read(
+        path: impl AsRef<Path>,
+    ) -> Result<(Vec<EventLogState>, OpenReport), CheckpointError> {
+        let loaded = file::load(path.as_ref())?;
+        Ok((loaded.states, loaded.report))
     }
 
     /// The state of source `name`, if it was persisted or loaded.
@@ -346,11 +528,7 @@ impl Checkpoint {
     /// ```
     pub fn get(&self, name: &str) -> Option<EventLogState> {
         let st = self.shared.state.lock();
-        st.sources.get(name).map(|p| EventLogState {
-            name: name.to_owned(),
-            record_number: p.record_number,
-            timestamp: p.timestamp,
-        })
+        st.sources.get(name).map(|p| p.state(name))
     }
 
     /// Every source's state in memory (what was loaded, plus every persist
@@ -572,12 +750,23 @@ impl Drop for Checkpoint {
     }
 }
 
+/// Refuses a timestamp RFC 3339 cannot write.
+fn check_timestamp(name: &str, timestamp: SystemTime) -> Result<(), CheckpointError> {
+    if rfc3339::in_range(timestamp) {
+        Ok(())
+    } else {
+        Err(CheckpointError::invalid(format!(
+            "timestamp of {name:?} lies outside the years 0000-9999"
+        )))
+    }
+}
+
 /// One write attempt, if the file is not current. Writes never overlap
 /// (`writer` lock) and the snapshot is taken under it, so the file only
 /// moves forward.
 fn write_now(shared: &Shared) -> Result<(), CheckpointError> {
     let mut writer = shared.writer.lock();
-    let (states, version) = {
+    let (states, top, version) = {
         let mut st = shared.state.lock();
         // The count restarts with each attempt, successful or not, so a
         // failing disk is retried once per cycle rather than on every update.
@@ -586,10 +775,10 @@ fn write_now(shared: &Shared) -> Result<(), CheckpointError> {
         if st.is_current() {
             return Ok(());
         }
-        (st.snapshot(), st.version)
+        (st.snapshot(), st.top.clone(), st.version)
     };
     writer.next_temp += 1;
-    let result = file::encode(&states, SystemTime::now())
+    let result = file::encode(&states, &top, SystemTime::now())
         .and_then(|bytes| file::replace(&shared.path, writer.next_temp, &bytes));
     let mut st = shared.state.lock();
     st.generation += 1;

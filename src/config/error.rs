@@ -52,11 +52,14 @@ pub enum ConfigError {
         /// reported it.
         source: Box<ConfigError>,
     },
-    /// A file could not be read.
+    /// A file could not be read: it is missing or unreadable, it is not a
+    /// regular file (a FIFO, a device or a directory; `InvalidInput`), or it
+    /// holds more than the 1 MiB a configuration file may have
+    /// (`InvalidData`).
     Io {
         /// The file.
         path: PathBuf,
-        /// What the operating system said.
+        /// What the operating system said, or which of the above it is.
         source: std::io::Error,
     },
 }

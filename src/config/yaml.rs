@@ -1,18 +1,16 @@
 //! YAML files: a flat mapping of key to scalar, every pair fed through
 //! [`BufferConfig::set`], and the same layout written back.
 //!
-//! A scalar becomes the text `set` reads: a string as is, a number as its
-//! decimal text (`max_size: 500` and `max_size: "500"` are the same), a
-//! boolean as `true`/`false`. `null` (or nothing after the colon) unsets an
-//! optional key (`spool_dir`, `flush_meta`) and is an error for any other
-//! key, so that `max_size:` left blank is caught rather than read as the
-//! default. A list or mapping as a value is an error naming the key. An
-//! empty file changes nothing.
-//!
-//! Strings that look like numbers lose their formatting (`name: 007` is the
-//! name `7`); quote them (`name: "007"`).
+//! A scalar is handed to `set` as the text written in the file, whether
+//! YAML would read it as a string, a number or a boolean: `max_size: 500`
+//! and `max_size: "500"` are the same, and `max_size: 0x10`, which YAML
+//! reads as 16, is refused exactly as `set("max_size", "0x10")` is. One
+//! parser, one answer. `name: 007` is the name `007`. `null` (or nothing
+//! after the colon) unsets an optional key (`spool_dir`, `flush_meta`) and
+//! is an error for any other key, so that `max_size:` left blank is caught
+//! rather than read as the default. A list or mapping as a value is an error
+//! naming the key. An empty file changes nothing.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::de::{Deserialize, Deserializer};
@@ -20,6 +18,11 @@ use serde::ser::{Error as _, Serialize, SerializeMap, Serializer};
 use serde_yaml::{Mapping, Value};
 
 use super::{documented_keys, keys, BufferConfig, ConfigError};
+use crate::regular_file::{self, Symlinks};
+
+/// The most a configuration file may hold. A real one is a few hundred
+/// bytes; the bound keeps `/dev/zero`-like files from exhausting memory.
+pub(super) const MAX_FILE_BYTES: u64 = 1 << 20;
 
 impl BufferConfig {
     /// The defaults with the keys of a YAML mapping applied.
@@ -56,8 +59,9 @@ impl BufferConfig {
             path: None,
             reason: e.to_string(),
         })?;
+        let written = written_scalars(text);
         let mut merged = self.clone();
-        apply(&mut merged, value)?;
+        apply(&mut merged, value, written.as_deref())?;
         *self = merged;
         Ok(())
     }
@@ -66,7 +70,9 @@ impl BufferConfig {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Io`] when the file cannot be read,
+    /// [`ConfigError::Io`] when the file cannot be read, is not a regular
+    /// file (a FIFO or a device is refused at once, never waited on), or
+    /// holds more than 1 MiB;
     /// [`ConfigError::Yaml`] when it is not a flat YAML mapping, and
     /// [`ConfigError::InFile`] around the error of [`set`](Self::set) for a
     /// bad key or value. Every one names the file.
@@ -93,9 +99,19 @@ impl BufferConfig {
     /// ```
     pub fn merge_yaml_file(&mut self, path: impl AsRef<Path>) -> Result<(), ConfigError> {
         let path = path.as_ref();
-        let text = fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let io_error = |source: std::io::Error| ConfigError::Io {
             path: path.to_owned(),
             source,
+        };
+        // A user may point at a link to their file; what it reaches must be a
+        // regular file, read without blocking and within the bound.
+        let bytes = regular_file::read(path, MAX_FILE_BYTES, Symlinks::Follow)
+            .map_err(|e| io_error(e.into()))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            io_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ))
         })?;
         self.merge_yaml_str(&text)
             .map_err(|err| name_file(err, path.to_owned()))
@@ -170,11 +186,16 @@ impl Serialize for BufferConfig {
 /// Deserializes a mapping of keys, applied to the defaults through
 /// [`BufferConfig::set`], as [`BufferConfig::from_yaml_str`] does; so a
 /// `buffer:` section of a larger configuration file reads the same way.
+///
+/// One difference: a serde deserializer hands over numbers as the format
+/// read them, not as written, so here YAML's `0x10` arrives as 16 and is
+/// accepted. [`BufferConfig::from_yaml_str`] and
+/// [`BufferConfig::from_yaml_file`] read the text itself and refuse it.
 impl<'de> Deserialize<'de> for BufferConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
         let mut cfg = Self::default();
-        apply(&mut cfg, value).map_err(serde::de::Error::custom)?;
+        apply(&mut cfg, value, None).map_err(serde::de::Error::custom)?;
         Ok(cfg)
     }
 }
@@ -193,9 +214,70 @@ fn name_file(err: ConfigError, path: PathBuf) -> ConfigError {
     }
 }
 
+/// The text of each pair of a top-level mapping as written in `text`, in
+/// order: the key, and the value's text (`None` for a null). `None` when a
+/// value is not a scalar (a list, a mapping): such a document is refused
+/// anyway, by the shape checks of [`apply`].
+///
+/// YAML resolves a plain scalar to a type (`0x10` to the number 16, `007`
+/// to 7) before [`Value`] holds it; this second reading asks the parser for
+/// every scalar as a string, which it gives as written.
+fn written_scalars(text: &str) -> Option<Vec<(String, Option<String>)>> {
+    struct Pairs(Vec<(String, Option<String>)>);
+    struct Written(String);
+
+    impl<'de> Deserialize<'de> for Written {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Text;
+            impl serde::de::Visitor<'_> for Text {
+                type Value = Written;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a scalar")
+                }
+                fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Written, E> {
+                    Ok(Written(v.to_owned()))
+                }
+            }
+            deserializer.deserialize_str(Text)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Pairs {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Map;
+            impl<'de> serde::de::Visitor<'de> for Map {
+                type Value = Pairs;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a mapping")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Pairs, A::Error> {
+                    let mut pairs = Vec::new();
+                    while let Some(key) = map.next_key::<String>()? {
+                        let value = map.next_value::<Option<Written>>()?;
+                        pairs.push((key, value.map(|w| w.0)));
+                    }
+                    Ok(Pairs(pairs))
+                }
+            }
+            deserializer.deserialize_map(Map)
+        }
+    }
+
+    serde_yaml::from_str::<Pairs>(text).ok().map(|p| p.0)
+}
+
 /// Feeds every pair of a mapping through `set`; stops at the first error,
-/// possibly after changing `cfg` (callers work on a copy).
-fn apply(cfg: &mut BufferConfig, document: Value) -> Result<(), ConfigError> {
+/// possibly after changing `cfg` (callers work on a copy). `written`, from
+/// [`written_scalars`], gives numbers and booleans as the file spelled
+/// them; without it (a serde deserializer), they go as YAML read them.
+fn apply(
+    cfg: &mut BufferConfig,
+    document: Value,
+    written: Option<&[(String, Option<String>)]>,
+) -> Result<(), ConfigError> {
     let map = match document {
         Value::Mapping(map) => map,
         Value::Null => return Ok(()),
@@ -206,7 +288,7 @@ fn apply(cfg: &mut BufferConfig, document: Value) -> Result<(), ConfigError> {
             )))
         }
     };
-    for (key, value) in map {
+    for (index, (key, value)) in map.into_iter().enumerate() {
         let key = match key {
             Value::String(key) => key,
             other => {
@@ -216,12 +298,20 @@ fn apply(cfg: &mut BufferConfig, document: Value) -> Result<(), ConfigError> {
                 )))
             }
         };
+        // The pairs of both readings line up: one text, read in order.
+        let as_written = written
+            .and_then(|w| w.get(index))
+            .filter(|(k, _)| *k == key)
+            .and_then(|(_, text)| text.clone());
         let doc = keys::find(&key).ok_or(ConfigError::UnknownKey { key })?;
-        let text = match value {
-            Value::String(text) => text,
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            Value::Null => match doc.clear {
+        let text = match (value, as_written) {
+            (Value::String(text), _) => text,
+            // What YAML read as a number or a boolean goes to `set` as the
+            // file spelled it, as it would from C or a flag.
+            (Value::Number(_) | Value::Bool(_), Some(written)) => written,
+            (Value::Number(n), None) => n.to_string(),
+            (Value::Bool(b), None) => b.to_string(),
+            (Value::Null, _) => match doc.clear {
                 Some(clear) => {
                     clear(cfg);
                     continue;
@@ -233,7 +323,7 @@ fn apply(cfg: &mut BufferConfig, document: Value) -> Result<(), ConfigError> {
                     )))
                 }
             },
-            other => {
+            (other, _) => {
                 return Err(shape_error(format!(
                     "`{}` is {}; expected {}",
                     doc.key,
