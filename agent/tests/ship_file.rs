@@ -130,7 +130,7 @@ fn bytes_written_after_the_last_confirmed_batch_are_cut_off_at_restart() {
     assert_eq!(numbers(&output), (1..=1100).collect::<Vec<_>>());
 }
 
-/! Shipping a file to a file: contents, resumption, and what a restart
+! Shipping a file to a file: contents, resumption, and what a restart
 //! finds (a changed input, an output with an unconfirmed tail).
 
 mod common;
