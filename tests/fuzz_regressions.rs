@@ -110,7 +110,6 @@ fn stray_segment_named_u64_max_is_refused_or_harmless() {
 /// other spellings of integers and floats (`+0`, `0x10`, `0o17`, `1e3`)
 /// must get the same answer as `set`.
 #[test]
-#[ignore = "issue 13 'one parser, one answer' (YAML 0x10): fix in src/config pending"]
 fn yaml_plain_numbers_get_the_same_answer_as_set() {
     use spillway::config::BufferConfig;
     for (key, value) in [
