@@ -34,67 +34,28 @@
 //! # Ok::<(), spillway::checkpoint::CheckpointError>(())
 //! ```
 
+mod entry;
 mod error;
 mod fields;
 mod file;
 mod report;
 mod rfc3339;
+mod state;
+mod writer;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::sync::thread::{Builder, JoinHandle};
 use crate::sync::{Arc, Condvar, Mutex};
 
+pub use entry::EventLogState;
 pub use error::CheckpointError;
 pub use fields::Fields;
 pub use report::{FileCheck, OpenReport};
 
-use serde_yaml::Mapping;
-
-/// The saved position of one source (an event log, a file, a partition).
-///
-/// # Examples
-///
-/// ```
-/// use spillway::checkpoint::EventLogState;
-/// use std::time::{Duration, UNIX_EPOCH};
-///
-/// let mut s = EventLogState::new(
-///     "Application",
-///     1234,
-///     UNIX_EPOCH + Duration::from_secs(1_472_560_496),
-/// );
-/// s.fields.set_u64("inode", 77)?;
-/// assert_eq!(s.clone(), s);
-/// # Ok::<(), spillway::checkpoint::CheckpointError>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct EventLogState {
-    /// The source's name; the key of the state.
-    pub name: String,
-    /// The last record read from it.
-    pub record_number: u64,
-    /// The time of that record; saved with nanoseconds, in UTC.
-    pub timestamp: SystemTime,
-    /// The entry's fields beyond the three above: kept from the file (such
-    /// as winlogbeat's `bookmark`) or set by the program, and written after
-    /// them in this order.
-    pub fields: Fields,
-}
-
-impl EventLogState {
-    /// A state with no extra fields.
-    pub fn new(name: impl Into<String>, record_number: u64, timestamp: SystemTime) -> Self {
-        Self {
-            name: name.into(),
-            record_number,
-            timestamp,
-            fields: Fields::new(),
-        }
-    }
-}
+use state::{Position, State};
+use writer::{run_writer, write_now};
 
 /// Per-source positions, saved to a YAML file by a background thread after
 /// `max_updates` updates or `interval`, whichever comes first, and on
@@ -148,57 +109,6 @@ struct Shared {
 struct Writer {
     /// Number of the next temporary file.
     next_temp: u64,
-}
-
-#[derive(Debug)]
-struct State {
-    sources: HashMap<String, Position>,
-    /// The file's top-level keys beyond the layout, written back as read.
-    top: Mapping,
-    /// Bumped by every persist; the file is current when it equals `saved`.
-    version: u64,
-    /// The version the file on disk holds.
-    saved: u64,
-    /// Persists since the last write attempt (or cycle start).
-    pending: u32,
-    /// When the current interval started: the last write attempt or idle tick.
-    cycle_start: Instant,
-    /// Finished write attempts, successful or not.
-    generation: u64,
-    /// The error of the latest attempt, if it failed.
-    last_error: Option<CheckpointError>,
-    closed: bool,
-}
-
-#[derive(Debug, Clone)]
-struct Position {
-    record_number: u64,
-    timestamp: SystemTime,
-    fields: Fields,
-}
-
-impl Position {
-    fn state(&self, name: &str) -> EventLogState {
-        EventLogState {
-            name: name.to_owned(),
-            record_number: self.record_number,
-            timestamp: self.timestamp,
-            fields: self.fields.clone(),
-        }
-    }
-}
-
-impl State {
-    fn is_current(&self) -> bool {
-        self.version == self.saved
-    }
-
-    fn snapshot(&self) -> Vec<EventLogState> {
-        let mut states: Vec<EventLogState> =
-            self.sources.iter().map(|(name, p)| p.state(name)).collect();
-        states.sort_by(|a, b| a.name.cmp(&b.name));
-        states
-    }
 }
 
 impl Checkpoint {
@@ -758,67 +668,5 @@ fn check_timestamp(name: &str, timestamp: SystemTime) -> Result<(), CheckpointEr
         Err(CheckpointError::invalid(format!(
             "timestamp of {name:?} lies outside the years 0000-9999"
         )))
-    }
-}
-
-/// One write attempt, if the file is not current. Writes never overlap
-/// (`writer` lock) and the snapshot is taken under it, so the file only
-/// moves forward.
-fn write_now(shared: &Shared) -> Result<(), CheckpointError> {
-    let mut writer = shared.writer.lock();
-    let (states, top, version) = {
-        let mut st = shared.state.lock();
-        // The count restarts with each attempt, successful or not, so a
-        // failing disk is retried once per cycle rather than on every update.
-        st.pending = 0;
-        st.cycle_start = Instant::now();
-        if st.is_current() {
-            return Ok(());
-        }
-        (st.snapshot(), st.top.clone(), st.version)
-    };
-    writer.next_temp += 1;
-    let result = file::encode(&states, &top, SystemTime::now())
-        .and_then(|bytes| file::replace(&shared.path, writer.next_temp, &bytes));
-    let mut st = shared.state.lock();
-    st.generation += 1;
-    match &result {
-        Ok(()) => {
-            st.saved = version;
-            st.last_error = None;
-        }
-        Err(e) => st.last_error = Some(e.clone()),
-    }
-    drop(st);
-    shared.written.notify_all();
-    result
-}
-
-/// The writer thread: a write when `max_updates` is reached or an interval
-/// ends with something unsaved; gone at shutdown, which does the last write.
-fn run_writer(shared: &Shared) {
-    let mut st = shared.state.lock();
-    loop {
-        if st.closed {
-            return;
-        }
-        if st.pending < shared.max_updates {
-            let Some(deadline) = st.cycle_start.checked_add(shared.interval) else {
-                shared.wake.wait(&mut st);
-                continue;
-            };
-            if Instant::now() < deadline {
-                shared.wake.wait_until(&mut st, deadline);
-                continue;
-            }
-            if st.is_current() {
-                st.cycle_start = Instant::now();
-                continue;
-            }
-        }
-        drop(st);
-        // Failures are kept in `last_error` and retried next cycle.
-        let _ = write_now(shared);
-        st = shared.state.lock();
     }
 }
