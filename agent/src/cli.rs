@@ -117,7 +117,7 @@ pub struct Cli {
 pub enum Command {
     /// Ship the lines of a file (or stdin) to an output.
     #[command(about = SHIP_ABOUT, long_about = SHIP_LONG, after_long_help = SHIP_AFTER)]
-    Ship(ShipArgs),
+    Ship(Box<ShipArgs>),
     /// Show the checkpoint and spools of a state directory.
     #[command(long_about = INSPECT_LONG)]
     Inspect(InspectArgs),
@@ -129,9 +129,10 @@ pub struct ShipArgs {
     /// File to ship, or - for standard input.
     #[arg(long, value_name = "PATH|-")]
     pub input: OsString,
-    /// Where records go: a file (appended), - (standard output), or
-    /// exec:COMMAND (run per batch with the batch on its stdin).
-    #[arg(long, value_name = "PATH|-|exec:COMMAND")]
+    /// Where records go: a file (appended), - (standard output),
+    /// exec:COMMAND (run per batch with the batch on its stdin), or
+    /// nats://HOST:PORT[,HOST:PORT...]/SUBJECT (NATS JetStream).
+    #[arg(long, value_name = "PATH|-|exec:COMMAND|nats://...")]
     pub output: OsString,
     /// Directory of the checkpoint and the spool (created if missing).
     #[arg(long, value_name = "DIR")]
@@ -158,7 +159,37 @@ pub struct ShipArgs {
     /// when the input's size is known).
     #[arg(long, value_name = "DUR")]
     pub stats: Option<String>,
+    /// NATS credentials file (user JWT and nkey seed).
+    #[arg(long, value_name = "FILE", help_heading = NATS_HEADING,
+          conflicts_with_all = ["nats_user", "nats_token"])]
+    pub nats_creds: Option<PathBuf>,
+    /// NATS user name (with --nats-password; or USER:PASSWORD@ in the URL).
+    #[arg(long, value_name = "USER", help_heading = NATS_HEADING,
+          conflicts_with = "nats_token")]
+    pub nats_user: Option<String>,
+    /// NATS password of --nats-user.
+    #[arg(long, value_name = "PASSWORD", help_heading = NATS_HEADING, requires = "nats_user")]
+    pub nats_password: Option<String>,
+    /// NATS authentication token (or TOKEN@ in the URL).
+    #[arg(long, value_name = "TOKEN", help_heading = NATS_HEADING)]
+    pub nats_token: Option<String>,
+    /// CA certificates (PEM) the NATS server's certificate must chain to;
+    /// TLS is then required, as with a tls:// URL.
+    #[arg(long, value_name = "FILE", help_heading = NATS_HEADING)]
+    pub nats_ca: Option<PathBuf>,
+    /// Header added to every NATS message (repeatable).
+    #[arg(long, value_name = "K=V", help_heading = NATS_HEADING)]
+    pub nats_header: Vec<String>,
+    /// JetStream stream to use; created for SUBJECT when no stream takes
+    /// SUBJECT (an existing one is used as it is).
+    #[arg(long, value_name = "NAME", help_heading = NATS_HEADING)]
+    pub nats_stream: Option<String>,
+    /// Replicas of the stream that --nats-stream creates (1-5) [default: 1].
+    #[arg(long, value_name = "N", help_heading = NATS_HEADING, requires = "nats_stream")]
+    pub nats_replicas: Option<String>,
 }
+
+const NATS_HEADING: &str = "NATS output (--output nats://...)";
 
 /// Flags of `spillway inspect`.
 #[derive(Debug, Args)]

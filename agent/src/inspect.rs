@@ -105,6 +105,17 @@ fn print_checkpoint(dir: &Path, running: bool) -> Result<(), AgentError> {
         );
     }
     for (path, e) in &outputs {
+        if let Some(subject) = path.strip_prefix("nats:") {
+            println!("  output NATS subject {subject}");
+            println!(
+                "    last acknowledged stream sequence {}, updated {} (agent id {})",
+                e.num("sequence"),
+                e.updated("sequence"),
+                e.0.get("agent")
+                    .map_or_else(|| "?".to_owned(), |s| format!("{:016x}", s.record_number))
+            );
+            continue;
+        }
         println!("  output {path}");
         println!(
             "    length {} (device {}, inode {}), updated {}",

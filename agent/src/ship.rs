@@ -33,6 +33,7 @@ const TICK: Duration = Duration::from_millis(100);
 pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
     let settings = Settings::from_args(args)?;
     let spec = OutputSpec::parse(&args.output).map_err(AgentError::input)?;
+    let spec = crate::output::nats_spec::with_flags(spec, args)?;
     let stdin_input = args.input == "-";
     // The checkpoint's writing mode depends on the output and input; both
     // are known from the flags before anything is opened.
@@ -175,6 +176,15 @@ fn open_output(
     match spec {
         OutputSpec::Stdout => Ok((Output::Stdout, None)),
         OutputSpec::Exec(cmd) => Ok((Output::Exec(ExecOutput::new(cmd.clone())), None)),
+        #[cfg(feature = "nats")]
+        OutputSpec::Nats(n) => {
+            let out = crate::output::NatsOutput::open((**n).clone(), state.checkpoint())?;
+            Ok((Output::Nats(Box::new(out)), None))
+        }
+        #[cfg(not(feature = "nats"))]
+        OutputSpec::Nats(_) => Err(AgentError::input(
+            "this spillway was built without the NATS output (cargo feature nats)",
+        )),
         OutputSpec::File(path) => {
             let cannot = |e: std::io::Error| {
                 AgentError::input(format!("output {} cannot be opened: {e}", path.display()))

@@ -17,7 +17,7 @@ use spillway::{FlushContext, Sink, SinkError};
 
 use crate::input::StdinSpool;
 use crate::output::Output;
-use crate::record::{Chunk, FileId, Record, View};
+use crate::record::{Chunk, FileId, Record, Span, View};
 use crate::state::{InputNames, OutputNames};
 
 /// Totals the sink keeps, read by the stats line and the summary.
@@ -134,12 +134,15 @@ impl Sink<Record> for Shipper {
                         Some((chunk, from, to)) => out.push_shared(chunk, from, to),
                         None => out.push_owned(data),
                     }
+                    out.origins.push(at);
                 }
             }
         }
         if out.lines > 0 {
             let slices = out.slices();
-            inner.output.send(&slices, out.bytes, ctx.deadline)?;
+            inner
+                .output
+                .send(&slices, out.bytes, &out.origins, ctx.deadline)?;
         }
 
         let now = SystemTime::now();
@@ -148,6 +151,11 @@ impl Sink<Record> for Shipper {
         if out.lines > 0 {
             if let (Some(names), Output::File(f)) = (&inner.output_names, &inner.output) {
                 names.persist(cp, f.identity(), f.sent_len(), now)?;
+                dirty = true;
+            }
+            #[cfg(feature = "nats")]
+            if let Output::Nats(n) = &inner.output {
+                n.persist(cp, now)?;
                 dirty = true;
             }
         }
@@ -185,6 +193,9 @@ impl Sink<Record> for Shipper {
 #[derive(Default)]
 struct Pieces<'a> {
     parts: Vec<Part<'a>>,
+    /// Where each line came from, in order (the NATS output names messages
+    /// by it).
+    origins: Vec<Span>,
     lines: u64,
     bytes: usize,
 }

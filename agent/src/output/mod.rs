@@ -6,6 +6,9 @@
 
 mod exec;
 pub(crate) mod file;
+#[cfg(feature = "nats")]
+pub(crate) mod nats;
+pub(crate) mod nats_spec;
 
 use std::ffi::OsString;
 use std::fmt;
@@ -16,6 +19,11 @@ use std::time::Instant;
 
 pub use exec::ExecOutput;
 pub use file::{FileOutput, Reconciled, Recorded};
+#[cfg(feature = "nats")]
+pub use nats::NatsOutput;
+pub use nats_spec::NatsSpec;
+
+use crate::record::Span;
 
 /// What `--output` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +34,8 @@ pub enum OutputSpec {
     Stdout,
     /// `exec:COMMAND`: run `sh -c COMMAND` per batch.
     Exec(String),
+    /// `nats://HOST:PORT[,...]/SUBJECT`: publish to NATS JetStream.
+    Nats(Box<NatsSpec>),
 }
 
 impl OutputSpec {
@@ -41,6 +51,15 @@ impl OutputSpec {
             return Ok(Self::Stdout);
         }
         if let Some(text) = value.to_str() {
+            if NatsSpec::is_nats(text) {
+                if cfg!(not(feature = "nats")) {
+                    return Err(format!(
+                        "invalid value \"{text}\" for --output: this spillway was built \
+                         without the NATS output (cargo feature nats)"
+                    ));
+                }
+                return NatsSpec::parse(text).map(|n| Self::Nats(Box::new(n)));
+            }
             if let Some(cmd) = text.strip_prefix("exec:") {
                 if cmd.trim().is_empty() {
                     return Err(
@@ -61,6 +80,7 @@ impl fmt::Display for OutputSpec {
             Self::File(p) => write!(f, "{}", p.display()),
             Self::Stdout => f.write_str("standard output"),
             Self::Exec(c) => write!(f, "exec:{c}"),
+            Self::Nats(n) => write!(f, "{n}"),
         }
     }
 }
@@ -74,17 +94,29 @@ pub enum Output {
     Stdout,
     /// A command per batch.
     Exec(ExecOutput),
+    /// A NATS JetStream subject.
+    #[cfg(feature = "nats")]
+    Nats(Box<NatsOutput>),
 }
 
 impl Output {
     /// Sends one batch: `parts` laid end to end are its lines, each ending
     /// in a newline, `len` bytes in all. `Ok` means the output accepted it:
     /// written and synced for a file, written (and synced, if it is a file)
-    /// for standard output, exit status 0 before `deadline` for a command.
+    /// for standard output, exit status 0 before `deadline` for a command,
+    /// every message acknowledged for NATS. `origins[i]` is where line `i`
+    /// came from.
     ///
     /// # Errors
     /// What went wrong, in one line; the batch counts as not delivered.
-    pub fn send(&mut self, parts: &[IoSlice<'_>], len: usize, deadline: Instant) -> io::Result<()> {
+    pub fn send(
+        &mut self,
+        parts: &[IoSlice<'_>],
+        len: usize,
+        origins: &[Span],
+        deadline: Instant,
+    ) -> io::Result<()> {
+        let _ = origins; // only NATS, when built in, names records by origin
         match self {
             Self::File(f) => f.send(parts),
             Self::Stdout => send_stdout(parts),
@@ -95,6 +127,8 @@ impl Output {
                 }
                 e.send(payload, deadline)
             }
+            #[cfg(feature = "nats")]
+            Self::Nats(n) => n.send(parts, origins, deadline),
         }
     }
 
