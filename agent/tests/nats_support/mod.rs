@@ -221,7 +221,9 @@ impl Client {
                 if let Some((u, p)) = user {
                     opts = opts.user_and_password(u.to_owned(), p.to_owned());
                 }
-                match opts.connect(urls.join(",")).await {
+                let addrs: Vec<async_nats::ServerAddr> =
+                    urls.iter().map(|u| u.parse().unwrap()).collect();
+                match opts.connect(addrs).await {
                     Ok(c) => return jetstream::new(c),
                     Err(e) => {
                         assert!(Instant::now() < deadline, "cannot connect to {urls:?}: {e}");
@@ -278,10 +280,32 @@ impl Client {
     /// Every message of `stream`, in stream order: payload and Nats-Msg-Id.
     pub fn read_all(&self, stream: &str) -> Vec<(Vec<u8>, String)> {
         self.rt.block_on(async {
-            let s = self.js.get_stream(stream).await.unwrap();
-            let total = s.get_info().await.unwrap().state.messages as usize;
-            let consumer = s.create_consumer(OrderedConfig::default()).await.unwrap();
-            let mut messages = consumer.messages().await.unwrap();
+            // A cluster that just lost a node may time out a request or
+            // two while it settles: each step is retried for a while.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let (total, mut messages) = loop {
+                let attempt = async {
+                    let s = self
+                        .js
+                        .get_stream(stream)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let info = s.get_info().await.map_err(|e| e.to_string())?;
+                    let consumer = s
+                        .create_consumer(OrderedConfig::default())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let messages = consumer.messages().await.map_err(|e| e.to_string())?;
+                    Ok::<_, String>((info.state.messages as usize, messages))
+                };
+                match attempt.await {
+                    Ok(found) => break found,
+                    Err(e) => {
+                        assert!(Instant::now() < deadline, "cannot read {stream}: {e}");
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                }
+            };
             let mut out = Vec::with_capacity(total);
             let deadline = Instant::now() + Duration::from_secs(300);
             while out.len() < total {
