@@ -33,6 +33,24 @@ OUTPUTS:
                 standard input, one record per line. Exit status 0 accepts the
                 batch; any other status, or running past flush_timeout (then
                 it is killed), fails it.
+  nats://HOST:PORT[,HOST:PORT...]/SUBJECT  (or tls://...)
+                NATS JetStream: each record is one message on SUBJECT. A
+                batch is published pipelined and is delivered once the
+                stream acknowledged every message; a negative or missing
+                acknowledgement fails it. Servers are tried in the order
+                given; after a failure the agent reconnects (while none
+                answers, batches are retried and spooled). USER:PASSWORD@
+                or TOKEN@ before the servers authenticate, or the
+                --nats-* flags. At start-up the stream that takes SUBJECT
+                is looked up (--nats-stream creates it when none does).
+                Exactly once: every message carries Nats-Msg-Id (the state
+                directory's agent id, the input's device, inode and
+                truncation count, the record's byte offset), so a batch
+                sent again - a retry, or the next run after a kill - is
+                dropped by the stream's duplicate window, if it comes
+                within that window (2 minutes unless the stream sets
+                another). Past it, or with --input -, delivery is at least
+                once. A new --state is a new agent id.
 
 FAILURES:
   A failed batch is retried with exponential backoff (retry_backoff, capped
@@ -63,7 +81,8 @@ INPUTS:
 
 STATE DIRECTORY:
   DIR/checkpoint.yaml holds the input's identity and the byte offset after
-  the last delivered record, and the output file's length after it. It is
+  the last delivered record, and the output file's length after it (for
+  NATS: the agent id and the last acknowledged stream sequence). It is
   replaced atomically and never overwritten when it is found corrupt.
   DIR/stdin is the stdin spool. DIR/lock keeps a second agent out.
   `spillway inspect --state DIR` shows what is there.
@@ -91,7 +110,10 @@ EXIT STATUS:
      the same --state), or shipping failed
   2  bad input: an unknown flag or a bad value, a missing or unreadable
      input, an unusable or busy state directory, a corrupt checkpoint, an
-     output that cannot be opened; nothing was shipped
+     output that cannot be opened; for NATS: a bad URL, an unknown host,
+     credentials the server refuses, an unreadable --nats-creds or --nats-ca
+     file, a TLS failure, no stream for SUBJECT, a --nats-stream that does
+     not take SUBJECT; nothing was shipped
 
 A summary line goes to stderr at the end: records, batches, retries,
 dropped, still spooled.";
