@@ -3,7 +3,10 @@
 //! line, published pipelined in batches of `BATCH`, every acknowledgement
 //! of a batch awaited before the next batch starts.
 //!
-//!     nats_bare_publish FILE nats://HOST:PORT SUBJECT BATCH
+//!     nats_bare_publish FILE nats://HOST:PORT SUBJECT BATCH [STREAM]
+//!
+//! With STREAM, a stream of that name is created for SUBJECT first (not
+//! timed).
 
 use std::io::BufRead;
 use std::time::Instant;
@@ -13,8 +16,14 @@ use bytes::Bytes;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, file, url, subject, batch] = &args[..] else {
-        return Err("usage: nats_bare_publish FILE nats://HOST:PORT SUBJECT BATCH".into());
+    let (file, url, subject, batch, stream) = match &args[..] {
+        [_, f, u, s, b] => (f, u, s, b, None),
+        [_, f, u, s, b, st] => (f, u, s, b, Some(st)),
+        _ => {
+            return Err(
+                "usage: nats_bare_publish FILE nats://HOST:PORT SUBJECT BATCH [STREAM]".into(),
+            )
+        }
     };
     let batch: usize = batch.parse()?;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -25,6 +34,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let js = jetstream::ContextBuilder::new()
             .max_ack_inflight(batch + 1)
             .build(client);
+        if let Some(name) = stream {
+            js.get_or_create_stream(jetstream::stream::Config {
+                name: name.clone(),
+                subjects: vec![subject.clone()],
+                ..Default::default()
+            })
+            .await?;
+        }
         let reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(file)?);
         let started = Instant::now();
         let mut pending = Vec::with_capacity(batch);

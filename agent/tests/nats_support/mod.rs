@@ -205,11 +205,28 @@ impl Client {
     /// Connects to any of `urls` (retrying for a while: a server may be
     /// starting).
     pub fn connect(urls: &[String]) -> Self {
-        Self::connect_as(urls, None)
+        Self::connect_with(urls, async_nats::ConnectOptions::new)
+    }
+
+    /// Connects with a token.
+    pub fn connect_token(urls: &[String], token: &str) -> Self {
+        Self::connect_with(urls, || {
+            async_nats::ConnectOptions::new().token(token.to_owned())
+        })
     }
 
     /// Connects with a user name and password.
     pub fn connect_as(urls: &[String], user: Option<(&str, &str)>) -> Self {
+        Self::connect_with(urls, || {
+            let opts = async_nats::ConnectOptions::new();
+            match user {
+                Some((u, p)) => opts.user_and_password(u.to_owned(), p.to_owned()),
+                None => opts,
+            }
+        })
+    }
+
+    fn connect_with(urls: &[String], options: impl Fn() -> async_nats::ConnectOptions) -> Self {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -217,13 +234,9 @@ impl Client {
         let js = rt.block_on(async {
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
-                let mut opts = async_nats::ConnectOptions::new();
-                if let Some((u, p)) = user {
-                    opts = opts.user_and_password(u.to_owned(), p.to_owned());
-                }
                 let addrs: Vec<async_nats::ServerAddr> =
                     urls.iter().map(|u| u.parse().unwrap()).collect();
-                match opts.connect(addrs).await {
+                match options().connect(addrs).await {
                     Ok(c) => return jetstream::new(c),
                     Err(e) => {
                         assert!(Instant::now() < deadline, "cannot connect to {urls:?}: {e}");
@@ -266,6 +279,18 @@ impl Client {
         self.rt.block_on(async {
             let s = self.js.get_stream(stream).await.ok()?;
             s.get_info().await.ok().map(|i| i.state.messages)
+        })
+    }
+
+    /// The headers of message `seq` of `stream`, as `(name, value)`.
+    pub fn headers(&self, stream: &str, seq: u64) -> Vec<(String, String)> {
+        self.rt.block_on(async {
+            let s = self.js.get_stream(stream).await.unwrap();
+            let m = s.get_raw_message(seq).await.unwrap();
+            m.headers
+                .iter()
+                .flat_map(|(k, vs)| vs.iter().map(move |v| (k.to_string(), v.to_string())))
+                .collect()
         })
     }
 
