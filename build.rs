@@ -1,7 +1,11 @@
-//! Generates `include/spillway.h` from the `extern "C"` items in `src/ffi/`.
+//! Regenerates `include/spillway.h` from the `extern "C"` items in `src/ffi/`
+//! when asked to (`SPILLWAY_GENERATE_HEADER=1`, which `scripts/test.sh`
+//! sets), and names the shared library.
 //!
-//! The header is committed; the test command fails when the committed copy
-//! differs from what this script writes, so the two cannot drift apart.
+//! The header is committed; the test command regenerates it and fails when
+//! the committed copy differs, so the two cannot drift apart. Any other
+//! build (spillway as another crate's dependency, a read-only source
+//! directory) runs no cbindgen and writes nothing outside `OUT_DIR`.
 
 use std::path::PathBuf;
 
@@ -9,9 +13,13 @@ fn main() {
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=SPILLWAY_GENERATE_HEADER");
 
     shared_library_name();
 
+    if std::env::var_os("SPILLWAY_GENERATE_HEADER").is_none_or(|v| v != "1") {
+        return;
+    }
     // The loom build model-checks Rust code only; it must not touch the header.
     if std::env::var_os("CARGO_CFG_LOOM").is_some() {
         return;

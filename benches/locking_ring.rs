@@ -13,10 +13,13 @@
 //! cargo bench --bench locking_ring
 //! ```
 
+mod common;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+
+use common::{Clock, Sample};
 
 use spillway::ring::{LockingRing, TryPopError};
 
@@ -175,9 +178,9 @@ fn make(kind: usize) -> Arc<dyn Variant + Send> {
 
 const KINDS: usize = 4;
 
-/// One run: `producers` threads send `items` in total; returns the time from
-/// the common start until the consumer has received everything.
-fn run_once(kind: usize, producers: usize, items: u64) -> Duration {
+/// One run: `producers` threads send `items` in total; returns the wall and
+/// CPU time from the common start until every thread is done.
+fn run_once(kind: usize, producers: usize, items: u64) -> Sample {
     let q = make(kind);
     let start = Arc::new(Barrier::new(producers + 2));
     let per = items / producers as u64;
@@ -194,22 +197,22 @@ fn run_once(kind: usize, producers: usize, items: u64) -> Duration {
         let (q, start) = (Arc::clone(&q), Arc::clone(&start));
         thread::spawn(move || {
             start.wait();
-            let sum = q.consume(total);
-            (sum, Instant::now())
+            q.consume(total)
         })
     };
     start.wait();
-    let t0 = Instant::now();
-    let (sum, t1) = consumer.join().expect("consumer");
+    let clock = Clock::start();
+    let sum = consumer.join().expect("consumer");
     for h in handles {
         h.join().expect("producer");
     }
+    let sample = clock.stop();
     assert_eq!(
         sum,
         (0..total).fold(0u64, u64::wrapping_add),
         "lost or duplicated items"
     );
-    t1 - t0
+    sample
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -220,6 +223,7 @@ fn env_or(name: &str, default: u64) -> u64 {
 }
 
 fn main() {
+    common::print_machine("locking_ring");
     let items = env_or("SPILLWAY_BENCH_ITEMS", 4_000_000);
     let runs = env_or("SPILLWAY_BENCH_RUNS", 7).max(1) as usize;
     println!("u64 items, capacity {CAPACITY}, {items} items per run, median of {runs} runs");
@@ -229,40 +233,44 @@ fn main() {
         .and_then(|s| s.parse::<usize>().ok());
     for producers in [1, 2].into_iter().filter(|&p| only == 0 || p == only) {
         println!();
-        println!("{producers} producer(s), 1 consumer; M items/s; ring/x and ring_b/x: LockingRing (pop), (pop_batch) over that row");
         println!(
-            "{:<30} {:>8} {:>8} {:>8} {:>8} {:>8}",
-            "variant", "median", "min", "max", "ring/x", "ring_b/x"
+            "{producers} producer(s), 1 consumer; M items/s; ring/x and ring_b/x: LockingRing \
+             (pop), (pop_batch) over that row; CPU: ns per item, all threads"
         );
-        let mut rates = [0.0f64; KINDS];
-        let mut spread = [(0.0f64, 0.0f64); KINDS];
+        println!(
+            "{:<30} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "variant", "median", "min", "max", "ring/x", "ring_b/x", "CPU ns"
+        );
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); KINDS];
+        let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); KINDS];
         // Interleave the variants so that noise from other processes spreads
         // over all of them rather than hitting one.
         for _ in 0..runs {
-            for (kind, s) in samples.iter_mut().enumerate() {
+            for kind in 0..KINDS {
                 if variant.is_some_and(|v| v != kind) {
-                    s.push(f64::NAN);
                     continue;
                 }
-                let d = run_once(kind, producers, items);
-                s.push(items as f64 / d.as_secs_f64());
+                let s = run_once(kind, producers, items);
+                samples[kind].push(s.rate(items));
+                cpu[kind].push(s.cpu_ns(items));
             }
         }
-        for (kind, mut s) in samples.into_iter().enumerate() {
-            s.sort_by(f64::total_cmp);
-            rates[kind] = s[s.len() / 2];
-            spread[kind] = (s[0], s[s.len() - 1]);
+        let mut rates = [f64::NAN; KINDS];
+        for (kind, s) in samples.iter_mut().enumerate() {
+            rates[kind] = common::median(s);
         }
-        for (kind, rate) in rates.iter().enumerate() {
+        for kind in 0..KINDS {
+            let s = &samples[kind];
+            let (min, max) = (s.first().copied(), s.last().copied());
             println!(
-                "{:<30} {:>8.1} {:>8.1} {:>8.1} {:>8.2} {:>8.2}",
+                "{:<30} {:>8.1} {:>8.1} {:>8.1} {:>8.2} {:>8.2} {:>8.1}",
                 make(kind).name(),
-                rate / 1e6,
-                spread[kind].0 / 1e6,
-                spread[kind].1 / 1e6,
-                rates[0] / rate,
-                rates[1] / rate
+                rates[kind] / 1e6,
+                min.unwrap_or(f64::NAN) / 1e6,
+                max.unwrap_or(f64::NAN) / 1e6,
+                rates[0] / rates[kind],
+                rates[1] / rates[kind],
+                common::median(&mut cpu[kind]),
             );
         }
     }

@@ -16,10 +16,13 @@
 //! others; the table shows the median. `cargo bench --bench spsc -- batch`
 //! (or `-- one`) runs one table only.
 
+mod common;
+
 use std::hint::spin_loop;
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
-use std::time::{Duration, Instant};
+
+use common::{Clock, Sample};
 
 use crossbeam_queue::ArrayQueue;
 use spillway::ring::spsc;
@@ -58,8 +61,9 @@ impl Idle {
 }
 
 /// Runs `produce` and `consume` on two threads released together; returns
-/// the time until both are done. `consume` returns the sum of what it got.
-fn two_threads<P, C>(items: u64, produce: P, consume: C) -> Duration
+/// the wall and CPU time until both are done. `consume` returns the sum of
+/// what it got.
+fn two_threads<P, C>(items: u64, produce: P, consume: C) -> Sample
 where
     P: FnOnce() + Send + 'static,
     C: FnOnce() -> u64 + Send + 'static,
@@ -75,15 +79,15 @@ where
         consume()
     });
     start.wait();
-    let t0 = Instant::now();
+    let clock = Clock::start();
     p.join().unwrap();
     let sum = c.join().unwrap();
-    let elapsed = t0.elapsed();
+    let sample = clock.stop();
     assert_eq!(sum, items * (items - 1) / 2, "lost or duplicated items");
-    elapsed
+    sample
 }
 
-fn spillway_single(items: u64) -> Duration {
+fn spillway_single(items: u64) -> Sample {
     let (mut tx, mut rx) = spsc::channel::<u64>(CAPACITY);
     two_threads(
         items,
@@ -115,7 +119,7 @@ fn spillway_single(items: u64) -> Duration {
     )
 }
 
-fn spillway_blocking(items: u64) -> Duration {
+fn spillway_blocking(items: u64) -> Sample {
     let (mut tx, mut rx) = spsc::channel::<u64>(CAPACITY);
     two_threads(
         items,
@@ -128,7 +132,7 @@ fn spillway_blocking(items: u64) -> Duration {
     )
 }
 
-fn rtrb_single(items: u64) -> Duration {
+fn rtrb_single(items: u64) -> Sample {
     let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
     two_threads(
         items,
@@ -158,7 +162,7 @@ fn rtrb_single(items: u64) -> Duration {
     )
 }
 
-fn array_queue(items: u64) -> Duration {
+fn array_queue(items: u64) -> Sample {
     let q = Arc::new(ArrayQueue::<u64>::new(CAPACITY));
     let q2 = Arc::clone(&q);
     two_threads(
@@ -191,7 +195,7 @@ fn array_queue(items: u64) -> Duration {
     )
 }
 
-fn sync_channel(items: u64) -> Duration {
+fn sync_channel(items: u64) -> Sample {
     let (tx, rx) = mpsc::sync_channel::<u64>(CAPACITY);
     two_threads(
         items,
@@ -213,7 +217,7 @@ fn fill(buf: &mut [u64; BATCH], next: u64, items: u64) -> usize {
     n
 }
 
-fn spillway_batch(items: u64) -> Duration {
+fn spillway_batch(items: u64) -> Sample {
     let (mut tx, mut rx) = spsc::channel::<u64>(CAPACITY);
     two_threads(
         items,
@@ -251,7 +255,7 @@ fn spillway_batch(items: u64) -> Duration {
     )
 }
 
-fn rtrb_batch(items: u64) -> Duration {
+fn rtrb_batch(items: u64) -> Sample {
     let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
     two_threads(
         items,
@@ -290,42 +294,54 @@ fn rtrb_batch(items: u64) -> Duration {
 }
 
 /// A row of a table: its name and one timed run.
-type Variant = (&'static str, fn(u64) -> Duration);
+type Variant = (&'static str, fn(u64) -> Sample);
+
+/// The median throughput and CPU time per item of one variant.
+#[derive(Clone, Copy)]
+struct Row {
+    rate: f64,
+    cpu_ns: f64,
+}
 
 /// Runs every variant `RUNS` times, round by round (so a change in the
 /// machine's load hits all of them alike), after one warm-up round; returns
-/// the median items per second of each.
-fn measure(variants: &[Variant], items: u64) -> Vec<f64> {
+/// the median items per second and CPU ns per item of each.
+fn measure(variants: &[Variant], items: u64) -> Vec<Row> {
     let mut rates = vec![Vec::new(); variants.len()];
+    let mut cpus = vec![Vec::new(); variants.len()];
     for round in 0..=RUNS {
         for (i, (_, run)) in variants.iter().enumerate() {
-            let rate = items as f64 / run(items).as_secs_f64();
+            let sample = run(items);
             if round > 0 {
-                rates[i].push(rate);
+                rates[i].push(sample.rate(items));
+                cpus[i].push(sample.cpu_ns(items));
             }
         }
     }
     rates
-        .into_iter()
-        .map(|mut r| {
-            r.sort_by(|a, b| a.total_cmp(b));
-            r[RUNS / 2]
+        .iter_mut()
+        .zip(cpus.iter_mut())
+        .map(|(r, c)| Row {
+            rate: common::median(r),
+            cpu_ns: common::median(c),
         })
         .collect()
 }
 
-fn table(title: &str, names: &[&str], rates: &[f64]) {
+fn table(title: &str, names: &[&str], rows: &[Row]) {
     println!("\n{title}");
     println!(
-        "{:<46} {:>10} {:>16}",
-        "variant", "items/s", "spillway / this"
+        "{:<46} {:>10} {:>16} {:>12} {:>12}",
+        "variant", "items/s", "spillway / this", "CPU ns/item", "CPU this/sw"
     );
-    for (name, rate) in names.iter().zip(rates) {
+    for (name, row) in names.iter().zip(rows) {
         println!(
-            "{:<46} {:>10} {:>16.2}",
+            "{:<46} {:>10} {:>16.2} {:>12.2} {:>12.2}",
             name,
-            format!("{:.1} M", rate / 1e6),
-            rates[0] / rate
+            format!("{:.1} M", row.rate / 1e6),
+            rows[0].rate / row.rate,
+            row.cpu_ns,
+            row.cpu_ns / rows[0].cpu_ns,
         );
     }
 }
@@ -334,6 +350,7 @@ fn main() {
     // `cargo bench --bench spsc -- one` (or `-- batch`) runs one table.
     let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let wanted = |t: &str| only.as_deref().is_none_or(|o| t.contains(o));
+    common::print_machine("spsc");
     println!(
         "spsc bench: u64 items, capacity {CAPACITY}, {SINGLE_ITEMS} items per run one at a time, \
          {BATCH_ITEMS} in batches; median of {RUNS} interleaved runs; {} cores",

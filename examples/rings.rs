@@ -55,7 +55,7 @@ fn spsc_batches(items: u64) -> Duration {
     let mut got = Vec::with_capacity(64);
     while want < items {
         got.clear();
-        if rx.pop_batch(&mut got, 64) == 0 {
+        if rx.pop_batch(&mut got, 64).is_err() {
             rx.wait_for_len(1, None).expect("producer alive until done");
             continue;
         }

@@ -1,6 +1,6 @@
 /* spw_checkpoint_*: open (missing file, damaged file, bad arguments),
-   persist/get/flush/shutdown, the YAML file itself, reopening, background
-   writes, NULLs and free(NULL). */
+   persist/get/flush/shutdown, each (the walk over every entry), the YAML
+   file itself, reopening, background writes, NULLs and free(NULL). */
 #define _XOPEN_SOURCE 700
 #include <stdbool.h>
 #include <stdint.h>
@@ -133,6 +133,92 @@ static void state_is_saved_and_loaded(void) {
   cp = open_cp(path, 1000, UINT64_MAX);
   get_expect(cp, "Security", UINT64_MAX, INT64_C(253402300799999)); /* 9999-12-31T23:59:59.999Z */
   get_expect(cp, "System", 42, T_2016);
+  spw_checkpoint_free(cp);
+  remove_dir(dir);
+}
+
+/* What spw_checkpoint_each hands its callback, gathered by `collect`. */
+enum { WALK_MAX = 8 };
+typedef struct {
+  char names[WALK_MAX][32];
+  uint64_t numbers[WALK_MAX];
+  int64_t ms[WALK_MAX];
+  size_t count;
+  size_t stop_after; /* 0: never stop */
+} walk;
+
+static int collect(void *user_data, const char *name, uint64_t record_number,
+                   int64_t timestamp_ms) {
+  walk *w = user_data;
+  CHECK(w->count < WALK_MAX);
+  CHECK(name != NULL && strlen(name) < sizeof w->names[0]);
+  strcpy(w->names[w->count], name); /* the name is valid during the call only */
+  w->numbers[w->count] = record_number;
+  w->ms[w->count] = timestamp_ms;
+  w->count++;
+  return w->count == w->stop_after;
+}
+
+static int never_called(void *user_data, const char *name, uint64_t n, int64_t ms) {
+  (void)user_data, (void)name, (void)n, (void)ms;
+  CHECK(!"the callback ran for a checkpoint with no entries");
+  return 1;
+}
+
+static void walk_expect(const walk *w, size_t i, const char *name, uint64_t number, int64_t ms) {
+  CHECK(i < w->count);
+  CHECK(strcmp(w->names[i], name) == 0);
+  CHECK(w->numbers[i] == number);
+  CHECK(w->ms[i] == ms);
+}
+
+static void each_walks_every_entry_sorted_by_name(void) {
+  char dir[TMPDIR_LEN], path[PATH_LEN];
+  make_dir(dir, "checkpoint");
+  path_in(path, dir, "cp.yaml");
+  spw_checkpoint *cp = open_cp(path, 1000, UINT64_MAX);
+
+  /* Empty: SPW_OK, and the callback is not called. */
+  CHECK_ST(spw_checkpoint_each(cp, never_called, NULL), SPW_OK);
+  CHECK_NO_ERR();
+
+  CHECK_ST(spw_checkpoint_persist(cp, "System", 42, T_2016), SPW_OK);
+  CHECK_ST(spw_checkpoint_persist(cp, "Application", 7, T_1969), SPW_OK);
+  CHECK_ST(spw_checkpoint_persist(cp, "Security", 1, 0), SPW_OK);
+  CHECK_ST(spw_checkpoint_persist(cp, "", 0, 5), SPW_OK);
+
+  walk w = {.count = 0};
+  CHECK_ST(spw_checkpoint_each(cp, collect, &w), SPW_OK);
+  CHECK_NO_ERR();
+  CHECK(w.count == 4);
+  walk_expect(&w, 0, "", 0, 5);
+  walk_expect(&w, 1, "Application", 7, T_1969);
+  walk_expect(&w, 2, "Security", 1, 0);
+  walk_expect(&w, 3, "System", 42, T_2016);
+
+  /* A non-zero return stops the walk; still SPW_OK. */
+  walk first_two = {.stop_after = 2};
+  CHECK_ST(spw_checkpoint_each(cp, collect, &first_two), SPW_OK);
+  CHECK_NO_ERR();
+  CHECK(first_two.count == 2);
+  walk_expect(&first_two, 1, "Application", 7, T_1969);
+
+  /* NULLs are refused, and the callback does not run. */
+  walk none = {.count = 0};
+  CHECK_ST(spw_checkpoint_each(NULL, collect, &none), SPW_ERR_NULL);
+  CHECK_ERR("spw_checkpoint_each: cp is NULL");
+  CHECK_ST(spw_checkpoint_each(cp, NULL, &none), SPW_ERR_NULL);
+  CHECK_ERR("spw_checkpoint_each: fn is NULL");
+  CHECK(none.count == 0);
+
+  /* Loaded entries are walked too, and after shutdown as well. */
+  spw_checkpoint_free(cp);
+  cp = open_cp(path, 1000, UINT64_MAX);
+  CHECK_ST(spw_checkpoint_shutdown(cp), SPW_OK);
+  walk loaded = {.count = 0};
+  CHECK_ST(spw_checkpoint_each(cp, collect, &loaded), SPW_OK);
+  CHECK(loaded.count == 4);
+  walk_expect(&loaded, 3, "System", 42, T_2016);
   spw_checkpoint_free(cp);
   remove_dir(dir);
 }
@@ -282,6 +368,7 @@ static void nulls_are_refused(void) {
 
 int main(void) {
   state_is_saved_and_loaded();
+  each_walks_every_entry_sorted_by_name();
   the_writer_thread_saves_on_its_own();
   damaged_files_are_refused_and_kept();
   bad_arguments_are_invalid();

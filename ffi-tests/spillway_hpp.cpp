@@ -315,17 +315,39 @@ static void spsc_of_structs() {
                [&] { (void)r.push_n(static_cast<const Point *>(nullptr), 1); });
   EXPECT_ERROR(SPW_ERR_INVALID, PARTS("spw_spsc_new", "capacity"), [] { spillway::Spsc<int> z(0); });
 
-  // Two threads, 200,000 elements, each once and in order.
+  // close: pushes throw, pops drain and then throw SPW_ERR_CLOSED.
+  CHECK(r.try_push(Point{20, 0}));
+  r.close();
+  r.close();  // again: nothing more
+  EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_spsc_push", "closed"), [&] { (void)r.try_push(Point{}); });
+  EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_spsc_push_timeout"), [&] { (void)r.push(Point{}, 1s); });
+  EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_spsc_push_n", "closed"), [&] { (void)r.push_n(in, 1); });
+  p = r.pop(spillway::forever);
+  CHECK(p && p->x == 20);
+  EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_spsc_pop", "closed and empty"), [&] { (void)r.try_pop(); });
+  EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_spsc_pop_timeout"), [&] { (void)r.pop(spillway::forever); });
+  EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_spsc_pop_n", "closed and empty"), [&] { (void)r.pop_n(out, 8); });
+
+  // Two threads, 200,000 elements, each once and in order; the producer
+  // closes when done, and the consumer drains until SPW_ERR_CLOSED.
   constexpr std::uint32_t total = 200000;
   spillway::Spsc<Tagged> t(64);
   std::thread producer([&] {
     for (std::uint32_t i = 0; i < total; i++) CHECK(t.push(Tagged(i), spillway::forever));
+    t.close();
   });
-  for (std::uint32_t want = 0; want < total; want++) {
-    std::optional<Tagged> got = t.pop(spillway::forever);
-    CHECK(got && got->value == want && got->check == want * 2654435761u);
+  std::uint32_t want = 0;
+  try {
+    for (;;) {
+      std::optional<Tagged> got = t.pop(spillway::forever);
+      CHECK(got && got->value == want && got->check == want * 2654435761u);
+      want++;
+    }
+  } catch (const spillway::Error &err) {
+    CHECK(err.status() == SPW_ERR_CLOSED);
   }
   producer.join();
+  CHECK(want == total);
   CHECK(t.size() == 0);
 }
 
@@ -400,6 +422,22 @@ static void spool_and_checkpoint() {
     CHECK(s.pop()->empty());
     CHECK(s.pop()->str() == "third");
     CHECK(!s.pop().has_value());
+
+    // Newest first: the other end.
+    CHECK(!s.pop_newest().has_value() && !s.peek_newest().has_value());
+    s.push("old");
+    s.push(std::string_view());
+    s.push("new");
+    CHECK(s.peek_newest()->str() == "new");
+    CHECK(s.pop_newest()->str() == "new");
+    std::optional<spillway::Bytes> empty = s.pop_newest();
+    CHECK(empty && empty->empty() && empty->data() == nullptr);
+    CHECK(s.peek()->str() == "old" && s.peek_newest()->str() == "old");
+    CHECK(s.pop_newest()->str() == "old");
+    CHECK(s.size() == 0);
+    s.close();
+    EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_spool_pop_newest"), [&] { (void)s.pop_newest(); });
+    EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_spool_peek_newest"), [&] { (void)s.peek_newest(); });
   }
   {
     // spool_max_bytes bounds the spool: try_push says false, push throws.
@@ -423,6 +461,36 @@ static void spool_and_checkpoint() {
     cp.flush();
     std::optional<spillway::Position> at = cp.get("stdin");
     CHECK(at && at->record_number == 42 && at->timestamp_ms == 1700000000123);
+
+    // each: every entry, sorted by name; bool visitors stop on false.
+    cp.persist("auth", 7, -1000);
+    cp.persist("kern", 9, 5);
+    std::vector<std::string> names;
+    std::vector<std::uint64_t> numbers;
+    cp.each([&](std::string_view name, spillway::Position p) {
+      names.emplace_back(name);
+      numbers.push_back(p.record_number);
+      if (name == "auth") CHECK(p.timestamp_ms == -1000);
+    });
+    CHECK((names == std::vector<std::string>{"auth", "kern", "stdin"}));
+    CHECK((numbers == std::vector<std::uint64_t>{7, 9, 42}));
+    int visited = 0;
+    cp.each([&](std::string_view, spillway::Position) { return ++visited < 2; });
+    CHECK(visited == 2);
+
+    // An exception from the visitor stops the walk and comes out of each(),
+    // never through the library.
+    visited = 0;
+    try {
+      cp.each([&](std::string_view name, spillway::Position) {
+        visited++;
+        if (name == "kern") throw std::runtime_error("visitor failed at kern");
+      });
+      CHECK(!"each() did not rethrow");
+    } catch (const std::runtime_error &e) {
+      CHECK(std::string(e.what()) == "visitor failed at kern");
+    }
+    CHECK(visited == 2);
     cp.shutdown();
     EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_checkpoint_persist"), [&] { cp.persist("stdin", 43, 0); });
   }

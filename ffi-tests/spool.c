@@ -1,6 +1,7 @@
-/* spw_spool_*: every function, NULLs, empty records, FIFO order, records
-   kept across close and reopen, one open spool per directory, size limits
-   from spw_config, damaged records skipped at open, and several threads. */
+/* spw_spool_*: every function, NULLs, empty records, FIFO order, newest
+   first (pop_newest/peek_newest), records kept across close and reopen, one
+   open spool per directory, size limits from spw_config, damaged records
+   skipped at open, and several threads. */
 #define _XOPEN_SOURCE 700
 #include <dirent.h>
 #include <fcntl.h>
@@ -57,6 +58,24 @@ static void peek_expect(spw_spool *s, const char *want) {
   spw_bytes_free(data, len);
 }
 
+/* Pops (pop_newest) or peeks (peek_newest) the newest record and checks it is
+   `want` (NULL data when empty). */
+static void newest_expect(spw_spool *s, bool pop, const char *want) {
+  uint8_t *data = (uint8_t *)"sentinel";
+  size_t len = 999;
+  CHECK_ST(pop ? spw_spool_pop_newest(s, &data, &len) : spw_spool_peek_newest(s, &data, &len),
+           SPW_OK);
+  CHECK_NO_ERR();
+  CHECK(len == strlen(want));
+  if (len == 0) {
+    CHECK(data == NULL);
+  } else {
+    CHECK(data != NULL && memcmp(data, want, len) == 0);
+  }
+  spw_bytes_free(data, len);
+  CHECK_NO_ERR();
+}
+
 /* pop and peek on an empty spool: SPW_ERR_EMPTY, outputs untouched. */
 static void expect_empty(spw_spool *s) {
   uint8_t sentinel = 0;
@@ -67,6 +86,12 @@ static void expect_empty(spw_spool *s) {
   CHECK(data == &sentinel && len == 77);
   CHECK_ST(spw_spool_peek(s, &data, &len), SPW_ERR_EMPTY);
   CHECK_ERR("spw_spool_peek: spool is empty");
+  CHECK(data == &sentinel && len == 77);
+  CHECK_ST(spw_spool_pop_newest(s, &data, &len), SPW_ERR_EMPTY);
+  CHECK_ERR("spw_spool_pop_newest: spool is empty");
+  CHECK(data == &sentinel && len == 77);
+  CHECK_ST(spw_spool_peek_newest(s, &data, &len), SPW_ERR_EMPTY);
+  CHECK_ERR("spw_spool_peek_newest: spool is empty");
   CHECK(data == &sentinel && len == 77);
   CHECK(len_of(s) == 0);
 }
@@ -105,6 +130,18 @@ static void nulls_are_refused_and_change_nothing(void) {
   CHECK_ST(spw_spool_peek(s, NULL, &len), SPW_ERR_NULL);
   CHECK_ERR("spw_spool_peek: data is NULL");
   CHECK_ST(spw_spool_peek(s, &data, NULL), SPW_ERR_NULL);
+  CHECK_ST(spw_spool_pop_newest(NULL, &data, &len), SPW_ERR_NULL);
+  CHECK_ERR("spw_spool_pop_newest: s is NULL");
+  CHECK_ST(spw_spool_pop_newest(s, NULL, &len), SPW_ERR_NULL);
+  CHECK_ERR("spw_spool_pop_newest: data is NULL");
+  CHECK_ST(spw_spool_pop_newest(s, &data, NULL), SPW_ERR_NULL);
+  CHECK_ERR("spw_spool_pop_newest: len is NULL");
+  CHECK_ST(spw_spool_peek_newest(NULL, &data, &len), SPW_ERR_NULL);
+  CHECK_ERR("spw_spool_peek_newest: s is NULL");
+  CHECK_ST(spw_spool_peek_newest(s, NULL, &len), SPW_ERR_NULL);
+  CHECK_ERR("spw_spool_peek_newest: data is NULL");
+  CHECK_ST(spw_spool_peek_newest(s, &data, NULL), SPW_ERR_NULL);
+  CHECK_ERR("spw_spool_peek_newest: len is NULL");
   CHECK_ST(spw_spool_flush(NULL), SPW_ERR_NULL);
   CHECK_ERR("spw_spool_flush: s is NULL");
   CHECK_ST(spw_spool_len(NULL, &n), SPW_ERR_NULL);
@@ -171,6 +208,66 @@ static void records_come_out_oldest_first(void) {
   remove_dir(dir);
 }
 
+/* Newest first: the spool as a stack, mixed with oldest-first pops, in
+   memory and on disk, and kept that way across close and reopen. */
+static void newest_first_takes_from_the_other_end(void) {
+  char dir[TMPDIR_LEN];
+  make_dir(dir, "spool");
+  spw_spool *s = open_spool(dir, NULL);
+  expect_empty(s);
+
+  push_str(s, "one");
+  CHECK_ST(spw_spool_push(s, NULL, 0), SPW_OK); /* an empty record */
+  push_str(s, "three");
+  newest_expect(s, false, "three");
+  CHECK(len_of(s) == 3); /* peek leaves it */
+  newest_expect(s, true, "three");
+  newest_expect(s, false, "");
+  newest_expect(s, true, "");
+  push_str(s, "four");
+  newest_expect(s, true, "four");
+  newest_expect(s, true, "one"); /* the oldest is also the newest now */
+  expect_empty(s);
+
+  /* Many records, through the disk: newest first from one end, oldest
+     first from the other, each record exactly once. */
+  char item[32];
+  for (int i = 0; i < 1000; i++) {
+    snprintf(item, sizeof item, "record %d", i);
+    push_str(s, item);
+  }
+  CHECK_ST(spw_spool_flush(s), SPW_OK);
+  for (int i = 999; i >= 600; i--) {
+    snprintf(item, sizeof item, "record %d", i);
+    newest_expect(s, i % 2 == 0, item);
+    if (i % 2 != 0) newest_expect(s, true, item); /* a peek, then its pop */
+  }
+  for (int i = 0; i < 100; i++) {
+    snprintf(item, sizeof item, "record %d", i);
+    pop_expect(s, item);
+  }
+  CHECK(len_of(s) == 500);
+
+  /* What newest-first took is gone after a flush, close and reopen. */
+  CHECK_ST(spw_spool_flush(s), SPW_OK);
+  CHECK_ST(spw_spool_close(s), SPW_OK);
+  spw_spool_free(s);
+  s = open_spool(dir, NULL);
+  CHECK(len_of(s) == 500);
+  newest_expect(s, false, "record 599");
+  peek_expect(s, "record 100");
+  push_str(s, "after reopen");
+  newest_expect(s, true, "after reopen");
+  for (int i = 599; i >= 100; i--) {
+    snprintf(item, sizeof item, "record %d", i);
+    newest_expect(s, true, item);
+  }
+  expect_empty(s);
+  spw_spool_free(s);
+  CHECK_NO_ERR();
+  remove_dir(dir);
+}
+
 static void records_survive_close_and_reopen(void) {
   char dir[TMPDIR_LEN];
   make_dir(dir, "spool");
@@ -192,6 +289,10 @@ static void records_survive_close_and_reopen(void) {
   CHECK_ST(spw_spool_pop(s, &data, &len), SPW_ERR_CLOSED);
   CHECK_ERR("spw_spool_pop: spool is closed");
   CHECK_ST(spw_spool_peek(s, &data, &len), SPW_ERR_CLOSED);
+  CHECK_ST(spw_spool_pop_newest(s, &data, &len), SPW_ERR_CLOSED);
+  CHECK_ERR("spw_spool_pop_newest: spool is closed");
+  CHECK_ST(spw_spool_peek_newest(s, &data, &len), SPW_ERR_CLOSED);
+  CHECK_ERR("spw_spool_peek_newest: spool is closed");
   CHECK_ST(spw_spool_flush(s), SPW_ERR_CLOSED);
   CHECK_ST(spw_spool_len(s, &n), SPW_ERR_CLOSED);
   CHECK_ST(spw_spool_skipped(s, &n), SPW_ERR_CLOSED);
@@ -423,6 +524,7 @@ static void threads_share_one_spool(void) {
 int main(void) {
   nulls_are_refused_and_change_nothing();
   records_come_out_oldest_first();
+  newest_first_takes_from_the_other_end();
   records_survive_close_and_reopen();
   one_open_spool_per_directory();
   the_config_sets_size_and_sync();

@@ -155,6 +155,68 @@ static void batches_move_whole_elements(void) {
   spw_spsc_free(r);
 }
 
+/* spw_spsc_close: pushes fail, pops drain and then say closed, at once. */
+static void close_drains_then_says_closed(void) {
+  spw_spsc *r = new_spsc(4, sizeof(elem3));
+  elem3 in[3] = {e3(1), e3(2), e3(3)}, out[4], sentinel = e3(999);
+  CHECK(spw_spsc_push_n(r, in, 3) == 3);
+  CHECK_ST(spw_spsc_close(r), SPW_OK);
+  CHECK_NO_ERR();
+  CHECK_ST(spw_spsc_close(r), SPW_OK); /* again: nothing more */
+  CHECK_NO_ERR();
+
+  elem3 late = e3(4);
+  CHECK_ST(spw_spsc_push(r, &late), SPW_ERR_CLOSED);
+  CHECK_ERR("spw_spsc_push: ring is closed");
+  CHECK_ST(spw_spsc_push_timeout(r, &late, 30), SPW_ERR_CLOSED);
+  CHECK_ERR("spw_spsc_push_timeout: ring is closed");
+  CHECK_ST(spw_spsc_push_timeout(r, &late, UINT64_MAX), SPW_ERR_CLOSED); /* no wait */
+  CHECK(spw_spsc_push_n(r, &late, 1) == 0);
+  CHECK_ERR("spw_spsc_push_n: ring is closed");
+  CHECK(spw_spsc_len(r) == 3);
+
+  /* What was inside comes out in order, by every kind of pop. */
+  CHECK_ST(spw_spsc_pop(r, &out[0]), SPW_OK);
+  CHECK_NO_ERR();
+  CHECK(eq3(out[0], e3(1)));
+  CHECK_ST(spw_spsc_pop_timeout(r, &out[0], UINT64_MAX), SPW_OK);
+  CHECK(eq3(out[0], e3(2)));
+  CHECK(spw_spsc_pop_n(r, out, 4) == 1);
+  CHECK_NO_ERR();
+  CHECK(eq3(out[0], e3(3)));
+
+  /* Then closed (not empty), without waiting, and out untouched. */
+  out[0] = sentinel;
+  CHECK_ST(spw_spsc_pop(r, &out[0]), SPW_ERR_CLOSED);
+  CHECK_ERR("spw_spsc_pop: ring is closed and empty");
+  uint64_t t0 = now_ms();
+  CHECK_ST(spw_spsc_pop_timeout(r, &out[0], UINT64_MAX), SPW_ERR_CLOSED);
+  CHECK_ERR("spw_spsc_pop_timeout: ring is closed and empty");
+  CHECK_ST(spw_spsc_pop_timeout(r, &out[0], 60000), SPW_ERR_CLOSED);
+  CHECK(now_ms() - t0 < 30000); /* neither waited for its timeout */
+  CHECK(spw_spsc_pop_n(r, out, 4) == 0);
+  CHECK_ERR("spw_spsc_pop_n: ring is closed and empty");
+  CHECK(eq3(out[0], sentinel));
+  CHECK(spw_spsc_len(r) == 0);
+
+  CHECK_ST(spw_spsc_close(NULL), SPW_ERR_NULL);
+  CHECK_ERR("spw_spsc_close: r is NULL");
+  spw_spsc_free(r);
+  CHECK_NO_ERR();
+
+  /* Closing an empty ring, and freeing a closed one that still holds an
+     element, are both fine. */
+  r = new_spsc(2, 8);
+  CHECK_ST(spw_spsc_close(r), SPW_OK);
+  uint64_t v = 1;
+  CHECK_ST(spw_spsc_pop(r, &v), SPW_ERR_CLOSED);
+  spw_spsc_free(r);
+  r = new_spsc(2, 8);
+  CHECK_ST(spw_spsc_push(r, &v), SPW_OK);
+  CHECK_ST(spw_spsc_close(r), SPW_OK);
+  spw_spsc_free(r);
+}
+
 static void nulls(void) {
   spw_spsc *r = new_spsc(4, 8);
   uint64_t v = 42, out = 7;
@@ -200,6 +262,7 @@ int main(void) {
   new_and_free();
   push_pop_full_empty_timeouts();
   batches_move_whole_elements();
+  close_drains_then_says_closed();
   nulls();
   return 0;
 }

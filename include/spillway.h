@@ -201,8 +201,10 @@ typedef struct spw_ring spw_ring;
 /*
  A durable FIFO of byte records, kept in segment files in one directory.
 
- Records come out oldest first. Pushed bytes are copied in; popped and
- peeked records are handed over and freed with `spw_bytes_free`.
+ Records come out oldest first (`spw_spool_pop`, `spw_spool_peek`), or
+ newest first (`spw_spool_pop_newest`, `spw_spool_peek_newest`). Pushed
+ bytes are copied in; popped and peeked records are handed over and freed
+ with `spw_bytes_free`.
 
  **Durability.** When `spw_spool_flush` (or `spw_spool_close`) returns
  `SPW_OK`, a crash of the process or the machine loses no record pushed
@@ -236,7 +238,8 @@ typedef struct spw_spool spw_spool;
  and one consumer thread.
 
  One thread calls `spw_spsc_push*`, one thread calls `spw_spsc_pop*` (they
- may be the same thread); `spw_spsc_len` may be called from any thread.
+ may be the same thread); `spw_spsc_len` and `spw_spsc_close` may be
+ called from any thread.
  Never call the push functions from two threads at once, nor the pop
  functions: the ring takes no lock, and that is undefined behaviour. A role
  may move to another thread only after the previous thread's last call
@@ -355,6 +358,22 @@ typedef struct spw_stats {
   uint64_t retries;
 } spw_stats;
 
+/*
+ Receives one entry of a checkpoint from `spw_checkpoint_each`: the
+ source's `name` (NUL-terminated UTF-8, valid only during the call; copy
+ it to keep it), its `record_number`, and `timestamp_ms` (unix
+ milliseconds, rounded down as `spw_checkpoint_get` does). Return 0 to go
+ on to the next entry, anything else to stop the walk.
+
+ Runs on the thread that called `spw_checkpoint_each`. It must not call
+ any `spw_checkpoint_*` function on the same checkpoint, and must return
+ normally: no C++ exception and no `longjmp` may leave it.
+ */
+typedef int (*spw_checkpoint_fn)(void *user_data,
+                                 const char *name,
+                                 uint64_t record_number,
+                                 int64_t timestamp_ms);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -424,7 +443,9 @@ enum spw_status spw_spsc_new(size_t capacity, size_t elem_size, struct spw_spsc 
  Copies one element (`elem_size` bytes at `elem`) into the ring, without
  waiting. Producer thread only.
 
- Returns `SPW_OK`, `SPW_ERR_FULL`, or `SPW_ERR_NULL` (`r` or `elem`).
+ Returns `SPW_OK`, `SPW_ERR_FULL`, `SPW_ERR_CLOSED` (after
+ `spw_spsc_close`; the element is not in the ring), or `SPW_ERR_NULL` (`r`
+ or `elem`).
 
  # Safety
  `r` is NULL or a live ring and the caller is its one producer thread; a
@@ -436,10 +457,11 @@ enum spw_status spw_spsc_push(struct spw_spsc *r, const void *elem);
  Copies one element into the ring, waiting while it is full: `timeout_ms`
  0 = not at all (`SPW_ERR_FULL`), `UINT64_MAX` = until there is room,
  otherwise up to that many milliseconds (`SPW_ERR_TIMEOUT`). Producer
- thread only.
+ thread only. `spw_spsc_close` ends the wait.
 
- Returns `SPW_OK`, `SPW_ERR_FULL`, `SPW_ERR_TIMEOUT`, or `SPW_ERR_NULL`
- (`r` or `elem`).
+ Returns `SPW_OK`, `SPW_ERR_FULL`, `SPW_ERR_TIMEOUT`, `SPW_ERR_CLOSED`
+ (after or during `spw_spsc_close`; the element is not in the ring), or
+ `SPW_ERR_NULL` (`r` or `elem`).
 
  # Safety
  As `spw_spsc_push`.
@@ -453,7 +475,8 @@ enum spw_status spw_spsc_push_timeout(struct spw_spsc *r, const void *elem, uint
 
  Returns how many elements went in (the first ones of `elems`); 0 when the
  ring is full, when `n` is 0, or on an error (`spw_last_error()` is `""`
- unless it was an error: `r` NULL, or `elems` NULL with `n > 0`).
+ unless it was an error: `r` NULL, `elems` NULL with `n > 0`, or the ring
+ closed by `spw_spsc_close`).
 
  # Safety
  `r` is NULL or a live ring and the caller is its one producer thread; a
@@ -463,9 +486,11 @@ size_t spw_spsc_push_n(struct spw_spsc *r, const void *elems, size_t n);
 
 /*
  Moves the oldest element into `out` (`elem_size` bytes), without waiting.
- Consumer thread only. `out` is written only on `SPW_OK`.
+ Consumer thread only. `out` is written only on `SPW_OK`. After
+ `spw_spsc_close` it still hands out what is left, oldest first.
 
- Returns `SPW_OK`, `SPW_ERR_EMPTY`, or `SPW_ERR_NULL` (`r` or `out`).
+ Returns `SPW_OK`, `SPW_ERR_EMPTY`, `SPW_ERR_CLOSED` (closed and nothing
+ left: no element will ever come), or `SPW_ERR_NULL` (`r` or `out`).
 
  # Safety
  `r` is NULL or a live ring and the caller is its one consumer thread; a
@@ -478,9 +503,11 @@ enum spw_status spw_spsc_pop(struct spw_spsc *r, void *out);
  `timeout_ms` 0 = not at all (`SPW_ERR_EMPTY`), `UINT64_MAX` = until an
  element arrives, otherwise up to that many milliseconds
  (`SPW_ERR_TIMEOUT`). Consumer thread only. `out` is written only on `SPW_OK`.
+ After `spw_spsc_close` it hands out what is left, then returns
+ `SPW_ERR_CLOSED` at once, without waiting; a close during the wait ends it.
 
- Returns `SPW_OK`, `SPW_ERR_EMPTY`, `SPW_ERR_TIMEOUT`, or `SPW_ERR_NULL`
- (`r` or `out`).
+ Returns `SPW_OK`, `SPW_ERR_EMPTY`, `SPW_ERR_TIMEOUT`, `SPW_ERR_CLOSED`
+ (closed and nothing left), or `SPW_ERR_NULL` (`r` or `out`).
 
  # Safety
  As `spw_spsc_pop`.
@@ -494,7 +521,8 @@ enum spw_status spw_spsc_pop_timeout(struct spw_spsc *r, void *out, uint64_t tim
 
  Returns how many elements were written to the start of `out`; 0 when the
  ring is empty, when `n` is 0, or on an error (`spw_last_error()` is `""`
- unless it was an error: `r` NULL, or `out` NULL with `n > 0`).
+ unless it was an error: `r` NULL, `out` NULL with `n > 0`, or the ring
+ closed by `spw_spsc_close` with nothing left in it).
 
  # Safety
  `r` is NULL or a live ring and the caller is its one consumer thread; a
@@ -511,6 +539,28 @@ size_t spw_spsc_pop_n(struct spw_spsc *r, void *out, size_t n);
  `r` is NULL or a live ring.
  */
 size_t spw_spsc_len(const struct spw_spsc *r);
+
+/*
+ Closes the ring: from now on every push returns `SPW_ERR_CLOSED` (and
+ `spw_spsc_push_n` 0, with `spw_last_error()` saying so), while pops hand
+ out the elements still inside, oldest first, and then return
+ `SPW_ERR_CLOSED` (`spw_spsc_pop_timeout` too, without waiting;
+ `spw_spsc_pop_n` 0 with the message). A push or pop waiting at the time
+ wakes up. This is how the producer says "no more", or either side says
+ "stop".
+
+ May be called from any thread (the producer's, the consumer's, or
+ another), any number of times: closing a closed ring does nothing and
+ returns `SPW_OK`. A push racing the close either fails with
+ `SPW_ERR_CLOSED` or, if it returns `SPW_OK`, its element is still popped.
+ The ring must still be freed with `spw_spsc_free`.
+
+ Returns `SPW_OK`, or `SPW_ERR_NULL`.
+
+ # Safety
+ `r` is NULL or a live ring.
+ */
+enum spw_status spw_spsc_close(struct spw_spsc *r);
 
 /*
  Frees the ring and the elements still in it. NULL is a no-op.
@@ -969,6 +1019,44 @@ enum spw_status spw_spool_pop(struct spw_spool *s, uint8_t **data, size_t *len);
 enum spw_status spw_spool_peek(struct spw_spool *s, uint8_t **data, size_t *len);
 
 /*
+ Removes the newest record (the one pushed last) and hands it to the
+ caller: the spool used as a stack, for when the latest data matters most.
+
+ As `spw_spool_pop` otherwise: on `SPW_OK`, free `*data` with
+ `spw_bytes_free(*data, *len)`; an empty record is `(NULL, 0)`; on any
+ failure `*data` and `*len` are left untouched and no record is removed.
+ The removal is durable at the next `spw_spool_flush`; until then a crash
+ may bring the record back. Oldest-first and newest-first calls may be
+ mixed: each takes from its own end.
+
+ Returns `SPW_OK`; `SPW_ERR_EMPTY` when the spool holds no record;
+ `SPW_ERR_IO` when reading fails, or a due `interval` sync fails (the
+ message names the operation and the file); `SPW_ERR_CLOSED` after
+ `spw_spool_close`; `SPW_ERR_NULL` (`s`, `data` or `len`). Thread-safe.
+
+ # Safety
+ As `spw_spool_pop`.
+ */
+enum spw_status spw_spool_pop_newest(struct spw_spool *s, uint8_t **data, size_t *len);
+
+/*
+ Hands the caller a copy of the newest record (the one pushed last),
+ leaving it in the spool.
+
+ As `spw_spool_peek` otherwise: free the copy with
+ `spw_bytes_free(*data, *len)`; an empty record is `(NULL, 0)`; on failure
+ `*data` and `*len` are left untouched.
+
+ Returns `SPW_OK`, `SPW_ERR_EMPTY`, `SPW_ERR_IO` (reading failed),
+ `SPW_ERR_CLOSED`, or `SPW_ERR_NULL` (`s`, `data` or `len`). Thread-safe;
+ another thread may push a newer record, or pop this one, right after.
+
+ # Safety
+ As `spw_spool_pop`.
+ */
+enum spw_status spw_spool_peek_newest(struct spw_spool *s, uint8_t **data, size_t *len);
+
+/*
  Writes and syncs everything pushed so far, saves the read position and
  syncs the directory. When it returns `SPW_OK`, a crash loses no record
  pushed before the call, and no record popped before it comes back.
@@ -1105,6 +1193,31 @@ enum spw_status spw_checkpoint_get(const struct spw_checkpoint *cp,
                                    const char *name,
                                    uint64_t *record_number,
                                    int64_t *timestamp_ms);
+
+/*
+ Calls `fn` once for each source's saved position (what was loaded from
+ the file or persisted since), sorted by name (byte order), on the calling
+ thread, with `user_data` passed through. A non-zero return from `fn`
+ stops the walk. The entries are a snapshot taken at the call: persists
+ from other threads during the walk are not seen. Works after
+ `spw_checkpoint_shutdown` too.
+
+ `fn` must not call into `cp` (see `spw_checkpoint_fn`).
+
+ Returns `SPW_OK` whether the walk ran to the end or `fn` stopped it, and
+ for a checkpoint with no entries (`fn` is then not called);
+ `SPW_ERR_INVALID`, before any call of `fn`, when an entry cannot be given
+ to C (a name holding a NUL byte, which only the file or the Rust API can
+ make: the message names it); `SPW_ERR_NULL` (`cp` or `fn`). Thread-safe.
+
+ # Safety
+ `cp` is NULL or a live checkpoint; a non-NULL `fn` is a function of the
+ `spw_checkpoint_fn` type that keeps its rules; `user_data` is whatever
+ `fn` expects.
+ */
+enum spw_status spw_checkpoint_each(const struct spw_checkpoint *cp,
+                                    spw_checkpoint_fn fn,
+                                    void *user_data);
 
 /*
  Writes the state to the file and syncs it now, on the calling thread.

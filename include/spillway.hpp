@@ -33,6 +33,11 @@
  * An exception leaving the sink never reaches the library: the trampoline
  * catches it and fails this attempt, which is retried like `false`.
  *
+ * Checkpoint::each takes any callable `R visit(std::string_view name,
+ * spillway::Position at)`, R = void (visit every entry) or bool (false stops
+ * the walk). An exception leaving it stops the walk inside the library and
+ * is rethrown from each() once the library has returned.
+ *
  * Timeouts are std::chrono::milliseconds: spillway::no_wait (0) does not
  * wait, spillway::forever waits without limit, a negative value is no_wait.
  */
@@ -43,6 +48,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <memory>
 #include <new>
@@ -96,6 +102,20 @@ inline bool check_unless(spw_status status, spw_status expected_a, spw_status ex
   if (status == SPW_OK) return true;
   if (status == expected_a || status == expected_b) return false;
   throw Error(status, spw_last_error());
+}
+
+/* Throws for a count-returning call (spw_spsc_push_n/pop_n) that returned 0
+   with a message: the C function gives no status, so it is told from what
+   could have failed. `data` and `n` are the call's buffer and count. */
+inline void check_count(const void *data, std::size_t n) {
+  const char *msg = spw_last_error();
+  if (msg[0] == '\0') return;
+  spw_status status = SPW_ERR_CLOSED;
+  if (data == nullptr && n > 0)
+    status = SPW_ERR_NULL;
+  else if (std::strstr(msg, ": internal panic: ") != nullptr)
+    status = SPW_ERR_PANIC;
+  throw Error(status, msg);
 }
 
 inline std::uint64_t timeout_ms(std::chrono::milliseconds timeout) noexcept {
@@ -440,7 +460,8 @@ inline Producer Buffer::producer() {
 
 /* A lock-free ring of T for one pushing and one popping thread (spw_spsc):
    elements are copied in and out byte for byte, so T must be trivially
-   copyable. */
+   copyable. Once closed (close(), from any thread), pushes throw
+   Error(SPW_ERR_CLOSED), and pops hand out what is left, then throw it. */
 template <class T>
 class Spsc {
   static_assert(std::is_trivially_copyable_v<T>,
@@ -468,7 +489,7 @@ class Spsc {
   /* Pushes as many of values[0..n] as fit now; returns how many (spw_spsc_push_n). */
   [[nodiscard]] std::size_t push_n(const T *values, std::size_t n) {
     std::size_t pushed = spw_spsc_push_n(raw(), values, n);
-    if (pushed == 0 && spw_last_error()[0] != '\0') detail::check(SPW_ERR_NULL);
+    if (pushed == 0) detail::check_count(values, n);
     return pushed;
   }
 
@@ -491,12 +512,18 @@ class Spsc {
   /* Pops up to n of the oldest elements into out[0..]; returns how many (spw_spsc_pop_n). */
   [[nodiscard]] std::size_t pop_n(T *out, std::size_t n) {
     std::size_t popped = spw_spsc_pop_n(raw(), out, n);
-    if (popped == 0 && spw_last_error()[0] != '\0') detail::check(SPW_ERR_NULL);
+    if (popped == 0) detail::check_count(out, n);
     return popped;
   }
 
   /* The number of elements now, from any thread (spw_spsc_len). */
   std::size_t size() const { return spw_spsc_len(raw()); }
+
+  /* Closes the ring, from any thread, any number of times (spw_spsc_close):
+     pushes throw SPW_ERR_CLOSED from now on, a waiting push or pop wakes
+     up, and pops drain what is left and then throw SPW_ERR_CLOSED. This is
+     how a producer says "no more". */
+  void close() { detail::check(spw_spsc_close(raw())); }
 
   /* The C object, still owned by this Spsc. */
   spw_spsc *get() const noexcept { return h_.get(); }
@@ -588,6 +615,11 @@ class Spool {
   [[nodiscard]] std::optional<Bytes> pop() { return take(&spw_spool_pop); }
   /* A copy of the oldest item, left in place; nullopt when empty (spw_spool_peek). */
   [[nodiscard]] std::optional<Bytes> peek() { return take(&spw_spool_peek); }
+  /* Removes the newest item (pushed last); nullopt when empty (spw_spool_pop_newest). */
+  [[nodiscard]] std::optional<Bytes> pop_newest() { return take(&spw_spool_pop_newest); }
+  /* A copy of the newest item, left in place; nullopt when empty
+     (spw_spool_peek_newest). */
+  [[nodiscard]] std::optional<Bytes> peek_newest() { return take(&spw_spool_peek_newest); }
 
   /* Everything pushed so far is on disk and synced (spw_spool_flush). */
   void flush() { detail::check(spw_spool_flush(raw())); }
@@ -635,6 +667,45 @@ struct Position {
   std::int64_t timestamp_ms; /* unix milliseconds */
 };
 
+namespace detail {
+
+/* The C callback of Checkpoint::each: calls the C++ visitor and turns what it
+   does into the int the library expects. No exception leaves it: one is kept
+   for each() to rethrow, and the walk stops. */
+template <class Visit>
+struct EachHolder {
+  static_assert(std::is_invocable_v<Visit &, std::string_view, Position>,
+                "a checkpoint visitor is callable as visit(std::string_view name, "
+                "spillway::Position at)");
+  using Result = std::invoke_result_t<Visit &, std::string_view, Position>;
+  static_assert(std::is_same_v<Result, bool> || std::is_void_v<Result>,
+                "a checkpoint visitor returns void or bool (false stops the walk)");
+
+  Visit &visit;
+  std::exception_ptr thrown;
+
+  static int call(void *user_data, const char *name, std::uint64_t record_number,
+                  std::int64_t timestamp_ms) noexcept {
+    auto *holder = static_cast<EachHolder *>(user_data);
+    try {
+      Position at{record_number, timestamp_ms};
+      if constexpr (std::is_void_v<Result>) {
+        holder->visit(std::string_view(name), at);
+        return 0;
+      } else {
+        return holder->visit(std::string_view(name), at) ? 0 : 1;
+      }
+    } catch (...) {
+      // Unwinding into the library is undefined behaviour: stop the walk
+      // and let each() rethrow once the library has returned.
+      holder->thrown = std::current_exception();
+      return 1;
+    }
+  }
+};
+
+}  // namespace detail
+
 /* Named positions kept in a file, written in the background (spw_checkpoint). */
 class Checkpoint {
  public:
@@ -666,6 +737,19 @@ class Checkpoint {
             SPW_ERR_EMPTY, SPW_ERR_EMPTY))
       return std::nullopt;
     return at;
+  }
+
+  /* Calls `visit(name, at)` for every entry, sorted by name, on this thread
+     (spw_checkpoint_each); `name` is valid during the call only. A visitor
+     returning bool stops the walk with false. An exception from `visit`
+     stops the walk and is rethrown here. `visit` must not call into this
+     Checkpoint. */
+  template <class Visit>
+  void each(Visit &&visit) const {
+    using Holder = detail::EachHolder<std::remove_reference_t<Visit>>;
+    Holder holder{visit, nullptr};
+    detail::check(spw_checkpoint_each(raw(), &Holder::call, &holder));
+    if (holder.thrown) std::rethrow_exception(holder.thrown);
   }
 
   /* Writes and syncs the file now (spw_checkpoint_flush). */

@@ -120,19 +120,57 @@ macro_rules! codec_le {
 }
 codec_le!(u16, u32, u64, u128, i16, i32, i64, i128);
 
-/// The codec as plain function pointers, so the buffer's core can spill any
-/// `T` without requiring `T: Codec` everywhere.
-pub(crate) struct SpillCodec<T> {
+/// How a buffer with `overflow: spill` turns its items into spool records
+/// and back: given to [`BufferBuilder::spill`](crate::buffer::BufferBuilder::spill).
+///
+/// [`SpillCodec::of`] takes a type's [`Codec`] implementation;
+/// [`SpillCodec::new`] takes two functions, for a type that cannot
+/// implement [`Codec`] (one from another crate).
+///
+/// ```
+/// use spillway::{CodecError, SpillCodec};
+/// use std::net::Ipv4Addr;
+/// // Ipv4Addr is std's: spillway's Codec cannot be implemented for it here.
+/// let codec = SpillCodec::<Ipv4Addr>::new(
+///     |ip, out| out.extend_from_slice(&ip.octets()),
+///     |b| <[u8; 4]>::try_from(b).map(Ipv4Addr::from).map_err(|_| CodecError::new("not 4 bytes")),
+/// );
+/// # let _ = codec;
+/// ```
+pub struct SpillCodec<T> {
     pub(crate) encode: fn(&T, &mut Vec<u8>),
     pub(crate) decode: fn(&[u8]) -> Result<T, CodecError>,
 }
 
+impl<T> SpillCodec<T> {
+    /// A codec from an encoding and a decoding function;
+    /// `decode(encode(x))` must give back an item equal to `x`.
+    pub fn new(encode: fn(&T, &mut Vec<u8>), decode: fn(&[u8]) -> Result<T, CodecError>) -> Self {
+        Self { encode, decode }
+    }
+}
+
 impl<T: Codec> SpillCodec<T> {
-    pub(crate) fn of() -> Self {
+    /// The codec of a type that implements [`Codec`].
+    pub fn of() -> Self {
         Self {
             encode: T::encode,
             decode: T::decode,
         }
+    }
+}
+
+impl<T> Clone for SpillCodec<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for SpillCodec<T> {}
+
+impl<T> fmt::Debug for SpillCodec<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpillCodec").finish_non_exhaustive()
     }
 }
 

@@ -6,14 +6,17 @@
 //!   threads and a lock-free single-producer/single-consumer one.
 //! - [`spool`]: a durable append-only log of byte records on disk, and
 //!   [`checkpoint`]: per-source positions in an atomically replaced YAML file.
-//! - [`buffer`] and [`engine`]: the batching buffer (size, byte and time
-//!   triggers, partitions, overflow policies including spilling to the spool,
-//!   retries, telemetry) and the engine whose flusher pool and timer thread
-//!   serve many buffers.
+//! - [`engine`]: a scheduler (a flusher pool and a timer thread) that knows
+//!   no buffer, and above it [`buffer`]: the batching buffer (size, byte and
+//!   time triggers, partitions, overflow policies including spilling to the
+//!   spool, retries, telemetry), built with [`Buffer::new`] or
+//!   [`Buffer::builder`].
 //! - [`config`]: [`BufferConfig`], one set of keys for code, YAML and C.
 //! - [`ffi`]: the C ABI behind `include/spillway.h`.
 //!
-//! Everything concurrent is model-checked with loom (`loom-tests/`).
+//! Everything concurrent is model-checked with loom (`loom-tests/`). The
+//! repository's `docs/architecture.md` maps the layers, the threads and
+//! where each concept lives.
 //!
 //! ```
 //! use spillway::{Buffer, BufferConfig, FlushContext, SinkError};
@@ -31,6 +34,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+mod backoff;
+mod join;
 mod sync;
 
 pub mod buffer;
@@ -40,14 +45,15 @@ pub mod config;
 pub mod engine;
 pub mod ffi;
 pub mod observer;
+mod panic;
 pub mod ring;
 pub mod sink;
 pub mod spool;
 pub mod stats;
 mod weigh;
 
-pub use buffer::{Buffer, InsertError, Producer};
-pub use codec::{Codec, CodecError};
+pub use buffer::{Buffer, BufferBuilder, InsertError, Producer};
+pub use codec::{Codec, CodecError, SpillCodec};
 pub use config::BufferConfig;
 pub use engine::Engine;
 pub use sink::{FlushContext, FlushReason, Sink, SinkError};

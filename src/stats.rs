@@ -1,4 +1,5 @@
-//! Counters and gauges of a buffer, and of each of its partitions.
+//! Counters and gauges of a buffer and of each of its partitions, and the
+//! report of a close: the leaf types that the buffer and the engine share.
 
 use std::time::Duration;
 
@@ -93,6 +94,26 @@ pub struct Stats {
     pub latency: Latency,
     /// One entry per partition.
     pub partitions: Vec<PartitionStats>,
+}
+
+/// What `close` achieved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloseReport {
+    /// Items buffered at close that the sink accepted.
+    pub delivered: u64,
+    /// Items buffered at close that were given up.
+    pub dropped: u64,
+    /// Items buffered at close still undelivered when the timeout passed
+    /// (a sink that never returned, or retries still running). With
+    /// `overflow: spill`, those that could be are in the spool.
+    pub undelivered: u64,
+    /// Items left in the disk spool, delivered first by the next buffer
+    /// opened on the same `spool_dir`.
+    pub spooled: u64,
+    /// The timeout passed before everything was resolved.
+    pub timed_out: bool,
+    /// The buffer's final counters.
+    pub counts: Counts,
 }
 
 /// Log2 histogram of durations in microseconds: bucket `i` holds durations

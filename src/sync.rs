@@ -6,7 +6,8 @@
 //! with it, loom's counterparts wrapped to the same small API (parking_lot's
 //! shape: no poisoning, `Condvar::wait(&mut guard)`).
 //!
-//! Nothing else in `src/` names loom.
+//! Nothing else in `src/` names loom. Policy built on these primitives
+//! lives elsewhere (`backoff.rs`, `join.rs`).
 
 #![allow(dead_code, unused_imports)] // not every primitive is used in every configuration
 
@@ -21,6 +22,114 @@ pub(crate) mod rc {
     pub(crate) use std::sync::{Arc, Weak};
 }
 
+/// Asymmetric fences: a pair of barriers that together order like one
+/// `fence(SeqCst)` on each side, for a protocol where one side runs on every
+/// operation and the other rarely (a publisher against a side about to
+/// sleep, a producer handle against `close`).
+///
+/// [`light_fence`] is what the frequent side runs: with `membarrier` it is a
+/// compiler fence, free at run time. [`heavy_fence`] is what the rare side
+/// runs: `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, which makes every
+/// running thread of the process execute a full memory barrier before it
+/// returns (an interrupt on each CPU that runs one), and is itself a full
+/// barrier for the caller. So whatever a light side did before its compiler
+/// fence is visible to the heavy side after its barrier, or the light side's
+/// loads after its compiler fence run after the barrier and see what the
+/// heavy side stored before it: the two cases a pair of `SeqCst` fences
+/// gives, and the only property the protocols here rely on.
+///
+/// Without `membarrier` (not Linux, a kernel before 4.14, or a seccomp
+/// filter that refuses it) both are `fence(SeqCst)`. The choice is made once
+/// per process, by [`prepare_asymmetric_fences`] (each ring calls it when
+/// made, so hot paths find it decided) or by the first heavy fence, and never
+/// changes back: a light side that still sees "undecided" runs a full fence,
+/// which pairs with either kind of heavy fence.
+#[cfg(not(loom))]
+mod asymmetric {
+    use core::sync::atomic::{compiler_fence, fence, AtomicU8, Ordering};
+    use std::sync::Once;
+
+    const UNDECIDED: u8 = 0;
+    const MEMBARRIER: u8 = 1;
+    const FENCES: u8 = 2;
+
+    static MODE: AtomicU8 = AtomicU8::new(UNDECIDED);
+    static DECIDE: Once = Once::new();
+
+    /// The frequent side's half: a compiler fence once `membarrier` is
+    /// registered, else a full fence.
+    #[inline(always)]
+    pub(crate) fn light_fence() {
+        // Relaxed: the value only picks which fence runs. MEMBARRIER is
+        // stored once registration succeeded and never changes, and every
+        // heavy fence decides (or waits for the decision) before it runs,
+        // so a light side that reads MEMBARRIER pairs with a membarrier.
+        if MODE.load(Ordering::Relaxed) == MEMBARRIER {
+            compiler_fence(Ordering::SeqCst);
+        } else {
+            fence(Ordering::SeqCst);
+        }
+    }
+
+    /// The rare side's half: `membarrier` once registered, else a full fence.
+    #[inline]
+    pub(crate) fn heavy_fence() {
+        prepare_asymmetric_fences();
+        if MODE.load(Ordering::Relaxed) == MEMBARRIER && expedited_barrier() {
+            return;
+        }
+        fence(Ordering::SeqCst);
+    }
+
+    /// Decides once per process whether `membarrier` is there to use.
+    pub(crate) fn prepare_asymmetric_fences() {
+        DECIDE.call_once(|| {
+            let mode = if register() { MEMBARRIER } else { FENCES };
+            MODE.store(mode, Ordering::Relaxed);
+        });
+    }
+
+    #[cfg(target_os = "linux")]
+    fn register() -> bool {
+        use rustix::thread::{membarrier, membarrier_query, MembarrierCommand, MembarrierQuery};
+        let supported = membarrier_query();
+        supported.contains(
+            MembarrierQuery::PRIVATE_EXPEDITED | MembarrierQuery::REGISTER_PRIVATE_EXPEDITED,
+        ) && membarrier(MembarrierCommand::RegisterPrivateExpedited).is_ok()
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn register() -> bool {
+        false
+    }
+
+    /// The barrier itself. After a successful registration the kernel has no
+    /// reason to refuse it (its errors are "not registered" and "unknown
+    /// command"); if it ever did, light sides may already have run bare
+    /// compiler fences, so nothing short of the barrier is sound: say so
+    /// loudly rather than return as if ordered.
+    #[cfg(target_os = "linux")]
+    fn expedited_barrier() -> bool {
+        use rustix::thread::{membarrier, MembarrierCommand};
+        match membarrier(MembarrierCommand::PrivateExpedited) {
+            Ok(()) => true,
+            Err(e) => panic!("membarrier(PRIVATE_EXPEDITED) failed after registration: {e}"),
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn expedited_barrier() -> bool {
+        false
+    }
+
+    /// Which fences this process uses, for tests and benchmarks.
+    #[cfg(test)]
+    pub(crate) fn uses_membarrier() -> bool {
+        prepare_asymmetric_fences();
+        MODE.load(Ordering::Relaxed) == MEMBARRIER
+    }
+}
+
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use std::sync::Arc;
@@ -33,6 +142,8 @@ mod imp {
 
     pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard};
 
+    pub(crate) use super::asymmetric::{heavy_fence, light_fence, prepare_asymmetric_fences};
+
     pub(crate) mod thread {
         pub(crate) use std::thread::{current, panicking, spawn, yield_now, Builder, JoinHandle};
     }
@@ -41,27 +152,6 @@ mod imp {
     #[inline]
     pub(crate) fn spin_loop() {
         core::hint::spin_loop();
-    }
-
-    /// Runs `a` here and `b` on a scoped helper thread, and returns both
-    /// results; `b` runs here too when no thread can be started.
-    pub(crate) fn join<RA, RB>(a: impl FnOnce() -> RA, b: impl Fn() -> RB + Sync) -> (RA, RB)
-    where
-        RB: Send,
-    {
-        std::thread::scope(|s| {
-            let helper = std::thread::Builder::new().spawn_scoped(s, &b).ok();
-            let ra = a();
-            let rb = match helper {
-                // A panic in `b` is raised again here, as in a plain call.
-                Some(h) => match h.join() {
-                    Ok(r) => r,
-                    Err(p) => std::panic::resume_unwind(p),
-                },
-                None => b(),
-            };
-            (ra, rb)
-        })
     }
 
     /// `core::cell::UnsafeCell` with loom's closure-based access, so the same
@@ -85,46 +175,6 @@ mod imp {
             f(self.0.get())
         }
     }
-
-    /// Spin a little, then yield, then tell the caller to block: the wait
-    /// loop in front of every park (the shape of crossbeam's `Backoff`).
-    #[derive(Debug, Default)]
-    pub(crate) struct Backoff {
-        step: u32,
-    }
-
-    impl Backoff {
-        /// Rounds of exponential spinning (2^0 .. 2^SPIN_LIMIT spin hints).
-        const SPIN_LIMIT: u32 = 6;
-        /// Rounds after which blocking beats yielding.
-        const YIELD_LIMIT: u32 = 10;
-
-        pub(crate) fn new() -> Self {
-            Self { step: 0 }
-        }
-
-        /// Waits a little longer than last time: spin hints first, then
-        /// `yield_now` once spinning has gone on for a while.
-        #[inline]
-        pub(crate) fn snooze(&mut self) {
-            if self.step <= Self::SPIN_LIMIT {
-                for _ in 0..1u32 << self.step {
-                    core::hint::spin_loop();
-                }
-            } else {
-                std::thread::yield_now();
-            }
-            if self.step <= Self::YIELD_LIMIT {
-                self.step += 1;
-            }
-        }
-
-        /// True once waiting longer should block instead of burning CPU.
-        #[inline]
-        pub(crate) fn is_completed(&self) -> bool {
-            self.step > Self::YIELD_LIMIT
-        }
-    }
 }
 
 #[cfg(loom)]
@@ -145,20 +195,30 @@ mod imp {
         pub(crate) use std::thread::panicking;
     }
 
+    /// Both halves of the asymmetric pair are a full fence under loom: loom
+    /// cannot model `membarrier`, and a `SeqCst` fence on each side is the
+    /// ordering the pair stands for, so the models prove the same protocol.
+    #[inline]
+    pub(crate) fn light_fence() {
+        loom::sync::atomic::fence(loom::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// See [`light_fence`]. Built with `--cfg spillway_break_heavy_fence`,
+    /// it does nothing: the test command checks that loom then finds the
+    /// lost wake-up, so the models are known to depend on this fence.
+    #[inline]
+    pub(crate) fn heavy_fence() {
+        #[cfg(not(spillway_break_heavy_fence))]
+        loom::sync::atomic::fence(loom::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Nothing to decide under loom.
+    pub(crate) fn prepare_asymmetric_fences() {}
+
     /// Under loom a spin is a yield, so busy loops do not explode the model.
     #[inline]
     pub(crate) fn spin_loop() {
         loom::hint::spin_loop();
-    }
-
-    /// Same API as the std half; under loom both run here, one after the
-    /// other (its only user, spool recovery, is not a loom model).
-    pub(crate) fn join<RA, RB>(a: impl FnOnce() -> RA, b: impl Fn() -> RB + Sync) -> (RA, RB)
-    where
-        RB: Send,
-    {
-        let ra = a();
-        (ra, b())
     }
 
     /// loom's mutex with parking_lot's API: `lock()` returns the guard
@@ -263,23 +323,25 @@ mod imp {
             0
         }
     }
+}
 
-    /// Under loom there is nothing to gain from spinning and every extra
-    /// check multiplies the interleavings: go straight to blocking.
-    #[derive(Debug, Default)]
-    pub(crate) struct Backoff;
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::asymmetric::uses_membarrier;
+    use super::{heavy_fence, light_fence};
 
-    impl Backoff {
-        pub(crate) fn new() -> Self {
-            Self
-        }
-
-        pub(crate) fn snooze(&mut self) {
-            loom::thread::yield_now();
-        }
-
-        pub(crate) fn is_completed(&self) -> bool {
-            true
+    /// The mode is decided once and stays; both halves run in either mode.
+    /// Where the kernel offers membarrier (Linux 4.14+ without a seccomp
+    /// filter against it), the test command sets SPILLWAY_EXPECT_MEMBARRIER
+    /// so that a silent fallback to full fences cannot go unnoticed.
+    #[test]
+    fn fence_mode_is_decided_once() {
+        let first = uses_membarrier();
+        heavy_fence();
+        light_fence();
+        assert_eq!(uses_membarrier(), first);
+        if std::env::var_os("SPILLWAY_EXPECT_MEMBARRIER").is_some() {
+            assert!(first, "membarrier(PRIVATE_EXPEDITED) is not available here");
         }
     }
 }

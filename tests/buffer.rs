@@ -57,7 +57,11 @@ fn base() -> BufferConfig {
 fn size_trigger_fires_at_the_insert_that_reaches_max_size() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<u32>();
-    let buf = engine.buffer(base(), sink).unwrap();
+    let buf = Buffer::builder(base())
+        .sink(sink)
+        .engine(&engine)
+        .build()
+        .unwrap();
     buf.insert(1).unwrap();
     buf.insert(2).unwrap();
     engine.run_pending();
@@ -78,7 +82,11 @@ fn size_trigger_fires_at_the_insert_that_reaches_max_size() {
 fn batches_never_exceed_max_size() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<u32>();
-    let buf = engine.buffer(base(), sink).unwrap();
+    let buf = Buffer::builder(base())
+        .sink(sink)
+        .engine(&engine)
+        .build()
+        .unwrap();
     for i in 0..10 {
         buf.insert(i).unwrap();
     }
@@ -97,7 +105,11 @@ fn time_trigger_fires_exactly_at_the_interval_and_restarts_after_each_flush() {
     let cfg = base()
         .max_size(100)
         .flush_interval(Duration::from_millis(500));
-    let buf = engine.buffer(cfg, sink).unwrap();
+    let buf = Buffer::builder(cfg)
+        .sink(sink)
+        .engine(&engine)
+        .build()
+        .unwrap();
     buf.insert(1).unwrap();
     engine.advance(Duration::from_millis(499));
     assert!(batches(&log).is_empty());
@@ -125,7 +137,11 @@ fn a_size_flush_restarts_the_interval() {
     let cfg = base()
         .max_size(2)
         .flush_interval(Duration::from_millis(100));
-    let buf = engine.buffer(cfg, sink).unwrap();
+    let buf = Buffer::builder(cfg)
+        .sink(sink)
+        .engine(&engine)
+        .build()
+        .unwrap();
     engine.advance(Duration::from_millis(60));
     buf.insert(1).unwrap();
     buf.insert(2).unwrap(); // size flush at t=60 restarts the interval: next at 160
@@ -142,7 +158,11 @@ fn max_bytes_trigger_for_byte_items() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<Vec<u8>>();
     let cfg = base().max_size(100).max_bytes(10);
-    let buf = engine.buffer(cfg, sink).unwrap();
+    let buf = Buffer::builder(cfg)
+        .sink(sink)
+        .engine(&engine)
+        .build()
+        .unwrap();
     buf.insert(vec![0; 4]).unwrap();
     buf.insert(vec![1; 4]).unwrap();
     engine.run_pending();
@@ -158,16 +178,15 @@ fn batch_bytes_is_passed_to_the_sink() {
     let engine = Engine::manual();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
-    let buf = engine
-        .buffer(
-            base().max_size(2),
-            move |_: &[String], ctx: &FlushContext<'_>| {
-                s.lock()
-                    .unwrap()
-                    .push((ctx.batch_bytes, ctx.buffer.to_string(), ctx.attempt));
-                Ok::<(), SinkError>(())
-            },
-        )
+    let buf = Buffer::builder(base().max_size(2))
+        .sink(move |_: &[String], ctx: &FlushContext<'_>| {
+            s.lock()
+                .unwrap()
+                .push((ctx.batch_bytes, ctx.buffer.to_string(), ctx.attempt));
+            Ok::<(), SinkError>(())
+        })
+        .engine(&engine)
+        .build()
         .unwrap();
     buf.insert("abc".to_string()).unwrap();
     buf.insert("de".to_string()).unwrap();
@@ -180,7 +199,11 @@ fn size_jitter_is_drawn_afresh_each_cycle_and_stays_in_bounds() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<u32>();
     let cfg = base().max_size(10).max_size_jitter(5).capacity(10_000);
-    let buf = engine.buffer(cfg, sink).unwrap();
+    let buf = Buffer::builder(cfg)
+        .sink(sink)
+        .engine(&engine)
+        .build()
+        .unwrap();
     for i in 0..3000 {
         buf.insert(i).unwrap();
     }
@@ -199,7 +222,11 @@ fn partitions_round_robin_and_keyed_inserts_keep_per_key_order() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<(u8, u32)>();
     let cfg = base().partitions(4).max_size(100).capacity(1000);
-    let buf = engine.buffer(cfg, sink).unwrap();
+    let buf = Buffer::builder(cfg)
+        .sink(sink)
+        .engine(&engine)
+        .build()
+        .unwrap();
     for i in 0..400 {
         let key = (i % 7) as u8;
         buf.insert_keyed(&key, (key, i)).unwrap();
@@ -220,8 +247,10 @@ fn partitions_round_robin_and_keyed_inserts_keep_per_key_order() {
     drop(log);
 
     let (log2, sink2) = recorder::<u32>();
-    let rr = engine
-        .buffer(base().name("rr").partitions(3).max_size(100), sink2)
+    let rr = Buffer::builder(base().name("rr").partitions(3).max_size(100))
+        .sink(sink2)
+        .engine(&engine)
+        .build()
         .unwrap();
     for i in 0..9 {
         rr.insert(i).unwrap();
@@ -238,7 +267,11 @@ fn overflow_reject_gives_the_item_back_and_counts_nothing() {
     let engine = Engine::manual();
     let (_log, sink) = recorder::<u32>();
     let cfg = base().max_size(3).capacity(3).overflow(Overflow::Reject);
-    let buf = engine.buffer(cfg, sink).unwrap();
+    let buf = Buffer::builder(cfg)
+        .sink(sink)
+        .engine(&engine)
+        .build()
+        .unwrap();
     for i in 0..3 {
         buf.insert(i).unwrap();
     }
@@ -268,7 +301,12 @@ fn overflow_drop_newest_refuses_counts_and_reports() {
         .max_size(3)
         .capacity(3)
         .overflow(Overflow::DropNewest);
-    let buf = engine.buffer_with_observer(cfg, sink, obs.clone()).unwrap();
+    let buf = Buffer::builder(cfg)
+        .sink(sink)
+        .observer(obs.clone())
+        .engine(&engine)
+        .build()
+        .unwrap();
     for i in 0..3 {
         buf.insert(i).unwrap();
     }
@@ -290,7 +328,12 @@ fn overflow_drop_oldest_evicts_the_oldest_buffered_item() {
         .max_size(10)
         .capacity(10)
         .overflow(Overflow::DropOldest);
-    let buf = engine.buffer_with_observer(cfg, sink, obs.clone()).unwrap();
+    let buf = Buffer::builder(cfg)
+        .sink(sink)
+        .observer(obs.clone())
+        .engine(&engine)
+        .build()
+        .unwrap();
     for i in 0..9 {
         buf.insert(i).unwrap();
     }
@@ -320,7 +363,11 @@ fn overflow_block_times_out_and_gives_the_item_back() {
         .capacity(2)
         .overflow(Overflow::Block)
         .block_timeout(Duration::from_millis(30));
-    let buf = engine.buffer(cfg, sink).unwrap();
+    let buf = Buffer::builder(cfg)
+        .sink(sink)
+        .engine(&engine)
+        .build()
+        .unwrap();
     buf.insert(1).unwrap();
     buf.insert(2).unwrap();
     let t = Instant::now();
@@ -374,20 +421,19 @@ fn a_failing_sink_is_retried_with_backoff_in_order_then_succeeds() {
         .max_retries(3)
         .retry_backoff(Duration::from_millis(100))
         .retry_backoff_max(Duration::from_secs(1));
-    let buf = engine
-        .buffer_with_observer(
-            cfg,
-            move |b: &[u32], ctx: &FlushContext<'_>| {
-                let mut c = c.lock().unwrap();
-                c.push((ctx.attempt, b.to_vec()));
-                if ctx.attempt < 2 {
-                    Err(SinkError::msg("down"))
-                } else {
-                    Ok(())
-                }
-            },
-            obs.clone(),
-        )
+    let buf = Buffer::builder(cfg)
+        .sink(move |b: &[u32], ctx: &FlushContext<'_>| {
+            let mut c = c.lock().unwrap();
+            c.push((ctx.attempt, b.to_vec()));
+            if ctx.attempt < 2 {
+                Err(SinkError::msg("down"))
+            } else {
+                Ok(())
+            }
+        })
+        .observer(obs.clone())
+        .engine(&engine)
+        .build()
         .unwrap();
     for i in 0..4 {
         buf.insert(i).unwrap();
@@ -430,12 +476,11 @@ fn a_sink_that_always_fails_drops_the_batch_after_max_retries() {
         .max_size(3)
         .max_retries(2)
         .retry_backoff(Duration::from_millis(10));
-    let buf = engine
-        .buffer_with_observer(
-            cfg,
-            |_: &[u32], _: &FlushContext<'_>| Err::<(), _>(SinkError::msg("nope")),
-            obs.clone(),
-        )
+    let buf = Buffer::builder(cfg)
+        .sink(|_: &[u32], _: &FlushContext<'_>| Err::<(), _>(SinkError::msg("nope")))
+        .observer(obs.clone())
+        .engine(&engine)
+        .build()
         .unwrap();
     for i in 0..3 {
         buf.insert(i).unwrap();
@@ -480,14 +525,16 @@ fn a_panicking_sink_is_a_failed_flush_and_the_flusher_lives_on() {
 fn sync_flush_reports_delivered_and_failed_items() {
     let engine = Engine::manual();
     let cfg = base().max_size(2).max_retries(0);
-    let buf = engine
-        .buffer(cfg, |b: &[u32], _: &FlushContext<'_>| {
+    let buf = Buffer::builder(cfg)
+        .sink(|b: &[u32], _: &FlushContext<'_>| {
             if b.contains(&3) {
                 Err(SinkError::msg("no threes"))
             } else {
                 Ok(())
             }
         })
+        .engine(&engine)
+        .build()
         .unwrap();
     for i in 0..5 {
         buf.insert(i).unwrap();
@@ -566,8 +613,10 @@ fn dropping_the_last_clone_closes_and_delivers() {
 fn dump_takes_items_out_without_flushing() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<u32>();
-    let buf = engine
-        .buffer(base().max_size(100).partitions(2), sink)
+    let buf = Buffer::builder(base().max_size(100).partitions(2))
+        .sink(sink)
+        .engine(&engine)
+        .build()
         .unwrap();
     for i in 0..6 {
         buf.insert(i).unwrap();
@@ -589,13 +638,15 @@ fn flush_meta_and_manual_flush_reach_the_sink() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
     let cfg = base().max_size(100).flush_meta("tenant-7");
-    let buf = engine
-        .buffer(cfg, move |b: &[u32], ctx: &FlushContext<'_>| {
+    let buf = Buffer::builder(cfg)
+        .sink(move |b: &[u32], ctx: &FlushContext<'_>| {
             s.lock()
                 .unwrap()
                 .push((ctx.flush_meta.map(str::to_string), ctx.reason, b.len()));
             Ok::<(), SinkError>(())
         })
+        .engine(&engine)
+        .build()
         .unwrap();
     buf.insert(1).unwrap();
     buf.flush();
@@ -664,7 +715,11 @@ fn a_producer_handle_after_close_gets_its_item_back() {
 fn sync_flush_includes_items_still_in_producer_rings() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<u32>();
-    let buf = engine.buffer(base().max_size(100), sink).unwrap();
+    let buf = Buffer::builder(base().max_size(100))
+        .sink(sink)
+        .engine(&engine)
+        .build()
+        .unwrap();
     let mut p = buf.producer();
     for i in 0..5 {
         p.insert(i).unwrap();
@@ -680,7 +735,11 @@ fn insert_batch_takes_as_many_as_fit_and_returns_the_refused_item() {
     let engine = Engine::manual();
     let (_log, sink) = recorder::<u32>();
     let cfg = base().max_size(3).capacity(4).overflow(Overflow::Reject);
-    let buf = engine.buffer(cfg, sink).unwrap();
+    let buf = Buffer::builder(cfg)
+        .sink(sink)
+        .engine(&engine)
+        .build()
+        .unwrap();
     let mut it = 0..10u32;
     let err = buf.insert_batch(it.by_ref()).unwrap_err();
     assert_eq!(err.inserted, 4);
@@ -694,20 +753,34 @@ fn engine_lookup_is_typed_and_names_are_unique() {
     let engine = Engine::manual();
     let (_l1, s1) = recorder::<u32>();
     let (_l2, s2) = recorder::<String>();
-    let a = engine.buffer(base().name("a"), s1).unwrap();
-    let _b = engine.buffer(base().name("b"), s2).unwrap();
+    let a = Buffer::builder(base().name("a"))
+        .sink(s1)
+        .engine(&engine)
+        .build()
+        .unwrap();
+    let _b = Buffer::builder(base().name("b"))
+        .sink(s2)
+        .engine(&engine)
+        .build()
+        .unwrap();
     assert_eq!(engine.names(), ["a", "b"]);
     assert!(engine.get::<u32>("a").is_some());
     assert!(engine.get::<String>("a").is_none(), "wrong type");
     assert!(engine.get::<u32>("zzz").is_none());
     let (_l3, s3) = recorder::<u32>();
-    let err = engine.buffer(base().name("a"), s3).unwrap_err();
+    let err = Buffer::builder(base().name("a"))
+        .sink(s3)
+        .engine(&engine)
+        .build()
+        .unwrap_err();
     assert_eq!(err.to_string(), "a buffer named `a` is already registered");
     a.close(Duration::from_secs(1));
     assert_eq!(engine.names(), ["b"]);
     let (_l4, s4) = recorder::<u32>();
-    engine
-        .buffer(base().name("a"), s4)
+    Buffer::builder(base().name("a"))
+        .sink(s4)
+        .engine(&engine)
+        .build()
         .expect("a closed buffer's name is free again");
 }
 
@@ -716,8 +789,16 @@ fn engine_stop_closes_every_buffer() {
     let engine = Engine::new(2).unwrap();
     let (l1, s1) = recorder::<u32>();
     let (l2, s2) = recorder::<u64>();
-    let a = engine.buffer(base().name("a").max_size(100), s1).unwrap();
-    let b = engine.buffer(base().name("b").max_size(100), s2).unwrap();
+    let a = Buffer::builder(base().name("a").max_size(100))
+        .sink(s1)
+        .engine(&engine)
+        .build()
+        .unwrap();
+    let b = Buffer::builder(base().name("b").max_size(100))
+        .sink(s2)
+        .engine(&engine)
+        .build()
+        .unwrap();
     a.insert(1).unwrap();
     b.insert(2).unwrap();
     let reports = engine.stop(Duration::from_secs(10));
@@ -769,14 +850,16 @@ fn every_item_is_dropped_exactly_once_on_every_path() {
         .capacity(4)
         .overflow(Overflow::DropOldest)
         .max_retries(0);
-    let buf = engine
-        .buffer(cfg, |b: &[Counted], _: &FlushContext<'_>| {
+    let buf = Buffer::builder(cfg)
+        .sink(|b: &[Counted], _: &FlushContext<'_>| {
             if b.iter().any(|c| c.0 % 5 == 0) {
                 Err(SinkError::msg("fives fail"))
             } else {
                 Ok(())
             }
         })
+        .engine(&engine)
+        .build()
         .unwrap();
     let mut made = 0;
     let mut mk = |n| {
@@ -819,20 +902,19 @@ fn a_flush_running_past_flush_timeout_is_reported() {
     let engine = Engine::manual();
     let obs = Arc::new(Timeouts::default());
     let cfg = base().max_size(1).flush_timeout(Duration::from_millis(5));
-    let buf = engine
-        .buffer_with_observer(
-            cfg,
-            |b: &[u32], ctx: &FlushContext<'_>| {
-                if b[0] == 1 {
-                    // A slow sink: it outlives its deadline, then succeeds.
-                    while Instant::now() <= ctx.deadline {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
+    let buf = Buffer::builder(cfg)
+        .sink(|b: &[u32], ctx: &FlushContext<'_>| {
+            if b[0] == 1 {
+                // A slow sink: it outlives its deadline, then succeeds.
+                while Instant::now() <= ctx.deadline {
+                    std::thread::sleep(Duration::from_millis(1));
                 }
-                Ok::<(), SinkError>(())
-            },
-            obs.clone(),
-        )
+            }
+            Ok::<(), SinkError>(())
+        })
+        .observer(obs.clone())
+        .engine(&engine)
+        .build()
         .unwrap();
     buf.insert(1).unwrap();
     buf.insert(2).unwrap();
@@ -858,8 +940,11 @@ impl Observer for Panicky {
 fn a_panicking_observer_cannot_stop_a_flush() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<u32>();
-    let buf = engine
-        .buffer_with_observer(base().max_size(2), sink, Arc::new(Panicky))
+    let buf = Buffer::builder(base().max_size(2))
+        .sink(sink)
+        .observer(Arc::new(Panicky))
+        .engine(&engine)
+        .build()
         .unwrap();
     buf.insert(1).unwrap();
     buf.insert(2).unwrap();

@@ -11,6 +11,7 @@ use std::time::Duration;
 use spillway::config::Overflow;
 use spillway::{
     Buffer, BufferConfig, Engine, FlushContext, FlushReason, InsertError, Sink, SinkError,
+    SpillCodec,
 };
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -69,8 +70,11 @@ fn a_full_partition_spills_and_everything_arrives_in_order_when_the_sink_recover
     let dir = temp_dir("outage");
     let engine = Engine::manual();
     let sink = Switch::default();
-    let buf = engine
-        .spilling_buffer(spill_config(&dir), sink.clone(), None)
+    let buf = Buffer::builder(spill_config(&dir))
+        .sink(sink.clone())
+        .spill(SpillCodec::of())
+        .engine(&engine)
+        .build()
         .unwrap();
     for i in 0..100u64 {
         buf.insert(i)
@@ -118,7 +122,12 @@ fn a_batch_that_keeps_failing_goes_to_the_spool_instead_of_being_dropped() {
     let engine = Engine::manual();
     let sink = Switch::default();
     let cfg = spill_config(&dir).capacity(100).max_retries(0);
-    let buf = engine.spilling_buffer(cfg, sink.clone(), None).unwrap();
+    let buf = Buffer::builder(cfg)
+        .sink(sink.clone())
+        .spill(SpillCodec::of())
+        .engine(&engine)
+        .build()
+        .unwrap();
     for i in 0..4u64 {
         buf.insert(i).unwrap();
     }
@@ -152,7 +161,12 @@ fn spooled_items_survive_a_restart_and_come_before_new_ones() {
     {
         let engine = Engine::manual();
         let down = Switch::default();
-        let buf = engine.spilling_buffer(cfg.clone(), down, None).unwrap();
+        let buf = Buffer::builder(cfg.clone())
+            .sink(down)
+            .spill(SpillCodec::of())
+            .engine(&engine)
+            .build()
+            .unwrap();
         for i in 0..20u64 {
             buf.insert_keyed(&(i % 2), i).unwrap();
         }
@@ -164,7 +178,12 @@ fn spooled_items_survive_a_restart_and_come_before_new_ones() {
     let engine = Engine::manual();
     let up = Switch::default();
     up.up.store(true, Ordering::SeqCst);
-    let buf = engine.spilling_buffer(cfg, up.clone(), None).unwrap();
+    let buf = Buffer::builder(cfg)
+        .sink(up.clone())
+        .spill(SpillCodec::of())
+        .engine(&engine)
+        .build()
+        .unwrap();
     assert_eq!(
         buf.stats().counts.spooled + buf.stats().counts.in_flight,
         20
@@ -204,8 +223,11 @@ fn producer_handles_spill_too() {
     let dir = temp_dir("producer");
     let engine = Engine::manual();
     let sink = Switch::default();
-    let buf = engine
-        .spilling_buffer(spill_config(&dir), sink.clone(), None)
+    let buf = Buffer::builder(spill_config(&dir))
+        .sink(sink.clone())
+        .spill(SpillCodec::of())
+        .engine(&engine)
+        .build()
         .unwrap();
     let mut p = buf.producer();
     for i in 0..500u64 {
@@ -235,10 +257,17 @@ fn spill_needs_a_codec_and_the_right_partition_count() {
         Ok::<(), SinkError>(())
     })
     .unwrap_err();
-    assert!(err.to_string().contains("Buffer::spilling"), "{err}");
+    assert!(
+        err.to_string().contains(".spill(SpillCodec::of())"),
+        "{err}"
+    );
 
     std::fs::create_dir_all(dir.join("p3")).unwrap();
-    let err = Buffer::spilling(cfg, Switch::default()).unwrap_err();
+    let err = Buffer::builder(cfg)
+        .sink(Switch::default())
+        .spill(SpillCodec::of())
+        .build()
+        .unwrap_err();
     assert!(
         err.to_string().contains("partition 3") && err.to_string().contains("`partitions` is 1"),
         "{err}"
@@ -249,8 +278,16 @@ fn spill_needs_a_codec_and_the_right_partition_count() {
 #[test]
 fn a_second_buffer_cannot_share_a_spool_directory() {
     let dir = temp_dir("locked");
-    let first = Buffer::spilling(spill_config(&dir), Switch::default()).unwrap();
-    let err = Buffer::spilling(spill_config(&dir), Switch::default()).unwrap_err();
+    let first = Buffer::builder(spill_config(&dir))
+        .sink(Switch::default())
+        .spill(SpillCodec::of())
+        .build()
+        .unwrap();
+    let err = Buffer::builder(spill_config(&dir))
+        .sink(Switch::default())
+        .spill(SpillCodec::of())
+        .build()
+        .unwrap_err();
     assert!(err.to_string().contains("cannot open the spool"), "{err}");
     drop(first);
     std::fs::remove_dir_all(&dir).ok();
@@ -259,9 +296,61 @@ fn a_second_buffer_cannot_share_a_spool_directory() {
 #[test]
 fn inserts_after_close_are_refused_with_the_item() {
     let dir = temp_dir("closed");
-    let buf = Buffer::spilling(spill_config(&dir), Switch::default()).unwrap();
+    let buf = Buffer::builder(spill_config(&dir))
+        .sink(Switch::default())
+        .spill(SpillCodec::of())
+        .build()
+        .unwrap();
     buf.close(Duration::from_millis(100));
     assert_eq!(buf.insert(1), Err(InsertError::Closed(1)));
     drop(buf);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A spool that fills up part-way through a chunk took the records before
+/// that point: they must leave memory (not be delivered twice), and every
+/// item must be accounted for exactly once. Tried over many spool sizes so
+/// that some cut a chunk in the middle.
+#[test]
+fn a_spool_that_fills_up_mid_chunk_keeps_each_item_exactly_once() {
+    let mut partial_seen = false;
+    for max_bytes in (64..=768u64).step_by(24) {
+        let dir = temp_dir(&format!("partial-{max_bytes}"));
+        let engine = Engine::manual();
+        let sink = Switch::default();
+        let cfg = spill_config(&dir)
+            .spool_max_bytes(max_bytes)
+            .block_timeout(Duration::ZERO);
+        let buf = Buffer::builder(cfg)
+            .sink(sink.clone())
+            .spill(SpillCodec::of())
+            .engine(&engine)
+            .build()
+            .unwrap();
+        let mut accepted = Vec::new();
+        for i in 0..12u64 {
+            if buf.insert(i).is_ok() {
+                accepted.push(i);
+            }
+        }
+        let c = buf.stats().counts;
+        assert!(c.is_conserved(), "spool_max_bytes {max_bytes}: {c:?}");
+        assert_eq!(c.inserted, accepted.len() as u64, "{max_bytes}: {c:?}");
+        partial_seen |= c.spooled > 0 && c.buffered > 0;
+        sink.up.store(true, Ordering::SeqCst);
+        let report = buf.close(Duration::from_secs(5));
+        let got = sink.delivered();
+        let mut unique = got.clone();
+        unique.dedup();
+        assert_eq!(got, unique, "{max_bytes}: an item was delivered twice");
+        assert!(report.counts.is_conserved(), "{max_bytes}: {report:?}");
+        assert_eq!(
+            report.counts.delivered + report.counts.dropped + report.counts.spooled,
+            accepted.len() as u64,
+            "{max_bytes}: {report:?}"
+        );
+        drop(buf);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    assert!(partial_seen, "no spool size split memory and disk");
 }

@@ -35,10 +35,10 @@ fn close_and_stop_leave_no_thread_behind() {
     );
 
     let engine = Engine::new(2).unwrap();
-    let b = engine
-        .buffer(BufferConfig::new(), |_: &[u32], _: &FlushContext<'_>| {
-            Ok::<(), SinkError>(())
-        })
+    let b = Buffer::builder(BufferConfig::new())
+        .sink(|_: &[u32], _: &FlushContext<'_>| Ok::<(), SinkError>(()))
+        .engine(&engine)
+        .build()
         .unwrap();
     b.insert(1).unwrap();
     assert_eq!(threads(), before + 3);

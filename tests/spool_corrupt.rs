@@ -259,7 +259,6 @@ fn real_files_truncated_and_flipped() {
         flipped[(step * 13) % first_bytes.len()] ^= 0x5A;
         std::fs::write(&first, &flipped).unwrap();
         let mut spool = Spool::open(dir.path(), cfg()).unwrap();
-        assert!(!spool.report().is_clean());
         // Read without consuming, so every round sees every segment.
         let got: Vec<u64> = spool
             .read(usize::MAX)
@@ -267,6 +266,9 @@ fn real_files_truncated_and_flipped() {
             .iter()
             .map(|r| number(r).expect("never a damaged record"))
             .collect();
+        // The oldest segment is sealed, so open trusts it unread: the flip is
+        // found when it is read, and reported then.
+        assert!(!spool.report().is_clean(), "step {step}");
         assert!(got.windows(2).all(|w| w[0] < w[1]), "{got:?}");
         assert!(got.len() >= 25, "{got:?}");
         drop(spool);

@@ -172,7 +172,7 @@ fn dropping_the_producer_lets_the_consumer_drain_then_closed() {
     assert_eq!(rx.try_pop(), Err(TryPopError::Closed));
     assert_eq!(rx.pop(), Err(PopClosedError));
     assert_eq!(rx.pop_timeout(SHORT), Err(PopTimeoutError::Closed));
-    assert_eq!(rx.pop_batch(&mut Vec::new(), 5), 0);
+    assert_eq!(rx.pop_batch(&mut Vec::new(), 5), Err(TryPopError::Closed));
     assert_eq!(rx.pop_slice(&mut [0; 5]), 0);
     assert_eq!(rx.wait_for_len(0, None), Ok(()));
 }
@@ -359,11 +359,11 @@ fn push_iter_takes_only_what_it_can_store() {
     assert_eq!(tx.push_iter(&mut unbounded), 1);
     assert_eq!(unbounded.next(), Some(101));
     // A short iterator across the wrap.
-    assert_eq!(rx.pop_batch(&mut Vec::new(), 3), 3);
+    assert_eq!(rx.pop_batch(&mut Vec::new(), 3), Ok(3));
     let mut short = [7, 8].into_iter();
     assert_eq!(tx.push_iter(&mut short), 2);
     let mut out = Vec::new();
-    assert_eq!(rx.pop_batch(&mut out, 10), 3);
+    assert_eq!(rx.pop_batch(&mut out, 10), Ok(3));
     assert_eq!(out, [100, 7, 8]);
     assert_eq!(tx.push_iter(&mut std::iter::empty()), 0);
 }
@@ -373,12 +373,17 @@ fn pop_batch_appends_up_to_max() {
     let (mut tx, mut rx) = spsc::channel(5);
     tx.push_slice(&[1, 2, 3, 4, 5]);
     let mut out = vec![0];
-    assert_eq!(rx.pop_batch(&mut out, 0), 0);
-    assert_eq!(rx.pop_batch(&mut out, 2), 2);
+    assert_eq!(rx.pop_batch(&mut out, 0), Ok(0), "max 0 moves nothing");
+    assert_eq!(rx.pop_batch(&mut out, 2), Ok(2));
     assert_eq!(tx.push_slice(&[6, 7]), 2); // wraps
-    assert_eq!(rx.pop_batch(&mut out, 100), 5);
+    assert_eq!(rx.pop_batch(&mut out, 100), Ok(5));
     assert_eq!(out, [0, 1, 2, 3, 4, 5, 6, 7]);
-    assert_eq!(rx.pop_batch(&mut out, 100), 0);
+    assert_eq!(rx.pop_batch(&mut out, 100), Err(TryPopError::Empty));
+    assert_eq!(
+        out,
+        [0, 1, 2, 3, 4, 5, 6, 7],
+        "a failed pop_batch leaves `out` alone"
+    );
 }
 
 #[test]
@@ -387,7 +392,7 @@ fn slots_and_len_are_exact_when_idle() {
     let mut model = 0usize;
     for step in 0..40usize {
         if step % 3 == 2 {
-            model -= rx.pop_batch(&mut Vec::new(), step % 5);
+            model -= rx.pop_batch(&mut Vec::new(), step % 5).unwrap_or(0);
         } else {
             model += tx.push_slice(&[0u8; 4][..step % 4]);
         }
@@ -465,9 +470,9 @@ fn push_iter_and_pop_batch_drop_each_item_once() {
     assert_eq!(tx.push_iter(&mut source), 3);
     assert_eq!(c.drops(), 0, "nothing taken and discarded");
     let mut out = Vec::new();
-    assert_eq!(rx.pop_batch(&mut out, 2), 2);
+    assert_eq!(rx.pop_batch(&mut out, 2), Ok(2));
     assert_eq!(tx.push_iter(&mut source), 2);
-    assert_eq!(rx.pop_batch(&mut out, 10), 3);
+    assert_eq!(rx.pop_batch(&mut out, 10), Ok(3));
     assert_eq!(ids(&out), [0, 1, 2, 3, 4]);
     assert_eq!(c.drops(), 0);
     drop(out);
@@ -492,7 +497,7 @@ fn push_iter_with_a_panicking_iterator_publishes_what_it_took() {
     // The producer is still usable after the panic.
     tx.try_push(c.item(200)).unwrap();
     let mut out = Vec::new();
-    rx.pop_batch(&mut out, 10);
+    assert_eq!(rx.pop_batch(&mut out, 10), Ok(5));
     assert_eq!(ids(&out), [100, 0, 1, 2, 200]);
     drop(out);
     drop((tx, rx));
@@ -617,9 +622,14 @@ proptest! {
                 }
                 Op::PopBatch(max) => {
                     let mut out = Vec::new();
+                    let was_empty = model.is_empty();
                     let k = rx.pop_batch(&mut out, max);
                     let want: Vec<u32> = model.drain(..max.min(model.len())).collect();
-                    prop_assert_eq!(k, want.len());
+                    if was_empty {
+                        prop_assert_eq!(k, Err(TryPopError::Empty));
+                    } else {
+                        prop_assert_eq!(k, Ok(want.len()));
+                    }
                     prop_assert_eq!(out, want);
                 }
                 Op::PopSlice(len) => {
@@ -655,7 +665,7 @@ proptest! {
         }
         drop(tx);
         let mut rest = Vec::new();
-        rx.pop_batch(&mut rest, capacity);
+        let _ = rx.pop_batch(&mut rest, capacity); // Err(Closed) when the model is empty
         prop_assert_eq!(rest, model.into_iter().collect::<Vec<_>>());
         prop_assert_eq!(rx.try_pop(), Err(TryPopError::Closed));
     }
@@ -730,7 +740,8 @@ fn ten_million_sequence_numbers_arrive_once_in_order() {
             3 => {
                 rx.wait_for_len(1, None).unwrap();
                 batch.clear();
-                rx.pop_batch(&mut batch, 1 + (round % 64) as usize);
+                rx.pop_batch(&mut batch, 1 + (round % 64) as usize)
+                    .expect("wait_for_len saw an item");
                 for &v in &batch {
                     assert_eq!(v, expected);
                     expected += 1;

@@ -9,10 +9,11 @@ const ABOUT: &str =
     "Ship newline-delimited records from a file or stdin to an output, in batches, \
                      at least once across crashes and outages.";
 
-const SHIP_ABOUT: &str = "Ship the lines of a file (or stdin) to an output in batches";
+const SHIP_ABOUT: &str = "Ship the lines of files (or stdin) to an output in batches";
 
 const SHIP_LONG: &str = "\
-Ship the lines of a file (or stdin) to an output in batches.
+Ship the lines of files (named, or matched by a glob) or of stdin to an
+output in batches.
 
 A record is one line, without its newline. Records go to the output in
 batches, in the order they were read; a batch goes out when it holds
@@ -44,13 +45,15 @@ OUTPUTS:
                 --nats-* flags. At start-up the stream that takes SUBJECT
                 is looked up (--nats-stream creates it when none does).
                 Exactly once: every message carries Nats-Msg-Id (the state
-                directory's agent id, the input's device, inode and
-                truncation count, the record's byte offset), so a batch
-                sent again - a retry, or the next run after a kill - is
-                dropped by the stream's duplicate window, if it comes
-                within that window (2 minutes unless the stream sets
-                another). Past it, or with --input -, delivery is at least
-                once. A new --state is a new agent id.
+                directory's agent id; the record's own file's device, inode
+                and truncation count, or stdin; the record's byte offset,
+                for stdin in its stream across runs), so a batch sent
+                again - a retry, or the next run after a kill - is dropped
+                by the stream's duplicate window, if it comes within that
+                window (2 minutes unless the stream sets another). Past it,
+                delivery is at least once. A new --state is a new agent id.
+  http://URL, https://URL
+                One POST per batch (see HTTP OUTPUT below).
 
 FAILURES:
   A failed batch is retried with exponential backoff (retry_backoff, capped
@@ -64,6 +67,34 @@ FAILURES:
   it is stopped. A full spool (--spool-max) stops the agent (exit 1): what
   it could not keep is after the checkpoint, and the next run ships it.
 
+HTTP OUTPUT (cargo feature `http`, in the default build):
+  Each batch is one POST to the URL. The body is the batch's records, one
+  per line (--http-format lines, Content-Type text/plain), or one JSON
+  object per line (--http-format json, application/x-ndjson):
+  {\"message\":\"RECORD\"} followed by the --http-field constants as strings.
+  JSON escapes \\\" \\\\ and every control character; bytes that are not UTF-8
+  become U+FFFD (use lines to ship records byte for byte). --http-gzip
+  compresses the body (Content-Encoding: gzip). user:password@ in the URL
+  sends Basic authentication (messages hide the password). https checks
+  the server against the system's CA certificates, or only those of
+  --http-ca FILE. A proxy comes from ALL_PROXY, HTTPS_PROXY or HTTP_PROXY
+  (the first set), except for the hosts NO_PROXY names.
+  A response decides the batch:
+    2xx                delivered.
+    429, 408, 5xx, no response (refused, reset, timeout, TLS, DNS)
+                       the attempt failed: retried, then spooled, as above.
+                       Retry-After (seconds or a date) is waited for, up to
+                       retry_backoff_max, before the usual backoff.
+    other 4xx, 3xx     permanent: no retry can fix it (redirects are not
+                       followed). The message shows the status and the
+                       first line of the response's body; the agent stops
+                       (even with --follow), keeps what it read in the spool
+                       and after the checkpoint, and exits 1: fix the
+                       endpoint or the flags, and the next run delivers it.
+  At least once: a batch is sent again only when no 2xx for it was seen
+  (a kill, a timeout, a lost response), and then whole: repeats are whole
+  batches, never parts of one.
+
 INPUTS:
   PATH    A regular file, read from the checkpoint on. If the file at PATH is
           no longer the one the checkpoint knows (another inode, or shorter
@@ -72,20 +103,43 @@ INPUTS:
           grows, and when the file is rotated (renamed and replaced by a new
           one, or truncated in place) it finishes the old one and goes on
           with the new one from its beginning.
-  -       Standard input, which cannot be read twice: records go into the
-          spool in DIR/stdin and are synced, in groups, before they count as
-          read; a record leaves the spool only once the output accepted it.
-          A kill loses no record that was read, and the next run ships what
-          is left before reading stdin again. (--follow changes nothing:
-          stdin is read to its end.)
+  GLOB    '/var/log/app/*.log' (quoted): every regular file it matches (*,
+          ?, [...] in any component; * skips hidden files). --input may be
+          repeated; each file has its own checkpoint entry and keeps its
+          order; files are taken in turn. Files are told apart by device and
+          inode: with --follow the globs are matched again every second and
+          a file that starts to match is read from its beginning, while a
+          file already read (a rotated name that still matches) is not read
+          twice. A file rotated away while no agent ran is found next to its
+          old path and finished from the checkpoint before the new file at
+          that path. A file deleted while it is read is reported and shipped
+          to its end from the open descriptor. A glob that matches nothing
+          is an error without --follow (exit 2); a match that is the output
+          file is skipped.
+  -       Standard input, which cannot be read twice. A reader thread reads
+          it in chunks of at most --stdin-chunk bytes and syncs each chunk
+          to the spool in DIR/stdin before it reads the next one and before
+          any of its lines is sent; a chunk leaves the spool only after the
+          checkpoint records every line in it as delivered. The next run
+          ships what is left before reading stdin again, and drops what the
+          checkpoint says was delivered, so a file output gets every line
+          exactly once across kills. SIGINT/SIGTERM (any orderly stop) loses
+          nothing read: the chunk in hand is spooled first. kill -9 loses at
+          most the chunk read and not yet synced: --stdin-chunk bytes. If
+          the output fails max_retries + 1 times in a row, the agent reads
+          the rest of stdin into the spool until stdin ends or the spool is
+          full (--spool-max), then exits 1; the next run ships the spool.
+          (--follow changes nothing: stdin is read to its end.)
 
 STATE DIRECTORY:
-  DIR/checkpoint.yaml holds the input's identity and the byte offset after
-  the last delivered record, and the output file's length after it (for
-  NATS: the agent id and the last acknowledged stream sequence). It is
-  replaced atomically and never overwritten when it is found corrupt.
-  DIR/stdin is the stdin spool. DIR/lock keeps a second agent out.
-  `spillway inspect --state DIR` shows what is there.
+  DIR/checkpoint.yaml holds each input file's identity and the byte offset
+  after its last delivered record (for stdin, the offset in its stream
+  across runs), and the output file's length after them (for NATS: the
+  agent id and the last acknowledged stream sequence), all written in one
+  atomic write. It is never overwritten when it is found corrupt. DIR/stdin
+  is the stdin spool. DIR/lock keeps a second agent out.
+  `spillway inspect --state DIR` shows what is there, with each input
+  file's lag (bytes past its checkpoint offset).
 
 CONFIGURATION:
   --config FILE.yaml takes the keys of spillway's BufferConfig (max_size,
@@ -107,20 +161,27 @@ SIGNALS:
 EXIT STATUS:
   0  everything read was delivered
   1  something read is left undelivered (it is shipped by the next run with
-     the same --state), or shipping failed
+     the same --state): the output was down, the spool was full, a signal
+     stopped a run whose output failed, or an HTTP output failed for good;
+     or shipping failed
   2  bad input: an unknown flag or a bad value, a missing or unreadable
-     input, an unusable or busy state directory, a corrupt checkpoint, an
-     output that cannot be opened; for NATS: a bad URL, an unknown host,
-     credentials the server refuses, an unreadable --nats-creds or --nats-ca
-     file, a TLS failure, no stream for SUBJECT, a --nats-stream that does
-     not take SUBJECT; nothing was shipped
+     input, a glob that matches no file (without --follow), - with other
+     inputs, an unusable or busy state directory, a corrupt checkpoint, an
+     output that cannot be opened (a bad URL, --http-* flag or --http-ca
+     file); for NATS: a bad URL, an unknown host, credentials the server
+     refuses, an unreadable --nats-creds or --nats-ca file, a TLS failure,
+     no stream for SUBJECT, a --nats-stream that does not take SUBJECT;
+     nothing was shipped
 
 A summary line goes to stderr at the end: records, batches, retries,
-dropped, still spooled.";
+dropped, still spooled; for stdin also the bytes read and the bytes left in
+its spool.";
 
 const INSPECT_LONG: &str = "\
-Show a state directory: the checkpoint (each input's file and the offset
-after its last delivered record, each output's length) and the spools
+Show a state directory: the checkpoint (every input file, with the offset
+after its last delivered record and its lag: how many bytes the file has
+past that offset now; standard input's delivered offset; each output's
+length) and the spools
 (records, bytes, segments). Works while an agent runs (it then shows the
 checkpoint as last written). Exit status 2 if DIR is not a state directory
 or its checkpoint is corrupt.";
@@ -139,6 +200,7 @@ pub struct Cli {
 pub enum Command {
     /// Ship the lines of a file (or stdin) to an output.
     #[command(about = SHIP_ABOUT, long_about = SHIP_LONG, after_long_help = SHIP_AFTER)]
+    // Boxed: ship's flags outweigh inspect's many times over.
     Ship(Box<ShipArgs>),
     /// Show the checkpoint and spools of a state directory.
     #[command(long_about = INSPECT_LONG)]
@@ -148,13 +210,15 @@ pub enum Command {
 /// Flags of `spillway ship`.
 #[derive(Debug, Args)]
 pub struct ShipArgs {
-    /// File to ship, or - for standard input.
-    #[arg(long, value_name = "PATH|-")]
-    pub input: OsString,
+    /// File to ship, a glob of files ('/var/log/app/*.log', quoted), or -
+    /// for standard input. Repeat it for more files; - stands alone.
+    #[arg(long, value_name = "PATH|GLOB|-", required = true)]
+    pub input: Vec<OsString>,
     /// Where records go: a file (appended), - (standard output),
-    /// exec:COMMAND (run per batch with the batch on its stdin), or
+    /// exec:COMMAND (run per batch with the batch on its stdin),
+    /// http(s)://URL (one POST per batch) or
     /// nats://HOST:PORT[,HOST:PORT...]/SUBJECT (NATS JetStream).
-    #[arg(long, value_name = "PATH|-|exec:COMMAND|nats://...")]
+    #[arg(long, value_name = "PATH|-|exec:COMMAND|URL|nats://...")]
     pub output: OsString,
     /// Directory of the checkpoint and the spool (created if missing).
     #[arg(long, value_name = "DIR")]
@@ -171,12 +235,17 @@ pub struct ShipArgs {
     /// Longest a record waits before its batch goes out [default: 1s].
     #[arg(long, value_name = "DUR")]
     pub flush_interval: Option<String>,
-    /// Keep reading as the file grows, and follow it through rotation.
+    /// Keep reading as files grow, follow them through rotation, and read
+    /// files that start to match a glob.
     #[arg(long)]
     pub follow: bool,
     /// Most bytes the spool may hold on disk [default: 1GiB].
     #[arg(long, value_name = "SIZE")]
     pub spool_max: Option<String>,
+    /// Most bytes read from standard input before they are synced to the
+    /// stdin spool; what `kill -9` can lose of stdin [default: 256KiB].
+    #[arg(long, value_name = "SIZE")]
+    pub stdin_chunk: Option<String>,
     /// Print a stats line on stderr every DUR (a progress bar on a terminal
     /// when the input's size is known).
     #[arg(long, value_name = "DUR")]
@@ -209,6 +278,41 @@ pub struct ShipArgs {
     /// Replicas of the stream that --nats-stream creates (1-5) [default: 1].
     #[arg(long, value_name = "N", help_heading = NATS_HEADING, requires = "nats_stream")]
     pub nats_replicas: Option<String>,
+    /// Flags of the HTTP output.
+    #[cfg(feature = "http")]
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+/// Flags of the HTTP output (`--output http(s)://...`); refused with any
+/// other output.
+#[cfg(feature = "http")]
+#[derive(Debug, Args)]
+#[command(next_help_heading = "HTTP output (--output http(s)://URL)")]
+pub struct HttpArgs {
+    /// Body: the records one per line, or one {"message": RECORD} JSON
+    /// object per line [default: lines].
+    #[arg(long, value_name = "FORMAT", value_parser = ["lines", "json"])]
+    pub http_format: Option<String>,
+    /// A constant string field of every JSON object (repeatable; needs
+    /// --http-format json).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub http_field: Vec<String>,
+    /// An extra request header, e.g. 'Authorization: Bearer TOKEN'
+    /// (repeatable; a Content-Type given here replaces the format's).
+    #[arg(long, value_name = "'NAME: VALUE'")]
+    pub http_header: Vec<String>,
+    /// Compress each body with gzip (Content-Encoding: gzip).
+    #[arg(long)]
+    pub http_gzip: bool,
+    /// Longest one request may take, connecting to the response's end
+    /// [default and most: flush_timeout, 30s].
+    #[arg(long, value_name = "DUR")]
+    pub http_timeout: Option<String>,
+    /// PEM file of the CA certificates to trust for https, instead of the
+    /// system's.
+    #[arg(long, value_name = "FILE")]
+    pub http_ca: Option<PathBuf>,
 }
 
 const NATS_HEADING: &str = "NATS output (--output nats://...)";

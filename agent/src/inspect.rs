@@ -1,6 +1,5 @@
 //! `spillway inspect`: what a state directory holds.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use spillway::spool::{Spool, SpoolConfig};
 
 use crate::cli::InspectArgs;
 use crate::error::{AgentError, EXIT_OK};
-use crate::state::{self, CHECKPOINT_FILE, OUTPUT_PREFIX, SPILL_SPOOL, STDIN_SPOOL};
+use crate::state::{self, CHECKPOINT_FILE, SPILL_SPOOL, STDIN_SPOOL};
 use crate::ui;
 
 /// Runs `spillway inspect`; prints to stdout and returns the exit status.
@@ -80,69 +79,72 @@ fn print_checkpoint(dir: &Path, running: bool) -> Result<(), AgentError> {
         load(&path)?
     };
     println!("checkpoint: {}", path.display());
-    let mut inputs: BTreeMap<String, Entries> = BTreeMap::new();
-    let mut outputs: BTreeMap<String, Entries> = BTreeMap::new();
-    for s in states {
-        let (group, name) = match s.name.strip_prefix(OUTPUT_PREFIX) {
-            Some(rest) => (&mut outputs, rest.to_owned()),
-            None => (&mut inputs, s.name.clone()),
-        };
-        let (base, field) = match name.rsplit_once('#') {
-            Some((b, f)) => (b.to_owned(), f.to_owned()),
-            None => (name, String::new()),
-        };
-        group.entry(base).or_default().0.insert(field, s);
-    }
-    for (path, e) in &inputs {
-        println!("  input {path}");
+    let entries = state::read_entries(states);
+    if let Some(s) = &entries.stdin {
         println!(
-            "    offset {} (device {}, inode {}, epoch {}), updated {}",
-            e.num(""),
-            e.num("dev"),
-            e.num("inode"),
-            e.num("epoch"),
-            e.updated("")
+            "  input standard input: delivered through byte {} of its stream, updated {}",
+            s.record_number,
+            ui::timestamp(s.timestamp)
         );
     }
-    for (path, e) in &outputs {
+    for (path, f) in &entries.inputs {
+        let (dev, ino) = f.identity();
+        println!("  input {path}");
+        println!(
+            "    offset {} (device {}, inode {}, epoch {}), {}, updated {}",
+            shown(f.offset()),
+            shown(dev),
+            shown(ino),
+            shown(f.epoch()),
+            lag(Path::new(path), f),
+            f.updated().map_or_else(|| "?".to_owned(), ui::timestamp)
+        );
+    }
+    for (path, f) in &entries.outputs {
         if let Some(subject) = path.strip_prefix("nats:") {
             println!("  output NATS subject {subject}");
             println!(
                 "    last acknowledged stream sequence {}, updated {} (agent id {})",
-                e.num("sequence"),
-                e.updated("sequence"),
-                e.0.get("agent")
-                    .map_or_else(|| "?".to_owned(), |s| format!("{:016x}", s.record_number))
+                shown(f.sequence()),
+                f.updated().map_or_else(|| "?".to_owned(), ui::timestamp),
+                f.agent()
+                    .map_or_else(|| "?".to_owned(), |id| format!("{id:016x}"))
             );
             continue;
         }
+        let (dev, ino) = f.identity();
         println!("  output {path}");
         println!(
             "    length {} (device {}, inode {}), updated {}",
-            e.num("length"),
-            e.num("dev"),
-            e.num("inode"),
-            e.updated("length")
+            shown(f.length()),
+            shown(dev),
+            shown(ino),
+            f.updated().map_or_else(|| "?".to_owned(), ui::timestamp)
         );
     }
     Ok(())
 }
 
-#[derive(Default)]
-struct Entries(BTreeMap<String, EventLogState>);
-
-impl Entries {
-    fn num(&self, field: &str) -> String {
-        self.0
-            .get(field)
-            .map_or_else(|| "?".to_owned(), |s| s.record_number.to_string())
+/// How far the file at `path` runs past the checkpoint's offset, when it
+/// is still the file the checkpoint knows.
+fn lag(path: &Path, f: &state::Fields) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let (Some(offset), (Some(dev), Some(ino))) = (f.offset(), f.identity()) else {
+        return "lag unknown".to_owned();
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if (m.dev(), m.ino()) == (dev, ino) => format!(
+            "lag {} bytes (file is {} bytes)",
+            m.len().saturating_sub(offset),
+            m.len()
+        ),
+        Ok(_) => "lag unknown (another file is at the path now: rotated)".to_owned(),
+        Err(_) => "lag unknown (the file is gone)".to_owned(),
     }
+}
 
-    fn updated(&self, field: &str) -> String {
-        self.0
-            .get(field)
-            .map_or_else(|| "?".to_owned(), |s| ui::timestamp(s.timestamp))
-    }
+fn shown(n: Option<u64>) -> String {
+    n.map_or_else(|| "?".to_owned(), |n| n.to_string())
 }
 
 fn load(path: &Path) -> Result<Vec<EventLogState>, AgentError> {

@@ -32,6 +32,8 @@ pub struct Settings {
     pub stats: Option<Duration>,
     /// `--follow`.
     pub follow: bool,
+    /// `--stdin-chunk`: most bytes read from stdin before they are synced.
+    pub stdin_chunk: usize,
 }
 
 impl Settings {
@@ -59,6 +61,10 @@ impl Settings {
                 cfg.set(key, value).map_err(|e| flag_error(flag, e))?;
             }
         }
+        let stdin_chunk = match &args.stdin_chunk {
+            Some(v) => parse_chunk(v)?,
+            None => crate::input::DEFAULT_STDIN_CHUNK,
+        };
         let stats = match &args.stats {
             Some(v) => Some(parse_duration("--stats", v)?),
             None => None,
@@ -106,6 +112,7 @@ impl Settings {
             budget,
             stats,
             follow: args.follow,
+            stdin_chunk,
         })
     }
 }
@@ -128,6 +135,25 @@ fn parse_duration(flag: &str, value: &str) -> Result<Duration, AgentError> {
         .set("flush_interval", value)
         .map_err(|e| flag_error(flag, e))?;
     Ok(scratch.flush_interval)
+}
+
+/// The largest `--stdin-chunk`: a chunk is one record of the stdin spool,
+/// whose largest record is 4 MiB (with the chunk's header).
+pub const MAX_STDIN_CHUNK: u64 = 4 << 20;
+
+/// `--stdin-chunk SIZE`: from 1 byte to [`MAX_STDIN_CHUNK`].
+fn parse_chunk(value: &str) -> Result<usize, AgentError> {
+    let mut scratch = BufferConfig::new();
+    scratch
+        .set("max_bytes", value)
+        .map_err(|e| flag_error("--stdin-chunk", e))?;
+    let n = scratch.max_bytes;
+    if n == 0 || n > MAX_STDIN_CHUNK {
+        return Err(AgentError::input(format!(
+            "invalid value \"{value}\" for --stdin-chunk: expected a size from 1 to 4MiB"
+        )));
+    }
+    usize::try_from(n).map_err(|_| AgentError::input("--stdin-chunk does not fit this machine"))
 }
 
 impl Settings {

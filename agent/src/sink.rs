@@ -7,18 +7,17 @@
 //! from the input) is not written again, and one that lies ahead of a gap is
 //! written but does not move the position past the gap.
 
+use std::collections::HashMap;
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
-use spillway::checkpoint::Checkpoint;
 use spillway::{FlushContext, Sink, SinkError};
 
 use crate::input::StdinSpool;
 use crate::output::Output;
 use crate::record::{Chunk, FileId, Record, Span, View};
-use crate::state::{InputNames, OutputNames};
+use crate::state::{self, CheckpointWriter, Group, InputKeys, OutputNames};
 
 /// Totals the sink keeps, read by the stats line and the summary.
 #[derive(Debug, Default)]
@@ -35,16 +34,18 @@ pub struct Counters {
 
 /// How a delivered position is made durable.
 ///
-/// With a file output and a file input, the checkpoint is written in the
-/// background: the output's length is recorded before the input's offset,
-/// and a restart cuts the output back to the recorded length, so whatever
-/// snapshot a kill leaves, output and offset agree (at most the last batch
-/// is sent twice). Otherwise every batch flushes the checkpoint before the
-/// next one is sent.
+/// Each batch commits one [`Group`]: the output file's length after it and
+/// the offsets it moved, written whole. With a file output and file inputs
+/// the checkpoint is written in the background: a restart cuts the output
+/// back to the recorded length and resumes every input from the offsets
+/// written with it, so whatever write a kill leaves, output and inputs
+/// agree (nothing is repeated or lost). Otherwise (stdin, or another
+/// output) each batch's group is durable before the next batch is sent.
 pub enum Ack {
-    /// A file input: its offset goes into the checkpoint.
-    File(InputNames),
-    /// Standard input: delivered records leave the stdin spool.
+    /// File inputs: each one's offset goes into its checkpoint entry.
+    Files(Arc<InputKeys>),
+    /// Standard input: its delivered offset goes into the checkpoint, then
+    /// delivered chunks leave the stdin spool.
     Stdin(Arc<StdinSpool>),
 }
 
@@ -57,34 +58,59 @@ pub struct Shipper {
 struct Inner {
     output: Output,
     output_names: Option<OutputNames>,
-    checkpoint: Arc<Checkpoint>,
+    writer: Arc<CheckpointWriter>,
     ack: Ack,
-    /// Flush the checkpoint after each batch (else the background writer does).
-    flush_each: bool,
-    /// Just past the last delivered record.
-    pos: Option<(FileId, u64)>,
+    /// Per input (see [`Inner::input_of`]): the file and the offset just
+    /// past its last delivered record.
+    positions: HashMap<usize, (FileId, u64)>,
+}
+
+impl Inner {
+    /// The input a record of `file` belongs to (stdin is input 0).
+    fn input_of(&self, file: FileId) -> Option<usize> {
+        match &self.ack {
+            Ack::Files(keys) => keys.input_of(file),
+            Ack::Stdin(_) => (file == FileId::STDIN).then_some(0),
+        }
+    }
+
+    /// Where input `i` is delivered up to: as moved in this batch, as
+    /// delivered before, or where it started.
+    fn position(&self, moved: &HashMap<usize, (FileId, u64)>, i: usize) -> Option<(FileId, u64)> {
+        moved
+            .get(&i)
+            .or_else(|| self.positions.get(&i))
+            .copied()
+            .or_else(|| match &self.ack {
+                Ack::Files(keys) => keys.start(i),
+                Ack::Stdin(_) => None,
+            })
+    }
 }
 
 impl Shipper {
-    /// A sink that sends to `output` and acknowledges with `ack`, starting
-    /// from the delivered position `pos` (from the checkpoint).
+    /// A sink that sends to `output` and acknowledges with `ack`. Stdin
+    /// starts from the delivered position `pos` (from the checkpoint); file
+    /// inputs from where [`InputKeys`] says each one started.
     pub fn new(
         output: Output,
         output_names: Option<OutputNames>,
-        checkpoint: Arc<Checkpoint>,
+        writer: Arc<CheckpointWriter>,
         ack: Ack,
         pos: Option<(FileId, u64)>,
         counters: Arc<Counters>,
     ) -> Self {
-        let flush_each = !Self::background_checkpoint(&output, &ack);
+        let positions = match (&ack, pos) {
+            (Ack::Stdin(_), Some(p)) => HashMap::from([(0, p)]),
+            _ => HashMap::new(),
+        };
         Self {
             inner: Mutex::new(Inner {
                 output,
                 output_names,
-                checkpoint,
+                writer,
                 ack,
-                flush_each,
-                pos,
+                positions,
             }),
             counters,
         }
@@ -95,7 +121,7 @@ impl Shipper {
     /// Whether the checkpoint can be written in the background (see [`Ack`]):
     /// a regular output file that is cut back at restart, and a file input.
     pub fn background_checkpoint(output: &Output, ack: &Ack) -> bool {
-        matches!(output, Output::File(f) if f.is_regular()) && matches!(ack, Ack::File(_))
+        matches!(output, Output::File(f) if f.is_regular()) && matches!(ack, Ack::Files(_))
     }
 }
 
@@ -103,15 +129,20 @@ impl Sink<Record> for Shipper {
     fn flush(&self, batch: &[Record], ctx: &FlushContext<'_>) -> Result<(), SinkError> {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let inner = &mut *guard;
-        let mut pos = inner.pos;
+        let mut moved: HashMap<usize, (FileId, u64)> = HashMap::new();
         let mut out = Pieces::default();
         let mut skipped = 0u64;
         for rec in batch {
             match rec.view() {
                 View::Switch { file, offset } => {
-                    let already_there = matches!(pos, Some((f, o)) if f == file && o >= offset);
-                    if !already_there {
-                        pos = Some((file, offset));
+                    if let Some(i) = inner.input_of(file) {
+                        let already_there = matches!(
+                            inner.position(&moved, i),
+                            Some((f, o)) if f == file && o >= offset
+                        );
+                        if !already_there {
+                            moved.insert(i, (file, offset));
+                        }
                     }
                 }
                 View::Line {
@@ -119,14 +150,17 @@ impl Sink<Record> for Shipper {
                     with_newline,
                     at,
                 } => {
-                    if let Some((file, offset)) = pos {
+                    let i = inner.input_of(at.file);
+                    if let Some((i, (file, offset))) =
+                        i.and_then(|i| Some((i, inner.position(&moved, i)?)))
+                    {
                         if file == at.file {
                             if at.end <= offset {
                                 skipped += 1;
                                 continue;
                             }
                             if at.start == offset {
-                                pos = Some((file, at.end));
+                                moved.insert(i, (file, at.end));
                             }
                         }
                     }
@@ -138,6 +172,8 @@ impl Sink<Record> for Shipper {
                 }
             }
         }
+        // Only what really moved (a switch back to where it was is not).
+        moved.retain(|i, p| inner.positions.get(i) != Some(p));
         if out.lines > 0 {
             let slices = out.slices();
             inner
@@ -145,38 +181,66 @@ impl Sink<Record> for Shipper {
                 .send(&slices, out.bytes, &out.origins, ctx.deadline)?;
         }
 
-        let now = SystemTime::now();
-        let cp = &inner.checkpoint;
-        let mut dirty = false;
+        // One group: the output's new length and every offset it covers
+        // reach the checkpoint file in the same write (see
+        // `CheckpointWriter`), so no snapshot pairs a length with offsets
+        // from before it.
+        let mut group = Group::default();
         if out.lines > 0 {
             if let (Some(names), Output::File(f)) = (&inner.output_names, &inner.output) {
-                names.persist(cp, f.identity(), f.sent_len(), now)?;
-                dirty = true;
+                names.add_to(&mut group, f.identity(), f.sent_len());
             }
+            // NATS: the stream sequence of the batch's last message, in the
+            // same write as the offsets the batch covers.
             #[cfg(feature = "nats")]
             if let Output::Nats(n) = &inner.output {
-                n.persist(cp, now)?;
-                dirty = true;
+                n.add_to(&mut group);
             }
         }
-        let moved = pos != inner.pos;
-        if let (Ack::File(names), true, Some((file, offset))) = (&inner.ack, moved, pos) {
-            names.persist(cp, file, offset, now)?;
-            dirty = true;
+        if let Ack::Files(keys) = &inner.ack {
+            for (&i, &(file, offset)) in &moved {
+                if let Some(names) = keys.names(i) {
+                    names.add_to(&mut group, file, offset);
+                }
+            }
         }
-        if dirty && inner.flush_each {
-            cp.flush()?;
+        // Standard input, whose bytes exist only in the stdin spool. Three
+        // things become durable one after the other: the batch in the
+        // output (synced above), then ONE checkpoint write that holds both
+        // the output's new length and stdin's new delivered offset, then
+        // the removal of the delivered chunks from the spool. A crash:
+        // - before the checkpoint write: the checkpoint has the old length
+        //   and offset. A file output is cut back to the old length at
+        //   start and the batch is sent again from the spool: nothing lost,
+        //   nothing twice (other outputs may see the batch again).
+        // - during it: the write replaces the file atomically, so one of
+        //   the two cases around it holds, never a mix of the two values.
+        // - after it, before the spool's removal is durable: the checkpoint
+        //   says the batch is delivered, the spool still has it. At start,
+        //   `StdinSpool::open` drops every chunk that lies wholly before the
+        //   checkpoint's offset, and the reader skips the delivered part of
+        //   a chunk that straddles it: nothing is sent twice.
+        // - after the removal: both agree.
+        // The spool never removes a chunk before the checkpoint that covers
+        // it is durable, so no order of crashes loses a line either.
+        let stdin_moved = moved.get(&0).map(|&(_, o)| o);
+        if let (Ack::Stdin(_), Some(offset)) = (&inner.ack, stdin_moved) {
+            debug_assert!(!inner.writer.is_background(), "stdin needs durable commits");
+            state::add_stdin(&mut group, offset);
         }
-        // After the checkpoint: were it lost, the records would come again
-        // from the spool (a repeat), never be missing.
-        if let (Ack::Stdin(spool), true) = (&inner.ack, moved) {
-            let before = inner.pos.map_or(0, |(_, o)| o);
-            let after = pos.map_or(0, |(_, o)| o);
-            spool.remove_delivered(after - before)?;
+        // Durable when it returns, except in the background mode (file
+        // input into a regular file, see `Ack`), never used with stdin.
+        inner.writer.commit(group)?;
+        if let (Ack::Stdin(spool), Some(offset)) = (&inner.ack, stdin_moved) {
+            // The batch is delivered and the checkpoint says so: a failure
+            // here only leaves chunks that the next start drops.
+            if let Err(e) = spool.remove_through(offset) {
+                crate::ui::note(format!("stdin spool: cannot remove delivered chunks: {e}"));
+            }
         }
 
         inner.output.confirm();
-        inner.pos = pos;
+        inner.positions.extend(moved);
         let c = &self.counters;
         c.lines.fetch_add(out.lines, Ordering::Relaxed);
         c.bytes.fetch_add(out.bytes as u64, Ordering::Relaxed);

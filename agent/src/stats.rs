@@ -72,8 +72,8 @@ impl Reporter {
                     let snap = Snapshot::take(&sources);
                     let secs = (now - last_at).as_secs_f64().max(1e-9);
                     let rate = Rate {
-                        records: (snap.lines - last.lines) as f64 / secs,
-                        bytes: (snap.bytes - last.bytes) as f64 / secs,
+                        records: snap.lines.saturating_sub(last.lines) as f64 / secs,
+                        bytes: snap.bytes.saturating_sub(last.bytes) as f64 / secs,
                     };
                     let size = sources.progress.size.load(Ordering::Relaxed);
                     if bar && size != u64::MAX {
@@ -109,6 +109,8 @@ struct Snapshot {
     batches: u64,
     buffered: u64,
     spooled: u64,
+    /// Bytes of stdin read and not delivered yet (reading stdin).
+    stdin: Option<u64>,
     retries: u64,
     dropped: u64,
 }
@@ -121,8 +123,9 @@ impl Snapshot {
             lines: s.counters.lines.load(Ordering::Relaxed),
             bytes: s.counters.bytes.load(Ordering::Relaxed),
             batches: s.counters.batches.load(Ordering::Relaxed),
-            buffered: c.buffered + c.in_flight,
-            spooled: c.spooled + s.stdin.as_ref().map_or(0, |sp| sp.len()),
+            buffered: c.buffered.saturating_add(c.in_flight),
+            spooled: c.spooled,
+            stdin: s.stdin.as_ref().map(|sp| sp.pending_bytes()),
             retries: c.retries,
             dropped: c.dropped,
         }
@@ -130,7 +133,7 @@ impl Snapshot {
 }
 
 fn stats_line(s: &Snapshot, r: &Rate) -> String {
-    format!(
+    let mut line = format!(
         "{:.0} records/s, {}/s; batches {}, buffered {}, spooled {}, retries {}, dropped {}",
         r.records,
         ui::bytes(r.bytes as u64),
@@ -139,7 +142,11 @@ fn stats_line(s: &Snapshot, r: &Rate) -> String {
         s.spooled,
         s.retries,
         s.dropped
-    )
+    );
+    if let Some(n) = s.stdin {
+        line.push_str(&format!(", stdin undelivered {n} bytes"));
+    }
+    line
 }
 
 fn bar_line(s: &Sources, size: u64, r: &Rate) -> String {

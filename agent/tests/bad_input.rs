@@ -83,6 +83,18 @@ fn unknown_flags_missing_flags_and_bad_values_are_named() {
         &["\"0\"", "--spool-max"],
     );
     refused(
+        &t.ship_args(&["--stdin-chunk", "0"]),
+        &["\"0\"", "--stdin-chunk", "1 to 4MiB"],
+    );
+    refused(
+        &t.ship_args(&["--stdin-chunk", "5MiB"]),
+        &["\"5MiB\"", "--stdin-chunk", "1 to 4MiB"],
+    );
+    refused(
+        &t.ship_args(&["--stdin-chunk", "lots"]),
+        &["\"lots\"", "--stdin-chunk", "size"],
+    );
+    refused(
         &[
             "ship", "--input", &t.input, "--output", "exec:", "--state", &t.state,
         ],
@@ -298,6 +310,7 @@ fn help_documents_every_flag_exit_status_and_guarantee() {
         "--flush-interval",
         "--follow",
         "--spool-max",
+        "--stdin-chunk",
         "--stats",
         "exec:COMMAND",
     ] {
@@ -314,6 +327,10 @@ fn help_documents_every_flag_exit_status_and_guarantee() {
         "rotat",
         "spool",
         "exactly once",
+        "kill -9",
+        "orderly stop",
+        "GLOB",
+        "lag",
     ] {
         assert!(help.contains(topic), "--help does not mention {topic:?}");
     }

@@ -1,6 +1,5 @@
 //! SIGKILL at seeded random moments, restart with the same state: every
-//! line arrives, in order once repeats are removed, and each kill repeats
-//! at most the batch that was in flight.
+//! line arrives exactly once, in order (the output is a file).
 
 mod common;
 
@@ -64,14 +63,13 @@ fn killed_at_random_moments_the_agent_loses_nothing_and_repeats_at_most_a_batch(
 
     let got = numbers(&output);
     let repeats = check_in_order_with_repeats(&got, LINES);
+    // A file output is cut back to the checkpoint's length at start, and
+    // that length is written with the offsets it covers: nothing repeats.
     assert!(
-        repeats.len() <= KILLS,
-        "{} repeats for {KILLS} kills",
+        repeats.is_empty(),
+        "{} repeats for {KILLS} kills: {repeats:?}",
         repeats.len()
     );
-    for r in &repeats {
-        assert!(*r <= BATCH, "a kill repeated {r} lines, more than a batch");
-    }
     eprintln!(
         "{KILLS} kills, {} repeats, {:?}",
         repeats.len(),

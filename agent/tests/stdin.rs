@@ -51,6 +51,14 @@ fn stdin_is_shipped_and_the_spool_is_left_empty() {
         shown.contains("spool stdin") && shown.contains(": 0 records"),
         "{shown}"
     );
+    // The last line had no newline: it ends where the stream ended.
+    assert!(
+        shown.contains(&format!(
+            "input standard input: delivered through byte {} ",
+            text.len() - 1
+        )),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -75,16 +83,29 @@ fn what_could_not_be_delivered_stays_spooled_and_the_next_run_ships_it_first() {
     assert_eq!(code(run.status), 1, "{}", stderr(&run));
     let err = stderr(&run);
     assert!(err.contains("failed (exit status: 3)"), "{err}");
-    assert!(err.contains("300 still spooled"), "{err}");
+    let bytes = text.len();
+    assert!(
+        err.contains(&format!(
+            "{bytes} bytes read from standard input, {bytes} bytes of it wait in the stdin spool"
+        )),
+        "{err}"
+    );
     let shown = stdout(&run_inspect(&state));
-    assert!(shown.contains(": 300 records"), "{shown}");
+    assert!(
+        shown.contains("input standard input: delivered through byte 0 "),
+        "{shown}"
+    );
+    assert!(!shown.contains(": 0 records"), "{shown}");
 
     let mut more = Vec::new();
     write_lines(&mut more, 301, 400);
     let run = ship_stdin(&more, out.to_str().unwrap(), &state, &[]);
     assert_eq!(code(run.status), 0, "{}", stderr(&run));
     let err = stderr(&run);
-    assert!(err.contains("300 records from an earlier run"), "{err}");
+    assert!(
+        err.contains("of standard input from an earlier run are in the stdin spool"),
+        "{err}"
+    );
     assert!(err.contains("shipped 400 records"), "{err}");
     assert_eq!(numbers(&out), (1..=400).collect::<Vec<_>>());
 }
@@ -116,7 +137,8 @@ fn a_kill_loses_no_line_that_was_read_and_spooled() {
     let mut text = Vec::new();
     write_lines(&mut text, 1, 2000);
     stdin.write_all(&text).unwrap();
-    log.wait_for("spooled 2000,", Duration::from_secs(60));
+    let want = format!("stdin undelivered {} bytes", text.len());
+    log.wait_for(&want, Duration::from_secs(60));
     child.kill().unwrap(); // SIGKILL, stdin still open
     child.wait().unwrap();
     drop(stdin);

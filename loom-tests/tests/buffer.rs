@@ -111,8 +111,8 @@ impl World {
         // while a batch is in it (without this, the step from taking a batch
         // to logging it would be atomic to loom).
         let in_sink = Arc::new(AtomicUsize::new(0));
-        let buf = engine
-            .buffer(cfg, move |b: &[Item], _: &FlushContext<'_>| {
+        let buf = Buffer::builder(cfg)
+            .sink(move |b: &[Item], _: &FlushContext<'_>| {
                 in_sink.fetch_add(1, Ordering::Relaxed);
                 let ids = b.iter().map(|i| i.id).collect();
                 // A failed assertion must not poison the log for the close in
@@ -120,6 +120,8 @@ impl World {
                 sink_log.lock().unwrap_or_else(|e| e.into_inner()).push(ids);
                 Ok::<(), SinkError>(())
             })
+            .engine(&engine)
+            .build()
             .unwrap();
         let drops = StdArc::new((0..items).map(|_| StdAtomicUsize::new(0)).collect());
         Self {

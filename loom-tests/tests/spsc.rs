@@ -154,7 +154,7 @@ fn push_slice_and_pop_batch_hand_over_batches() {
         let mut got = Vec::new();
         while got.len() < 3 {
             rx.wait_for_len(1, None).unwrap();
-            rx.pop_batch(&mut got, 3);
+            rx.pop_batch(&mut got, 3).unwrap();
         }
         assert_eq!(got, [1, 2, 3]);
         producer.join().unwrap();

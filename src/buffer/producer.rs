@@ -5,41 +5,17 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::config::Overflow;
+use crate::observer::DropReason;
 use crate::ring::spsc;
 use crate::ring::{TryPushError, WaitError};
 use crate::sink::FlushReason;
-use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::atomic::Ordering;
 use crate::sync::rc::Arc;
 use crate::weigh::Weigh;
 
-use super::core::Core;
-use super::InsertError;
-
-/// Counters a producer handle publishes for the partition. Each has a single
-/// writer (the handle), so publishing is a plain `Release` store.
-#[derive(Default)]
-pub(crate) struct RingShared {
-    /// Items counted as inserted through the ring. Counted *before* the item
-    /// is queued, so `pushed - drained` never underflows.
-    pushed: AtomicU64,
-    /// Items refused by `drop_newest` (counted inserted and dropped).
-    refused: AtomicU64,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RingCounts {
-    pub(crate) pushed: u64,
-    pub(crate) refused: u64,
-}
-
-impl RingShared {
-    pub(crate) fn counts(&self) -> RingCounts {
-        RingCounts {
-            pushed: self.pushed.load(Ordering::Acquire),
-            refused: self.refused.load(Ordering::Acquire),
-        }
-    }
-}
+use super::error::InsertError;
+use super::partition::RingShared;
+use super::shared::{Events, Shared};
 
 /// A handle for one thread that inserts into a [`Buffer`](super::Buffer)
 /// without taking a lock: items go into the handle's own lock-free ring, and
@@ -64,8 +40,8 @@ impl RingShared {
 /// let report = buf.close(std::time::Duration::from_secs(5));
 /// assert_eq!(report.counts.delivered, 1000);
 /// ```
-pub struct Producer<T: Weigh + Send + 'static> {
-    core: Arc<Core<T>>,
+pub struct Producer<T> {
+    core: Arc<Shared<T>>,
     partition: u32,
     id: u64,
     ring: spsc::Producer<T>,
@@ -76,7 +52,7 @@ pub struct Producer<T: Weigh + Send + 'static> {
     hint_every: usize,
 }
 
-impl<T: Weigh + Send + 'static> fmt::Debug for Producer<T> {
+impl<T> fmt::Debug for Producer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Producer")
             .field("buffer", &self.core.name)
@@ -86,27 +62,6 @@ impl<T: Weigh + Send + 'static> fmt::Debug for Producer<T> {
 }
 
 impl<T: Weigh + Send + 'static> Producer<T> {
-    pub(crate) fn new(
-        core: Arc<Core<T>>,
-        partition: u32,
-        id: u64,
-        ring: spsc::Producer<T>,
-        shared: Arc<RingShared>,
-        hint_every: usize,
-    ) -> Self {
-        Self {
-            core,
-            partition,
-            id,
-            ring,
-            shared,
-            pushed: 0,
-            refused: 0,
-            since_hint: 0,
-            hint_every: hint_every.max(1),
-        }
-    }
-
     /// The partition this handle feeds.
     pub fn partition(&self) -> u32 {
         self.partition
@@ -130,7 +85,7 @@ impl<T: Weigh + Send + 'static> Producer<T> {
         }
         // Count before queueing: whoever sees the item also sees the count.
         self.pushed += 1;
-        self.shared.pushed.store(self.pushed, Ordering::Release);
+        self.shared.set_pushed(self.pushed);
         let item = match self.ring.try_push(item) {
             Ok(()) => None,
             Err(TryPushError::Full(v) | TryPushError::Closed(v)) => Some(v),
@@ -139,15 +94,14 @@ impl<T: Weigh + Send + 'static> Producer<T> {
             // Unreachable while the partition keeps the consumer (it drops it
             // only after this handle is gone), but never lose the count.
             self.pushed -= 1;
-            self.shared.pushed.store(self.pushed, Ordering::Release);
+            self.shared.set_pushed(self.pushed);
             return Err(InsertError::Closed(item));
         }
         // No fence of our own here: `try_push` published the tail and then
-        // ran a SeqCst fence (the ring's parking protocol: the publisher
-        // fences before it looks for a sleeping consumer). That fence pairs
-        // with the one in `Core::begin_close`: either close's drain sees our
-        // item in the ring, or we see `closed` below. A second fence cost
-        // ~4 ns an item.
+        // ran the light half of the ring's fence pair (the publisher fences
+        // before it looks for a sleeping consumer). It pairs with the heavy
+        // half in close (`Shared::begin_close`): either close's drain sees our
+        // item in the ring, or we see `closed` below.
         if self.core.is_closed() {
             return self.after_close_race();
         }
@@ -165,7 +119,7 @@ impl<T: Weigh + Send + 'static> Producer<T> {
         match self.core.take_back(self.partition, self.id) {
             Some(item) => {
                 self.pushed -= 1;
-                self.shared.pushed.store(self.pushed, Ordering::Release);
+                self.shared.set_pushed(self.pushed);
                 Err(InsertError::Closed(item))
             }
             None => Ok(()),
@@ -181,7 +135,7 @@ impl<T: Weigh + Send + 'static> Producer<T> {
             Overflow::Block => {
                 let deadline = Instant::now() + self.core.config.block_timeout;
                 loop {
-                    self.core.assist();
+                    self.core.engine.assist();
                     if self.ring.slots() > 0 {
                         return Ok(());
                     }
@@ -190,7 +144,7 @@ impl<T: Weigh + Send + 'static> Producer<T> {
                         return Err(InsertError::Timeout(()));
                     }
                     // A manual engine drains only when someone runs it.
-                    let wait = if self.core.is_manual() {
+                    let wait = if self.core.engine.is_manual() {
                         left.min(Duration::from_millis(1))
                     } else {
                         left
@@ -207,8 +161,9 @@ impl<T: Weigh + Send + 'static> Producer<T> {
             }
             Overflow::DropNewest => {
                 self.refused += 1;
-                self.shared.refused.store(self.refused, Ordering::Release);
-                self.core.dropped_newest(self.partition);
+                self.shared.set_refused(self.refused);
+                self.core
+                    .emit(self.partition, Events::dropped(1, DropReason::DropNewest));
                 Err(InsertError::Full(()))
             }
             Overflow::DropOldest => {
@@ -234,5 +189,75 @@ impl<T: Weigh + Send + 'static> Producer<T> {
             }
             Overflow::Reject => Err(InsertError::Full(())),
         }
+    }
+}
+
+/// The partition's side of the producer handles.
+impl<T: Weigh + Send + 'static> Shared<T> {
+    /// A new handle with its own ring, on the next partition (round-robin).
+    pub(crate) fn producer(self: &Arc<Self>) -> Producer<T> {
+        let c = &self.config;
+        let ring_cap = c.max_size.saturating_mul(2).clamp(64, 64 * 1024);
+        let hint_every = c.max_size.min(ring_cap / 2).max(1);
+        let (tx, rx) = spsc::channel(ring_cap);
+        let partition = self.next_partition();
+        let id = self.next_ring.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(RingShared::default());
+        self.parts[partition as usize]
+            .state
+            .lock()
+            .add_ring(id, rx, Arc::clone(&shared));
+        Producer {
+            core: Arc::clone(self),
+            partition,
+            id,
+            ring: tx,
+            shared,
+            pushed: 0,
+            refused: 0,
+            since_hint: 0,
+            hint_every,
+        }
+    }
+
+    /// `overflow: spill` for a producer handle whose ring is full: makes the
+    /// spool the partition's tail (moving pending items there) and drains
+    /// the rings into it. Returns whether the spool took the tail.
+    fn spill_rings(&self, p: u32) -> bool {
+        let Some(codec) = &self.codec else {
+            return false;
+        };
+        let mut st = self.parts[p as usize].state.lock();
+        if !st.spool_tail() && !st.spill_pending(codec) {
+            return false;
+        }
+        self.drain(&mut st, 0);
+        self.kick(&mut st, p);
+        true
+    }
+
+    fn overflowed(&self, p: u32) {
+        let mut ev = Events::new();
+        ev.overflow = true;
+        self.emit(p, ev);
+    }
+
+    /// `drop_oldest` for a producer handle: evicts the oldest item of its
+    /// ring (under the partition lock, which every consumer access holds).
+    fn evict_from_ring(&self, p: u32, ring: u64) -> Option<T> {
+        let item = self.parts[p as usize].state.lock().evict_from_ring(ring)?;
+        self.emit(p, Events::dropped(1, DropReason::DropOldest));
+        Some(item)
+    }
+
+    /// A producer saw `closed` right after pushing. If close's final drain
+    /// has run, whatever is left in its ring was pushed after it (every
+    /// earlier push saw `closed == false` and so was drained): hand it back.
+    fn take_back(&self, p: u32, ring: u64) -> Option<T> {
+        let mut st = self.parts[p as usize].state.lock();
+        if !st.flow().final_drained {
+            return None; // the final drain is still to come and will see it
+        }
+        st.take_back(ring)
     }
 }

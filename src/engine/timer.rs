@@ -19,13 +19,13 @@ pub(crate) enum TimerKind {
     Retry,
 }
 
-pub(crate) struct TimerEntry {
-    pub(crate) at: Instant,
+struct TimerEntry {
+    at: Instant,
     seq: u64,
-    pub(crate) task: Weak<dyn Task>,
-    pub(crate) partition: u32,
-    pub(crate) kind: TimerKind,
-    pub(crate) gen: u64,
+    task: Weak<dyn Task>,
+    partition: u32,
+    kind: TimerKind,
+    gen: u64,
 }
 
 // Ordered so that BinaryHeap (a max-heap) pops the earliest deadline first;
@@ -51,7 +51,7 @@ impl PartialEq for TimerEntry {
 impl Eq for TimerEntry {}
 
 #[derive(Default)]
-pub(crate) struct TimerQueue {
+struct TimerQueue {
     heap: BinaryHeap<TimerEntry>,
     next_seq: u64,
     stopping: bool,

@@ -1,13 +1,14 @@
 //! `spw_checkpoint`: per-source read positions saved to a YAML file.
 
-use core::ffi::c_char;
+use core::ffi::{c_char, c_int, c_void};
+use std::ffi::CString;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::error::Error;
 use super::guard::{self, Fuse};
 use super::ptr::{self, Handle};
 use super::status::spw_status;
-use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::checkpoint::{Checkpoint, CheckpointError, EventLogState};
 
 /// The saved read position of each source (an event log, a file, ...): a
 /// record number and that record's time, by source name.
@@ -222,6 +223,103 @@ pub unsafe extern "C" fn spw_checkpoint_get(
     })
 }
 
+/// Receives one entry of a checkpoint from `spw_checkpoint_each`: the
+/// source's `name` (NUL-terminated UTF-8, valid only during the call; copy
+/// it to keep it), its `record_number`, and `timestamp_ms` (unix
+/// milliseconds, rounded down as `spw_checkpoint_get` does). Return 0 to go
+/// on to the next entry, anything else to stop the walk.
+///
+/// Runs on the thread that called `spw_checkpoint_each`. It must not call
+/// any `spw_checkpoint_*` function on the same checkpoint, and must return
+/// normally: no C++ exception and no `longjmp` may leave it.
+pub type spw_checkpoint_fn = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        name: *const c_char,
+        record_number: u64,
+        timestamp_ms: i64,
+    ) -> c_int,
+>;
+
+/// One entry as C receives it, converted before the first call so that a
+/// bad entry fails the walk before it starts.
+struct CEntry {
+    name: CString,
+    record_number: u64,
+    timestamp_ms: i64,
+}
+
+impl CEntry {
+    fn of(state: EventLogState) -> Result<Self, Error> {
+        let timestamp_ms = time_to_ms(state.timestamp).ok_or_else(|| {
+            Error::invalid(format!(
+                "the timestamp of {:?} does not fit in milliseconds",
+                state.name
+            ))
+        })?;
+        let name = CString::new(state.name).map_err(|e| {
+            let at = e.nul_position();
+            Error::invalid(format!(
+                "the name {:?} holds a NUL byte at offset {at}, which a C string cannot carry",
+                String::from_utf8_lossy(&e.into_vec())
+            ))
+        })?;
+        Ok(Self {
+            name,
+            record_number: state.record_number,
+            timestamp_ms,
+        })
+    }
+}
+
+/// Calls `fn` once for each source's saved position (what was loaded from
+/// the file or persisted since), sorted by name (byte order), on the calling
+/// thread, with `user_data` passed through. A non-zero return from `fn`
+/// stops the walk. The entries are a snapshot taken at the call: persists
+/// from other threads during the walk are not seen. Works after
+/// `spw_checkpoint_shutdown` too.
+///
+/// `fn` must not call into `cp` (see `spw_checkpoint_fn`).
+///
+/// Returns `SPW_OK` whether the walk ran to the end or `fn` stopped it, and
+/// for a checkpoint with no entries (`fn` is then not called);
+/// `SPW_ERR_INVALID`, before any call of `fn`, when an entry cannot be given
+/// to C (a name holding a NUL byte, which only the file or the Rust API can
+/// make: the message names it); `SPW_ERR_NULL` (`cp` or `fn`). Thread-safe.
+///
+/// # Safety
+/// `cp` is NULL or a live checkpoint; a non-NULL `fn` is a function of the
+/// `spw_checkpoint_fn` type that keeps its rules; `user_data` is whatever
+/// `fn` expects.
+#[no_mangle]
+pub unsafe extern "C" fn spw_checkpoint_each(
+    cp: *const spw_checkpoint,
+    r#fn: spw_checkpoint_fn,
+    user_data: *mut c_void,
+) -> spw_status {
+    guard::status("spw_checkpoint_each", || {
+        // SAFETY: the caller passes NULL or a live checkpoint from spw_checkpoint_open.
+        let c = unsafe { ptr::handle(cp, "cp") }?;
+        let call = r#fn.ok_or_else(|| Error::null("fn"))?;
+        let entries = c
+            .fuse
+            .run(|| c.checkpoint.states())
+            .into_iter()
+            .map(CEntry::of)
+            .collect::<Result<Vec<_>, _>>()?;
+        for e in &entries {
+            // SAFETY: `call` has the spw_checkpoint_fn type and returns
+            // normally (caller); the name lives until the walk ends, longer
+            // than the call.
+            let stop = unsafe { call(user_data, e.name.as_ptr(), e.record_number, e.timestamp_ms) };
+            if stop != 0 {
+                break;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Writes the state to the file and syncs it now, on the calling thread.
 /// When it returns `SPW_OK`, a crash loses nothing persisted before the
 /// call. Does nothing when the file already holds the state. Also works after
@@ -366,6 +464,125 @@ mod tests {
             assert!(got.detail().contains(text), "{e:?}: {}", got.detail());
             assert_eq!(got.detail(), e.to_string());
         }
+    }
+
+    /// What the walk hands a `spw_checkpoint_fn`, gathered by [`collect`].
+    #[derive(Default)]
+    struct Walk {
+        seen: Vec<(String, u64, i64)>,
+        stop_after: usize,
+    }
+
+    unsafe extern "C" fn collect(
+        user_data: *mut c_void,
+        name: *const c_char,
+        record_number: u64,
+        timestamp_ms: i64,
+    ) -> c_int {
+        // SAFETY: the tests pass a `Walk` as user_data and nothing else
+        // touches it during the walk; the name is a C string for the call.
+        let (walk, name) = unsafe {
+            (
+                &mut *user_data.cast::<Walk>(),
+                core::ffi::CStr::from_ptr(name),
+            )
+        };
+        let name = name.to_str().unwrap().to_owned();
+        walk.seen.push((name, record_number, timestamp_ms));
+        c_int::from(walk.seen.len() == walk.stop_after)
+    }
+
+    /// Walks `cp` with [`collect`], stopping after `stop_after` entries (0:
+    /// never); the status and what was seen.
+    fn walk(cp: *const spw_checkpoint, stop_after: usize) -> (spw_status, Vec<(String, u64, i64)>) {
+        let mut walk = Walk {
+            stop_after,
+            ..Walk::default()
+        };
+        // SAFETY: cp is live; collect keeps the spw_checkpoint_fn rules and
+        // gets the Walk it expects.
+        let st = unsafe { spw_checkpoint_each(cp, Some(collect), (&mut walk as *mut Walk).cast()) };
+        (st, walk.seen)
+    }
+
+    #[test]
+    fn each_walks_every_entry_by_name_and_stops_when_told() {
+        let dir = std::env::temp_dir().join(format!("spillway-ffi-cp-each-{}", std::process::id()));
+        let path = std::ffi::CString::new(dir.join("cp.yaml").to_str().unwrap()).unwrap();
+        let mut cp = null_mut();
+        // SAFETY: the strings are NUL-terminated; cp is valid for one pointer
+        // and freed once, at the end.
+        unsafe {
+            let st = spw_checkpoint_open(path.as_ptr(), 10, u64::MAX, &mut cp);
+            assert_eq!(st, spw_status::SPW_OK, "{}", last_error_string());
+            assert_eq!(walk(cp, 0), (spw_status::SPW_OK, vec![]));
+            assert_eq!(last_error_string(), "");
+
+            for (name, n, ms) in [
+                (c"System", 3, 1_000),
+                (c"Application", 1, -1_500),
+                (c"Security", 2, 7),
+            ] {
+                assert_eq!(
+                    spw_checkpoint_persist(cp, name.as_ptr(), n, ms),
+                    spw_status::SPW_OK
+                );
+            }
+            let all = vec![
+                ("Application".to_owned(), 1, -1_500),
+                ("Security".to_owned(), 2, 7),
+                ("System".to_owned(), 3, 1_000),
+            ];
+            assert_eq!(walk(cp, 0), (spw_status::SPW_OK, all.clone()));
+            assert_eq!(walk(cp, 2), (spw_status::SPW_OK, all[..2].to_vec()));
+            assert_eq!(walk(cp, 1), (spw_status::SPW_OK, all[..1].to_vec()));
+            assert_eq!(last_error_string(), "");
+
+            assert_eq!(
+                spw_checkpoint_each(cp, None, null_mut()),
+                spw_status::SPW_ERR_NULL
+            );
+            assert_eq!(last_error_string(), "spw_checkpoint_each: fn is NULL");
+            assert_eq!(
+                walk(core::ptr::null(), 0),
+                (spw_status::SPW_ERR_NULL, vec![])
+            );
+            assert_eq!(last_error_string(), "spw_checkpoint_each: cp is NULL");
+
+            // After shutdown the entries can still be walked.
+            assert_eq!(spw_checkpoint_shutdown(cp), spw_status::SPW_OK);
+            assert_eq!(walk(cp, 0), (spw_status::SPW_OK, all));
+            spw_checkpoint_free(cp);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn each_refuses_a_name_c_cannot_receive_before_calling_anything() {
+        let dir = std::env::temp_dir().join(format!("spillway-ffi-cp-nul-{}", std::process::id()));
+        let path = std::ffi::CString::new(dir.join("cp.yaml").to_str().unwrap()).unwrap();
+        let mut cp = null_mut();
+        // SAFETY: the strings are NUL-terminated; cp is valid for one pointer
+        // and freed once, at the end.
+        unsafe {
+            let st = spw_checkpoint_open(path.as_ptr(), 10, u64::MAX, &mut cp);
+            assert_eq!(st, spw_status::SPW_OK, "{}", last_error_string());
+            assert_eq!(
+                spw_checkpoint_persist(cp, c"A".as_ptr(), 1, 0),
+                spw_status::SPW_OK
+            );
+            // Only the Rust API (or a file) can make such a name.
+            let c = ptr::handle(cp, "cp").unwrap();
+            c.checkpoint.persist("B\0C", 2, UNIX_EPOCH).unwrap();
+            assert_eq!(walk(cp, 0), (spw_status::SPW_ERR_INVALID, vec![]));
+            assert_eq!(
+                last_error_string(),
+                "spw_checkpoint_each: the name \"B\\0C\" holds a NUL byte at offset 1, \
+                 which a C string cannot carry"
+            );
+            spw_checkpoint_free(cp);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

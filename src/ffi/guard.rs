@@ -1,11 +1,11 @@
 //! The panic boundary every entry point runs inside, and the per-object fuse
 //! that closes an object whose call panicked.
 
-use core::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::error::{clear_last_error, set_last_error, Error};
 use super::status::spw_status;
+use crate::panic::panic_message;
 use crate::sync::atomic::{AtomicBool, Ordering};
 
 /// Runs the body of the entry point `func` and returns its status to C.
@@ -59,17 +59,6 @@ fn run<T>(func: &'static str, body: impl FnOnce() -> Result<T, Error>) -> Result
             let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
             Err(spw_status::SPW_ERR_PANIC)
         }
-    }
-}
-
-/// The text of a panic: what `panic!` was given, when it was a string.
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "(no message)"
     }
 }
 

@@ -71,6 +71,7 @@ mod config;
 mod callback;
 
 mod buffer;
+mod outcome;
 
 mod producer;
 
@@ -94,8 +95,9 @@ pub use callback::{
     SPW_FLUSH_SIZE, SPW_FLUSH_TIME,
 };
 pub use checkpoint::{
-    spw_checkpoint, spw_checkpoint_flush, spw_checkpoint_free, spw_checkpoint_get,
-    spw_checkpoint_open, spw_checkpoint_persist, spw_checkpoint_shutdown,
+    spw_checkpoint, spw_checkpoint_each, spw_checkpoint_flush, spw_checkpoint_fn,
+    spw_checkpoint_free, spw_checkpoint_get, spw_checkpoint_open, spw_checkpoint_persist,
+    spw_checkpoint_shutdown,
 };
 pub use config::{
     spw_config, spw_config_free, spw_config_load_yaml, spw_config_new, spw_config_set,
@@ -108,11 +110,12 @@ pub use ring::{
 };
 pub use spool::{
     spw_spool, spw_spool_close, spw_spool_flush, spw_spool_free, spw_spool_len, spw_spool_open,
-    spw_spool_peek, spw_spool_pop, spw_spool_push, spw_spool_skipped,
+    spw_spool_peek, spw_spool_peek_newest, spw_spool_pop, spw_spool_pop_newest, spw_spool_push,
+    spw_spool_skipped,
 };
 pub use spsc::{
-    spw_spsc, spw_spsc_free, spw_spsc_len, spw_spsc_new, spw_spsc_pop, spw_spsc_pop_n,
-    spw_spsc_pop_timeout, spw_spsc_push, spw_spsc_push_n, spw_spsc_push_timeout,
+    spw_spsc, spw_spsc_close, spw_spsc_free, spw_spsc_len, spw_spsc_new, spw_spsc_pop,
+    spw_spsc_pop_n, spw_spsc_pop_timeout, spw_spsc_push, spw_spsc_push_n, spw_spsc_push_timeout,
 };
 pub use status::{spw_status, spw_status_name};
 pub use version::spw_version;

@@ -2,9 +2,10 @@
 
 use core::ffi::c_void;
 
-use super::buffer::{insert_error, spw_buffer};
+use super::buffer::spw_buffer;
 use super::error::Error;
 use super::guard::{self, Fuse};
+use super::outcome::insert_error;
 use super::ptr::{self, Handle};
 use super::status::spw_status;
 use crate::buffer::Producer;

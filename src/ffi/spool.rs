@@ -15,8 +15,10 @@ use crate::sync::Mutex;
 
 /// A durable FIFO of byte records, kept in segment files in one directory.
 ///
-/// Records come out oldest first. Pushed bytes are copied in; popped and
-/// peeked records are handed over and freed with `spw_bytes_free`.
+/// Records come out oldest first (`spw_spool_pop`, `spw_spool_peek`), or
+/// newest first (`spw_spool_pop_newest`, `spw_spool_peek_newest`). Pushed
+/// bytes are copied in; popped and peeked records are handed over and freed
+/// with `spw_bytes_free`.
 ///
 /// **Durability.** When `spw_spool_flush` (or `spw_spool_close`) returns
 /// `SPW_OK`, a crash of the process or the machine loses no record pushed
@@ -115,7 +117,8 @@ fn spool_error(e: &SpoolError, dir: &Path) -> Error {
     Error::new(status, detail)
 }
 
-/// Hands a record to C, as `spw_spool_pop` and `spw_spool_peek` return it.
+/// Hands a record to C, as `spw_spool_pop`, `spw_spool_peek` and their
+/// newest-first twins return it.
 fn record_out(
     record: Option<Box<[u8]>>,
     data: ptr::Out<'_, *mut u8>,
@@ -274,6 +277,68 @@ pub unsafe extern "C" fn spw_spool_peek(
         // SAFETY: the caller passes NULL or distinct pointers valid for one write.
         let (data_out, len_out) = unsafe { (ptr::out(data, "data")?, ptr::out(len, "len")?) };
         let record = spool.with(|sp| Ok(sp.peek()?.map(Box::<[u8]>::from)))?;
+        record_out(record, data_out, len_out)
+    })
+}
+
+/// Removes the newest record (the one pushed last) and hands it to the
+/// caller: the spool used as a stack, for when the latest data matters most.
+///
+/// As `spw_spool_pop` otherwise: on `SPW_OK`, free `*data` with
+/// `spw_bytes_free(*data, *len)`; an empty record is `(NULL, 0)`; on any
+/// failure `*data` and `*len` are left untouched and no record is removed.
+/// The removal is durable at the next `spw_spool_flush`; until then a crash
+/// may bring the record back. Oldest-first and newest-first calls may be
+/// mixed: each takes from its own end.
+///
+/// Returns `SPW_OK`; `SPW_ERR_EMPTY` when the spool holds no record;
+/// `SPW_ERR_IO` when reading fails, or a due `interval` sync fails (the
+/// message names the operation and the file); `SPW_ERR_CLOSED` after
+/// `spw_spool_close`; `SPW_ERR_NULL` (`s`, `data` or `len`). Thread-safe.
+///
+/// # Safety
+/// As `spw_spool_pop`.
+#[no_mangle]
+pub unsafe extern "C" fn spw_spool_pop_newest(
+    s: *mut spw_spool,
+    data: *mut *mut u8,
+    len: *mut usize,
+) -> spw_status {
+    guard::status("spw_spool_pop_newest", || {
+        // SAFETY: the caller passes NULL or a live spool from spw_spool_open.
+        let spool = unsafe { ptr::handle(s, "s") }?;
+        // SAFETY: the caller passes NULL or distinct pointers valid for one write.
+        let (data_out, len_out) = unsafe { (ptr::out(data, "data")?, ptr::out(len, "len")?) };
+        let record = spool.with(|sp| sp.pop_newest())?;
+        record_out(record.map(Vec::into_boxed_slice), data_out, len_out)
+    })
+}
+
+/// Hands the caller a copy of the newest record (the one pushed last),
+/// leaving it in the spool.
+///
+/// As `spw_spool_peek` otherwise: free the copy with
+/// `spw_bytes_free(*data, *len)`; an empty record is `(NULL, 0)`; on failure
+/// `*data` and `*len` are left untouched.
+///
+/// Returns `SPW_OK`, `SPW_ERR_EMPTY`, `SPW_ERR_IO` (reading failed),
+/// `SPW_ERR_CLOSED`, or `SPW_ERR_NULL` (`s`, `data` or `len`). Thread-safe;
+/// another thread may push a newer record, or pop this one, right after.
+///
+/// # Safety
+/// As `spw_spool_pop`.
+#[no_mangle]
+pub unsafe extern "C" fn spw_spool_peek_newest(
+    s: *mut spw_spool,
+    data: *mut *mut u8,
+    len: *mut usize,
+) -> spw_status {
+    guard::status("spw_spool_peek_newest", || {
+        // SAFETY: the caller passes NULL or a live spool from spw_spool_open.
+        let spool = unsafe { ptr::handle(s, "s") }?;
+        // SAFETY: the caller passes NULL or distinct pointers valid for one write.
+        let (data_out, len_out) = unsafe { (ptr::out(data, "data")?, ptr::out(len, "len")?) };
+        let record = spool.with(|sp| Ok(sp.peek_newest()?.map(Box::<[u8]>::from)))?;
         record_out(record, data_out, len_out)
     })
 }
@@ -459,6 +524,96 @@ mod tests {
             assert_eq!(got.status(), status, "{e:?}");
             assert!(got.detail().contains(text), "{e:?}: {}", got.detail());
         }
+    }
+
+    /// Takes a record out with `f` (a pop or a peek), checks the status, and
+    /// returns the record's bytes (freed here).
+    ///
+    /// # Safety
+    /// `s` is a live spool.
+    unsafe fn take(
+        f: unsafe extern "C" fn(*mut spw_spool, *mut *mut u8, *mut usize) -> spw_status,
+        s: *mut spw_spool,
+    ) -> Result<Vec<u8>, (spw_status, String)> {
+        let (mut data, mut len) = (core::ptr::dangling_mut::<u8>(), 99_usize);
+        // SAFETY: s is live (caller); data and len are valid for one write.
+        match unsafe { f(s, &mut data, &mut len) } {
+            spw_status::SPW_OK => {
+                let bytes = if len == 0 {
+                    assert!(data.is_null());
+                    Vec::new()
+                } else {
+                    // SAFETY: on SPW_OK the library handed over len bytes at data.
+                    unsafe { core::slice::from_raw_parts(data, len) }.to_vec()
+                };
+                // SAFETY: the pair the library returned, freed once.
+                unsafe { crate::ffi::spw_bytes_free(data, len) };
+                Ok(bytes)
+            }
+            st => {
+                assert_eq!((data, len), (core::ptr::dangling_mut::<u8>(), 99));
+                Err((st, last_error_string()))
+            }
+        }
+    }
+
+    #[test]
+    fn newest_first_takes_from_the_other_end() {
+        let dir = std::env::temp_dir().join(format!("spillway-ffi-newest-{}", std::process::id()));
+        let c_dir = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
+        let mut s = null_mut();
+        // SAFETY: the strings are NUL-terminated; s is valid for one pointer
+        // and is freed once, at the end.
+        unsafe {
+            let st = spw_spool_open(c_dir.as_ptr(), core::ptr::null(), &mut s);
+            assert_eq!(st, spw_status::SPW_OK, "{}", last_error_string());
+            let empty = Err((
+                spw_status::SPW_ERR_EMPTY,
+                "spw_spool_peek_newest: spool is empty".to_owned(),
+            ));
+            assert_eq!(take(spw_spool_peek_newest, s), empty);
+            for rec in [&b"a"[..], b"", b"ccc", b"dd"] {
+                let st = spw_spool_push(s, rec.as_ptr().cast(), rec.len());
+                assert_eq!(st, spw_status::SPW_OK);
+            }
+            assert_eq!(take(spw_spool_peek_newest, s), Ok(b"dd".to_vec()));
+            assert_eq!(take(spw_spool_pop_newest, s), Ok(b"dd".to_vec()));
+            assert_eq!(take(spw_spool_pop, s), Ok(b"a".to_vec()));
+            assert_eq!(take(spw_spool_pop_newest, s), Ok(b"ccc".to_vec()));
+            // The empty record comes back as (NULL, 0).
+            assert_eq!(take(spw_spool_peek_newest, s), Ok(Vec::new()));
+            assert_eq!(take(spw_spool_pop_newest, s), Ok(Vec::new()));
+            let mut n = 7;
+            assert_eq!(spw_spool_len(s, &mut n), spw_status::SPW_OK);
+            assert_eq!(n, 0);
+            assert_eq!(
+                take(spw_spool_pop_newest, s),
+                Err((
+                    spw_status::SPW_ERR_EMPTY,
+                    "spw_spool_pop_newest: spool is empty".to_owned()
+                ))
+            );
+
+            let (mut data, mut len) = (null_mut(), 0);
+            let st = spw_spool_pop_newest(null_mut(), &mut data, &mut len);
+            assert_eq!(st, spw_status::SPW_ERR_NULL);
+            assert_eq!(last_error_string(), "spw_spool_pop_newest: s is NULL");
+            let st = spw_spool_peek_newest(s, null_mut(), &mut len);
+            assert_eq!(st, spw_status::SPW_ERR_NULL);
+            assert_eq!(last_error_string(), "spw_spool_peek_newest: data is NULL");
+            let st = spw_spool_pop_newest(s, &mut data, null_mut());
+            assert_eq!(st, spw_status::SPW_ERR_NULL);
+            assert_eq!(last_error_string(), "spw_spool_pop_newest: len is NULL");
+
+            assert_eq!(spw_spool_close(s), spw_status::SPW_OK);
+            for f in [spw_spool_pop_newest, spw_spool_peek_newest] {
+                let (st, msg) = take(f, s).unwrap_err();
+                assert_eq!(st, spw_status::SPW_ERR_CLOSED);
+                assert!(msg.ends_with(": spool is closed"), "{msg}");
+            }
+            spw_spool_free(s);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -4,6 +4,23 @@
 //! One C object holds both halves of a `spsc::channel::<u8>`; an element is
 //! `elem_size` bytes that move all-or-nothing. Which half a call touches
 //! follows from the function: `push*` the producer, `pop*` the consumer.
+//! `spw_spsc_close` and `spw_spsc_len` touch neither, so any thread may call
+//! them: close goes through a `Closer`, len reads two counters.
+//!
+//! # A push racing a close
+//!
+//! A close from a third thread is not ordered with the producer's pushes, so
+//! the ring alone cannot promise that a push which returned `SPW_OK` is
+//! still popped: the consumer may see "closed" and "empty" just before that
+//! push publishes. The `pushed` counter closes that gap, Dekker-style. The
+//! producer counts a push, then a SeqCst fence, then the ring looks at
+//! `closed`; the consumer, after seeing `closed` with less than an element
+//! left, runs a SeqCst fence and then reads `pushed` (`settle`). If the push
+//! saw the ring open, its fence precedes the consumer's in the SeqCst order
+//! (C++20 [atomics.order]: the push's read of `closed` is coherence-ordered
+//! before the close), so the consumer sees the count and waits until the
+//! element is published. If the push saw the ring closed, it gives its count
+//! back and fails with `SPW_ERR_CLOSED`. Either way nothing is left behind.
 
 use core::ffi::c_void;
 
@@ -12,16 +29,18 @@ use super::guard::{self, Fuse};
 use super::ptr::{self, Handle};
 use super::status::spw_status;
 use super::wait::Wait;
-use crate::ring::spsc::{self, Consumer, Producer};
+use crate::backoff::Backoff;
+use crate::ring::spsc::{self, Closer, Consumer, Producer};
 use crate::ring::WaitError;
-use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::atomic::{fence, AtomicUsize, Ordering};
 use crate::sync::UnsafeCell;
 
 /// A lock-free ring of fixed-size elements for exactly one producer thread
 /// and one consumer thread.
 ///
 /// One thread calls `spw_spsc_push*`, one thread calls `spw_spsc_pop*` (they
-/// may be the same thread); `spw_spsc_len` may be called from any thread.
+/// may be the same thread); `spw_spsc_len` and `spw_spsc_close` may be
+/// called from any thread.
 /// Never call the push functions from two threads at once, nor the pop
 /// functions: the ring takes no lock, and that is undefined behaviour. A role
 /// may move to another thread only after the previous thread's last call
@@ -39,9 +58,13 @@ pub struct spw_spsc {
     // `with_consumer` is unique for as long as it lives.
     producer: UnsafeCell<Producer<u8>>,
     consumer: UnsafeCell<Consumer<u8>>,
-    /// Elements ever pushed (counted just before they are published) and
-    /// popped (counted just after), so `spw_spsc_len` can run on any thread
-    /// without a reference to either half. Each has a single writer.
+    /// Closes the ring from any thread without touching either half.
+    closer: Closer<u8>,
+    /// Elements ever pushed (counted just before they are published, and
+    /// given back if a close stopped them) and popped (counted just after),
+    /// so `spw_spsc_len` can run on any thread without a reference to either
+    /// half, and a pop after a close can wait out a push under way (see the
+    /// module docs). Each has a single writer.
     pushed: AtomicUsize,
     popped: AtomicUsize,
 }
@@ -60,10 +83,33 @@ fn bump(counter: &AtomicUsize, n: usize) {
     );
 }
 
+/// Takes back `n` that [`bump`] added, on the same thread.
+fn unbump(counter: &AtomicUsize, n: usize) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_sub(n),
+        Ordering::Release,
+    );
+}
+
+/// What a push gets once the ring is closed (by `spw_spsc_close`, or by a
+/// panic in an earlier call).
 fn closed() -> Error {
-    // Both halves live in this one object, so the far side cannot be gone;
-    // this only answers a ring that reports itself closed anyway.
     Error::closed("ring is closed")
+}
+
+/// What a pop gets once the ring is closed and nothing is left in it.
+fn drained() -> Error {
+    Error::closed("ring is closed and empty")
+}
+
+/// Closes the ring if the call it guards unwinds, so the thread on the
+/// other side does not wait forever for a peer whose calls now all fail.
+struct CloseOnUnwind<'a>(&'a Closer<u8>);
+
+impl Drop for CloseOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 impl spw_spsc {
@@ -94,6 +140,7 @@ impl spw_spsc {
             fuse: Fuse::new(),
             elem_size,
             capacity,
+            closer: producer.closer(),
             producer: UnsafeCell::new(producer),
             consumer: UnsafeCell::new(consumer),
             pushed: AtomicUsize::new(0),
@@ -107,10 +154,13 @@ impl spw_spsc {
     /// Called only on the producer thread, never re-entrantly.
     unsafe fn with_producer<R>(&self, f: impl FnOnce(&mut Producer<u8>) -> R) -> R {
         self.fuse.run(|| {
-            self.producer.with_mut(|p| {
+            let armed = CloseOnUnwind(&self.closer);
+            let result = self.producer.with_mut(|p| {
                 // SAFETY: the caller is the one producer thread (see the field).
                 f(unsafe { &mut *p })
-            })
+            });
+            core::mem::forget(armed);
+            result
         })
     }
 
@@ -120,26 +170,46 @@ impl spw_spsc {
     /// Called only on the consumer thread, never re-entrantly.
     unsafe fn with_consumer<R>(&self, f: impl FnOnce(&mut Consumer<u8>) -> R) -> R {
         self.fuse.run(|| {
-            self.consumer.with_mut(|c| {
+            let armed = CloseOnUnwind(&self.closer);
+            let result = self.consumer.with_mut(|c| {
                 // SAFETY: the caller is the one consumer thread (see the field).
                 f(unsafe { &mut *c })
-            })
+            });
+            core::mem::forget(armed);
+            result
         })
     }
 
-    /// Pushes `elems` (whole elements) that the caller checked fit.
-    fn push_checked(&self, p: &mut Producer<u8>, elems: &[u8]) {
-        // Count before publishing, so `len` never sees more popped than pushed.
-        bump(&self.pushed, elems.len() / self.elem_size);
-        let n = p.push_slice(elems);
-        // Only this thread adds, so the room it saw is still there.
-        assert_eq!(n, elems.len(), "spsc ring took less than its free slots");
+    /// Pushes `elems` (one or more whole elements) that the caller checked
+    /// fit; `SPW_ERR_CLOSED`, with nothing pushed, if a close got there
+    /// first.
+    fn push_checked(&self, p: &mut Producer<u8>, elems: &[u8]) -> Result<(), Error> {
+        let count = elems.len() / self.elem_size;
+        // Count before publishing, so `len` never sees more popped than
+        // pushed, and before the ring looks at `closed` (the fence), so a
+        // consumer that saw the close waits for this push (module docs).
+        bump(&self.pushed, count);
+        fence(Ordering::SeqCst);
+        match p.push_slice(elems) {
+            n if n == elems.len() => Ok(()),
+            // `push_slice` looks at `closed` before it writes anything.
+            0 if p.is_closed() => {
+                unbump(&self.pushed, count);
+                Err(closed())
+            }
+            // Only this thread adds, so the room it saw is still there.
+            n => unreachable!(
+                "spsc ring took {n} of {} bytes although it was open and had room",
+                elems.len()
+            ),
+        }
     }
 
     /// Pops into `out` (whole elements) that the caller checked are there.
     fn pop_checked(&self, c: &mut Consumer<u8>, out: &mut [u8]) {
         let n = c.pop_slice(out);
-        // Only this thread removes, so what it saw is still there.
+        // Only this thread removes, so what it saw is still there (a close
+        // does not stop pops: they drain).
         assert_eq!(n, out.len(), "spsc ring gave less than its length");
         bump(&self.popped, out.len() / self.elem_size);
     }
@@ -148,6 +218,7 @@ impl spw_spsc {
     fn wait_for_room(&self, p: &mut Producer<u8>, wait: Wait) -> Result<(), Error> {
         let size = self.elem_size;
         match wait {
+            Wait::No if p.is_closed() => Err(closed()),
             Wait::No if p.slots() < size => Err(Error::new(
                 spw_status::SPW_ERR_FULL,
                 format!("ring is full (capacity {} elements)", self.capacity),
@@ -164,22 +235,50 @@ impl spw_spsc {
         }
     }
 
-    /// Waits (as `wait` says) until one element is there.
+    /// Waits (as `wait` says) until one element is there; once the ring is
+    /// closed, it waits no more and says `SPW_ERR_CLOSED` when none is left.
     fn wait_for_elem(&self, c: &mut Consumer<u8>, wait: Wait) -> Result<(), Error> {
         let size = self.elem_size;
-        match wait {
-            Wait::No if c.len() < size => {
-                Err(Error::new(spw_status::SPW_ERR_EMPTY, "ring is empty"))
+        let waited = match wait {
+            Wait::No if c.len() >= size => return Ok(()),
+            Wait::No if c.is_closed() => Err(WaitError::Closed),
+            Wait::No => return Err(Error::new(spw_status::SPW_ERR_EMPTY, "ring is empty")),
+            Wait::For(t) => c.wait_for_len(size, Some(t)),
+            Wait::Forever => c.wait_for_len(size, None),
+        };
+        match waited {
+            Ok(()) => Ok(()),
+            Err(WaitError::Closed) => self.settle(c),
+            Err(WaitError::Timeout) => Err(Error::new(
+                spw_status::SPW_ERR_TIMEOUT,
+                format!("ring stayed empty for {} ms", wait.as_timeout().as_millis()),
+            )),
+        }
+    }
+
+    /// Called once the consumer has seen the ring closed with less than one
+    /// element in it: waits out a push that the producer's thread may have
+    /// under way (counted, but not yet published or given back), then says
+    /// whether an element came (`Ok`) or none ever will (`SPW_ERR_CLOSED`).
+    /// The wait is a few instructions of the producer's, not a blocking one:
+    /// a push blocks only before it counts.
+    fn settle(&self, c: &Consumer<u8>) -> Result<(), Error> {
+        let mut backoff = Backoff::new();
+        loop {
+            // Pairs with the fence in `push_checked` (module docs).
+            fence(Ordering::SeqCst);
+            let pushed = self.pushed.load(Ordering::Acquire);
+            if c.len() >= self.elem_size {
+                return Ok(());
             }
-            Wait::No => Ok(()),
-            Wait::For(t) => c.wait_for_len(size, Some(t)).map_err(|e| match e {
-                WaitError::Timeout => Error::new(
-                    spw_status::SPW_ERR_TIMEOUT,
-                    format!("ring stayed empty for {} ms", t.as_millis()),
-                ),
-                WaitError::Closed => closed(),
-            }),
-            Wait::Forever => c.wait_for_len(size, None).map_err(|_| closed()),
+            // Only this thread writes `popped`.
+            if pushed == self.popped.load(Ordering::Relaxed) {
+                return Err(drained());
+            }
+            // A producer that panicked between counting and publishing
+            // never settles; its panic blew the fuse.
+            self.fuse.check()?;
+            backoff.snooze();
         }
     }
 
@@ -218,7 +317,9 @@ pub unsafe extern "C" fn spw_spsc_new(
 /// Copies one element (`elem_size` bytes at `elem`) into the ring, without
 /// waiting. Producer thread only.
 ///
-/// Returns `SPW_OK`, `SPW_ERR_FULL`, or `SPW_ERR_NULL` (`r` or `elem`).
+/// Returns `SPW_OK`, `SPW_ERR_FULL`, `SPW_ERR_CLOSED` (after
+/// `spw_spsc_close`; the element is not in the ring), or `SPW_ERR_NULL` (`r`
+/// or `elem`).
 ///
 /// # Safety
 /// `r` is NULL or a live ring and the caller is its one producer thread; a
@@ -232,10 +333,11 @@ pub unsafe extern "C" fn spw_spsc_push(r: *mut spw_spsc, elem: *const c_void) ->
 /// Copies one element into the ring, waiting while it is full: `timeout_ms`
 /// 0 = not at all (`SPW_ERR_FULL`), `UINT64_MAX` = until there is room,
 /// otherwise up to that many milliseconds (`SPW_ERR_TIMEOUT`). Producer
-/// thread only.
+/// thread only. `spw_spsc_close` ends the wait.
 ///
-/// Returns `SPW_OK`, `SPW_ERR_FULL`, `SPW_ERR_TIMEOUT`, or `SPW_ERR_NULL`
-/// (`r` or `elem`).
+/// Returns `SPW_OK`, `SPW_ERR_FULL`, `SPW_ERR_TIMEOUT`, `SPW_ERR_CLOSED`
+/// (after or during `spw_spsc_close`; the element is not in the ring), or
+/// `SPW_ERR_NULL` (`r` or `elem`).
 ///
 /// # Safety
 /// As `spw_spsc_push`.
@@ -265,8 +367,7 @@ unsafe fn push_one(
         let elem = unsafe { ptr::bytes_in(elem, ring.elem_size, "elem") }?;
         let push = |p: &mut Producer<u8>| {
             ring.wait_for_room(p, Wait::from_ms(timeout_ms))?;
-            ring.push_checked(p, elem);
-            Ok(())
+            ring.push_checked(p, elem)
         };
         // SAFETY: the caller is the producer thread.
         unsafe { ring.with_producer(push) }
@@ -279,7 +380,8 @@ unsafe fn push_one(
 ///
 /// Returns how many elements went in (the first ones of `elems`); 0 when the
 /// ring is full, when `n` is 0, or on an error (`spw_last_error()` is `""`
-/// unless it was an error: `r` NULL, or `elems` NULL with `n > 0`).
+/// unless it was an error: `r` NULL, `elems` NULL with `n > 0`, or the ring
+/// closed by `spw_spsc_close`).
 ///
 /// # Safety
 /// `r` is NULL or a live ring and the caller is its one producer thread; a
@@ -297,11 +399,17 @@ pub unsafe extern "C" fn spw_spsc_push_n(
             return Err(Error::null("elems"));
         }
         let push_n = |p: &mut Producer<u8>| {
+            if p.is_closed() {
+                return Err(closed());
+            }
             let k = ring.whole(n, p.slots());
+            if k == 0 {
+                return Ok(0);
+            }
             // k <= capacity, so k * elem_size cannot overflow.
             // SAFETY: elems is readable for n >= k elements (caller).
             let src = unsafe { ptr::bytes_in(elems, k * ring.elem_size, "elems") }?;
-            ring.push_checked(p, src);
+            ring.push_checked(p, src)?;
             Ok(k)
         };
         // SAFETY: the caller is the producer thread.
@@ -310,9 +418,11 @@ pub unsafe extern "C" fn spw_spsc_push_n(
 }
 
 /// Moves the oldest element into `out` (`elem_size` bytes), without waiting.
-/// Consumer thread only. `out` is written only on `SPW_OK`.
+/// Consumer thread only. `out` is written only on `SPW_OK`. After
+/// `spw_spsc_close` it still hands out what is left, oldest first.
 ///
-/// Returns `SPW_OK`, `SPW_ERR_EMPTY`, or `SPW_ERR_NULL` (`r` or `out`).
+/// Returns `SPW_OK`, `SPW_ERR_EMPTY`, `SPW_ERR_CLOSED` (closed and nothing
+/// left: no element will ever come), or `SPW_ERR_NULL` (`r` or `out`).
 ///
 /// # Safety
 /// `r` is NULL or a live ring and the caller is its one consumer thread; a
@@ -327,9 +437,11 @@ pub unsafe extern "C" fn spw_spsc_pop(r: *mut spw_spsc, out: *mut c_void) -> spw
 /// `timeout_ms` 0 = not at all (`SPW_ERR_EMPTY`), `UINT64_MAX` = until an
 /// element arrives, otherwise up to that many milliseconds
 /// (`SPW_ERR_TIMEOUT`). Consumer thread only. `out` is written only on `SPW_OK`.
+/// After `spw_spsc_close` it hands out what is left, then returns
+/// `SPW_ERR_CLOSED` at once, without waiting; a close during the wait ends it.
 ///
-/// Returns `SPW_OK`, `SPW_ERR_EMPTY`, `SPW_ERR_TIMEOUT`, or `SPW_ERR_NULL`
-/// (`r` or `out`).
+/// Returns `SPW_OK`, `SPW_ERR_EMPTY`, `SPW_ERR_TIMEOUT`, `SPW_ERR_CLOSED`
+/// (closed and nothing left), or `SPW_ERR_NULL` (`r` or `out`).
 ///
 /// # Safety
 /// As `spw_spsc_pop`.
@@ -373,7 +485,8 @@ unsafe fn pop_one(
 ///
 /// Returns how many elements were written to the start of `out`; 0 when the
 /// ring is empty, when `n` is 0, or on an error (`spw_last_error()` is `""`
-/// unless it was an error: `r` NULL, or `out` NULL with `n > 0`).
+/// unless it was an error: `r` NULL, `out` NULL with `n > 0`, or the ring
+/// closed by `spw_spsc_close` with nothing left in it).
 ///
 /// # Safety
 /// `r` is NULL or a live ring and the caller is its one consumer thread; a
@@ -387,7 +500,11 @@ pub unsafe extern "C" fn spw_spsc_pop_n(r: *mut spw_spsc, out: *mut c_void, n: u
             return Err(Error::null("out"));
         }
         let pop_n = |c: &mut Consumer<u8>| {
-            let k = ring.whole(n, c.len());
+            let mut k = ring.whole(n, c.len());
+            if k == 0 && c.is_closed() {
+                ring.settle(c)?;
+                k = ring.whole(n, c.len());
+            }
             // k <= capacity, so k * elem_size cannot overflow.
             // SAFETY: out is writable for n >= k elements (caller).
             let dst = unsafe { ptr::bytes_out(out, k * ring.elem_size, "out") }?;
@@ -418,6 +535,34 @@ pub unsafe extern "C" fn spw_spsc_len(r: *const spw_spsc) -> usize {
         // Pushes are counted just before they are published, so the
         // difference may run ahead of the ring by one call's worth.
         Ok(pushed.wrapping_sub(popped).min(ring.capacity))
+    })
+}
+
+/// Closes the ring: from now on every push returns `SPW_ERR_CLOSED` (and
+/// `spw_spsc_push_n` 0, with `spw_last_error()` saying so), while pops hand
+/// out the elements still inside, oldest first, and then return
+/// `SPW_ERR_CLOSED` (`spw_spsc_pop_timeout` too, without waiting;
+/// `spw_spsc_pop_n` 0 with the message). A push or pop waiting at the time
+/// wakes up. This is how the producer says "no more", or either side says
+/// "stop".
+///
+/// May be called from any thread (the producer's, the consumer's, or
+/// another), any number of times: closing a closed ring does nothing and
+/// returns `SPW_OK`. A push racing the close either fails with
+/// `SPW_ERR_CLOSED` or, if it returns `SPW_OK`, its element is still popped.
+/// The ring must still be freed with `spw_spsc_free`.
+///
+/// Returns `SPW_OK`, or `SPW_ERR_NULL`.
+///
+/// # Safety
+/// `r` is NULL or a live ring.
+#[no_mangle]
+pub unsafe extern "C" fn spw_spsc_close(r: *mut spw_spsc) -> spw_status {
+    guard::status("spw_spsc_close", || {
+        // SAFETY: the caller passes NULL or a live ring from spw_spsc_new.
+        let ring = unsafe { ptr::handle(r, "r") }?;
+        ring.fuse.run(|| ring.closer.close());
+        Ok(())
     })
 }
 
@@ -489,6 +634,213 @@ mod tests {
             assert_eq!(spw_spsc_len(r), 0);
             spw_spsc_free(r);
         }
+    }
+
+    /// A ring pointer that test threads share, as C threads would.
+    #[derive(Clone, Copy)]
+    struct Shared(*mut spw_spsc);
+    // SAFETY: the tests keep the C contract: one producer thread, one
+    // consumer thread, close from anywhere, free after every join.
+    unsafe impl Send for Shared {}
+
+    #[test]
+    fn after_a_close_pushes_fail_and_pops_drain_then_say_closed() {
+        let r = new_spsc(4, 2);
+        let mut out = [0_u8; 8];
+        // SAFETY: r is live and this thread is both producer and consumer;
+        // the buffers hold the element counts passed.
+        unsafe {
+            assert_eq!(spw_spsc_push_n(r, [1_u8, 2, 3, 4].as_ptr().cast(), 2), 2);
+            assert_eq!(spw_spsc_close(r), spw_status::SPW_OK);
+            assert_eq!(last_error_string(), "");
+            assert_eq!(spw_spsc_close(r), spw_status::SPW_OK); // again: nothing more
+            assert_eq!(spw_spsc_close(null_mut()), spw_status::SPW_ERR_NULL);
+            assert_eq!(last_error_string(), "spw_spsc_close: r is NULL");
+
+            let elem = [9_u8, 9];
+            let st = spw_spsc_push(r, elem.as_ptr().cast());
+            assert_eq!(st, spw_status::SPW_ERR_CLOSED);
+            assert_eq!(last_error_string(), "spw_spsc_push: ring is closed");
+            for timeout in [50, u64::MAX] {
+                let st = spw_spsc_push_timeout(r, elem.as_ptr().cast(), timeout);
+                assert_eq!(st, spw_status::SPW_ERR_CLOSED);
+                assert_eq!(last_error_string(), "spw_spsc_push_timeout: ring is closed");
+            }
+            assert_eq!(spw_spsc_push_n(r, elem.as_ptr().cast(), 1), 0);
+            assert_eq!(last_error_string(), "spw_spsc_push_n: ring is closed");
+            assert_eq!(spw_spsc_push_n(r, core::ptr::null(), 0), 0);
+            assert_eq!(last_error_string(), "spw_spsc_push_n: ring is closed");
+            assert_eq!(spw_spsc_len(r), 2);
+
+            // What was pushed before the close comes out, in order.
+            assert_eq!(spw_spsc_pop(r, out.as_mut_ptr().cast()), spw_status::SPW_OK);
+            assert_eq!(&out[..2], &[1, 2]);
+            assert_eq!(spw_spsc_pop_n(r, out.as_mut_ptr().cast(), 4), 1);
+            assert_eq!(last_error_string(), "");
+            assert_eq!(&out[..2], &[3, 4]);
+
+            // Then: closed, not empty; and no waiting.
+            out = [7; 8];
+            let st = spw_spsc_pop(r, out.as_mut_ptr().cast());
+            assert_eq!(st, spw_status::SPW_ERR_CLOSED);
+            assert_eq!(
+                last_error_string(),
+                "spw_spsc_pop: ring is closed and empty"
+            );
+            for timeout in [1, 60_000, u64::MAX] {
+                let st = spw_spsc_pop_timeout(r, out.as_mut_ptr().cast(), timeout);
+                assert_eq!(st, spw_status::SPW_ERR_CLOSED);
+                assert_eq!(
+                    last_error_string(),
+                    "spw_spsc_pop_timeout: ring is closed and empty"
+                );
+            }
+            assert_eq!(spw_spsc_pop_n(r, out.as_mut_ptr().cast(), 4), 0);
+            assert_eq!(
+                last_error_string(),
+                "spw_spsc_pop_n: ring is closed and empty"
+            );
+            assert_eq!(out, [7; 8]);
+            assert_eq!(spw_spsc_len(r), 0);
+            spw_spsc_free(r);
+        }
+    }
+
+    #[test]
+    fn a_close_from_a_third_thread_wakes_both_waiting_sides() {
+        let full = Shared(new_spsc(1, 4));
+        let empty = Shared(new_spsc(1, 4));
+        // SAFETY: this thread is `full`'s producer until the spawn below.
+        let st = unsafe { spw_spsc_push(full.0, b"abcd".as_ptr().cast()) };
+        assert_eq!(st, spw_status::SPW_OK);
+        // Each side waits without a deadline; only the close can end it,
+        // whether it comes before or during the wait.
+        let producer = std::thread::spawn(move || {
+            let full = full;
+            // SAFETY: this thread is now `full`'s only producer.
+            let st = unsafe { spw_spsc_push_timeout(full.0, b"efgh".as_ptr().cast(), u64::MAX) };
+            (st, last_error_string())
+        });
+        let consumer = std::thread::spawn(move || {
+            let empty = empty;
+            let mut out = [0_u8; 4];
+            // SAFETY: this thread is `empty`'s only consumer.
+            let st = unsafe { spw_spsc_pop_timeout(empty.0, out.as_mut_ptr().cast(), u64::MAX) };
+            (st, last_error_string())
+        });
+        let closer = std::thread::spawn(move || {
+            let (full, empty) = (full, empty);
+            // SAFETY: both rings are live until the joins below.
+            unsafe { (spw_spsc_close(full.0), spw_spsc_close(empty.0)) }
+        });
+        assert_eq!(
+            closer.join().unwrap(),
+            (spw_status::SPW_OK, spw_status::SPW_OK)
+        );
+        assert_eq!(
+            producer.join().unwrap(),
+            (
+                spw_status::SPW_ERR_CLOSED,
+                "spw_spsc_push_timeout: ring is closed".to_owned()
+            )
+        );
+        assert_eq!(
+            consumer.join().unwrap(),
+            (
+                spw_status::SPW_ERR_CLOSED,
+                "spw_spsc_pop_timeout: ring is closed and empty".to_owned()
+            )
+        );
+        let mut out = [0_u8; 4];
+        // SAFETY: every other thread has been joined; this one is both sides.
+        unsafe {
+            let st = spw_spsc_pop(full.0, out.as_mut_ptr().cast());
+            assert_eq!(st, spw_status::SPW_OK);
+            assert_eq!(&out, b"abcd");
+            spw_spsc_free(full.0);
+            spw_spsc_free(empty.0);
+        }
+    }
+
+    #[test]
+    fn every_push_that_succeeds_is_popped_even_when_a_third_thread_closes() {
+        // The close lands at a different point of the producer's pushes in
+        // each round; conservation must hold in every one: the consumer gets
+        // exactly the elements whose push returned SPW_OK, in order, and then
+        // SPW_ERR_CLOSED.
+        for round in 0..200_u32 {
+            let r = Shared(new_spsc(8, 4));
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+            let producer = std::thread::spawn(move || {
+                let r = r;
+                let mut ok = 0_u32;
+                for i in 0.. {
+                    if i == round % 16 {
+                        go_tx.send(()).unwrap(); // let the closer go
+                    }
+                    let elem = i.to_le_bytes();
+                    // SAFETY: this thread is r's only producer.
+                    let st = unsafe { spw_spsc_push_timeout(r.0, elem.as_ptr().cast(), u64::MAX) };
+                    match st {
+                        spw_status::SPW_OK => ok += 1,
+                        spw_status::SPW_ERR_CLOSED => return ok,
+                        other => panic!("push: {other:?}: {}", last_error_string()),
+                    }
+                }
+                unreachable!()
+            });
+            let consumer = std::thread::spawn(move || {
+                let r = r;
+                let mut got = Vec::new();
+                let mut out = [0_u8; 4];
+                loop {
+                    // SAFETY: this thread is r's only consumer.
+                    let st =
+                        unsafe { spw_spsc_pop_timeout(r.0, out.as_mut_ptr().cast(), u64::MAX) };
+                    match st {
+                        spw_status::SPW_OK => got.push(u32::from_le_bytes(out)),
+                        spw_status::SPW_ERR_CLOSED => return got,
+                        other => panic!("pop: {other:?}: {}", last_error_string()),
+                    }
+                }
+            });
+            go_rx.recv().unwrap();
+            // SAFETY: r is live until the joins below.
+            assert_eq!(unsafe { spw_spsc_close(r.0) }, spw_status::SPW_OK);
+            let pushed = producer.join().unwrap();
+            let popped = consumer.join().unwrap();
+            assert_eq!(popped, (0..pushed).collect::<Vec<_>>(), "round {round}");
+            // SAFETY: both threads are joined.
+            unsafe {
+                assert_eq!(spw_spsc_len(r.0), 0);
+                spw_spsc_free(r.0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_panic_on_one_side_wakes_the_other() {
+        let r = Shared(new_spsc(2, 1));
+        let consumer = std::thread::spawn(move || {
+            let r = r;
+            let mut out = [0_u8];
+            // SAFETY: this thread is r's only consumer.
+            let st = unsafe { spw_spsc_pop_timeout(r.0, out.as_mut_ptr().cast(), u64::MAX) };
+            (st, last_error_string())
+        });
+        // SAFETY: r is live; this thread is its producer.
+        let st = unsafe {
+            guard::status("spw_spsc_push", || {
+                let ring = ptr::handle(r.0, "r")?;
+                ring.with_producer(|_| panic!("injected"))
+            })
+        };
+        assert_eq!(st, spw_status::SPW_ERR_PANIC);
+        let (st, msg) = consumer.join().unwrap();
+        assert_eq!(st, spw_status::SPW_ERR_CLOSED);
+        assert!(msg.starts_with("spw_spsc_pop_timeout: "), "{msg}");
+        // SAFETY: the consumer is joined.
+        unsafe { spw_spsc_free(r.0) };
     }
 
     #[test]

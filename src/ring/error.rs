@@ -175,3 +175,58 @@ impl std::error::Error for TryPopError {}
 impl std::error::Error for PopTimeoutError {}
 impl std::error::Error for PopClosedError {}
 impl std::error::Error for WaitError {}
+
+// The conversions crossbeam-channel offers between its matching errors
+// (`SendError` into `TrySendError`/`SendTimeoutError`, `RecvError` into
+// `TryRecvError`/`RecvTimeoutError`): a blocking call's "closed" is also
+// the non-blocking and the timed call's "closed", so `?` can carry it.
+
+impl<T> From<ClosedError<T>> for TryPushError<T> {
+    fn from(e: ClosedError<T>) -> Self {
+        Self::Closed(e.0)
+    }
+}
+
+impl<T> From<ClosedError<T>> for PushTimeoutError<T> {
+    fn from(e: ClosedError<T>) -> Self {
+        Self::Closed(e.0)
+    }
+}
+
+impl From<PopClosedError> for TryPopError {
+    fn from(_: PopClosedError) -> Self {
+        Self::Closed
+    }
+}
+
+impl From<PopClosedError> for PopTimeoutError {
+    fn from(_: PopClosedError) -> Self {
+        Self::Closed
+    }
+}
+
+impl From<PopClosedError> for WaitError {
+    fn from(_: PopClosedError) -> Self {
+        Self::Closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_error_converts_to_the_closed_case_of_every_matching_error() {
+        assert_eq!(TryPushError::from(ClosedError(7)).into_inner(), 7);
+        assert!(matches!(
+            PushTimeoutError::from(ClosedError(8)),
+            PushTimeoutError::Closed(8)
+        ));
+        assert_eq!(TryPopError::from(PopClosedError), TryPopError::Closed);
+        assert_eq!(
+            PopTimeoutError::from(PopClosedError),
+            PopTimeoutError::Closed
+        );
+        assert_eq!(WaitError::from(PopClosedError), WaitError::Closed);
+    }
+}

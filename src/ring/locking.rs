@@ -43,42 +43,18 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::deadline::Deadline;
 use super::error::{
     ClosedError, PopClosedError, PopTimeoutError, PushTimeoutError, TryPopError, TryPushError,
 };
-use crate::sync::{spin_loop, thread, Condvar, Mutex, MutexGuard};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 
 /// Rings larger than this start with this many slots allocated and grow on
 /// demand, so `LockingRing::new(usize::MAX)` ("practically unbounded") does
 /// not try to allocate the whole capacity up front.
 const MAX_PREALLOCATED_SLOTS: usize = 64 * 1024;
-
-/// Back-off rounds a blocked thread spends before it parks (see the module
-/// docs). None under loom: a round only releases and re-takes the lock and
-/// changes no state, while loom, which runs the other threads after a yield,
-/// would let a spinning thread always see the change it waits for and so
-/// never check the park-and-notify protocol that the models are there for.
-#[cfg(not(loom))]
-const SPIN_ROUNDS: u32 = 10;
-#[cfg(loom)]
-const SPIN_ROUNDS: u32 = 0;
-
-/// Rounds below this spin `2^round` times; later ones yield the CPU, which
-/// matters when the thread we wait for shares our core.
-const SPIN_ROUNDS_BEFORE_YIELD: u32 = 7;
-
-/// One back-off round, run with the lock released.
-fn back_off(round: u32) {
-    if round < SPIN_ROUNDS_BEFORE_YIELD {
-        for _ in 0..1u32 << round {
-            spin_loop();
-        }
-    } else {
-        thread::yield_now();
-    }
-}
 
 /// Everything the mutex guards.
 struct State<T> {
@@ -143,50 +119,6 @@ pub struct LockingRing<T> {
 enum Blocked {
     Closed,
     Timeout,
-}
-
-/// Resolves a relative timeout into an absolute deadline the first time an
-/// operation finds itself blocked, so back-off rounds and later (spurious or
-/// stolen) wake-ups wait only for what is left.
-struct Deadline {
-    timeout: Option<Duration>,
-    at: Option<Option<Instant>>,
-}
-
-impl Deadline {
-    fn new(timeout: Option<Duration>) -> Self {
-        Self { timeout, at: None }
-    }
-
-    /// How many back-off rounds to spend before parking: a zero timeout
-    /// means "do not wait", so it skips them.
-    fn spin_rounds(&self) -> u32 {
-        match self.timeout {
-            Some(t) if t.is_zero() => 0,
-            _ => SPIN_ROUNDS,
-        }
-    }
-
-    /// Fixes the deadline on the first call (when the operation first finds
-    /// itself blocked) and returns it; `None` means no deadline, including
-    /// one beyond what `Instant` can represent, which is as good as never.
-    fn start(&mut self) -> Option<Instant> {
-        let timeout = self.timeout?;
-        *self
-            .at
-            .get_or_insert_with(|| Instant::now().checked_add(timeout))
-    }
-
-    /// Waits on `cv`; returns whether the deadline has passed.
-    fn wait<S>(&mut self, cv: &Condvar, guard: &mut MutexGuard<'_, S>) -> bool {
-        match self.start() {
-            Some(at) => cv.wait_until(guard, at).timed_out(),
-            None => {
-                cv.wait(guard);
-                false
-            }
-        }
-    }
 }
 
 impl<T> LockingRing<T> {
@@ -638,7 +570,7 @@ impl<T> LockingRing<T> {
         let mut st = self.state.lock();
         let mut deadline = Deadline::new(timeout);
         let mut expired = false;
-        let mut spins_left = deadline.spin_rounds();
+        let mut backoff = deadline.backoff();
         loop {
             if st.closed {
                 return Err((Blocked::Closed, v));
@@ -653,10 +585,10 @@ impl<T> LockingRing<T> {
                 return Err((Blocked::Timeout, v));
             }
             deadline.start();
-            if spins_left > 0 {
+            if !backoff.is_completed() {
+                // One round with the lock released (see the module docs).
                 drop(st);
-                back_off(SPIN_ROUNDS - spins_left);
-                spins_left -= 1;
+                backoff.snooze();
                 st = self.state.lock();
                 continue;
             }
@@ -671,7 +603,7 @@ impl<T> LockingRing<T> {
         let mut st = self.state.lock();
         let mut deadline = Deadline::new(timeout);
         let mut expired = false;
-        let mut spins_left = deadline.spin_rounds();
+        let mut backoff = deadline.backoff();
         loop {
             if let Some(v) = st.items.pop_front() {
                 self.wake_pushers(st, 1);
@@ -684,10 +616,10 @@ impl<T> LockingRing<T> {
                 return Err(Blocked::Timeout);
             }
             deadline.start();
-            if spins_left > 0 {
+            if !backoff.is_completed() {
+                // One round with the lock released (see the module docs).
                 drop(st);
-                back_off(SPIN_ROUNDS - spins_left);
-                spins_left -= 1;
+                backoff.snooze();
                 st = self.state.lock();
                 continue;
             }

@@ -8,6 +8,7 @@
 //! Both know nothing of batches or sinks, and both drop every item still inside
 //! exactly once when they go.
 
+mod deadline;
 mod error;
 mod locking;
 pub mod spsc;

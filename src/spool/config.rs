@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::error::ConfigError;
+use super::error::SpoolConfigError;
 use super::frame;
 
 /// When the spool makes what it has written durable (fsync) on its own.
@@ -163,16 +163,16 @@ impl SpoolConfig {
     /// Checks that the values can work together.
     ///
     /// # Errors
-    /// A [`ConfigError`] naming the first field that cannot work.
+    /// A [`SpoolConfigError`] naming the first field that cannot work.
     ///
     /// ```
     /// use spillway::spool::SpoolConfig;
     /// let err = SpoolConfig { segment_bytes: 10, ..SpoolConfig::default() }.validate().unwrap_err();
     /// assert_eq!(err.field(), "segment_bytes");
     /// ```
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), SpoolConfigError> {
         if self.segment_bytes < MIN_SEGMENT_BYTES {
-            return Err(ConfigError::new(
+            return Err(SpoolConfigError::new(
                 "segment_bytes",
                 format!(
                     "{} is below the minimum of {MIN_SEGMENT_BYTES}",
@@ -181,10 +181,10 @@ impl SpoolConfig {
             ));
         }
         if self.max_record == 0 {
-            return Err(ConfigError::new("max_record", "must be at least 1"));
+            return Err(SpoolConfigError::new("max_record", "must be at least 1"));
         }
         if self.max_record > frame::MAX_PAYLOAD {
-            return Err(ConfigError::new(
+            return Err(SpoolConfigError::new(
                 "max_record",
                 format!(
                     "{} is above the format's limit of {}",
@@ -194,7 +194,7 @@ impl SpoolConfig {
             ));
         }
         if self.max_bytes < self.segment_bytes {
-            return Err(ConfigError::new(
+            return Err(SpoolConfigError::new(
                 "max_bytes",
                 format!(
                     "{} is smaller than segment_bytes ({})",
@@ -203,7 +203,7 @@ impl SpoolConfig {
             ));
         }
         if self.max_bytes < frame::frame_len(self.max_record) {
-            return Err(ConfigError::new(
+            return Err(SpoolConfigError::new(
                 "max_bytes",
                 format!(
                     "{} cannot hold one record of max_record ({}) bytes",
@@ -213,7 +213,7 @@ impl SpoolConfig {
         }
         if let SyncMode::Interval(d) = self.sync {
             if d.is_zero() {
-                return Err(ConfigError::new(
+                return Err(SpoolConfigError::new(
                     "sync",
                     "the interval must be longer than zero",
                 ));

@@ -66,12 +66,12 @@ impl std::error::Error for IoError {
 
 /// A [`SpoolConfig`](super::SpoolConfig) value that cannot work; names the field.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
+pub struct SpoolConfigError {
     field: &'static str,
     reason: String,
 }
 
-impl ConfigError {
+impl SpoolConfigError {
     pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
         Self {
             field,
@@ -85,13 +85,13 @@ impl ConfigError {
     }
 }
 
-impl fmt::Display for ConfigError {
+impl fmt::Display for SpoolConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "invalid spool config: {}: {}", self.field, self.reason)
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for SpoolConfigError {}
 
 /// Why a spool operation failed.
 ///
@@ -131,7 +131,7 @@ pub enum SpoolError {
     /// The spool was closed.
     Closed,
     /// The configuration cannot work.
-    Config(ConfigError),
+    Config(SpoolConfigError),
 }
 
 impl SpoolError {
@@ -166,8 +166,8 @@ impl From<IoError> for SpoolError {
     }
 }
 
-impl From<ConfigError> for SpoolError {
-    fn from(e: ConfigError) -> Self {
+impl From<SpoolConfigError> for SpoolError {
+    fn from(e: SpoolConfigError) -> Self {
         Self::Config(e)
     }
 }

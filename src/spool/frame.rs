@@ -23,8 +23,15 @@
 //! was ever written), and let a reader drop a second copy of a record (written
 //! again after a failed fsync) and check the read-position hint.
 //!
-//! Segment files are named `{id:016x}.seg` (16 lower-case hex digits) and
-//! their ids increase along the log. A new format would use a new extension.
+//! Segment files are named `{id:016x}.seg` (16 lower-case hex digits, an id
+//! from 1 to `MAX_ID`) and their ids increase along the log. A new format
+//! would use a new extension.
+
+/// The largest sequence number the spool writes or trusts. Numbers start at 1
+/// and grow by one per record, so it is out of reach, and it leaves room
+/// above every number for the arithmetic on them. A frame or read position
+/// with a larger number was not written by the spool: it counts as damage.
+pub(crate) const MAX_SEQ: u64 = 1 << 62;
 
 /// Bytes before the payload.
 pub(crate) const HEADER: usize = 16;

@@ -364,6 +364,9 @@ impl Storage for MemStorage {
 
     fn create(&mut self, id: u64) -> Result<(), IoError> {
         let mut st = self.state("create", id)?;
+        if st.files.contains_key(&id) {
+            return Err(IoError::new("create", path(id), os_err(17))); // EEXIST
+        }
         st.poisoned.remove(&(self.session, id));
         st.files.insert(id, MemFile::default());
         Ok(())

@@ -16,6 +16,17 @@
 //!   (see `frame.rs` for the format). At open, a torn tail of the newest
 //!   segment is cut off; damaged records elsewhere are skipped and listed in
 //!   the [`OpenReport`], never returned and never a reason to refuse to start.
+//! - Open does not read the backlog. A segment that was full and synced
+//!   when the read position was last saved (at a clean close, or after an
+//!   earlier open) is *sealed*: the position file records its length, record
+//!   count, first and last sequence numbers and where its last frame starts
+//!   (see `position.rs`). Open trusts a sealed segment whose file still
+//!   matches (its length and last frame header, 16 bytes) without reading
+//!   it; only the rest (the unsealed tail) is scanned and cut. The records of
+//!   a sealed segment are checked when they are read, like every record, and
+//!   damage found then is skipped and added to the report the same way.
+//!   Until reads reach such damage, [`len`](Spool::len) still counts the
+//!   records it destroyed.
 //! - The order of durability is: segment data, then the read position, then
 //!   the directory (segment creations and deletions).
 //! - A failed fsync is never retried on the same file: what is still in
@@ -29,6 +40,13 @@
 //! segments are deleted whole, at the next sync, once the read position
 //! that consumed them is durable. A second process opening the directory
 //! gets [`SpoolError::Locked`].
+//!
+//! Open refuses, with a one-line [`SpoolError::Io`] naming the file, a
+//! segment name with an id the spool never writes (`ffffffffffffffff.seg`)
+//! and anything but a regular file where the spool keeps one (a symbolic
+//! link, FIFO, directory or device as a segment, `position` or `lock`).
+//! Names the spool does not write, upper-case hex included, are left alone.
+//! Links are never followed; see [`DirStorage`].
 //!
 //! # Memory
 //!
@@ -47,6 +65,7 @@
 //! ```
 
 mod config;
+mod crc_range;
 mod dir;
 mod error;
 mod frame;
@@ -67,7 +86,7 @@ use std::time::Instant;
 
 pub use config::{ParseSyncModeError, SpoolConfig, SyncMode};
 pub use dir::DirStorage;
-pub use error::{ConfigError, IoError, SpoolError};
+pub use error::{IoError, SpoolConfigError, SpoolError};
 pub use memory::{Crash, MemStorage};
 pub use report::{OpenReport, PositionStatus, SkipReason, Skipped};
 pub use storage::Storage;
@@ -315,6 +334,45 @@ impl Spool {
     pub fn read(&mut self, n: usize) -> Result<Vec<Vec<u8>>, SpoolError> {
         self.ready()?;
         Ok(self.read_oldest(n)?)
+    }
+
+    /// Copies of the newest `n` records (fewer if there are fewer), newest
+    /// first, left in place: what `n` calls of
+    /// [`pop_newest`](Self::pop_newest) would return, in that order.
+    ///
+    /// Records on disk are read forward a segment at a time, newest segment
+    /// first; at most `n` of them are held while reading.
+    ///
+    /// # Errors
+    /// As for [`peek`](Self::peek).
+    ///
+    /// ```
+    /// use spillway::spool::{MemStorage, Spool, SpoolConfig};
+    /// let mut spool = Spool::open_with(MemStorage::new(), SpoolConfig::default()).unwrap();
+    /// spool.push_batch(["a", "b", "c"]).unwrap();
+    /// assert_eq!(spool.read_newest(2).unwrap(), vec![b"c".to_vec(), b"b".to_vec()]);
+    /// assert_eq!(spool.remove_newest(2).unwrap(), 2);
+    /// assert_eq!(spool.read_newest(5).unwrap(), vec![b"a".to_vec()]);
+    /// ```
+    pub fn read_newest(&mut self, n: usize) -> Result<Vec<Vec<u8>>, SpoolError> {
+        self.ready()?;
+        Ok(self.read_newest_n(n)?)
+    }
+
+    /// Removes the newest `n` records (fewer if there are fewer), as `n`
+    /// calls of [`pop_newest`](Self::pop_newest) would; returns how many were
+    /// removed.
+    ///
+    /// # Errors
+    /// As for [`pop`](Self::pop); the records removed before the error stay removed.
+    pub fn remove_newest(&mut self, n: usize) -> Result<usize, SpoolError> {
+        self.ready()?;
+        self.maybe_sync()?;
+        let mut removed = 0;
+        while removed < n && self.take_newest()?.is_some() {
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     /// Removes the oldest `n` records (fewer if there are fewer); returns how

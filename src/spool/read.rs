@@ -1,6 +1,9 @@
 //! Taking records out: the read-ahead window at the old end, the newest
 //! records at the other, and deleting segments nobody needs any more.
 
+use std::collections::VecDeque;
+use std::ops::Bound::{self, Excluded, Included, Unbounded};
+
 use super::error::IoError;
 use super::frame;
 use super::report::{SkipReason, Skipped};
@@ -27,7 +30,7 @@ impl Spool {
         loop {
             match self.segments.get(&p.seg) {
                 Some(s) if p.off < s.end => return p,
-                Some(s) => match self.segments.range(p.seg + 1..).next() {
+                Some(s) => match self.segments.range((Excluded(p.seg), Unbounded)).next() {
                     Some((&next, _)) => p = Pos { seg: next, off: 0 },
                     None => {
                         return Pos {
@@ -117,6 +120,7 @@ impl Spool {
     fn note_damage(&mut self, seg: u64, off: u64, end: u64, reason: SkipReason) {
         if let Some(s) = self.segments.get_mut(&seg) {
             s.add_skip(off, end);
+            s.meta = None;
         }
         self.report.add_skip(Skipped {
             segment: seg,
@@ -179,7 +183,8 @@ impl Spool {
             return Ok(None);
         };
         self.live -= 1;
-        self.consumed_below = e.seq + 1;
+        // Sequence numbers are at most MAX_SEQ (frames above it are damage).
+        self.consumed_below = e.seq.saturating_add(1);
         Ok(Some(e))
     }
 
@@ -288,6 +293,7 @@ impl Spool {
         }
         seg.end = at.off;
         seg.synced = seg.synced.min(at.off);
+        seg.meta = None;
         seg.skips.retain(|r| r.0 < at.off);
         self.rb.invalidate();
     }
@@ -312,6 +318,65 @@ impl Spool {
         Ok(out)
     }
 
+    /// Copies of the newest `n` records, newest first, without taking them:
+    /// the tail window, then the records on disk in neither window (a
+    /// segment at a time, newest segment first, keeping at most the `n`
+    /// still wanted), then the head window.
+    pub(super) fn read_newest_n(&mut self, n: usize) -> Result<Vec<Vec<u8>>, IoError> {
+        let from_tail: Vec<&Entry> = self.tail.iter().rev().take(n).collect();
+        let mut oldest = from_tail.last().map(|e| e.seq);
+        let mut out: Vec<Vec<u8>> = from_tail.iter().map(|e| e.data.clone()).collect();
+        let cursor = self.norm(self.cursor);
+        let limit = self.unread_limit();
+        if out.len() < n && cursor < limit {
+            let ids: Vec<u64> = self
+                .segments
+                .range(cursor.seg..=limit.seg)
+                .rev()
+                .map(|(&id, _)| id)
+                .collect();
+            for seg in ids {
+                let need = n - out.len();
+                if need == 0 {
+                    break;
+                }
+                let mut pos = if seg == cursor.seg {
+                    cursor
+                } else {
+                    Pos { seg, off: 0 }
+                };
+                let seg_limit = if seg == limit.seg {
+                    limit
+                } else {
+                    Pos {
+                        seg,
+                        off: self.segments.get(&seg).map_or(0, |s| s.end),
+                    }
+                };
+                let mut after = self.read_seq;
+                let mut kept = VecDeque::new();
+                while let Some(e) = self.read_next(&mut pos, seg_limit, after)? {
+                    // A copy of a record already taken from a newer place.
+                    if oldest.is_some_and(|o| e.seq >= o) {
+                        break;
+                    }
+                    after = e.seq;
+                    kept.push_back(e);
+                    if kept.len() > need {
+                        kept.pop_front();
+                    }
+                }
+                if let Some(e) = kept.front() {
+                    oldest = Some(e.seq);
+                }
+                out.extend(kept.into_iter().rev().map(|e| e.data));
+            }
+        }
+        let more = n - out.len();
+        out.extend(self.head.iter().rev().take(more).map(|e| e.data.clone()));
+        Ok(out)
+    }
+
     /// Where the oldest unconsumed record on disk is, if any is.
     pub(super) fn oldest_on_disk(&self) -> Option<Pos> {
         if let Some(e) = self.head.front() {
@@ -326,22 +391,22 @@ impl Spool {
     /// when it holds nothing and is full or retired, or (with `pressed`, to
     /// make room under `max_bytes`) in any case.
     pub(super) fn dead_segments(&self, pressed: bool) -> Vec<u64> {
-        let keep_from = match self.oldest_on_disk() {
-            Some(p) => p.seg,
+        let dead_to: Bound<u64> = match self.oldest_on_disk() {
+            Some(p) => Excluded(p.seg),
             None => match self.segments.last_key_value() {
                 Some((&id, s)) => {
                     let done = s.sealed || s.poisoned || s.end >= self.config.segment_bytes;
                     if done || pressed {
-                        id + 1
+                        Included(id)
                     } else {
-                        id
+                        Excluded(id)
                     }
                 }
                 None => return Vec::new(),
             },
         };
         self.segments
-            .range(..keep_from)
+            .range((Unbounded, dead_to))
             .map(|(&id, _)| id)
             .collect()
     }

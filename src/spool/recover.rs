@@ -1,16 +1,18 @@
 //! Opening a spool: scan every segment, cut a torn tail, skip and report
 //! damage, apply the read-position hint, delete what was consumed.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io;
+use std::ops::Bound::{Excluded, Included, Unbounded};
 use std::time::Instant;
 
 use super::config::SpoolConfig;
-use super::error::SpoolError;
+use super::error::{IoError, SpoolError};
 use super::frame;
-use super::position::Position;
+use super::position::{Position, Seal};
 use super::report::{OpenReport, PositionStatus, SkipReason, Skipped};
 use super::scan::{self, Item, ReadBuf, Scan};
-use super::segment::{Pos, Segment};
+use super::segment::{Meta, Pos, Segment, MAX_ID};
 use super::storage::Storage;
 use super::Spool;
 
@@ -35,6 +37,19 @@ impl Spool {
         let mut ids = storage.list()?;
         ids.sort_unstable();
         ids.dedup();
+        // Every storage is held to this, not only a directory: an id the
+        // spool never writes would break the arithmetic and order of ids.
+        if let Some(&bad) = ids.iter().find(|&&id| !(1..=MAX_ID).contains(&id)) {
+            return Err(IoError::new(
+                "open",
+                format!("{bad:016x}.seg"),
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("not a segment this spool wrote (its ids run from 1 to {MAX_ID:#x})"),
+                ),
+            )
+            .into());
+        }
         let mut report = OpenReport {
             segments: ids.len(),
             ..OpenReport::default()
@@ -54,7 +69,11 @@ impl Spool {
                 None
             }
         };
-        let consumed_below = hint.map_or(0, |p| p.seq);
+        let consumed_below = hint.as_ref().map_or(0, |p| p.seq);
+        let seals: HashMap<u64, Seal> = hint
+            .as_ref()
+            .map(|p| p.seals.iter().map(|s| (s.id, *s)).collect())
+            .unwrap_or_default();
 
         let mut rb = ReadBuf::new(OPEN_CHUNK);
         let mut segments = BTreeMap::new();
@@ -70,9 +89,25 @@ impl Spool {
         // the earlier copies, which may be torn or stale.
         let mut sizes = Vec::with_capacity(ids.len());
         let mut firsts = Vec::with_capacity(ids.len());
+        // A sealed segment that still matches its seal is not read: its
+        // seal says what the scan would find (see position.rs).
+        let mut trusted: Vec<Option<Seal>> = Vec::with_capacity(ids.len());
+        let mut used_seals = Vec::new();
         let mut probe = ReadBuf::new(64 << 10);
         for &id in &ids {
             let size = storage.size(id)?;
+            let seal = match seals.get(&id) {
+                Some(s) if s.end == size && last_frame_matches(&mut *storage, s, &config)? => {
+                    Some(*s)
+                }
+                _ => None,
+            };
+            trusted.push(seal);
+            if let Some(s) = seal {
+                sizes.push(size);
+                firsts.push(Some(s.first_seq));
+                continue;
+            }
             let mut scan = Scan {
                 st: &mut *storage,
                 rb: &mut probe,
@@ -106,7 +141,41 @@ impl Spool {
         for (i, &id) in ids.iter().enumerate() {
             let newest = i + 1 == ids.len();
             let size = sizes[i];
+            // Trusted only where it fits the log around it (otherwise the
+            // scan sorts out copies and order), and not where the read
+            // position falls inside it (the scan finds the first live record).
+            if let Some(s) = trusted[i].filter(|s| {
+                last_seq.is_none_or(|l| s.first_seq > l)
+                    && s.last_seq < superseded_from[i]
+                    && !(s.first_seq < consumed_below && s.last_seq >= consumed_below)
+            }) {
+                if s.last_seq < consumed_below {
+                    report.consumed += s.count;
+                } else {
+                    live += s.count;
+                    first_live.get_or_insert((Pos { seg: id, off: 0 }, s.first_seq));
+                }
+                last_seq = Some(s.last_seq);
+                let mut seg = Segment::new_empty();
+                seg.end = s.end;
+                seg.size = s.end;
+                // The seal was saved after the segment was synced.
+                seg.synced = s.end;
+                seg.sealed = true;
+                seg.meta = Some(Meta {
+                    count: s.count,
+                    first_seq: s.first_seq,
+                    last_seq: s.last_seq,
+                    last_off: s.last_off,
+                });
+                disk_bytes += size;
+                report.sealed_segments += 1;
+                segments.insert(id, seg);
+                used_seals.push(s);
+                continue;
+            }
             let mut seg = Segment::new_empty();
+            let mut clean = true;
             let mut pos = 0;
             let mut good_end = 0;
             let mut gap: Option<Gap> = None;
@@ -115,9 +184,11 @@ impl Spool {
                 // Fast path: a stretch of intact frames ahead, checked in one
                 // go (checksums on two threads when it is large). Otherwise
                 // one item through the careful path, which also finds the
-                // end of damage.
+                // end of damage. Once a segment has shown damage, only the
+                // careful path: it never hashes a byte twice, where the
+                // fast path would hash again what a resync went over.
                 items.clear();
-                if pos < size {
+                if pos < size && !rb.damaged(id) {
                     let b = rb.fetch(&mut *storage, id, pos, VERIFY_AHEAD, size)?;
                     let b = &b[..b.len().min(VERIFY_AHEAD)];
                     let mut off = pos;
@@ -147,6 +218,7 @@ impl Spool {
                                 (off, end, Some(SkipReason::Duplicate { seq }))
                             } else {
                                 last_seq = Some(seq);
+                                seg.note_frame(off, seq);
                                 if seq >= consumed_below {
                                     live += 1;
                                     first_live.get_or_insert((Pos { seg: id, off }, seq));
@@ -159,6 +231,7 @@ impl Spool {
                         Item::Junk { off, end, reason } => (off, end, Some(reason)),
                     };
                     pos = end;
+                    clean &= bad.is_none();
                     let dup = matches!(bad, Some(SkipReason::Duplicate { .. }));
                     // A run of damage and a run of second copies are kept apart:
                     // a copy is an intact frame, and the tail is cut only after
@@ -216,6 +289,9 @@ impl Spool {
                 None => {}
             }
             seg.end = good_end;
+            if !clean {
+                seg.meta = None;
+            }
             // Found, not known durable: a previous process may have been
             // killed before its writeback, or cut a file without syncing
             // it. The first sync covers every file found, before any new
@@ -232,7 +308,7 @@ impl Spool {
             Some((&seg, s)) => Pos { seg, off: s.end },
             None => Pos { seg: 0, off: 0 },
         };
-        if let Some(h) = hint {
+        if let Some(h) = &hint {
             report.position = match first_live {
                 Some((p, seq)) if p == h.at && seq == h.seq => PositionStatus::Matched,
                 None if h.at == end_of_log => PositionStatus::Matched,
@@ -241,13 +317,16 @@ impl Spool {
         }
 
         // Everything before the first unconsumed record was consumed.
-        let keep_from = match (first_live, segments.last_key_value()) {
-            (Some((p, _)), _) => p.seg,
-            (None, Some((&id, s))) if s.end >= config.segment_bytes => id + 1,
-            (None, Some((&id, _))) => id,
-            (None, None) => 0,
+        let dead_to = match (first_live, segments.last_key_value()) {
+            (Some((p, _)), _) => Excluded(p.seg),
+            (None, Some((&id, s))) if s.end >= config.segment_bytes => Included(id),
+            (None, Some((&id, _))) => Excluded(id),
+            (None, None) => Excluded(0),
         };
-        let dead: Vec<u64> = segments.range(..keep_from).map(|(&id, _)| id).collect();
+        let dead: Vec<u64> = segments
+            .range((Unbounded, dead_to))
+            .map(|(&id, _)| id)
+            .collect();
         for id in dead {
             storage.remove(id)?;
             if let Some(s) = segments.remove(&id) {
@@ -260,10 +339,12 @@ impl Spool {
             storage.sync_dir()?;
         }
 
+        // Ids are at most MAX_ID and sequence numbers at most MAX_SEQ (both
+        // checked above, in the scan and in the position), so these sums
+        // cannot overflow; a spool that reaches either limit refuses to
+        // create a segment or take a record rather than wrap around.
         let max_id = ids.last().map_or(0, |&id| id + 1);
-        let next_segment = max_id
-            .max(hint.map_or(0, |h| h.at.seg.saturating_add(1)))
-            .max(1);
+        let next_segment = max_id.max(hint.as_ref().map_or(0, |h| h.at.seg + 1)).max(1);
         let next_seq = last_seq.map_or(1, |l| l + 1).max(consumed_below).max(1);
         report.records = live;
         let mut spool = Spool {
@@ -284,7 +365,13 @@ impl Spool {
             disk_bytes,
             // Like the data, the directory entries found may not be durable yet.
             dir_dirty: !ids.is_empty(),
-            saved: hint,
+            // What is on disk, as far as the next save needs to know: a seal
+            // that no longer matched is not counted as saved, so the segment
+            // is sealed again once it is synced.
+            saved: hint.map(|h| Position {
+                seals: used_seals,
+                ..h
+            }),
             last_sync: Instant::now(),
             rb: ReadBuf::new(config.memory_bytes.clamp(64 << 10, 4 << 20)),
             scratch: Vec::new(),
@@ -298,4 +385,28 @@ impl Spool {
         };
         Ok(spool)
     }
+}
+
+/// Whether the last frame of a sealed segment is still the one its seal
+/// names: its header (16 bytes) has the seal's sequence number and a length
+/// that ends the frame at the end of the file. A file cut and written again
+/// fails this (sequence numbers are never reused), as does a stale seal.
+fn last_frame_matches(
+    st: &mut dyn Storage,
+    s: &Seal,
+    config: &SpoolConfig,
+) -> Result<bool, IoError> {
+    let mut b = [0u8; frame::HEADER];
+    let mut filled = 0;
+    while filled < b.len() {
+        let n = st.read_at(s.id, s.last_off + filled as u64, &mut b[filled..])?;
+        if n == 0 {
+            return Ok(false);
+        }
+        filled += n;
+    }
+    let h = frame::header(&b);
+    Ok(h.seq == s.last_seq
+        && h.len as usize <= config.max_record
+        && s.last_off + frame::frame_len(h.len as usize) == s.end)
 }

@@ -9,6 +9,9 @@ pub enum SkipReason {
     BadLength,
     /// A frame ran past the end of its file (a write that was cut short).
     Truncated,
+    /// A frame whose checksum matched but whose sequence number is above any
+    /// the spool writes: not a record of this spool.
+    BadSequence,
     /// An intact record whose sequence number was not above the one before:
     /// a second copy (written again after a failed fsync) or a stale file.
     Duplicate {
@@ -56,6 +59,10 @@ pub struct OpenReport {
     pub records: u64,
     /// Intact records found before the read position (already consumed).
     pub consumed: u64,
+    /// Segment files trusted without being read, by their seal (see
+    /// [`Spool::open`](super::Spool::open)): their records are checked when
+    /// read, and damage found then is added to this report.
+    pub sealed_segments: usize,
     /// Segment files deleted because everything in them was consumed.
     pub deleted_segments: usize,
     /// Bytes cut from the end of the newest segment: a write torn by a crash.

@@ -2,12 +2,22 @@
 //! that bounds the length before reading the payload, and resynchronisation
 //! past damaged bytes.
 
+use super::crc_range::{Prefix, BLOCK};
 use super::error::IoError;
 use super::frame::{self, HEADER};
 use super::report::SkipReason;
 use super::storage::Storage;
 
-/// A window of one segment's bytes, read in large chunks and reused.
+/// Bytes kept behind the start of a request when the window slides: the
+/// checkpoints of a resync look up to two blocks back.
+const BACK: u64 = 4 * BLOCK;
+
+/// Frames whose checksummed part is at most this long are checked by hashing
+/// it; longer ones go through the checkpoints once a segment has had damage.
+const SHORT: usize = 64;
+
+/// A window of one segment's bytes, read in large chunks and reused, plus
+/// the checkpoints that make checking frames after damage linear.
 pub(crate) struct ReadBuf {
     seg: u64,
     start: u64,
@@ -15,6 +25,7 @@ pub(crate) struct ReadBuf {
     valid: bool,
     buf: Vec<u8>,
     chunk: usize,
+    prefix: Prefix,
 }
 
 impl ReadBuf {
@@ -26,16 +37,31 @@ impl ReadBuf {
             valid: false,
             buf: Vec::new(),
             chunk: chunk.max(HEADER),
+            prefix: Prefix::default(),
         }
     }
 
     /// Forgets what it holds (after a truncation, or when a segment goes).
     pub(crate) fn invalidate(&mut self) {
         self.valid = false;
+        self.prefix.invalidate();
+    }
+
+    /// Whether damage was met in segment `seg` (since the last
+    /// [`invalidate`](Self::invalidate)): its frames are then checked through
+    /// the checkpoints, so that no byte is hashed twice.
+    pub(crate) fn damaged(&self, seg: u64) -> bool {
+        self.prefix.on(seg)
     }
 
     /// Bytes of segment `seg` from `off` up to at most `limit`: at least
     /// `need` of them unless the segment ends first.
+    ///
+    /// Moving forward through a segment reads each byte from storage once:
+    /// what the window already holds from `off` on (and [`BACK`] bytes
+    /// before it) is kept, and only the rest is read. The window reads ahead
+    /// by half of `need` beyond it (or a chunk), so that a scan asking for
+    /// long spans at every byte moves the kept bytes rarely.
     pub(crate) fn fetch(
         &mut self,
         st: &mut dyn Storage,
@@ -49,28 +75,108 @@ impl ReadBuf {
         }
         let want_end = off.saturating_add(need as u64).min(limit);
         let have_end = self.start + self.filled as u64;
-        if !(self.valid && self.seg == seg && off >= self.start && want_end <= have_end) {
-            let len = (need.max(self.chunk) as u64).min(limit - off) as usize;
+        let same = self.valid && self.seg == seg;
+        if !(same && off >= self.start && want_end <= have_end) {
+            if same && off >= self.start && off <= have_end {
+                let keep = off.saturating_sub(BACK).max(self.start);
+                let from = (keep - self.start) as usize;
+                self.buf.copy_within(from..self.filled, 0);
+                self.filled -= from;
+                self.start = keep;
+            } else {
+                self.start = off;
+                self.filled = 0;
+            }
+            let ahead = self.chunk.max(need.saturating_add(need / 2)) as u64;
+            let end = off.saturating_add(ahead).min(limit);
+            let len = (end - self.start) as usize;
             if self.buf.len() < len {
                 self.buf.resize(len, 0);
             }
+            self.seg = seg;
             self.valid = false;
-            let mut filled = 0;
-            while filled < len {
-                let n = st.read_at(seg, off + filled as u64, &mut self.buf[filled..len])?;
+            while self.filled < len {
+                let at = self.start + self.filled as u64;
+                let n = st.read_at(seg, at, &mut self.buf[self.filled..len])?;
                 if n == 0 {
                     break;
                 }
-                filled += n;
+                self.filled += n;
             }
-            self.seg = seg;
-            self.start = off;
-            self.filled = filled;
             self.valid = true;
         }
         let from = (off - self.start) as usize;
         let to = self.filled.min((limit - self.start) as usize);
         Ok(self.buf.get(from..to).unwrap_or(&[]))
+    }
+
+    /// Whether the frame at `off` of segment `seg`, with header `h` (whose
+    /// length the caller has bounded), carries a matching checksum. `gap`
+    /// bounds how far ahead of the checkpoints it may start and still extend
+    /// them (beyond that they start afresh at `off`).
+    fn frame_ok(
+        &mut self,
+        st: &mut dyn Storage,
+        seg: u64,
+        off: u64,
+        h: frame::Header,
+        limit: u64,
+        gap: u64,
+    ) -> Result<bool, IoError> {
+        let total = HEADER + h.len as usize;
+        let crc = h.crc;
+        let (a, b) = (off + 4, off + total as u64);
+        if total - 4 <= SHORT || !self.prefix.on(seg) {
+            let bytes = self.fetch(st, seg, off, total, limit)?;
+            #[cfg(test)]
+            crate::spool::crc_range::tests::HASHED.with(|c| c.set(c.get() + total as u64 - 4));
+            return Ok(bytes.len() >= total && crc32c::crc32c(&bytes[4..total]) == crc);
+        }
+        if a < self.prefix.lo() || self.prefix.floor(a) > self.prefix.frontier().saturating_add(gap)
+        {
+            self.prefix.reset(seg, off);
+        }
+        let at = self.prefix.frontier().min(self.prefix.floor(a));
+        self.fetch(st, seg, at, (b - at) as usize, limit)?;
+        let Self {
+            buf, start, prefix, ..
+        } = self;
+        let bytes = buf.get((at - *start) as usize..).unwrap_or(&[]);
+        Ok(prefix.range(bytes, at, a, b) == Some(crc))
+    }
+
+    /// Resynchronisation is about to scan segment `seg` from `off`: keep (or
+    /// start) checkpoints from there.
+    fn anchor(&mut self, seg: u64, off: u64) {
+        self.prefix.anchor(seg, off);
+    }
+
+    /// Keeps the checkpoints up with a scan at `o` (within a block), so that
+    /// checking a long candidate there never has to reach far back.
+    fn keep_up(
+        &mut self,
+        st: &mut dyn Storage,
+        seg: u64,
+        o: u64,
+        limit: u64,
+    ) -> Result<(), IoError> {
+        if self.prefix.on(seg) {
+            // Drops what lies wholly behind the scan.
+            self.prefix.anchor(seg, o.min(self.prefix.frontier()));
+        } else {
+            self.prefix.reset(seg, o);
+        }
+        let f = self.prefix.frontier();
+        if f + BLOCK > o {
+            return Ok(());
+        }
+        self.fetch(st, seg, f, (o - f) as usize, limit)?;
+        let Self {
+            buf, start, prefix, ..
+        } = self;
+        let bytes = buf.get((f - *start) as usize..).unwrap_or(&[]);
+        prefix.extend(bytes, f, o);
+        Ok(())
     }
 }
 
@@ -109,6 +215,9 @@ pub(crate) struct Scan<'a> {
     pub(crate) max_record: usize,
 }
 
+/// How far ahead of the checkpoints a frame may start and still extend them.
+const NEAR: u64 = 2 * BLOCK;
+
 /// Slices smaller than this are verified on one thread.
 const PARALLEL_MIN: usize = 256 << 10;
 
@@ -122,7 +231,8 @@ pub(crate) fn verified_frames(buf: &[u8], max_record: usize) -> Vec<(u64, u32)> 
     let mut o = 0;
     while o + HEADER <= buf.len() {
         let h = frame::header(&buf[o..]);
-        if h.len as usize > max_record {
+        // The careful path reports what stops the walk.
+        if h.len as usize > max_record || h.seq > frame::MAX_SEQ {
             break;
         }
         let end = o + HEADER + h.len as usize;
@@ -147,7 +257,7 @@ pub(crate) fn verified_frames(buf: &[u8], max_record: usize) -> Vec<(u64, u32)> 
     } else {
         let half = frames.partition_point(|f| f.0 < o / 2).clamp(1, n - 1);
         let (left, right) = frames.split_at(half);
-        let (l, r) = crate::sync::join(|| good(left), || good(right));
+        let (l, r) = crate::join::join(|| good(left), || good(right));
         if l < half {
             l
         } else {
@@ -159,7 +269,8 @@ pub(crate) fn verified_frames(buf: &[u8], max_record: usize) -> Vec<(u64, u32)> 
 }
 
 impl Scan<'_> {
-    fn probe(&mut self, off: u64) -> Result<Probe, IoError> {
+    /// What lies at `off`. `gap` is passed to [`ReadBuf::frame_ok`].
+    fn probe(&mut self, off: u64, gap: u64) -> Result<Probe, IoError> {
         if off >= self.limit {
             return Ok(Probe::End);
         }
@@ -185,17 +296,20 @@ impl Scan<'_> {
                 next: None,
             });
         }
-        let b = self.rb.fetch(self.st, self.seg, off, total, self.limit)?;
-        if b.len() < total {
-            return Ok(Probe::Bad {
-                reason: SkipReason::Truncated,
-                next: None,
-            });
-        }
-        if !frame::verify(&b[..total], &h) {
+        let next = Some(off + total as u64);
+        if !self
+            .rb
+            .frame_ok(self.st, self.seg, off, h, self.limit, gap)?
+        {
             return Ok(Probe::Bad {
                 reason: SkipReason::Checksum,
-                next: Some(off + total as u64),
+                next,
+            });
+        }
+        if h.seq > frame::MAX_SEQ {
+            return Ok(Probe::Bad {
+                reason: SkipReason::BadSequence,
+                next,
             });
         }
         Ok(Probe::Record {
@@ -208,19 +322,28 @@ impl Scan<'_> {
     /// trusted frame is one that checks out and whose sequence number is
     /// above `after_seq`: first where the damaged frame's length points,
     /// then at every later byte.
+    ///
+    /// Linear in the damage: each candidate costs a header read and, for a
+    /// long frame, two checkpoint lookups (see `crc_range.rs`); the window
+    /// moves forward only, so each byte is read from storage once.
     pub(crate) fn next_item(
         &mut self,
         off: u64,
         after_seq: Option<u64>,
     ) -> Result<Option<Item>, IoError> {
-        let (reason, next) = match self.probe(off)? {
+        let (reason, next) = match self.probe(off, NEAR)? {
             Probe::End => return Ok(None),
             Probe::Record { seq, len } => return Ok(Some(Item::Record { off, seq, len })),
             Probe::Bad { reason, next } => (reason, next),
         };
+        // From here on, this segment's frames are checked through
+        // checkpoints kept from `off`, which the scan below reuses.
+        self.rb.anchor(self.seg, off);
         let fits = |seq: u64| !matches!(after_seq, Some(a) if seq <= a);
         if let Some(n) = next {
-            if let Probe::Record { seq, .. } = self.probe(n)? {
+            // The checkpoints from `off` reach `n`: the bytes between are
+            // the ones scanned next, so extending over them is no waste.
+            if let Probe::Record { seq, .. } = self.probe(n, u64::MAX)? {
                 if fits(seq) {
                     return Ok(Some(Item::Junk {
                         off,
@@ -232,7 +355,8 @@ impl Scan<'_> {
         }
         let mut o = off + 1;
         while o + HEADER as u64 <= self.limit {
-            if let Probe::Record { seq, .. } = self.probe(o)? {
+            self.rb.keep_up(self.st, self.seg, o, self.limit)?;
+            if let Probe::Record { seq, .. } = self.probe(o, NEAR)? {
                 if fits(seq) {
                     return Ok(Some(Item::Junk {
                         off,
@@ -270,6 +394,192 @@ mod tests {
             frame::encode(&mut buf, seq, &vec![seq as u8; len]);
         }
         (buf, starts)
+    }
+
+    /// Bytes hashed to scan 5 records, `damage` bytes of `00 00 3F 00`
+    /// repeated (a header whose length fits at most offsets), 5 records.
+    fn resync_work(damage: usize) -> u64 {
+        use crate::spool::crc_range::tests::HASHED;
+        use crate::spool::MemStorage;
+        let mut seg = Vec::new();
+        for s in 1..=5u64 {
+            frame::encode(&mut seg, s, &[s as u8; 60]);
+        }
+        seg.extend((0..damage).map(|i| [0u8, 0, 0x3F, 0][i % 4]));
+        for s in 6..=10u64 {
+            frame::encode(&mut seg, s, &[s as u8; 60]);
+        }
+        let mut mem = MemStorage::new();
+        mem.set_segment(1, seg.clone());
+        let mut rb = ReadBuf::new(4 << 20);
+        HASHED.with(|h| h.set(0));
+        let mut scan = Scan {
+            st: &mut mem,
+            rb: &mut rb,
+            seg: 1,
+            limit: seg.len() as u64,
+            max_record: 4 << 20,
+        };
+        let (mut pos, mut after, mut seqs, mut junk) = (0, None, Vec::new(), Vec::new());
+        while let Some(item) = scan.next_item(pos, after).unwrap() {
+            match item {
+                Item::Record { off, seq, len } => {
+                    after = Some(seq);
+                    seqs.push(seq);
+                    pos = off + frame::frame_len(len as usize);
+                }
+                Item::Junk { off, end, .. } => {
+                    junk.push(end - off);
+                    pos = end;
+                }
+            }
+        }
+        assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+        assert_eq!(junk, vec![damage as u64]);
+        HASHED.with(|h| h.get())
+    }
+
+    #[test]
+    fn resync_hashes_a_bounded_number_of_bytes_per_byte_of_damage() {
+        // At most two partial blocks per candidate, plus each byte once into
+        // the checkpoints (about 30 bytes per byte here). Checking each
+        // candidate afresh would hash about 4 KiB per byte (a quarter of the
+        // offsets claim 16 KiB).
+        let small = resync_work(64 << 10);
+        let large = resync_work(256 << 10);
+        assert!(small <= 48 * (64 << 10), "{small} bytes hashed");
+        assert!(large <= 48 * (256 << 10), "{large} bytes hashed");
+        // Four times the damage, about four times the work.
+        assert!(2 * large <= 9 * small, "{small} then {large}: not linear");
+    }
+
+    /// The resync as specified, checking every candidate afresh: the
+    /// reference the linear one must agree with.
+    fn naive_next(b: &[u8], off: usize, after: Option<u64>, max: usize) -> Option<Item> {
+        let probe = |o: usize| -> Result<(u64, u32), (SkipReason, Option<usize>)> {
+            if o + HEADER > b.len() {
+                return Err((SkipReason::Truncated, None));
+            }
+            let h = frame::header(&b[o..]);
+            if h.len as usize > max {
+                return Err((SkipReason::BadLength, None));
+            }
+            let end = o + HEADER + h.len as usize;
+            if end > b.len() {
+                return Err((SkipReason::Truncated, None));
+            }
+            if !frame::verify(&b[o..end], &h) {
+                return Err((SkipReason::Checksum, Some(end)));
+            }
+            if h.seq > frame::MAX_SEQ {
+                return Err((SkipReason::BadSequence, Some(end)));
+            }
+            Ok((h.seq, h.len))
+        };
+        if off >= b.len() {
+            return None;
+        }
+        let (reason, next) = match probe(off) {
+            Ok((seq, len)) => {
+                let off = off as u64;
+                return Some(Item::Record { off, seq, len });
+            }
+            Err(e) => e,
+        };
+        let fits = |seq: u64| !matches!(after, Some(a) if seq <= a);
+        let junk = |end: usize| {
+            let (off, end) = (off as u64, end as u64);
+            Some(Item::Junk { off, end, reason })
+        };
+        if let Some(n) = next {
+            if matches!(probe(n), Ok((seq, _)) if fits(seq)) {
+                return junk(n);
+            }
+        }
+        let mut o = off + 1;
+        while o + HEADER <= b.len() {
+            if matches!(probe(o), Ok((seq, _)) if fits(seq)) {
+                return junk(o);
+            }
+            o += 1;
+        }
+        junk(b.len())
+    }
+
+    #[test]
+    fn the_linear_resync_finds_exactly_what_checking_every_candidate_finds() {
+        use crate::spool::MemStorage;
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n.max(1)
+        };
+        for case in 0..120 {
+            let max = [300usize, 5000][case % 2];
+            let mut seg = Vec::new();
+            let mut seq = 1u64;
+            while seg.len() < 12_000 {
+                match rnd(10) {
+                    // A frame (sometimes a long one), sequence numbers with gaps.
+                    0..=5 => {
+                        let len = if rnd(4) == 0 {
+                            rnd(max as u64 + 1)
+                        } else {
+                            rnd(100)
+                        };
+                        let payload: Vec<u8> = (0..len).map(|_| rnd(256) as u8).collect();
+                        frame::encode(&mut seg, seq, &payload);
+                        seq += 1 + rnd(3);
+                    }
+                    // Garbage.
+                    6 => seg.extend((0..rnd(200)).map(|_| rnd(256) as u8)),
+                    // A header claiming a long frame, checksum wrong.
+                    7 => {
+                        let claim = rnd(max as u64 + 1) as u32;
+                        seg.extend_from_slice(&(rnd(1 << 32) as u32).to_le_bytes());
+                        seg.extend_from_slice(&claim.to_le_bytes());
+                        seg.extend_from_slice(&seq.to_le_bytes());
+                    }
+                    // The crafted pattern.
+                    8 => seg.extend((0..rnd(3000)).map(|i| [0u8, 0, 0x3F, 0][i as usize % 4])),
+                    // An old frame again (a second copy).
+                    _ => frame::encode(&mut seg, seq.saturating_sub(5).max(1), b"again"),
+                }
+            }
+            for _ in 0..rnd(20) {
+                let at = rnd(seg.len() as u64) as usize;
+                seg[at] ^= 1 << rnd(8);
+            }
+            let chunk = [64usize, 300, 4096][case % 3];
+            let mut mem = MemStorage::new();
+            mem.set_segment(1, seg.clone());
+            let mut rb = ReadBuf::new(chunk);
+            let mut scan = Scan {
+                st: &mut mem,
+                rb: &mut rb,
+                seg: 1,
+                limit: seg.len() as u64,
+                max_record: max,
+            };
+            let (mut pos, mut after) = (0u64, None);
+            loop {
+                let got = scan.next_item(pos, after).unwrap();
+                let want = naive_next(&seg, pos as usize, after, max);
+                assert_eq!(got, want, "case {case} at {pos}");
+                match got {
+                    None => break,
+                    Some(Item::Record { off, seq, len }) => {
+                        if after.is_none_or(|a| seq > a) {
+                            after = Some(seq);
+                        }
+                        pos = off + frame::frame_len(len as usize);
+                    }
+                    Some(Item::Junk { end, .. }) => pos = end,
+                }
+            }
+        }
     }
 
     #[test]

@@ -20,16 +20,20 @@ use super::error::IoError;
 /// - `store_position` replaces the position atomically: after a crash it
 ///   reads back as the old or the new bytes, never a mix.
 pub trait Storage: Send {
-    /// Ids of the segments present, in any order.
+    /// Ids of the segments present, in any order. The spool only ever
+    /// creates ids from 1 to 2^48 − 1; open refuses a listing with any other
+    /// id (it was not written by the spool, and is never trusted).
     ///
     /// # Errors
     /// The listing failed.
     fn list(&mut self) -> Result<Vec<u64>, IoError>;
 
-    /// Creates segment `id`, empty (emptying it if it exists).
+    /// Creates segment `id`, empty. It must be a new file: if anything
+    /// stands at its name already (even a link), this fails and changes
+    /// nothing.
     ///
     /// # Errors
-    /// The segment could not be created.
+    /// The segment could not be created, or already exists.
     fn create(&mut self, id: u64) -> Result<(), IoError>;
 
     /// Creates segment `id` holding exactly `data`, synced, atomically:
@@ -85,7 +89,9 @@ pub trait Storage: Send {
     /// The sync failed.
     fn sync_dir(&mut self) -> Result<(), IoError>;
 
-    /// The stored read position, if any.
+    /// The stored read position, if any. Its format is at most about 50 KiB
+    /// (1024 seals of 48 bytes); an implementation may return just over
+    /// that much of a longer one, which is then ignored as damaged.
     ///
     /// # Errors
     /// It exists but could not be read.

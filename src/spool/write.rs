@@ -3,13 +3,14 @@
 //! what happens when a write or an fsync fails.
 
 use std::io;
+use std::ops::Bound::{Excluded, Unbounded};
 use std::time::Instant;
 
 use super::config::SyncMode;
 use super::error::{IoError, SpoolError};
 use super::frame;
-use super::position::Position;
-use super::segment::{Pos, Segment};
+use super::position::{Position, Seal, MAX_SEALS};
+use super::segment::{Pos, Segment, MAX_ID};
 use super::{Entry, Spool};
 
 impl Spool {
@@ -22,6 +23,14 @@ impl Spool {
             });
         }
         if let Err(error) = self.maybe_sync() {
+            return Err(SpoolError::NotStored { record, error });
+        }
+        if self.next_seq > frame::MAX_SEQ {
+            let error = IoError::new(
+                "push",
+                "spool",
+                io::Error::other("sequence numbers are exhausted"),
+            );
             return Err(SpoolError::NotStored { record, error });
         }
         let need = frame::frame_len(record.len());
@@ -108,6 +117,7 @@ impl Spool {
             || self.dir_dirty
             || self.position_changed()
             || self.segments.values().any(|s| s.needs_sync())
+            || self.seals_changed()
     }
 
     /// Writes everything pending, syncs every segment that needs it, then
@@ -151,17 +161,35 @@ impl Spool {
         Position {
             seq: self.consumed_below,
             at: self.oldest_on_disk().unwrap_or_else(|| self.disk_end()),
+            seals: self.seals().collect(),
         }
+    }
+
+    /// The seals to save: segments open may trust without reading them.
+    fn seals(&self) -> impl Iterator<Item = Seal> + '_ {
+        self.segments
+            .iter()
+            .filter_map(|(&id, s)| s.seal(id))
+            .take(MAX_SEALS)
     }
 
     /// Whether records were consumed since the position was last saved.
     /// Only the sequence number carries meaning; the place is a cross-check.
     fn position_changed(&self) -> bool {
-        self.saved.map_or(0, |p| p.seq) != self.consumed_below
+        self.saved.as_ref().map_or(0, |p| p.seq) != self.consumed_below
+    }
+
+    /// Whether a segment became trustworthy since the position was last
+    /// saved. (Seals of segments since deleted or cut need no save: open
+    /// checks each seal against its file.)
+    fn seals_changed(&self) -> bool {
+        let saved = self.saved.as_ref().map_or(&[][..], |p| &p.seals[..]);
+        self.seals()
+            .any(|s| saved.binary_search_by_key(&s.id, |x| x.id).is_err())
     }
 
     fn save_position(&mut self) -> Result<(), IoError> {
-        if !self.position_changed() {
+        if !self.position_changed() && !self.seals_changed() {
             return Ok(());
         }
         let p = self.current_position();
@@ -171,6 +199,19 @@ impl Spool {
         Ok(())
     }
 
+    /// The id for a new segment: never above [`MAX_ID`], so `id + 1` cannot
+    /// overflow.
+    fn new_segment_id(&self) -> Result<u64, IoError> {
+        if self.next_segment > MAX_ID {
+            return Err(IoError::new(
+                "create",
+                format!("segment {:016x}", self.next_segment),
+                io::Error::other("segment ids are exhausted"),
+            ));
+        }
+        Ok(self.next_segment)
+    }
+
     /// The segment to append to, creating one if the last is full or retired.
     fn active_for_append(&mut self) -> Result<u64, IoError> {
         if let Some((&id, s)) = self.segments.last_key_value() {
@@ -178,9 +219,9 @@ impl Spool {
                 return Ok(id);
             }
         }
-        let id = self.next_segment;
+        let id = self.new_segment_id()?;
         self.storage.create(id)?;
-        self.next_segment += 1;
+        self.next_segment = id + 1;
         self.segments.insert(id, Segment::new_empty());
         self.dir_dirty = true;
         self.cursor = self.norm(self.cursor);
@@ -228,8 +269,12 @@ impl Spool {
                 return Err(e);
             }
             let mut off = start;
+            let mut seg = self.segments.get_mut(&id);
             for e in self.tail.iter_mut().skip(self.tail_written).take(count) {
                 e.at = Some(Pos { seg: id, off });
+                if let Some(s) = seg.as_deref_mut() {
+                    s.note_frame(off, e.seq);
+                }
                 off += frame::frame_len(e.data.len());
             }
             self.tail_written += count;
@@ -355,6 +400,7 @@ impl Spool {
             // Nothing unconsumed was there: forget those bytes.
             if let Some(s) = self.segments.get_mut(&id) {
                 s.end = s.synced;
+                s.meta = None;
             }
             if cursor > from {
                 self.cursor = self.norm(from);
@@ -362,7 +408,11 @@ impl Spool {
             self.rb.invalidate();
             return Ok(());
         }
-        if self.segments.range(id + 1..).any(|(_, s)| s.end > 0) {
+        if self
+            .segments
+            .range((Excluded(id), Unbounded))
+            .any(|(_, s)| s.end > 0)
+        {
             return Err(fail(
                 "later segments already hold records, so they cannot be rewritten in order",
                 cause,
@@ -370,7 +420,7 @@ impl Spool {
         }
         // Rewrite, oldest first: head entries, then written tail entries, into
         // a segment that appears complete and synced or not at all.
-        let new_id = self.next_segment;
+        let new_id = self.new_segment_id()?;
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         let tw = self.tail_written;
@@ -386,7 +436,7 @@ impl Spool {
         let created = self.storage.create_with(new_id, &buf);
         self.scratch = buf;
         created?;
-        self.next_segment += 1;
+        self.next_segment = new_id + 1;
         self.segments.insert(new_id, Segment::new_empty());
         self.dir_dirty = true;
         let mut off = 0;
@@ -401,11 +451,13 @@ impl Spool {
         }
         if let Some(s) = self.segments.get_mut(&id) {
             s.end = s.synced;
+            s.meta = None;
         }
         if let Some(s) = self.segments.get_mut(&new_id) {
             s.end = len;
             s.synced = len;
             s.size = len;
+            s.meta = None;
         }
         self.disk_bytes += len;
         if cursor >= from {

@@ -72,3 +72,70 @@ impl Rng {
         }
     }
 }
+
+/// A [`Storage`] that passes everything to another and counts the bytes
+/// read from segments and from the position, so tests can measure the work
+/// of an open without timing it.
+pub struct Counting<S> {
+    pub inner: S,
+    pub read: std::sync::Arc<AtomicU64>,
+}
+
+impl<S> Counting<S> {
+    pub fn new(inner: S) -> (Self, std::sync::Arc<AtomicU64>) {
+        let read = std::sync::Arc::new(AtomicU64::new(0));
+        (
+            Counting {
+                inner,
+                read: read.clone(),
+            },
+            read,
+        )
+    }
+}
+
+use spillway::spool::{IoError, Storage};
+
+impl<S: Storage> Storage for Counting<S> {
+    fn list(&mut self) -> Result<Vec<u64>, IoError> {
+        self.inner.list()
+    }
+    fn create(&mut self, id: u64) -> Result<(), IoError> {
+        self.inner.create(id)
+    }
+    fn create_with(&mut self, id: u64, data: &[u8]) -> Result<(), IoError> {
+        self.inner.create_with(id, data)
+    }
+    fn size(&mut self, id: u64) -> Result<u64, IoError> {
+        self.inner.size(id)
+    }
+    fn read_at(&mut self, id: u64, offset: u64, buf: &mut [u8]) -> Result<usize, IoError> {
+        let n = self.inner.read_at(id, offset, buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+    fn write_at(&mut self, id: u64, offset: u64, data: &[u8]) -> Result<(), IoError> {
+        self.inner.write_at(id, offset, data)
+    }
+    fn truncate(&mut self, id: u64, len: u64) -> Result<(), IoError> {
+        self.inner.truncate(id, len)
+    }
+    fn sync(&mut self, id: u64) -> Result<(), IoError> {
+        self.inner.sync(id)
+    }
+    fn remove(&mut self, id: u64) -> Result<(), IoError> {
+        self.inner.remove(id)
+    }
+    fn sync_dir(&mut self) -> Result<(), IoError> {
+        self.inner.sync_dir()
+    }
+    fn load_position(&mut self) -> Result<Option<Vec<u8>>, IoError> {
+        let p = self.inner.load_position()?;
+        let n = p.as_ref().map_or(0, |p| p.len() as u64);
+        self.read.fetch_add(n, Ordering::Relaxed);
+        Ok(p)
+    }
+    fn store_position(&mut self, bytes: &[u8]) -> Result<(), IoError> {
+        self.inner.store_position(bytes)
+    }
+}

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use super::Step;
 use crate::error::AgentError;
-use crate::lines::{Lines, Piece};
-use crate::record::{Chunk, FileId, Record, Span};
+use crate::lines::Lines;
+use crate::record::{FileId, Record};
 use crate::ui;
 
 const READ_CHUNK: usize = 256 << 10;
@@ -25,17 +25,8 @@ pub struct FileInput {
     follow: bool,
     /// A new file is at the path; the old one is read to its end first.
     rotated: bool,
-    /// Lines of the chunk being split, before the chunk is shared.
-    found: Vec<Found>,
     /// Lines split in files read before the current one.
     split_before: u64,
-}
-
-/// A line found in a chunk: in it, or (across chunks) in a buffer of its own.
-#[derive(Debug)]
-enum Found {
-    InChunk { off: usize, len: usize, at: Span },
-    Owned(Box<[u8]>, Span),
 }
 
 impl FileInput {
@@ -81,7 +72,6 @@ impl FileInput {
             lines: Lines::new(start),
             follow,
             rotated: false,
-            found: Vec::new(),
             split_before: 0,
         };
         input
@@ -89,6 +79,33 @@ impl FileInput {
             .seek(SeekFrom::Start(start))
             .map_err(|e| AgentError::input(format!("input {shown} cannot be read: {e}")))?;
         Ok(input)
+    }
+
+    /// Resumes input `path` in a file that was rotated away from it while
+    /// no agent ran (found at `moved`, with the checkpoint's `file` and
+    /// `offset`): it is read to its end first, then the file now at `path`
+    /// (if any) from its beginning, so the path's lines keep their order
+    /// and its checkpoint entry stays the same.
+    ///
+    /// # Errors
+    /// As for [`open`](Self::open), for either path.
+    pub fn resume_moved(
+        path: &Path,
+        moved: &Path,
+        (file, offset): (FileId, u64),
+        follow: bool,
+    ) -> Result<Self, AgentError> {
+        let mut input = Self::open(moved, |_| Some((file, offset)), follow)?;
+        input.path = path.to_path_buf();
+        input.canonical = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        input.rotated =
+            fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) != (file.dev, file.ino));
+        Ok(input)
+    }
+
+    /// Whether the open file has no name left (it was deleted).
+    pub(super) fn deleted(&self) -> bool {
+        self.file.metadata().is_ok_and(|m| m.nlink() == 0)
     }
 
     /// The input's canonical path (the checkpoint's key).
@@ -129,11 +146,26 @@ impl FileInput {
             };
             if n > 0 {
                 buf.truncate(n);
-                self.split_chunk(buf, out);
+                super::split_chunk(&mut self.lines, self.id, buf, out);
                 return Ok(Step::Data);
+            }
+            if self.rotated && !self.follow {
+                // Resumed in a file rotated away while no agent ran: the
+                // file at the path now comes next.
+                self.rotated = false;
+                if self.switch_to_new_file(out)? {
+                    return Ok(Step::Data);
+                }
             }
             if !self.follow {
                 self.finish_file(out);
+                if self.deleted() {
+                    ui::note(format!(
+                        "input {} was deleted while it was read; shipped it to its end from \
+                         the open file",
+                        self.path.display()
+                    ));
+                }
                 return Ok(Step::Done);
             }
             if self.rotated {
@@ -154,56 +186,27 @@ impl FileInput {
                     self.restart_truncated(m.len(), out)?;
                     return Ok(Step::Data);
                 }
+                Err(e) if e.kind() == io::ErrorKind::NotFound && self.deleted() => {
+                    // Deleted, not renamed: read to its end above; nothing
+                    // more can come. A new file at the path is a new input.
+                    self.finish_file(out);
+                    ui::note(format!(
+                        "input {} was deleted while it was read; shipped it to its end from \
+                         the open file",
+                        self.path.display()
+                    ));
+                    return Ok(Step::Done);
+                }
                 // Unchanged, or moved away with nothing new in its place yet.
                 _ => return Ok(Step::Idle),
             }
         }
     }
 
-    /// Cuts a chunk into records; lines wholly inside it share it.
-    fn split_chunk(&mut self, buf: Vec<u8>, out: &mut Vec<Record>) {
-        let id = self.id;
-        let found = &mut self.found;
-        self.lines.feed(&buf, |piece, start, end| {
-            let at = Span {
-                file: id,
-                start,
-                end,
-            };
-            found.push(match piece {
-                Piece::InChunk { off, len } => Found::InChunk { off, len, at },
-                Piece::Carried(b) => Found::Owned(b.into(), at),
-            });
-        });
-        let shared = found
-            .iter()
-            .filter(|f| matches!(f, Found::InChunk { .. }))
-            .count();
-        let chunk = Chunk::new(buf, shared);
-        out.extend(found.drain(..).map(|f| match f {
-            Found::InChunk { off, len, at } => Record::shared(&chunk, off, len, at),
-            Found::Owned(b, at) => Record::owned(b, at),
-        }));
-    }
-
     /// The input is over (no `--follow`): a last line without a newline
     /// counts as a line.
     fn finish_file(&mut self, out: &mut Vec<Record>) {
-        let id = self.id;
-        self.lines.finish(|piece, start, end| {
-            let data: Box<[u8]> = match piece {
-                Piece::Carried(b) => b.into(),
-                Piece::InChunk { .. } => unreachable!("finish hands out only carried lines"),
-            };
-            out.push(Record::owned(
-                data,
-                Span {
-                    file: id,
-                    start,
-                    end,
-                },
-            ))
-        });
+        super::finish_lines(&mut self.lines, self.id, out);
     }
 
     fn switch_to_new_file(&mut self, out: &mut Vec<Record>) -> io::Result<bool> {

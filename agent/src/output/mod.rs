@@ -1,4 +1,6 @@
-//! Where batches go: a file, standard output, or a command per batch.
+//! Where batches go: a file, standard output, a command per batch, an
+//! HTTP endpoint (one POST per batch; cargo feature `http`) or a NATS
+//! JetStream subject (one message per line; cargo feature `nats`).
 //!
 //! Each output takes a whole batch, already laid out as lines, and says
 //! whether it accepted it. A file output is synced before it accepts, and
@@ -6,6 +8,10 @@
 
 mod exec;
 pub(crate) mod file;
+#[cfg(feature = "http")]
+pub(crate) mod http;
+#[cfg(feature = "http")]
+mod http_body;
 #[cfg(feature = "nats")]
 pub(crate) mod nats;
 pub(crate) mod nats_spec;
@@ -15,6 +21,7 @@ use std::fmt;
 use std::io::{self, IoSlice, Write};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
+use std::sync::{atomic::AtomicBool, Arc};
 use std::time::Instant;
 
 pub use exec::ExecOutput;
@@ -22,6 +29,9 @@ pub use file::{FileOutput, Reconciled, Recorded};
 #[cfg(feature = "nats")]
 pub use nats::NatsOutput;
 pub use nats_spec::NatsSpec;
+
+#[cfg(feature = "http")]
+pub use http::HttpOutput;
 
 use crate::record::Span;
 
@@ -36,6 +46,9 @@ pub enum OutputSpec {
     Exec(String),
     /// `nats://HOST:PORT[,...]/SUBJECT`: publish to NATS JetStream.
     Nats(Box<NatsSpec>),
+    /// `http://...` or `https://...`: POST each batch there.
+    #[cfg(feature = "http")]
+    Http(String),
 }
 
 impl OutputSpec {
@@ -69,6 +82,15 @@ impl OutputSpec {
                 }
                 return Ok(Self::Exec(cmd.to_owned()));
             }
+            if is_http_url(text) {
+                #[cfg(feature = "http")]
+                return http::parse_url(text).map(Self::Http);
+                #[cfg(not(feature = "http"))]
+                return Err(format!(
+                    "--output {text}: this spillway was built without the HTTP output \
+                     (cargo feature `http`)"
+                ));
+            }
         }
         Ok(Self::File(PathBuf::from(value)))
     }
@@ -81,8 +103,16 @@ impl fmt::Display for OutputSpec {
             Self::Stdout => f.write_str("standard output"),
             Self::Exec(c) => write!(f, "exec:{c}"),
             Self::Nats(n) => write!(f, "{n}"),
+            #[cfg(feature = "http")]
+            Self::Http(url) => f.write_str(&http::redact(url)),
         }
     }
+}
+
+/// `http://` or `https://`, in any case: what `--output` takes as a URL.
+fn is_http_url(text: &str) -> bool {
+    let lower = |n: usize| text.get(..n).map(str::to_ascii_lowercase);
+    lower(7).as_deref() == Some("http://") || lower(8).as_deref() == Some("https://")
 }
 
 /// An open output.
@@ -97,6 +127,9 @@ pub enum Output {
     /// A NATS JetStream subject.
     #[cfg(feature = "nats")]
     Nats(Box<NatsOutput>),
+    /// A POST per batch.
+    #[cfg(feature = "http")]
+    Http(HttpOutput),
 }
 
 impl Output {
@@ -129,6 +162,18 @@ impl Output {
             }
             #[cfg(feature = "nats")]
             Self::Nats(n) => n.send(parts, origins, deadline),
+            #[cfg(feature = "http")]
+            Self::Http(h) => h.send(parts, len, deadline),
+        }
+    }
+
+    /// A flag the output raises when it failed in a way no retry can fix:
+    /// the agent then stops reading and keeps what it has for the next run.
+    pub fn halt_flag(&self) -> Option<Arc<AtomicBool>> {
+        match self {
+            #[cfg(feature = "http")]
+            Self::Http(h) => Some(h.halt_flag()),
+            _ => None,
         }
     }
 

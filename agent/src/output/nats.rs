@@ -35,13 +35,12 @@ use async_nats::jetstream::stream::{Config as StreamConfig, DiscardPolicy};
 use async_nats::jetstream::{self, Context};
 use async_nats::{ConnectErrorKind, ConnectOptions, Event, HeaderMap, ServerAddr};
 use bytes::Bytes;
-use spillway::checkpoint::{Checkpoint, CheckpointError};
 use tokio::runtime::Runtime;
 
 use super::nats_spec::{NatsOptions, NatsSpec};
 use crate::error::AgentError;
 use crate::record::{FileId, Span};
-use crate::state::OUTPUT_PREFIX;
+use crate::state::{Group, State, OUTPUT_PREFIX};
 use crate::ui;
 
 /// Publishes whose acknowledgement may be outstanding at once.
@@ -93,11 +92,8 @@ pub struct NatsOutput {
     conn: Option<Conn>,
     /// The stream the subject goes to, once it was looked up.
     stream: Option<String>,
-    /// `Nats-Msg-Id` prefix of records from a file: the agent id.
-    file_prefix: String,
-    /// `Nats-Msg-Id` prefix of records from standard input, whose positions
-    /// are counted afresh by each run: agent id and a per-run nonce.
-    stdin_prefix: String,
+    /// `Nats-Msg-Id` prefix of every record: the agent id.
+    id_prefix: String,
     /// Stream sequence of the last acknowledged message of the batch just
     /// sent.
     last_sequence: Option<u64>,
@@ -124,8 +120,8 @@ enum ConnectFailure {
 impl NatsOutput {
     /// Checks the servers' names, connects, and finds (or, with
     /// `--nats-stream`, creates) the stream for the subject. The agent id
-    /// is taken from the checkpoint, or made and recorded there (the caller
-    /// flushes the checkpoint before anything is sent).
+    /// is taken from the checkpoint, or made and written there (durably,
+    /// before anything is sent).
     ///
     /// When no server can be reached, the output opens anyway and says so:
     /// batches then fail (and are spooled) until a server answers, and the
@@ -135,7 +131,7 @@ impl NatsOutput {
     /// [`AgentError::Input`] (exit 2): an unknown host, refused credentials,
     /// an unreadable credentials or CA file, a TLS failure, no stream for
     /// the subject, or a `--nats-stream` that does not take it.
-    pub fn open(spec: NatsSpec, cp: &Checkpoint) -> Result<Self, AgentError> {
+    pub fn open(spec: NatsSpec, state: &State) -> Result<Self, AgentError> {
         let opts = spec.options.clone();
         for (host, port) in &spec.servers {
             if let Err(e) = (host.as_str(), *port).to_socket_addrs() {
@@ -155,11 +151,15 @@ impl NatsOutput {
             }
         }
         let names = NatsNames::new(&spec.subject);
-        let agent = match cp.get(&names.agent) {
-            Some(s) => s.record_number,
+        let agent = match state.entry(&names.agent) {
+            Some(id) => id,
             None => {
                 let id = random_u64();
-                cp.persist(&names.agent, id, SystemTime::now())
+                let mut group = Group::default();
+                group.add(&names.agent, id);
+                state
+                    .writer()
+                    .commit(group)
                     .map_err(|e| AgentError::runtime(e.to_string()))?;
                 id
             }
@@ -169,8 +169,7 @@ impl NatsOutput {
             headers.insert(k.as_str(), v.as_str());
         }
         let mut out = Self {
-            file_prefix: format!("{agent:016x}"),
-            stdin_prefix: format!("{agent:016x}-{:016x}", random_u64()),
+            id_prefix: format!("{agent:016x}"),
             spec,
             opts,
             names,
@@ -193,14 +192,11 @@ impl NatsOutput {
         Ok(out)
     }
 
-    /// Records the stream sequence of the batch just delivered.
-    ///
-    /// # Errors
-    /// The checkpoint is shut down.
-    pub fn persist(&self, cp: &Checkpoint, now: SystemTime) -> Result<(), CheckpointError> {
-        match self.last_sequence {
-            Some(seq) => cp.persist(&self.names.sequence, seq, now),
-            None => Ok(()),
+    /// Adds the stream sequence of the batch just delivered to `group`, the
+    /// checkpoint write that also holds the offsets the batch covers.
+    pub fn add_to(&self, group: &mut Group) {
+        if let Some(seq) = self.last_sequence {
+            group.add(&self.names.sequence, seq);
         }
     }
 
@@ -461,7 +457,7 @@ impl NatsOutput {
         let js = &conn.js;
         let lost = &conn.lost;
         let headers = &self.headers;
-        let (file_prefix, stdin_prefix) = (&self.file_prefix, &self.stdin_prefix);
+        let id_prefix = &self.id_prefix;
         let work = async {
             let mut pending: VecDeque<PublishAckFuture> = VecDeque::with_capacity(WINDOW);
             let mut last = 0u64;
@@ -475,7 +471,7 @@ impl NatsOutput {
                     }
                 }
                 let mut h = headers.clone();
-                h.insert("Nats-Msg-Id", message_id(file_prefix, stdin_prefix, at));
+                h.insert("Nats-Msg-Id", message_id(id_prefix, at));
                 let msg = jetstream::message::PublishMessage::build()
                     .payload(Bytes::copy_from_slice(data))
                     .headers(h);
@@ -539,16 +535,17 @@ async fn await_ack(f: PublishAckFuture, lost: &AtomicBool) -> Result<(u64, bool)
     }
 }
 
-/// The message id of the record at `at`.
-fn message_id(file_prefix: &str, stdin_prefix: &str, at: &Span) -> String {
+/// The message id of the record at `at`: the agent id, then which input
+/// (a file's device, inode and truncation epoch, or `stdin`, whose offsets
+/// count bytes of one stream that goes on across runs), then the record's
+/// byte offset. Each part is stable across runs, so a record sent again
+/// gets the id it had.
+fn message_id(prefix: &str, at: &Span) -> String {
     if at.file == FileId::STDIN {
-        format!("{stdin_prefix}.{}", at.start)
+        format!("{prefix}.stdin.{}", at.start)
     } else {
         let f = at.file;
-        format!(
-            "{file_prefix}.{:x}.{:x}.{}.{}",
-            f.dev, f.ino, f.epoch, at.start
-        )
+        format!("{prefix}.{:x}.{:x}.{}.{}", f.dev, f.ino, f.epoch, at.start)
     }
 }
 
@@ -632,23 +629,23 @@ mod tests {
     }
 
     #[test]
-    fn message_ids_tell_apart_agents_files_epochs_offsets_and_stdin_runs() {
+    fn message_ids_tell_apart_agents_files_epochs_offsets_and_stdin() {
         let at = |dev, ino, epoch, start| Span {
             file: FileId { dev, ino, epoch },
             start,
             end: start + 1,
         };
-        assert_eq!(
-            message_id("a1", "a1-r", &at(0x10, 0xff, 2, 7)),
-            "a1.10.ff.2.7"
-        );
-        assert_eq!(message_id("a1", "a1-r", &at(0, 0, 0, 7)), "a1-r.7");
+        assert_eq!(message_id("a1", &at(0x10, 0xff, 2, 7)), "a1.10.ff.2.7");
+        // Standard input: the stream offset, the same in every run.
+        assert_eq!(message_id("a1", &at(0, 0, 0, 7)), "a1.stdin.7");
         let ids = [
-            message_id("a1", "x", &at(1, 2, 0, 3)),
-            message_id("a2", "x", &at(1, 2, 0, 3)),
-            message_id("a1", "x", &at(1, 2, 1, 3)),
-            message_id("a1", "x", &at(1, 3, 0, 3)),
-            message_id("a1", "x", &at(1, 2, 0, 4)),
+            message_id("a1", &at(1, 2, 0, 3)),
+            message_id("a2", &at(1, 2, 0, 3)),
+            message_id("a1", &at(1, 2, 1, 3)),
+            message_id("a1", &at(1, 3, 0, 3)),
+            message_id("a1", &at(1, 2, 0, 4)),
+            message_id("a1", &at(0, 0, 0, 3)),
+            message_id("a2", &at(0, 0, 0, 3)),
         ];
         let unique: std::collections::HashSet<_> = ids.iter().collect();
         assert_eq!(unique.len(), ids.len());

@@ -215,24 +215,45 @@ impl<T> Consumer<T> {
     }
 
     /// Moves up to `max` items, oldest first, to the end of `out`, frees
-    /// their slots with a single index store, and returns how many moved
-    /// (0 when empty, or closed and drained).
+    /// their slots with a single index store, and returns how many moved.
+    /// The same contract as [`LockingRing::pop_batch`](crate::ring::LockingRing::pop_batch).
+    ///
+    /// # Errors
+    /// [`TryPopError::Empty`] if the ring holds nothing right now,
+    /// [`TryPopError::Closed`] if the producer is gone and the ring is
+    /// drained (items published before it went are returned first). `out` is
+    /// untouched then.
     ///
     /// # Examples
     ///
     /// ```
-    /// use spillway::ring::spsc;
+    /// use spillway::ring::{spsc, TryPopError};
     ///
     /// let (mut tx, mut rx) = spsc::channel(4);
     /// tx.push_slice(&[1, 2, 3]);
     /// let mut out = vec![0];
-    /// assert_eq!(rx.pop_batch(&mut out, 2), 2);
+    /// assert_eq!(rx.pop_batch(&mut out, 2), Ok(2));
     /// assert_eq!(out, [0, 1, 2]);
+    /// drop(tx);
+    /// assert_eq!(rx.pop_batch(&mut out, 2), Ok(1));
+    /// assert_eq!(rx.pop_batch(&mut out, 2), Err(TryPopError::Closed));
     /// ```
-    pub fn pop_batch(&mut self, out: &mut Vec<T>, max: usize) -> usize {
-        let n = self.len_for(max).min(max);
+    pub fn pop_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<usize, TryPopError> {
+        let mut ready = self.len_for(max.max(1));
+        if ready == 0 {
+            // As in `try_pop`: look at `closed` only once the ring looks
+            // empty, then reload, since the close follows the last publish.
+            if !self.shared.is_closed() {
+                return Err(TryPopError::Empty);
+            }
+            ready = self.fresh_len();
+            if ready == 0 {
+                return Err(TryPopError::Closed);
+            }
+        }
+        let n = ready.min(max);
         if n == 0 {
-            return 0;
+            return Ok(0);
         }
         // Reserve first: nothing below can panic between moving items out
         // and publishing `head`, so no item is ever owned twice.
@@ -255,7 +276,7 @@ impl<T> Consumer<T> {
         // spare capacity is at least `n` after `reserve(n)`).
         unsafe { out.set_len(out.len() + n) };
         self.publish(self.positions.advance(head, n));
-        n
+        Ok(n)
     }
 
     /// Copies up to `out.len()` items, oldest first, into `out`, frees their

@@ -50,12 +50,14 @@
 //! assert_eq!(sum, 999 * 1000 / 2);
 //! ```
 
+mod closer;
 mod consumer;
 mod parking;
 mod positions;
 mod producer;
 mod shared;
 
+pub(crate) use closer::Closer;
 pub use consumer::Consumer;
 pub use producer::Producer;
 

@@ -9,13 +9,14 @@
 //!
 //! ```text
 //! W1  waiting = true                    P1  tail = new            (Release)
-//! W2  fence(SeqCst)                     P2  fence(SeqCst)
+//! W2  heavy_fence()                     P2  light_fence()
 //! W3  lock; check condition (reads tail)    P3  if waiting { lock; notify; unlock }
 //! W4  if unmet: cv.wait (unlocks)
 //! ```
 //!
-//! The two fences are ordered one way or the other in the single total order
-//! of SeqCst operations:
+//! Read the fences as `fence(SeqCst)` first (which is what both are without
+//! `membarrier`, and under loom). The two fences are then ordered one way or
+//! the other in the single total order of SeqCst operations:
 //!
 //! - W2 before P2: P3 reads `waiting` after its fence, so it sees W1's `true`
 //!   (C++ [atomics.fences]: a store before one SeqCst fence is visible to a
@@ -25,6 +26,32 @@
 //!   W's lock, so W's check sees P1's tail and W does not sleep.
 //! - P2 before W2: by the same rule W3's read of `tail` sees P1 (or later),
 //!   so W's check finds the condition met and W does not sleep.
+//!
+//! # Why the asymmetric pair gives the same two cases
+//!
+//! P2 runs on every publication, W2 only on the way into the condition
+//! variable, so P2 is the light half (a compiler fence: P1 and P3 stay in
+//! program order in the instruction stream, but the CPU may still let the
+//! load P3 pass the buffered store P1) and W2 the heavy half
+//! (`membarrier(PRIVATE_EXPEDITED)`: every CPU running a thread of this
+//! process executes a full barrier before W2 returns, and W2 is itself a
+//! full barrier for W). Look at where P's CPU is when that barrier hits it:
+//!
+//! - P has not yet executed P3: P's CPU runs a full barrier at that point,
+//!   after W1 became visible (W2 is a full barrier for W before it sends the
+//!   interrupts), so P3, which comes later, reads `waiting == true`: the
+//!   first case above.
+//! - P has executed P3 (so P1, before it in the stream, too): the barrier
+//!   drains P's store buffer, so P1 is visible to everyone before W2
+//!   returns, and W3 reads the new tail: the second case. (If P3 read
+//!   `true`, both happen; a stale wake-up is harmless, see below.)
+//! - P is not running at all: the kernel ran a full barrier when it
+//!   switched P out, which orders P as in one of the cases above.
+//!
+//! That is exactly what the argument above used of the SeqCst fences, so it
+//! carries over, and loom checks it with both halves as `fence(SeqCst)`.
+//! Without the heavy half (a compiler fence on both sides), loom finds the
+//! lost wake-up: see `loom-tests/tests/spsc.rs`.
 //!
 //! A condition W waits for is only ever made true by a publication followed
 //! by P2/P3, or by close/drop, which sets `closed` and then always locks and
@@ -39,9 +66,10 @@
 
 use std::time::Instant;
 
+use crate::backoff::Backoff;
 use crate::ring::WaitError;
-use crate::sync::atomic::{fence, AtomicBool, Ordering};
-use crate::sync::{Backoff, Condvar, Mutex};
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{heavy_fence, light_fence, prepare_asymmetric_fences, Condvar, Mutex};
 
 /// Which half of the ring waits or is woken.
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +108,8 @@ pub(super) struct Parking {
 
 impl Parking {
     pub(super) fn new() -> Self {
+        // Decide the fences now, so no operation on the ring pays for it.
+        prepare_asymmetric_fences();
         let sleeper = || Sleeper {
             waiting: AtomicBool::new(false),
             cv: Condvar::new(),
@@ -102,9 +132,9 @@ impl Parking {
     /// wakes `side` if it announced that it sleeps.
     #[inline]
     pub(super) fn wake(&self, side: Side) {
-        fence(Ordering::SeqCst);
+        light_fence();
         let sleeper = self.sleeper(side);
-        // Relaxed: the fence above orders this load after the publication.
+        // Relaxed: the fence pair orders this load after the publication.
         if sleeper.waiting.load(Ordering::Relaxed) {
             self.notify(sleeper);
         }
@@ -143,7 +173,9 @@ impl Parking {
 
         let sleeper = self.sleeper(side);
         sleeper.waiting.store(true, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
+        // Only the step into the condition variable pays the heavy half of
+        // the pair; the spinning above never does.
+        heavy_fence();
         let mut guard = self.lock.lock();
         let outcome = loop {
             match poll() {

@@ -5,6 +5,7 @@ use core::fmt;
 use core::mem::MaybeUninit;
 use std::time::Duration;
 
+use super::closer::Closer;
 use super::parking::{deadline_after, Poll, Side};
 use super::positions::Positions;
 use super::shared::{Shared, Slot};
@@ -394,6 +395,12 @@ impl<T> Producer<T> {
     /// ```
     pub fn close(&self) {
         self.shared.close(Side::Consumer);
+    }
+
+    /// A handle that closes the ring (both halves wake) and does nothing
+    /// else, for a thread that must not touch this half.
+    pub(crate) fn closer(&self) -> Closer<T> {
+        Closer::new(Arc::clone(&self.shared))
     }
 
     /// Blocks until at least `n` slots are free, or `timeout` (if any)

@@ -67,6 +67,14 @@ impl<T> Shared<T> {
         self.control.parking.wake_now(peer);
     }
 
+    /// Closes the ring and wakes both sides if they sleep; used by a
+    /// [`Closer`](super::Closer), which belongs to neither side.
+    pub(super) fn close_both(&self) {
+        self.control.closed.store(true, Ordering::Release);
+        self.control.parking.wake_now(Side::Producer);
+        self.control.parking.wake_now(Side::Consumer);
+    }
+
     /// The slots `n` items from position `pos` occupy: up to the end of the
     /// slots, then on from slot 0. Two plain slices, so loops over them
     /// compile to straight copies.

@@ -1,11 +1,6 @@
-//! A partition's disk spool, for `overflow: spill`.
-//!
-//! Each partition keeps two FIFOs: pending chunks in memory and records in
-//! its spool. Every item has a sequence number, and the two queues never
-//! interleave: the spool holds older items than memory, or (once `tail` is
-//! set) every item newer than memory's. The flusher always takes whichever
-//! front is older, so the sink sees one order across memory, disk and
-//! restarts.
+//! A partition's disk spool, for `overflow: spill`: the spool itself, and
+//! where its records stand (see `spill.rs` for how items move to and from
+//! it).
 
 use std::path::{Path, PathBuf};
 
@@ -76,15 +71,18 @@ impl PartSpool {
     }
 
     /// Appends items whose sequence numbers start at `first_seq`, as one
-    /// group commit. Returns how many went in (a prefix).
+    /// group commit. Returns how many went in: a prefix, all of them unless
+    /// the spool is full or failing. Counted from the spool's length, since
+    /// a push that fails part-way has still taken the records before the
+    /// failure (and a failed final sync has taken them all).
     pub(crate) fn push_all<T>(
         &mut self,
         items: &[T],
         first_seq: u64,
         codec: &SpillCodec<T>,
-    ) -> Result<usize, SpoolError> {
+    ) -> usize {
         if items.is_empty() {
-            return Ok(0);
+            return 0;
         }
         let records: Vec<Vec<u8>> = items
             .iter()
@@ -95,11 +93,13 @@ impl PartSpool {
             })
             .collect();
         let was_empty = self.spool.is_empty();
-        let n = self.spool.push_batch(records)?;
+        let before = self.spool.len();
+        let _ = self.spool.push_batch(records);
+        let n = usize::try_from(self.spool.len() - before).unwrap_or(usize::MAX);
         if was_empty && n > 0 {
             self.first_seq = first_seq;
         }
-        Ok(n)
+        n.min(items.len())
     }
 
     /// Reads up to `max` of the oldest records and decodes them. Returns the

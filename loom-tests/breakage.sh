@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The models must depend on the heavy half of the asymmetric fence pair
+# (src/sync.rs): built with `--cfg spillway_break_heavy_fence`, where that
+# fence does nothing, each model below has to fail (a lost wake-up is a loom
+# deadlock; a lost item is a failed assertion). A model that still passes
+# proves nothing about the fence, and this script fails.
+#   bash loom-tests/breakage.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export RUSTFLAGS="--cfg loom --cfg spillway_break_heavy_fence"
+export CARGO_TARGET_DIR=target/loom-broken
+export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
+
+cargo test -p spillway-loom-tests --release --no-run --test spsc --test buffer || exit 1
+
+failed=0
+expect_failure() { # test-file model what-loom-must-say
+  local out
+  out=$(cargo test -q -p spillway-loom-tests --release --test "$1" -- --exact "$2" 2>&1)
+  if grep -q "$3" <<<"$out"; then
+    echo "ok: without the heavy fence, $1::$2 fails ($3)"
+  else
+    echo "FAILED: without the heavy fence, $1::$2 did not fail with '$3':" >&2
+    tail -n 20 <<<"$out" >&2
+    failed=1
+  fi
+}
+expect_failure spsc consumer_blocked_on_empty_is_woken_by_push "deadlock; threads"
+expect_failure spsc producer_blocked_on_full_is_woken_by_pop "deadlock; threads"
+expect_failure spsc blocking_push_and_pop_ping_pong "deadlock; threads"
+expect_failure spsc push_slice_and_pop_batch_hand_over_batches "deadlock; threads"
+expect_failure buffer close_and_a_pushing_producer_hand_off_every_item_once "assertion .left == right. failed"
+exit $failed

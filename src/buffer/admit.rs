@@ -1,0 +1,186 @@
+//! Admission: an item enters a partition, or the overflow policy decides
+//! what happens when the partition holds `capacity` items.
+
+use std::time::Instant;
+
+use crate::config::Overflow;
+use crate::observer::DropReason;
+use crate::sink::FlushReason;
+use crate::sync::MutexGuard;
+use crate::weigh::Weigh;
+
+use super::error::InsertError;
+use super::partition::{weigh, PartState};
+use super::shared::{Events, Partition, Shared};
+
+impl<T: Weigh + Send + 'static> Shared<T> {
+    /// Admits one item into partition `p` under its lock, applying the
+    /// overflow policy when the partition is full.
+    fn admit(
+        &self,
+        part: &Partition<T>,
+        st: &mut MutexGuard<'_, PartState<T>>,
+        p: u32,
+        item: T,
+        weight: u64,
+        events: &mut Events<T>,
+    ) -> Result<(), InsertError<T>> {
+        let cfg = &self.config;
+        let mut deadline = None;
+        let mut item = item;
+        let mut spill_failed = false;
+        loop {
+            if st.flow().closing {
+                return Err(InsertError::Closed(item));
+            }
+            // Only while the spool holds the partition's newest items.
+            if let (Some(codec), true) = (&self.codec, st.spool_tail()) {
+                match st.admit_to_spool(item, codec) {
+                    Ok(()) => return Ok(()),
+                    Err(back) => {
+                        item = back;
+                        // The spool refused it: do not try to spill again in
+                        // this call, or a failing spool would make us spin.
+                        spill_failed = true;
+                    }
+                }
+            }
+            if st.held() < cfg.capacity {
+                break;
+            }
+            events.overflow = true;
+            let policy = match cfg.overflow {
+                Overflow::Spill if !spill_failed => {
+                    let spilled = self.codec.as_ref().is_some_and(|c| st.spill_pending(c));
+                    if spilled {
+                        part.notify(st);
+                    } else {
+                        spill_failed = true;
+                    }
+                    continue; // the item follows its elders to the spool
+                }
+                // The spool is full or failing: wait for room as `block` does.
+                Overflow::Spill => Overflow::Block,
+                other => other,
+            };
+            match policy {
+                Overflow::Block => {
+                    let dl = *deadline.get_or_insert_with(|| Instant::now() + cfg.block_timeout);
+                    self.kick(st, p);
+                    st.flow_mut().waiters += 1;
+                    let timed_out = part.changed.wait_until(st, dl).timed_out();
+                    st.flow_mut().waiters -= 1;
+                    if timed_out && st.held() >= cfg.capacity && !st.flow().closing {
+                        return Err(InsertError::Timeout(item));
+                    }
+                }
+                Overflow::DropOldest => match st.evict_oldest() {
+                    Some(old) => {
+                        events.garbage = Some(old);
+                        events.dropped = Some((1, DropReason::DropOldest));
+                        break;
+                    }
+                    // Everything held is in flight: nothing old to evict, so
+                    // the new item is the one given up.
+                    None => return Err(Self::refuse_newest(st, item, events)),
+                },
+                Overflow::DropNewest => return Err(Self::refuse_newest(st, item, events)),
+                Overflow::Reject | Overflow::Spill => return Err(InsertError::Full(item)),
+            }
+        }
+        if st.admit(item, weight, self.limits) {
+            self.kick(st, p);
+        }
+        Ok(())
+    }
+
+    fn refuse_newest(st: &mut PartState<T>, item: T, events: &mut Events<T>) -> InsertError<T> {
+        st.refuse_newest();
+        events.dropped = Some((1, DropReason::DropNewest));
+        InsertError::Full(item)
+    }
+
+    pub(crate) fn insert_to(&self, p: u32, item: T) -> Result<(), InsertError<T>> {
+        if self.is_closed() {
+            return Err(InsertError::Closed(item));
+        }
+        let w = weigh(&item);
+        let part = &self.parts[p as usize];
+        let mut events = Events::new();
+        let mut st = part.state.lock();
+        let result = self.admit(part, &mut st, p, item, w, &mut events);
+        drop(st);
+        self.emit(p, events);
+        result
+    }
+
+    pub(crate) fn insert_batch_to<I: Iterator<Item = T>>(
+        &self,
+        p: u32,
+        items: &mut I,
+    ) -> Result<usize, (usize, InsertError<T>)> {
+        let part = &self.parts[p as usize];
+        let mut inserted = 0;
+        let mut events = Events::new();
+        let mut st = part.state.lock();
+        for item in items.by_ref() {
+            if self.is_closed() && !st.flow().closing {
+                // Close has begun but not reached this partition yet.
+                drop(st);
+                self.emit(p, events);
+                return Err((inserted, InsertError::Closed(item)));
+            }
+            let w = weigh(&item);
+            match self.admit(part, &mut st, p, item, w, &mut events) {
+                Ok(()) => inserted += 1,
+                Err(e) => {
+                    drop(st);
+                    self.emit(p, events);
+                    return Err((inserted, e));
+                }
+            }
+            // Emit as we go, so an observer sees each drop of a long batch.
+            if events.any() {
+                let ev = std::mem::replace(&mut events, Events::new());
+                drop(st);
+                self.emit(p, ev);
+                st = part.state.lock();
+            }
+        }
+        drop(st);
+        self.emit(p, events);
+        Ok(inserted)
+    }
+
+    /// Asks partition `p` to check for work: drains its rings and, for
+    /// anything but a size hint, seals the open chunk so it flushes now.
+    pub(crate) fn request(&self, p: u32, reason: FlushReason) {
+        let part = &self.parts[p as usize];
+        let mut st = part.state.lock();
+        let room = self.room(&st);
+        self.drain(&mut st, room);
+        if reason != FlushReason::Size {
+            st.seal_open(reason);
+        }
+        self.kick(&mut st, p);
+    }
+
+    /// Asks every partition to flush what it holds; returns at once.
+    pub(crate) fn flush(&self) {
+        for p in 0..self.partitions() {
+            self.request(p, FlushReason::Manual);
+        }
+    }
+
+    /// Takes every buffered item out without flushing it (`dump`).
+    pub(crate) fn dump(&self) -> Vec<T> {
+        let mut out = Vec::new();
+        for part in &self.parts {
+            let mut st = part.state.lock();
+            self.drain(&mut st, usize::MAX);
+            st.take_pending(&mut out);
+            part.notify(&st);
+        }
+        out
+    }
+}

@@ -1,0 +1,269 @@
+//! The partition's side of `overflow: spill`: moving items between memory
+//! and its disk spool without losing their order or their count.
+//!
+//! Each partition keeps two FIFOs: pending chunks in memory and records in
+//! its spool. The two never interleave: the spool holds older items than
+//! memory, or (once `tail` is set) every item newer than memory's. The
+//! flusher always takes whichever front is older, so the sink sees one order
+//! across memory, disk and restarts.
+
+use crate::codec::SpillCodec;
+use crate::sink::FlushReason;
+use crate::weigh::Weigh;
+
+use super::mark::Outcome;
+use super::pending::{Batch, Chunk, Limits};
+use super::{weigh, PartState};
+
+impl<T> PartState<T> {
+    /// Whether the spool holds the partition's newest items (new ones must
+    /// follow them there).
+    pub(crate) fn spool_tail(&self) -> bool {
+        self.spool.as_ref().is_some_and(|sp| sp.tail)
+    }
+
+    /// Whether this partition has a spool.
+    pub(crate) fn has_spool(&self) -> bool {
+        self.spool.is_some()
+    }
+
+    /// `spool_sync: interval`: the spool owns no thread, so the interval
+    /// timer syncs it here.
+    pub(crate) fn sync_spool_if_due(&mut self) {
+        if let Some(sp) = self.spool.as_mut() {
+            let _ = sp.spool.sync_if_due();
+        }
+    }
+
+    /// While the spool holds the tail, a new item follows it there (counted
+    /// inserted). Gives the item back if it belongs in memory: no spool
+    /// tail, or the spool refused it (then memory takes over the tail, which
+    /// keeps the order, as everything in the spool is older).
+    pub(crate) fn admit_to_spool(&mut self, item: T, codec: &SpillCodec<T>) -> Result<(), T> {
+        self.push_tail(item, codec)?;
+        self.counts.inserted += 1;
+        self.check();
+        Ok(())
+    }
+
+    /// Pushes `item` behind the spool's tail with the next sequence number.
+    fn push_tail(&mut self, item: T, codec: &SpillCodec<T>) -> Result<(), T> {
+        let Some(sp) = self.spool.as_mut().filter(|sp| sp.tail) else {
+            return Err(item);
+        };
+        match sp.push(&item, self.pending.next_seq(), codec) {
+            Ok(()) => {
+                self.pending.skip_seq();
+                Ok(())
+            }
+            Err(_) => {
+                sp.tail = false;
+                Err(item)
+            }
+        }
+    }
+
+    /// Moves a chunk's items to the spool, oldest first. Gives back the part
+    /// that did not fit (the spool is full or failing), starting where the
+    /// spool stopped.
+    fn spill_chunk(&mut self, mut chunk: Chunk<T>, codec: &SpillCodec<T>) -> Result<(), Chunk<T>>
+    where
+        T: Weigh,
+    {
+        let Some(sp) = self.spool.as_mut() else {
+            return Err(chunk);
+        };
+        let n = sp.push_all(&chunk.items, chunk.first_seq, codec);
+        if n < chunk.items.len() {
+            chunk.skip(n, weigh::<T>);
+            return Err(chunk);
+        }
+        self.pending.recycle(chunk.items);
+        Ok(())
+    }
+
+    /// `overflow: spill` on a full partition: moves every pending item to the
+    /// spool, oldest first. Returns whether all of them went (then the spool
+    /// holds the partition's tail); what did not fit stays in memory, in
+    /// order, newer than the spool.
+    pub(crate) fn spill_pending(&mut self, codec: &SpillCodec<T>) -> bool
+    where
+        T: Weigh,
+    {
+        if self.spool.is_none() {
+            return false;
+        }
+        let mut failed = false;
+        for chunk in self.pending.take_all() {
+            if failed {
+                self.pending.put_back(chunk);
+            } else if let Err(rest) = self.spill_chunk(chunk, codec) {
+                failed = true;
+                self.pending.put_back(rest);
+            }
+        }
+        if let Some(sp) = self.spool.as_mut() {
+            sp.tail = !failed;
+        }
+        self.check();
+        !failed
+    }
+
+    /// Drains the producer rings while the spool holds the tail: each item
+    /// follows it to the spool, or to memory once the spool refuses one.
+    /// Returns whether a chunk was sealed by size.
+    pub(crate) fn drain_rings_to_spool(&mut self, codec: &SpillCodec<T>, limits: Limits) -> bool
+    where
+        T: Weigh,
+    {
+        let mut items = self.pending.take_spare();
+        self.rings.pop_all(&mut items);
+        // The popped items are counted inserted by their ring already.
+        let mut sealed = false;
+        for item in items.drain(..) {
+            if let Err(item) = self.push_tail(item, codec) {
+                let w = weigh(&item);
+                sealed |= self.pending.append(item, w, limits);
+            }
+        }
+        self.pending.recycle(items);
+        self.check();
+        sealed
+    }
+
+    /// Reads the spool's oldest records (up to `max`) as a batch. Every
+    /// record read is in flight until the batch is settled, decodable or
+    /// not.
+    pub(crate) fn read_spool(&mut self, max: usize, codec: &SpillCodec<T>) -> Option<Batch<T>>
+    where
+        T: Weigh,
+    {
+        let sp = self.spool.as_mut()?;
+        // A read error leaves the records in place; the next trigger tries
+        // again.
+        let (items, _corrupt) = sp.read_batch(max, codec).ok()?;
+        let held = sp.reading;
+        let first_seq = sp.first_seq;
+        if held == 0 {
+            return None;
+        }
+        self.in_flight += held;
+        let bytes = items.iter().map(weigh::<T>).sum();
+        self.check();
+        Some(Batch {
+            chunk: Chunk::sealed(items, first_seq, bytes),
+            reason: FlushReason::Replay,
+            attempt: 0,
+            from_spool: true,
+            held,
+        })
+    }
+
+    /// A batch failed `max_retries + 1` times under `overflow: spill`.
+    /// Returns `None` when it is settled (spooled, or given up as far as the
+    /// spool refused it); gives it back when it must keep being retried (at
+    /// the capped backoff) to keep the order: a spooled batch stays at the
+    /// head of its spool, and a batch from memory goes only to an empty
+    /// spool (anything there is newer).
+    ///
+    /// While closing, the spool is parked instead: what it holds (and a
+    /// failed batch from memory, appended even behind newer records, since
+    /// keeping it beats keeping its place) is left for the next run, and
+    /// counted as spooled for the waiting close.
+    pub(crate) fn spill_batch(
+        &mut self,
+        batch: Batch<T>,
+        codec: &SpillCodec<T>,
+    ) -> Result<(), Batch<T>> {
+        let closing = self.flow.closing;
+        let Some(sp) = self.spool.as_mut() else {
+            return Err(batch);
+        };
+        if batch.from_spool {
+            if !closing {
+                return Err(batch);
+            }
+            // Its records never left the spool.
+            sp.reading = 0;
+            self.in_flight -= batch.held;
+            self.park_spool();
+            self.check();
+            return Ok(());
+        }
+        if !sp.is_empty() && !closing {
+            return Err(batch);
+        }
+        let n = sp.push_all(&batch.chunk.items, batch.chunk.first_seq, codec);
+        sp.tail = false; // memory holds everything newer
+        let total = batch.len();
+        self.in_flight -= total;
+        if n < total {
+            // The spool refused part of it (full or failing): that part is
+            // given up, counted and reported.
+            let lost = total - n;
+            self.counts.dropped += lost as u64;
+            let from = batch.chunk.first_seq + n as u64;
+            self.resolve(from, lost as u64, Outcome::Dropped);
+        }
+        self.pending.recycle(batch.chunk.items);
+        if closing {
+            self.park_spool();
+        }
+        self.check();
+        Ok(())
+    }
+
+    /// Stops reading the spool for the rest of this run and counts what it
+    /// holds as spooled for the waiting marks (it is never delivered in this
+    /// run, so nothing is counted twice).
+    fn park_spool(&mut self) {
+        let Some(sp) = self.spool.as_mut() else {
+            return;
+        };
+        if sp.parked {
+            return;
+        }
+        sp.parked = true;
+        let (first, len) = (sp.first_seq, sp.spool.len());
+        self.resolve(first, len, Outcome::Spooled);
+    }
+
+    /// At the end of close: whatever is still in memory and not with the
+    /// sink (a batch waiting for its retry, pending items) goes to the
+    /// spool, which is then synced and closed. Returns how many items the
+    /// spool refused (counted dropped).
+    pub(crate) fn settle_spool(&mut self, codec: &SpillCodec<T>) -> u64 {
+        if self.spool.is_none() {
+            return 0;
+        }
+        let mut lost = 0u64;
+        if let Some(batch) = self.retry.take() {
+            self.retry_due = false;
+            self.flow.running = false;
+            if let Some(sp) = self.spool.as_mut() {
+                if batch.from_spool {
+                    // Its records never left the spool.
+                    sp.reading = 0;
+                    self.in_flight -= batch.held;
+                } else {
+                    let n = batch.len();
+                    let kept = sp.push_all(&batch.chunk.items, batch.chunk.first_seq, codec);
+                    self.in_flight -= n;
+                    lost += (n - kept) as u64;
+                }
+            }
+        }
+        for chunk in self.pending.take_all() {
+            let Some(sp) = self.spool.as_mut() else { break };
+            let kept = sp.push_all(&chunk.items, chunk.first_seq, codec);
+            lost += (chunk.items.len() - kept) as u64;
+        }
+        if let Some(sp) = self.spool.as_mut() {
+            let _ = sp.spool.flush();
+            let _ = sp.spool.close();
+        }
+        self.counts.dropped += lost;
+        self.check();
+        lost
+    }
+}

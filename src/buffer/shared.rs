@@ -1,0 +1,276 @@
+//! The state a buffer's handles, producer handles and the engine share: its
+//! partitions, and the plumbing every protocol uses (routing, scheduling,
+//! observer calls).
+//!
+//! The protocols live beside it, one file each: admission and overflow
+//! (`admit.rs`), flush and retry (`flush.rs`), timers (`timers.rs`), spill
+//! (`spill.rs`), marks and close (`marks.rs`), producer handles
+//! (`producer.rs`).
+//!
+//! Lock order: a partition's mutex, then the engine's queue or timer lock
+//! (scheduling and arming happen under the partition lock). The sink and the
+//! observer are always called with no lock held.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use crate::codec::SpillCodec;
+use crate::config::BufferConfig;
+use crate::engine::{Engine, Task, TimerKind};
+use crate::observer::{DropEvent, DropReason, Observer, OverflowEvent};
+use crate::sink::Sink;
+use crate::stats::{CloseReport, LatencyHistogram, PartitionStats, Stats};
+use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::rc::{Arc, Weak};
+use crate::sync::{Condvar, Mutex};
+use crate::weigh::Weigh;
+
+use super::partition::{Limits, PartSpool, PartState};
+
+/// One partition: its state and the condvar its waiters sleep on.
+pub(crate) struct Partition<T> {
+    pub(super) state: Mutex<PartState<T>>,
+    /// Signalled when room is freed, a mark may be resolved, or close begins,
+    /// and only when `waiters > 0`.
+    pub(super) changed: Condvar,
+}
+
+impl<T> Partition<T> {
+    /// Wakes the partition's waiters, if any.
+    pub(super) fn notify(&self, st: &PartState<T>) {
+        if st.flow().waiters > 0 {
+            self.changed.notify_all();
+        }
+    }
+}
+
+/// Observer events gathered under the lock, emitted after it is released.
+pub(super) struct Events<T> {
+    pub(super) overflow: bool,
+    pub(super) dropped: Option<(usize, DropReason)>,
+    /// An evicted or failed item, dropped outside the lock (its `Drop` is
+    /// user code).
+    pub(super) garbage: Option<T>,
+}
+
+impl<T> Events<T> {
+    pub(super) fn new() -> Self {
+        Self {
+            overflow: false,
+            dropped: None,
+            garbage: None,
+        }
+    }
+
+    /// Events of `count` items dropped for `reason`.
+    pub(super) fn dropped(count: usize, reason: DropReason) -> Self {
+        let mut ev = Self::new();
+        ev.dropped = (count > 0).then_some((count, reason));
+        ev
+    }
+
+    /// Whether there is anything to emit.
+    pub(super) fn any(&self) -> bool {
+        self.overflow || self.dropped.is_some() || self.garbage.is_some()
+    }
+}
+
+/// The shared state of one buffer.
+pub(crate) struct Shared<T> {
+    pub(super) name: String,
+    pub(super) config: BufferConfig,
+    /// The chunk sizes, from `config`.
+    pub(super) limits: Limits,
+    pub(super) sink: Box<dyn Sink<T>>,
+    pub(super) observer: Option<Arc<dyn Observer>>,
+    /// Present with `overflow: spill`: how items become spool records.
+    pub(super) codec: Option<SpillCodec<T>>,
+    pub(super) engine: Engine,
+    /// The engine is this buffer's own: stopped when it closes.
+    pub(super) private_engine: bool,
+    pub(super) parts: Vec<Partition<T>>,
+    pub(super) closed: AtomicBool,
+    pub(super) me: Weak<Shared<T>>,
+    next_partition: AtomicUsize,
+    pub(super) next_ring: AtomicU64,
+    pub(super) close_marks: Mutex<Vec<(u32, u64)>>,
+    pub(super) close_report: Mutex<Option<CloseReport>>,
+}
+
+impl<T> Shared<T> {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn partitions(&self) -> u32 {
+        self.parts.len() as u32
+    }
+
+    pub(crate) fn next_partition(&self) -> u32 {
+        // One partition (the default): skip the shared counter, an atomic
+        // read-modify-write per insert whose cache line every producer
+        // thread would fight over.
+        if self.parts.len() == 1 {
+            return 0;
+        }
+        (self.next_partition.fetch_add(1, Ordering::Relaxed) % self.parts.len()) as u32
+    }
+}
+
+impl<T: Weigh + Send + 'static> Shared<T> {
+    /// The shared state, with one partition per spool slot (`None`: no
+    /// spool); then every partition starts its interval and replays what an
+    /// earlier run spooled.
+    pub(super) fn new(
+        config: BufferConfig,
+        sink: Box<dyn Sink<T>>,
+        observer: Option<Arc<dyn Observer>>,
+        spill: Option<(SpillCodec<T>, Vec<PartSpool>)>,
+        engine: Engine,
+        private_engine: bool,
+    ) -> Arc<Self> {
+        let now = engine.now();
+        let (codec, mut spools) = match spill {
+            Some((codec, spools)) => (Some(codec), spools.into_iter().map(Some).collect()),
+            None => (None, Vec::new()),
+        };
+        spools.resize_with(config.partitions, || None);
+        let shared = Arc::new_cyclic(|me| Shared {
+            name: config.name.clone(),
+            limits: Limits {
+                max_size: config.max_size,
+                jitter: config.max_size_jitter,
+                max_bytes: config.max_bytes,
+            },
+            parts: spools
+                .into_iter()
+                .map(|spool| Partition {
+                    state: Mutex::new(PartState::new(now, spool)),
+                    changed: Condvar::new(),
+                })
+                .collect(),
+            config,
+            sink,
+            observer,
+            codec,
+            engine,
+            private_engine,
+            closed: AtomicBool::new(false),
+            me: me.clone(),
+            next_partition: AtomicUsize::new(0),
+            next_ring: AtomicU64::new(0),
+            close_marks: Mutex::new(Vec::new()),
+            close_report: Mutex::new(None),
+        });
+        for p in 0..shared.parts.len() {
+            let mut st = shared.parts[p].state.lock();
+            shared.restart_interval(&mut st, p as u32);
+            shared.kick(&mut st, p as u32); // replay what an earlier run spooled
+        }
+        shared
+    }
+
+    /// Queues a flush of partition `p` on the engine.
+    pub(super) fn schedule(&self, p: u32) {
+        if let Some(me) = self.me.upgrade() {
+            self.engine.schedule(me, p);
+        }
+    }
+
+    /// Arms a deadline of partition `p` on the engine's timer.
+    pub(super) fn arm(&self, at: Instant, p: u32, kind: TimerKind, gen: u64) {
+        let me: Weak<Shared<T>> = self.me.clone();
+        let task: Weak<dyn Task> = me;
+        self.engine.arm(at, task, p, kind, gen);
+    }
+
+    /// Free room under `capacity` (what ring draining may move in).
+    pub(super) fn room(&self, st: &PartState<T>) -> usize {
+        self.config.capacity.saturating_sub(st.held())
+    }
+
+    /// Moves producer-ring items into the partition (up to `room`): into
+    /// memory, or into the spool while the partition's newest items are
+    /// there. Returns whether a chunk was sealed by size.
+    pub(super) fn drain(&self, st: &mut PartState<T>, room: usize) -> bool {
+        if !st.has_rings() {
+            return false;
+        }
+        if st.flow().final_drained {
+            // Whatever a ring holds after close's final drain was pushed
+            // after it, by a producer that will see `closed` and take it back
+            // (`take_back`). Draining it here would put it in an open chunk
+            // no flush takes any more, and let its producer return `Ok`.
+            return false;
+        }
+        match &self.codec {
+            Some(codec) if st.spool_tail() => st.drain_rings_to_spool(codec, self.limits),
+            _ => st.drain_rings(room, self.limits),
+        }
+    }
+
+    /// Puts the partition in the pool's queue if it has something ready and
+    /// no flush owns it yet. Returns whether it did.
+    pub(super) fn kick(&self, st: &mut PartState<T>, p: u32) -> bool {
+        if st.has_ready() && !st.flow().running {
+            st.flow_mut().running = true;
+            self.schedule(p);
+            return true;
+        }
+        false
+    }
+
+    /// Calls the observer, if any. A panicking observer is caught and
+    /// ignored: telemetry must never wedge a flush or an insert.
+    pub(super) fn observe(&self, f: impl FnOnce(&dyn Observer)) {
+        if let Some(obs) = &self.observer {
+            let _ = catch_unwind(AssertUnwindSafe(|| f(&**obs)));
+        }
+    }
+
+    /// Emits what was gathered under the lock (call without it).
+    pub(super) fn emit(&self, p: u32, events: Events<T>) {
+        if events.overflow {
+            self.observe(|obs| {
+                obs.on_overflow(&OverflowEvent {
+                    buffer: &self.name,
+                    partition: p,
+                    policy: self.config.overflow,
+                })
+            });
+        }
+        if let Some((count, reason)) = events.dropped {
+            self.observe(|obs| {
+                obs.on_drop(&DropEvent {
+                    buffer: &self.name,
+                    partition: p,
+                    count,
+                    reason,
+                })
+            });
+        }
+        drop(events.garbage);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.parts.iter().map(|part| part.state.lock().len()).sum()
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let mut stats = Stats::default();
+        let mut all = LatencyHistogram::default();
+        for (i, part) in self.parts.iter().enumerate() {
+            let st = part.state.lock();
+            let counts = st.counts();
+            stats.counts.add(&counts);
+            all.merge(st.latency());
+            stats.partitions.push(PartitionStats {
+                partition: i as u32,
+                counts,
+                latency: st.latency().summary(),
+            });
+        }
+        stats.latency = all.summary();
+        stats
+    }
+}

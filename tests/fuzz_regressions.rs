@@ -1,0 +1,228 @@
+//! Inputs the fuzz targets in `fuzz/` found failing, replayed on stable so
+//! they stay fixed. Each test names its target and what the input was; the
+//! bytes are written out here rather than loaded from fuzz/, so the test
+//! reads without the fuzz crate.
+//!
+//! Tests marked `#[ignore]` reproduce a defect whose fix belongs to another
+//! part of issue 13 and had not landed when the test was written; the
+//! attribute comes off with that fix.
+
+use spillway::spool::{MemStorage, Spool, SpoolConfig};
+
+/// A valid read-position file (see src/spool/position.rs): magic, `seq`,
+/// `segment`, `offset`, then CRC32C of those 32 bytes.
+fn position(seq: u64, segment: u64, offset: u64) -> Vec<u8> {
+    let mut b = Vec::with_capacity(36);
+    b.extend_from_slice(b"SPWPOS01");
+    b.extend_from_slice(&seq.to_le_bytes());
+    b.extend_from_slice(&segment.to_le_bytes());
+    b.extend_from_slice(&offset.to_le_bytes());
+    let crc = crc32c::crc32c(&b);
+    b.extend_from_slice(&crc.to_le_bytes());
+    b
+}
+
+fn drain(spool: &mut Spool) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    while let Some(r) = spool.pop().expect("pop") {
+        got.push(r);
+        assert!(
+            got.len() <= 10,
+            "the spool returns more records than it holds"
+        );
+    }
+    got
+}
+
+/// Pushes `records` into the spool `mem` holds, closes it, reopens it and
+/// checks that every record whose push and close returned `Ok` comes back.
+fn pushed_records_survive(mem: &MemStorage, records: &[&[u8]]) {
+    let mut spool = Spool::open_with(mem.clone(), SpoolConfig::default()).expect("open");
+    let before = drain(&mut spool);
+    let mut taken = Vec::new();
+    for r in records {
+        if spool.push(r.to_vec()).is_ok() {
+            taken.push(r.to_vec());
+        }
+    }
+    if spool.close().is_err() {
+        return;
+    }
+    drop(spool);
+    let mut spool = Spool::open_with(mem.clone(), SpoolConfig::default()).expect("reopen");
+    assert_eq!(
+        drain(&mut spool),
+        taken,
+        "records pushed and closed with Ok were lost (first open returned {before:?})"
+    );
+}
+
+/// spool_recover, artifact crash-15e61f75089d830c96b645f8d5a1308f41e5e280:
+/// an empty spool whose position file (valid CRC) says seq u64::MAX was
+/// consumed. The next push overflows `next_seq += 1` (src/spool/write.rs):
+/// a panic with overflow checks, and without them the record gets seq 0,
+/// below the consumed mark, so a push and close that returned `Ok` lose it.
+/// The same class as issue 13's defect 1 (ids advanced with `+ 1`), for
+/// sequence numbers read from disk.
+#[test]
+fn position_seq_near_u64_max_does_not_lose_pushed_records() {
+    for seq in [u64::MAX, u64::MAX - 1] {
+        let mem = MemStorage::new();
+        mem.set_position(Some(position(seq, 0, 0)));
+        pushed_records_survive(&mem, &[b"x", b"y"]);
+    }
+}
+
+/// spool_recover, a stray segment named `ffffffffffffffff.seg` (one byte)
+/// beside a valid spool: open computes the next id as `id + 1`
+/// (src/spool/recover.rs), which overflows. This is issue 13's defect 1 as
+/// the fuzzer met it (about 3,000 inputs into a run). Open must refuse the
+/// name with an error naming the file, or ignore it; either way nothing
+/// panics and, if it opens, the records pushed before come back.
+#[test]
+fn stray_segment_named_u64_max_is_refused_or_harmless() {
+    let cfg = SpoolConfig {
+        segment_bytes: 512,
+        ..SpoolConfig::default()
+    };
+    let mem = MemStorage::new();
+    let mut spool = Spool::open_with(mem.clone(), cfg.clone()).expect("open");
+    let records: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 40]).collect();
+    for r in &records {
+        spool.push(r.clone()).expect("push");
+    }
+    spool.close().expect("close");
+    drop(spool);
+    mem.set_segment(u64::MAX, vec![0]);
+    match Spool::open_with(mem.clone(), cfg) {
+        Err(e) => assert!(
+            e.to_string().contains("ffffffffffffffff"),
+            "the error does not name the file: {e}"
+        ),
+        Ok(mut spool) => assert_eq!(drain(&mut spool), records),
+    }
+}
+
+/// config_text, artifact crash-83cd9419a7f6c74c50fa9360b6ab8955e2285fef:
+/// `max_size_jitter=+0` through `set` is refused, while the YAML
+/// `max_size_jitter: +0` is read as the number 0 and accepted. The class
+/// of issue 13's "YAML accepts `0x10` where `set()` refuses it": YAML's
+/// other spellings of integers and floats (`+0`, `0x10`, `0o17`, `1e3`)
+/// must get the same answer as `set`.
+#[test]
+#[ignore = "issue 13 'one parser, one answer' (YAML 0x10): fix in src/config pending"]
+fn yaml_plain_numbers_get_the_same_answer_as_set() {
+    use spillway::config::BufferConfig;
+    for (key, value) in [
+        ("max_size_jitter", "+0"),
+        ("max_size", "0x10"),
+        ("max_size", "0o17"),
+        ("max_size", "1e3"),
+        ("max_retries", "+3"),
+    ] {
+        let mut by_set = BufferConfig::default();
+        let by_set = by_set.set(key, value).map(|()| by_set);
+        let by_yaml = BufferConfig::from_yaml_str(&format!("{key}: {value}\n"));
+        match (&by_set, &by_yaml) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{key}: {value}"),
+            (Err(_), Err(_)) => {}
+            _ => panic!(
+                "{key}: {value}: set gives {:?}, YAML gives {:?}",
+                by_set.map(|_| ()).map_err(|e| e.to_string()),
+                by_yaml.map(|_| ()).map_err(|e| e.to_string())
+            ),
+        }
+    }
+}
+
+/// ffi_calls, artifact leak-448c976daf20637e0c380f34f8280836711f78c8 (one
+/// report in 12,920 inputs; LeakSanitizer's per-input check saw 64 bytes in
+/// 2 allocations still held): `spw_buffer_close(buf, 0)` while a callback
+/// runs, then `spw_buffer_free`. The worker that was in the callback at the
+/// deadline is detached, not joined, so it may still be alive, holding its
+/// memory, after `spw_buffer_free` returned. Replayed here without timing
+/// luck in the setup: the callback is held until close has returned; after
+/// `spw_buffer_free` no thread of the buffer may be left. Whether the
+/// detached worker has exited by then is still a race, so today this fails
+/// in some runs only (1 to 2 in 5 here); it counts the process's threads, so run it alone
+/// (`--include-ignored --test-threads=1 no_thread_outlives`).
+#[test]
+#[ignore = "found by ffi_calls: a worker detached by close(0) outlives spw_buffer_free; for the lead to assign"]
+fn no_thread_outlives_spw_buffer_free_after_close_with_timeout_zero() {
+    use spillway::ffi::*;
+    use std::ffi::{c_int, c_void};
+    use std::sync::mpsc::{channel, Receiver, Sender};
+    use std::sync::Mutex;
+
+    struct Gate {
+        entered: Mutex<Sender<()>>,
+        release: Mutex<Receiver<()>>,
+    }
+    unsafe extern "C" fn held(
+        user: *mut c_void,
+        _items: *const spw_item,
+        _count: usize,
+        _info: *const spw_flush_info,
+    ) -> c_int {
+        // SAFETY: user is the Gate below, alive until spw_buffer_free returns.
+        let gate = unsafe { &*(user as *const Gate) };
+        let _ = gate.entered.lock().unwrap().send(());
+        let _ = gate.release.lock().unwrap().recv();
+        1
+    }
+    fn threads() -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .expect("procfs")
+            .count()
+    }
+
+    let before = threads();
+    let (entered_tx, entered) = channel();
+    let (release, release_rx) = channel();
+    let gate = Gate {
+        entered: Mutex::new(entered_tx),
+        release: Mutex::new(release_rx),
+    };
+    let cfg = spw_config_new();
+    let set = |k: &str, v: &str| {
+        let (k, v) = (
+            std::ffi::CString::new(k).unwrap(),
+            std::ffi::CString::new(v).unwrap(),
+        );
+        // SAFETY: cfg is live; both strings are NUL-terminated.
+        let st = unsafe { spw_config_set(cfg, k.as_ptr(), v.as_ptr()) };
+        assert_eq!(st, spw_status::SPW_OK);
+    };
+    set("max_size", "1");
+    set("max_retries", "0");
+    set("workers", "2");
+    let mut buf = std::ptr::null_mut();
+    // SAFETY: cfg is live; the gate outlives the buffer.
+    let st = unsafe {
+        spw_buffer_new(
+            cfg,
+            Some(held),
+            (&gate as *const Gate).cast_mut().cast(),
+            &mut buf,
+        )
+    };
+    assert_eq!(st, spw_status::SPW_OK);
+    // SAFETY: buf is live; the item is readable.
+    let st = unsafe { spw_buffer_insert(buf, b"x".as_ptr().cast(), 1) };
+    assert_eq!(st, spw_status::SPW_OK);
+    entered.recv().expect("the callback runs");
+    // SAFETY: buf is live.
+    let st = unsafe { spw_buffer_close(buf, 0) };
+    assert_eq!(st, spw_status::SPW_ERR_TIMEOUT);
+    release.send(()).expect("release the callback");
+    // SAFETY: buf and cfg are live and used by nothing else.
+    unsafe {
+        spw_buffer_free(buf);
+        spw_config_free(cfg);
+    }
+    assert_eq!(
+        threads(),
+        before,
+        "a thread of the buffer outlived spw_buffer_free"
+    );
+}
