@@ -108,7 +108,9 @@ impl State {
         &self.dir
     }
 
-    /// The value of checkpoint entry `name`, if it has one.
+    /// The value of checkpoint entry `name`, if it has one (the NATS
+    /// output's agent id).
+    #[cfg(feature = "nats")]
     pub fn entry(&self, name: &str) -> Option<u64> {
         self.checkpoint.get(name).map(|s| s.record_number)
     }
