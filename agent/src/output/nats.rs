@@ -8,8 +8,9 @@
 //! else in the agent sees tokio.
 //!
 //! **Exactly once.** Every message carries `Nats-Msg-Id`, made of this state
-//! directory's agent id, the input's identity (device, inode, truncation
-//! epoch) and the record's byte offset. A batch sent again - a retry, or
+//! directory's agent id, the record's input (its own file's device, inode
+//! and truncation epoch, or standard input, whose offsets count bytes of one
+//! stream that goes on across runs) and the record's byte offset. A batch sent again - a retry, or
 //! the next run after a kill - is dropped by the stream's duplicate window
 //! (2 minutes unless the stream says otherwise) for every message it
 //! already stored.
