@@ -34,6 +34,24 @@ OUTPUTS:
                 standard input, one record per line. Exit status 0 accepts the
                 batch; any other status, or running past flush_timeout (then
                 it is killed), fails it.
+  nats://HOST:PORT[,HOST:PORT...]/SUBJECT  (or tls://...)
+                NATS JetStream: each record is one message on SUBJECT. A
+                batch is published pipelined and is delivered once the
+                stream acknowledged every message; a negative or missing
+                acknowledgement fails it. Servers are tried in the order
+                given; after a failure the agent reconnects (while none
+                answers, batches are retried and spooled). USER:PASSWORD@
+                or TOKEN@ before the servers authenticate, or the
+                --nats-* flags. At start-up the stream that takes SUBJECT
+                is looked up (--nats-stream creates it when none does).
+                Exactly once: every message carries Nats-Msg-Id (the state
+                directory's agent id; the record's own file's device, inode
+                and truncation count, or stdin; the record's byte offset,
+                for stdin in its stream across runs), so a batch sent
+                again - a retry, or the next run after a kill - is dropped
+                by the stream's duplicate window, if it comes within that
+                window (2 minutes unless the stream sets another). Past it,
+                delivery is at least once. A new --state is a new agent id.
   http://URL, https://URL
                 One POST per batch (see HTTP OUTPUT below).
 
@@ -116,9 +134,10 @@ INPUTS:
 STATE DIRECTORY:
   DIR/checkpoint.yaml holds each input file's identity and the byte offset
   after its last delivered record (for stdin, the offset in its stream
-  across runs), and the output file's length after them, all written in
-  one atomic write. It is never overwritten when it is found corrupt. DIR/stdin is the stdin
-  spool. DIR/lock keeps a second agent out.
+  across runs), and the output file's length after them (for NATS: the
+  agent id and the last acknowledged stream sequence), all written in one
+  atomic write. It is never overwritten when it is found corrupt. DIR/stdin
+  is the stdin spool. DIR/lock keeps a second agent out.
   `spillway inspect --state DIR` shows what is there, with each input
   file's lag (bytes past its checkpoint offset).
 
@@ -149,7 +168,10 @@ EXIT STATUS:
      input, a glob that matches no file (without --follow), - with other
      inputs, an unusable or busy state directory, a corrupt checkpoint, an
      output that cannot be opened (a bad URL, --http-* flag or --http-ca
-     file); nothing was shipped
+     file); for NATS: a bad URL, an unknown host, credentials the server
+     refuses, an unreadable --nats-creds or --nats-ca file, a TLS failure,
+     no stream for SUBJECT, a --nats-stream that does not take SUBJECT;
+     nothing was shipped
 
 A summary line goes to stderr at the end: records, batches, retries,
 dropped, still spooled; for stdin also the bytes read and the bytes left in
@@ -193,9 +215,10 @@ pub struct ShipArgs {
     #[arg(long, value_name = "PATH|GLOB|-", required = true)]
     pub input: Vec<OsString>,
     /// Where records go: a file (appended), - (standard output),
-    /// exec:COMMAND (run per batch with the batch on its stdin), or
-    /// http(s)://URL (one POST per batch).
-    #[arg(long, value_name = "PATH|-|exec:COMMAND|URL")]
+    /// exec:COMMAND (run per batch with the batch on its stdin),
+    /// http(s)://URL (one POST per batch) or
+    /// nats://HOST:PORT[,HOST:PORT...]/SUBJECT (NATS JetStream).
+    #[arg(long, value_name = "PATH|-|exec:COMMAND|URL|nats://...")]
     pub output: OsString,
     /// Directory of the checkpoint and the spool (created if missing).
     #[arg(long, value_name = "DIR")]
@@ -227,6 +250,34 @@ pub struct ShipArgs {
     /// when the input's size is known).
     #[arg(long, value_name = "DUR")]
     pub stats: Option<String>,
+    /// NATS credentials file (user JWT and nkey seed).
+    #[arg(long, value_name = "FILE", help_heading = NATS_HEADING,
+          conflicts_with_all = ["nats_user", "nats_token"])]
+    pub nats_creds: Option<PathBuf>,
+    /// NATS user name (with --nats-password; or USER:PASSWORD@ in the URL).
+    #[arg(long, value_name = "USER", help_heading = NATS_HEADING,
+          conflicts_with = "nats_token")]
+    pub nats_user: Option<String>,
+    /// NATS password of --nats-user.
+    #[arg(long, value_name = "PASSWORD", help_heading = NATS_HEADING, requires = "nats_user")]
+    pub nats_password: Option<String>,
+    /// NATS authentication token (or TOKEN@ in the URL).
+    #[arg(long, value_name = "TOKEN", help_heading = NATS_HEADING)]
+    pub nats_token: Option<String>,
+    /// CA certificates (PEM) the NATS server's certificate must chain to;
+    /// TLS is then required, as with a tls:// URL.
+    #[arg(long, value_name = "FILE", help_heading = NATS_HEADING)]
+    pub nats_ca: Option<PathBuf>,
+    /// Header added to every NATS message (repeatable).
+    #[arg(long, value_name = "K=V", help_heading = NATS_HEADING)]
+    pub nats_header: Vec<String>,
+    /// JetStream stream to use; created for SUBJECT when no stream takes
+    /// SUBJECT (an existing one is used as it is).
+    #[arg(long, value_name = "NAME", help_heading = NATS_HEADING)]
+    pub nats_stream: Option<String>,
+    /// Replicas of the stream that --nats-stream creates (1-5) [default: 1].
+    #[arg(long, value_name = "N", help_heading = NATS_HEADING, requires = "nats_stream")]
+    pub nats_replicas: Option<String>,
     /// Flags of the HTTP output.
     #[cfg(feature = "http")]
     #[command(flatten)]
@@ -263,6 +314,8 @@ pub struct HttpArgs {
     #[arg(long, value_name = "FILE")]
     pub http_ca: Option<PathBuf>,
 }
+
+const NATS_HEADING: &str = "NATS output (--output nats://...)";
 
 /// Flags of `spillway inspect`.
 #[derive(Debug, Args)]

@@ -89,6 +89,17 @@ fn print_checkpoint(dir: &Path) -> Result<(), AgentError> {
         );
     }
     for (path, f) in &entries.outputs {
+        if let Some(subject) = path.strip_prefix("nats:") {
+            println!("  output NATS subject {subject}");
+            println!(
+                "    last acknowledged stream sequence {}, updated {} (agent id {})",
+                shown(f.sequence()),
+                f.updated().map_or_else(|| "?".to_owned(), ui::timestamp),
+                f.agent()
+                    .map_or_else(|| "?".to_owned(), |id| format!("{id:016x}"))
+            );
+            continue;
+        }
         let (dev, ino) = f.identity();
         println!("  output {path}");
         println!(

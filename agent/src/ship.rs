@@ -33,6 +33,7 @@ const TICK: Duration = Duration::from_millis(100);
 pub fn run(args: &ShipArgs) -> Result<u8, AgentError> {
     let settings = Settings::from_args(args)?;
     let spec = OutputSpec::parse(&args.output).map_err(AgentError::input)?;
+    let spec = crate::output::nats_spec::with_flags(spec, args)?;
     #[cfg(feature = "http")]
     if !matches!(spec, OutputSpec::Http(_)) {
         crate::output::http::reject_unused(&args.http)?;
@@ -239,6 +240,15 @@ fn open_output(
             None,
         )),
         OutputSpec::Exec(cmd) => Ok((Output::Exec(ExecOutput::new(cmd.clone())), None)),
+        #[cfg(feature = "nats")]
+        OutputSpec::Nats(n) => {
+            let out = crate::output::NatsOutput::open((**n).clone(), state)?;
+            Ok((Output::Nats(Box::new(out)), None))
+        }
+        #[cfg(not(feature = "nats"))]
+        OutputSpec::Nats(_) => Err(AgentError::input(
+            "this spillway was built without the NATS output (cargo feature nats)",
+        )),
         OutputSpec::File(path) => {
             let cannot = |e: std::io::Error| {
                 AgentError::input(format!("output {} cannot be opened: {e}", path.display()))

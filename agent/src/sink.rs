@@ -16,7 +16,7 @@ use spillway::{FlushContext, Sink, SinkError};
 
 use crate::input::StdinSpool;
 use crate::output::Output;
-use crate::record::{Chunk, FileId, Record, View};
+use crate::record::{Chunk, FileId, Record, Span, View};
 use crate::state::{self, CheckpointWriter, Group, InputKeys, OutputNames};
 
 /// Totals the sink keeps, read by the stats line and the summary.
@@ -168,6 +168,7 @@ impl Sink<Record> for Shipper {
                         Some((chunk, from, to)) => out.push_shared(chunk, from, to),
                         None => out.push_owned(data),
                     }
+                    out.origins.push(at);
                 }
             }
         }
@@ -175,7 +176,9 @@ impl Sink<Record> for Shipper {
         moved.retain(|i, p| inner.positions.get(i) != Some(p));
         if out.lines > 0 {
             let slices = out.slices();
-            inner.output.send(&slices, out.bytes, ctx.deadline)?;
+            inner
+                .output
+                .send(&slices, out.bytes, &out.origins, ctx.deadline)?;
         }
 
         // One group: the output's new length and every offset it covers
@@ -186,6 +189,12 @@ impl Sink<Record> for Shipper {
         if out.lines > 0 {
             if let (Some(names), Output::File(f)) = (&inner.output_names, &inner.output) {
                 names.add_to(&mut group, f.identity(), f.sent_len());
+            }
+            // NATS: the stream sequence of the batch's last message, in the
+            // same write as the offsets the batch covers.
+            #[cfg(feature = "nats")]
+            if let Output::Nats(n) = &inner.output {
+                n.add_to(&mut group);
             }
         }
         if let Ack::Files(keys) = &inner.ack {
@@ -248,6 +257,9 @@ impl Sink<Record> for Shipper {
 #[derive(Default)]
 struct Pieces<'a> {
     parts: Vec<Part<'a>>,
+    /// Where each line came from, in order (the NATS output names messages
+    /// by it).
+    origins: Vec<Span>,
     lines: u64,
     bytes: usize,
 }

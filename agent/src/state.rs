@@ -17,6 +17,9 @@
 //!   offset is in (epoch counts truncations seen).
 //! - `output:PATH#length`, `output:PATH#dev`, `output:PATH#inode`: the output
 //!   file and its length after the last delivered batch.
+//! - `output:nats:SUBJECT#agent`, `output:nats:SUBJECT#sequence`: a NATS
+//!   output's agent id (the `Nats-Msg-Id` prefix, made once) and the stream
+//!   sequence of its last acknowledged message.
 //! - `stdin`: standard input's stream offset just past the last delivered
 //!   line (see `input::stdin`).
 //!
@@ -110,6 +113,13 @@ impl State {
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The value of checkpoint entry `name`, if it has one (the NATS
+    /// output's agent id).
+    #[cfg(feature = "nats")]
+    pub fn entry(&self, name: &str) -> Option<u64> {
+        self.checkpoint.get(name).map(|s| s.record_number)
     }
 
     /// The checkpoint's stdin offset: just past the last delivered line of
@@ -344,7 +354,9 @@ impl InputKeys {
 pub struct Group(Vec<(String, u64)>);
 
 impl Group {
-    fn add(&mut self, name: &str, value: u64) {
+    /// Adds entry `name` with `value` (an output that keeps entries of its
+    /// own, such as NATS's stream sequence, names them itself).
+    pub fn add(&mut self, name: &str, value: u64) {
         self.0.push((name.to_owned(), value));
     }
 
@@ -523,11 +535,23 @@ impl Fields {
         self.num("epoch")
     }
 
-    /// When the offset (inputs) or length (outputs) was last written.
+    /// A NATS output's last acknowledged stream sequence.
+    pub fn sequence(&self) -> Option<u64> {
+        self.num("sequence")
+    }
+
+    /// A NATS output's agent id (the `Nats-Msg-Id` prefix).
+    pub fn agent(&self) -> Option<u64> {
+        self.num("agent")
+    }
+
+    /// When the offset (inputs), length (file outputs) or stream sequence
+    /// (NATS outputs) was last written.
     pub fn updated(&self) -> Option<SystemTime> {
         self.0
             .get("")
             .or_else(|| self.0.get("length"))
+            .or_else(|| self.0.get("sequence"))
             .map(|s| s.timestamp)
     }
 }

@@ -1,5 +1,6 @@
-//! Where batches go: a file, standard output, a command per batch, or an
-//! HTTP endpoint (one POST per batch; cargo feature `http`).
+//! Where batches go: a file, standard output, a command per batch, an
+//! HTTP endpoint (one POST per batch; cargo feature `http`) or a NATS
+//! JetStream subject (one message per line; cargo feature `nats`).
 //!
 //! Each output takes a whole batch, already laid out as lines, and says
 //! whether it accepted it. A file output is synced before it accepts, and
@@ -11,6 +12,9 @@ pub(crate) mod file;
 pub(crate) mod http;
 #[cfg(feature = "http")]
 mod http_body;
+#[cfg(feature = "nats")]
+pub(crate) mod nats;
+pub(crate) mod nats_spec;
 
 use std::ffi::OsString;
 use std::fmt;
@@ -22,8 +26,14 @@ use std::time::Instant;
 
 pub use exec::ExecOutput;
 pub use file::{FileOutput, Reconciled, Recorded};
+#[cfg(feature = "nats")]
+pub use nats::NatsOutput;
+pub use nats_spec::NatsSpec;
+
 #[cfg(feature = "http")]
 pub use http::HttpOutput;
+
+use crate::record::Span;
 
 /// What `--output` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +44,8 @@ pub enum OutputSpec {
     Stdout,
     /// `exec:COMMAND`: run `sh -c COMMAND` per batch.
     Exec(String),
+    /// `nats://HOST:PORT[,...]/SUBJECT`: publish to NATS JetStream.
+    Nats(Box<NatsSpec>),
     /// `http://...` or `https://...`: POST each batch there.
     #[cfg(feature = "http")]
     Http(String),
@@ -52,6 +64,15 @@ impl OutputSpec {
             return Ok(Self::Stdout);
         }
         if let Some(text) = value.to_str() {
+            if NatsSpec::is_nats(text) {
+                if cfg!(not(feature = "nats")) {
+                    return Err(format!(
+                        "invalid value \"{text}\" for --output: this spillway was built \
+                         without the NATS output (cargo feature nats)"
+                    ));
+                }
+                return NatsSpec::parse(text).map(|n| Self::Nats(Box::new(n)));
+            }
             if let Some(cmd) = text.strip_prefix("exec:") {
                 if cmd.trim().is_empty() {
                     return Err(
@@ -81,6 +102,7 @@ impl fmt::Display for OutputSpec {
             Self::File(p) => write!(f, "{}", p.display()),
             Self::Stdout => f.write_str("standard output"),
             Self::Exec(c) => write!(f, "exec:{c}"),
+            Self::Nats(n) => write!(f, "{n}"),
             #[cfg(feature = "http")]
             Self::Http(url) => f.write_str(&http::redact(url)),
         }
@@ -102,6 +124,9 @@ pub enum Output {
     Stdout,
     /// A command per batch.
     Exec(ExecOutput),
+    /// A NATS JetStream subject.
+    #[cfg(feature = "nats")]
+    Nats(Box<NatsOutput>),
     /// A POST per batch.
     #[cfg(feature = "http")]
     Http(HttpOutput),
@@ -111,11 +136,20 @@ impl Output {
     /// Sends one batch: `parts` laid end to end are its lines, each ending
     /// in a newline, `len` bytes in all. `Ok` means the output accepted it:
     /// written and synced for a file, written (and synced, if it is a file)
-    /// for standard output, exit status 0 before `deadline` for a command.
+    /// for standard output, exit status 0 before `deadline` for a command,
+    /// every message acknowledged for NATS. `origins[i]` is where line `i`
+    /// came from.
     ///
     /// # Errors
     /// What went wrong, in one line; the batch counts as not delivered.
-    pub fn send(&mut self, parts: &[IoSlice<'_>], len: usize, deadline: Instant) -> io::Result<()> {
+    pub fn send(
+        &mut self,
+        parts: &[IoSlice<'_>],
+        len: usize,
+        origins: &[Span],
+        deadline: Instant,
+    ) -> io::Result<()> {
+        let _ = origins; // only NATS, when built in, names records by origin
         match self {
             Self::File(f) => f.send(parts),
             Self::Stdout => send_stdout(parts),
@@ -126,6 +160,8 @@ impl Output {
                 }
                 e.send(payload, deadline)
             }
+            #[cfg(feature = "nats")]
+            Self::Nats(n) => n.send(parts, origins, deadline),
             #[cfg(feature = "http")]
             Self::Http(h) => h.send(parts, len, deadline),
         }

@@ -1,0 +1,65 @@
+//! The bench's peer (`agent/bench_nats.sh`): the least a program does to put
+//! a file's lines into JetStream with acknowledgements: one message per
+//! line, published pipelined in batches of `BATCH`, every acknowledgement
+//! of a batch awaited before the next batch starts.
+//!
+//!     nats_bare_publish FILE nats://HOST:PORT SUBJECT BATCH [STREAM]
+//!
+//! With STREAM, a stream of that name is created for SUBJECT first (not
+//! timed).
+
+use std::io::BufRead;
+use std::time::Instant;
+
+use async_nats::jetstream;
+use bytes::Bytes;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let (file, url, subject, batch, stream) = match &args[..] {
+        [_, f, u, s, b] => (f, u, s, b, None),
+        [_, f, u, s, b, st] => (f, u, s, b, Some(st)),
+        _ => {
+            return Err(
+                "usage: nats_bare_publish FILE nats://HOST:PORT SUBJECT BATCH [STREAM]".into(),
+            )
+        }
+    };
+    let batch: usize = batch.parse()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let client = async_nats::connect(url.as_str()).await?;
+        let js = jetstream::ContextBuilder::new()
+            .max_ack_inflight(batch + 1)
+            .build(client);
+        if let Some(name) = stream {
+            js.get_or_create_stream(jetstream::stream::Config {
+                name: name.clone(),
+                subjects: vec![subject.clone()],
+                ..Default::default()
+            })
+            .await?;
+        }
+        let reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(file)?);
+        let started = Instant::now();
+        let mut pending = Vec::with_capacity(batch);
+        let mut n = 0u64;
+        for line in reader.split(b'\n') {
+            let line = line?;
+            pending.push(js.publish(subject.clone(), Bytes::from(line)).await?);
+            n += 1;
+            if pending.len() == batch {
+                for ack in pending.drain(..) {
+                    ack.await?;
+                }
+            }
+        }
+        for ack in pending.drain(..) {
+            ack.await?;
+        }
+        eprintln!("published {n} messages in {:?}", started.elapsed());
+        Ok(())
+    })
+}
