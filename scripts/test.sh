@@ -22,6 +22,8 @@ cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+# The minimal embedded agent (no HTTP, no NATS) must keep compiling cleanly.
+cargo clippy -p spillway-agent --all-targets --no-default-features -- -D warnings
 
 step "the layering: engine below buffer, no import loop in src/buffer/, file lengths"
 bash scripts/check-structure.sh
