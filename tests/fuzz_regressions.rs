@@ -146,7 +146,7 @@ fn yaml_plain_numbers_get_the_same_answer_as_set() {
 /// in some runs only (1 to 2 in 5 here); it counts the process's threads, so run it alone
 /// (`--include-ignored --test-threads=1 no_thread_outlives`).
 #[test]
-#[ignore = "found by ffi_calls: a worker detached by close(0) outlives spw_buffer_free; for the lead to assign"]
+#[ignore = "issue 11 section 1 (spw_buffer_free waits for running callbacks): a worker detached by close(0) outlives spw_buffer_free"]
 fn no_thread_outlives_spw_buffer_free_after_close_with_timeout_zero() {
     use spillway::ffi::*;
     use std::ffi::{c_int, c_void};
