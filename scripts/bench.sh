@@ -2,9 +2,10 @@
 # Runs every benchmark, on an idle machine only.
 #   bash scripts/bench.sh [--force] [BENCH...]      (default: every bench)
 # Prints the machine (CPU model, cores, kernel, date) and the load average
-# first. Builds the benches, then waits up to SPILLWAY_BENCH_WAIT seconds
-# (default 300) for the 1-minute load average to fall to 0.5 or below, and
-# refuses to run if it does not: a busy machine flatters a parking ring
+# first. Builds the benches, then before each bench waits up to
+# SPILLWAY_BENCH_WAIT seconds (default 300) for the 1-minute load average to
+# fall to 0.5 or below (the previous bench raises it), and refuses to run if
+# it does not: a busy machine flatters a parking ring
 # against a spinning peer, so its ratios are not ones to publish. --force
 # runs anyway (each bench still prints the load it started under).
 set -euo pipefail
@@ -37,24 +38,29 @@ for b in "${benches[@]}"; do args+=(--bench "$b"); done
 echo "==> building the benches"
 cargo bench --no-run "${args[@]}" 2>&1 | tail -n 2
 
-waited=0
-limit=${SPILLWAY_BENCH_WAIT:-300}
-while above "$(load)" && [ "$waited" -lt "$limit" ]; do
-  [ $((waited % 30)) -eq 0 ] && echo "load average $(load) > 0.5: waiting for the machine to settle (${waited}s of ${limit}s)"
-  sleep 5
-  waited=$((waited + 5))
-done
-if above "$(load)"; then
-  if [ "$force" -eq 1 ]; then
-    echo "WARNING: load average $(load) > 0.5; running anyway (--force): do not publish these figures"
-  else
-    echo "refusing to run: load average $(load) > 0.5 (another build or job is running?). --force runs anyway." >&2
-    exit 1
-  fi
-fi
+# Waits until the 1-minute load average is 0.5 or below, up to the limit.
+# Returns 1 if it never got there. Called before every bench, since each
+# bench itself raises the load average of the next one's start to about 1.
+settle() {
+  local waited=0 limit=${SPILLWAY_BENCH_WAIT:-300}
+  while above "$(load)" && [ "$waited" -lt "$limit" ]; do
+    [ $((waited % 30)) -eq 0 ] && echo "load average $(load) > 0.5: waiting for the machine to settle (${waited}s of ${limit}s)"
+    sleep 5
+    waited=$((waited + 5))
+  done
+  ! above "$(load)"
+}
 
 for b in "${benches[@]}"; do
   echo
+  if ! settle; then
+    if [ "$force" -eq 1 ]; then
+      echo "WARNING: load average $(load) > 0.5; running anyway (--force): do not publish these figures"
+    else
+      echo "refusing to run $b: load average $(load) > 0.5 (another build or job is running?). --force runs anyway." >&2
+      exit 1
+    fi
+  fi
   echo "==> cargo bench --bench $b   (load $(load))"
   cargo bench -q --bench "$b"
 done
