@@ -94,6 +94,96 @@ pub struct OverflowEvent<'a> {
     pub policy: crate::config::Overflow,
 }
 
+/// Why items went to the disk spool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpillReason {
+    /// `overflow: spill` met a full partition.
+    Overflow,
+    /// The sink failed a batch `max_retries + 1` times.
+    SinkFailed,
+    /// The buffer closed with items it could not deliver in time.
+    Close,
+}
+
+/// Items were written to the disk spool, to be delivered from there later.
+#[derive(Debug, Clone)]
+pub struct SpillEvent<'a> {
+    /// The buffer's name.
+    pub buffer: &'a str,
+    /// The partition, 0-based.
+    pub partition: u32,
+    /// How many items.
+    pub items: usize,
+    /// Their encoded size in bytes.
+    pub bytes: u64,
+    /// Why.
+    pub reason: SpillReason,
+}
+
+/// A spool operation failed. Counted in `spool_errors`; what it means for
+/// the items involved is reported by the events and counters that follow
+/// (a drop, or items kept in memory).
+#[derive(Debug, Clone)]
+pub struct SpoolErrorEvent<'a> {
+    /// The buffer's name.
+    pub buffer: &'a str,
+    /// The partition, 0-based.
+    pub partition: u32,
+    /// The operation, such as `"push"`, `"remove"`, `"sync"` or `"close"`.
+    pub operation: &'static str,
+    /// The spool's error message.
+    pub error: &'a str,
+}
+
+/// A sink call ran past `flush_timeout` and was abandoned: the attempt
+/// counts as failed, and the batch is retried or spilled as usual, so it may
+/// arrive twice if the abandoned call later succeeds.
+#[derive(Debug, Clone)]
+pub struct FlushTimeoutEvent<'a> {
+    /// The buffer's name.
+    pub buffer: &'a str,
+    /// The partition, 0-based.
+    pub partition: u32,
+    /// Why it flushed.
+    pub reason: FlushReason,
+    /// The abandoned attempt, 0 on the first try.
+    pub attempt: u32,
+    /// Items in the batch.
+    pub items: usize,
+    /// How long the call had run when it was abandoned.
+    pub duration: Duration,
+}
+
+/// An abandoned sink call returned at last. Its result is ignored (the
+/// batch was already retried or spilled) and only counted.
+#[derive(Debug, Clone)]
+pub struct AbandonedReturnEvent<'a> {
+    /// The buffer's name.
+    pub buffer: &'a str,
+    /// The partition, 0-based.
+    pub partition: u32,
+    /// The attempt that was abandoned.
+    pub attempt: u32,
+    /// Items in the batch.
+    pub items: usize,
+    /// How long the call ran in all.
+    pub duration: Duration,
+    /// `None` when the late call accepted the batch, else its error message.
+    pub error: Option<&'a str>,
+}
+
+/// An item was inserted. Sent only to an observer whose
+/// [`wants_inserts`](Observer::wants_inserts) is true.
+#[derive(Debug, Clone)]
+pub struct InsertEvent<'a> {
+    /// The buffer's name.
+    pub buffer: &'a str,
+    /// The partition, 0-based.
+    pub partition: u32,
+    /// The item's weight in bytes.
+    pub bytes: u64,
+}
+
 /// Callbacks for telemetry. Every method has an empty default, so implement
 /// only what you need. They run on the thread where the event happens (a
 /// flusher, or the inserting thread for overflow and drop-newest), never with
@@ -122,4 +212,20 @@ pub trait Observer: Send + Sync + 'static {
     fn on_drop(&self, _event: &DropEvent<'_>) {}
     /// A partition was full when an item came.
     fn on_overflow(&self, _event: &OverflowEvent<'_>) {}
+    /// Items went to the disk spool.
+    fn on_spill(&self, _event: &SpillEvent<'_>) {}
+    /// A spool operation failed.
+    fn on_spool_error(&self, _event: &SpoolErrorEvent<'_>) {}
+    /// A sink call passed `flush_timeout` and was abandoned.
+    fn on_flush_timeout(&self, _event: &FlushTimeoutEvent<'_>) {}
+    /// An abandoned sink call returned.
+    fn on_abandoned_return(&self, _event: &AbandonedReturnEvent<'_>) {}
+    /// Whether [`on_insert`](Self::on_insert) should be called. Asked once,
+    /// when the observer is set, so an observer that says no costs the insert
+    /// path one predictable branch.
+    fn wants_inserts(&self) -> bool {
+        false
+    }
+    /// An item was inserted (only if [`wants_inserts`](Self::wants_inserts)).
+    fn on_insert(&self, _event: &InsertEvent<'_>) {}
 }

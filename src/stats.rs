@@ -30,8 +30,12 @@ pub struct Counts {
     pub failed_flushes: u64,
     /// Retry attempts, ever.
     pub retries: u64,
-    /// Sink calls that ran past `flush_timeout`, ever.
+    /// Sink calls that ran past `flush_timeout` and were abandoned, ever.
     pub flush_timeouts: u64,
+    /// Abandoned sink calls that are still running, now.
+    pub abandoned: u64,
+    /// Spool operations that failed, ever.
+    pub spool_errors: u64,
 }
 
 impl Counts {
@@ -58,6 +62,8 @@ impl Counts {
         self.failed_flushes += o.failed_flushes;
         self.retries += o.retries;
         self.flush_timeouts += o.flush_timeouts;
+        self.abandoned += o.abandoned;
+        self.spool_errors += o.spool_errors;
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use spillway::config::{documented_keys, BufferConfig, ConfigError, Overflow, SpoolSync};
+use spillway::config::{documented_keys, BufferConfig, ConfigError, Overflow, SyncMode};
 
 const DURATION_TEXT: &str = "a duration such as 250ms, 2s, 1m or 1h \
     (units ns, us, ms, s, m, h; a bare number is milliseconds)";
@@ -72,7 +72,7 @@ fn every_key_set_from_text_and_read_back() {
             c.spool_max_bytes == 10_000_000_000
         }),
         ("spool_sync", "interval", "interval", |c| {
-            c.spool_sync == SpoolSync::Interval
+            c.spool_sync == SyncMode::Interval
         }),
         ("spool_sync_interval", "500ms", "500ms", |c| {
             c.spool_sync_interval == Duration::from_millis(500)
@@ -151,7 +151,7 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(c.retry_backoff_max, Duration::from_secs(10));
     assert_eq!(c.spool_dir, None);
     assert_eq!(c.spool_max_bytes, 1 << 30);
-    assert_eq!(c.spool_sync, SpoolSync::Batch);
+    assert_eq!(c.spool_sync, SyncMode::Batch);
     assert_eq!(c.spool_sync_interval, Duration::from_secs(1));
     assert_eq!(c.workers, 2);
     c.validate().unwrap();
@@ -177,7 +177,7 @@ fn builder_sets_every_field() {
         .retry_backoff_max(Duration::from_millis(11))
         .spool_dir("/s")
         .spool_max_bytes(13)
-        .spool_sync(SpoolSync::Never)
+        .spool_sync(SyncMode::Never)
         .spool_sync_interval(Duration::from_millis(14))
         .workers(15);
     let got: Vec<String> = documented_keys()
@@ -420,8 +420,8 @@ fn policy_names() {
     for p in Overflow::all() {
         assert_eq!(p.to_string().parse::<Overflow>().unwrap(), p);
     }
-    for s in SpoolSync::all() {
-        assert_eq!(s.to_string().parse::<SpoolSync>().unwrap(), s);
+    for s in SyncMode::all() {
+        assert_eq!(s.to_string().parse::<SyncMode>().unwrap(), s);
     }
     assert_eq!(
         "drop-oldest".parse::<Overflow>().unwrap_err().to_string(),
@@ -473,7 +473,7 @@ fn all_keys_expected() -> BufferConfig {
         .retry_backoff_max(Duration::from_secs(5))
         .spool_dir("/var/spool/orders")
         .spool_max_bytes(2 << 30)
-        .spool_sync(SpoolSync::Interval)
+        .spool_sync(SyncMode::Interval)
         .spool_sync_interval(Duration::from_millis(200))
         .workers(3)
 }

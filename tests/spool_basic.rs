@@ -16,6 +16,7 @@ fn small() -> SpoolConfig {
         max_record: 1024,
         sync: SyncMode::Batch,
         memory_bytes: 200,
+        ..SpoolConfig::default()
     }
 }
 
@@ -188,6 +189,7 @@ fn full_gives_the_record_back_and_consumed_space_comes_back() {
         max_record: 100,
         sync: SyncMode::Batch,
         memory_bytes: 0,
+        ..SpoolConfig::default()
     };
     let mut spool = Spool::open_with(MemStorage::new(), cfg).unwrap();
     let mut n = 0;
@@ -325,7 +327,8 @@ fn never_mode_syncs_only_on_flush() {
 fn interval_mode_syncs_when_due() {
     let mem = MemStorage::new();
     let cfg = SpoolConfig {
-        sync: SyncMode::Interval(Duration::from_secs(3600)),
+        sync: SyncMode::Interval,
+        sync_interval: Duration::from_secs(3600),
         ..small()
     };
     let mut spool = Spool::open_with(mem.clone(), cfg.clone()).unwrap();
@@ -336,7 +339,8 @@ fn interval_mode_syncs_when_due() {
 
     let mem = MemStorage::new();
     let cfg = SpoolConfig {
-        sync: SyncMode::Interval(Duration::from_nanos(1)),
+        sync: SyncMode::Interval,
+        sync_interval: Duration::from_nanos(1),
         ..cfg
     };
     let mut spool = Spool::open_with(mem.clone(), cfg.clone()).unwrap();
@@ -387,6 +391,7 @@ fn tiny_segments_work() {
         max_record: 200,
         sync: SyncMode::Always,
         memory_bytes: 0,
+        ..SpoolConfig::default()
     };
     let mem = MemStorage::new();
     let mut spool = Spool::open_with(mem.clone(), cfg.clone()).unwrap();

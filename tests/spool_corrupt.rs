@@ -14,6 +14,7 @@ fn cfg() -> SpoolConfig {
         max_record: 1024,
         sync: SyncMode::Batch,
         memory_bytes: 64,
+        ..SpoolConfig::default()
     }
 }
 

@@ -29,6 +29,7 @@ fn cfg() -> SpoolConfig {
         max_record: 4096,
         sync: SyncMode::Batch,
         memory_bytes: 1024,
+        ..SpoolConfig::default()
     }
 }
 

@@ -21,6 +21,7 @@ fn cfg() -> SpoolConfig {
         max_record: 4096,
         sync: SyncMode::Batch,
         memory_bytes: 2048,
+        ..SpoolConfig::default()
     }
 }
 

@@ -13,6 +13,7 @@ fn cfg(sync: SyncMode, memory_bytes: usize) -> SpoolConfig {
         max_record: 1024,
         sync,
         memory_bytes,
+        ..SpoolConfig::default()
     }
 }
 

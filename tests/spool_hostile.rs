@@ -21,6 +21,7 @@ fn cfg() -> SpoolConfig {
         max_record: 1024,
         sync: SyncMode::Batch,
         memory_bytes: 64,
+        ..SpoolConfig::default()
     }
 }
 

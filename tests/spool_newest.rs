@@ -24,6 +24,7 @@ fn newest_first_bulk_calls_span_memory_and_disk() {
         max_record: 1024,
         sync: SyncMode::Batch,
         memory_bytes: 100,
+        ..SpoolConfig::default()
     };
     let mem = MemStorage::new();
     let mut spool = Spool::open_with(mem.clone(), cfg.clone()).unwrap();
@@ -65,6 +66,7 @@ fn newest_first_bulk_calls_agree_with_a_model() {
             max_record: 400,
             sync: SyncMode::Batch,
             memory_bytes: [0, 60, 1000][(seed / 3) as usize % 3],
+            ..SpoolConfig::default()
         };
         let mem = MemStorage::new();
         let mut spool = Spool::open_with(mem.clone(), cfg.clone()).unwrap();

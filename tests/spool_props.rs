@@ -73,6 +73,7 @@ fn config() -> impl Strategy<Value = SpoolConfig> {
                 max_record: 400,
                 sync,
                 memory_bytes,
+                ..SpoolConfig::default()
             },
         )
 }

@@ -17,6 +17,7 @@ fn cfg() -> SpoolConfig {
         max_record: 1024,
         sync: SyncMode::Batch,
         memory_bytes: 4096,
+        ..SpoolConfig::default()
     }
 }
 

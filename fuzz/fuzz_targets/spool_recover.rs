@@ -114,6 +114,7 @@ fn config(input: &Input) -> SpoolConfig {
         max_record: MAX_RECORD,
         sync: SyncMode::Batch,
         memory_bytes: if input.write_through { 0 } else { 256 },
+        ..SpoolConfig::default()
     }
 }
 

@@ -33,9 +33,10 @@ mod yaml;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::spool::SyncMode;
 pub use error::ConfigError;
 pub use keys::{documented_keys, KeyDoc};
-pub use policy::{Overflow, SpoolSync};
+pub use policy::Overflow;
 
 /// How a buffer batches, flushes, retries, overflows and spools.
 ///
@@ -127,9 +128,9 @@ pub struct BufferConfig {
     pub spool_dir: Option<PathBuf>,
     /// Most bytes the spool keeps on disk. Default 1 GiB; above 0.
     pub spool_max_bytes: u64,
-    /// When the spool syncs its writes to disk. Default [`SpoolSync::Batch`].
-    pub spool_sync: SpoolSync,
-    /// With [`SpoolSync::Interval`], the longest time between syncs.
+    /// When the spool syncs its writes to disk. Default [`SyncMode::Batch`].
+    pub spool_sync: SyncMode,
+    /// With [`SyncMode::Interval`], the longest time between syncs.
     /// Default 1 s; above 0.
     pub spool_sync_interval: Duration,
     /// Flusher threads of the buffer's private engine; a buffer registered in
@@ -159,7 +160,7 @@ impl Default for BufferConfig {
             retry_backoff_max: Duration::from_secs(10),
             spool_dir: None,
             spool_max_bytes: 1 << 30,
-            spool_sync: SpoolSync::Batch,
+            spool_sync: SyncMode::Batch,
             spool_sync_interval: Duration::from_secs(1),
             workers: 2,
         }
@@ -236,7 +237,7 @@ impl BufferConfig {
         /// Sets `spool_max_bytes`, in bytes.
         spool_max_bytes: u64;
         /// Sets `spool_sync`.
-        spool_sync: SpoolSync;
+        spool_sync: SyncMode;
         /// Sets `spool_sync_interval`.
         spool_sync_interval: Duration;
         /// Sets `workers`.

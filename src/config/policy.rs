@@ -1,5 +1,6 @@
-//! The two enumerated options: what a full buffer does with an insert
-//! ([`Overflow`]) and when the spool syncs to disk ([`SpoolSync`]).
+//! What a full buffer does with an insert ([`Overflow`]). The other
+//! enumerated option, when the spool syncs, is the spool's own
+//! [`SyncMode`](crate::spool::SyncMode).
 
 use std::fmt;
 use std::str::FromStr;
@@ -65,72 +66,25 @@ impl Overflow {
     }
 }
 
-/// How often the disk spool makes its writes durable (fsync). Key
-/// `spool_sync`; default [`Batch`](Self::Batch).
-///
-/// ```
-/// use spillway::config::SpoolSync;
-///
-/// assert_eq!("interval".parse::<SpoolSync>().unwrap(), SpoolSync::Interval);
-/// assert!("sometimes".parse::<SpoolSync>().is_err());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum SpoolSync {
-    /// `always`: after every item written; safest, slowest.
-    Always,
-    /// `batch`: once per batch of items written together.
-    #[default]
-    Batch,
-    /// `interval`: at most once per `spool_sync_interval`; a crash may lose
-    /// what was written since the last sync.
-    Interval,
-    /// `never`: left to the operating system; a crash may lose recent items.
-    Never,
-}
-
-impl SpoolSync {
-    /// Every mode, in the order the documentation lists them.
-    pub const fn all() -> [Self; 4] {
-        [Self::Always, Self::Batch, Self::Interval, Self::Never]
-    }
-
-    /// The snake_case name used by `set`, YAML and C.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Always => "always",
-            Self::Batch => "batch",
-            Self::Interval => "interval",
-            Self::Never => "never",
-        }
+impl fmt::Display for Overflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
-macro_rules! name_conversions {
-    ($ty:ident, $key:literal, $expected:ident) => {
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
+impl FromStr for Overflow {
+    type Err = ConfigError;
 
-        impl FromStr for $ty {
-            type Err = ConfigError;
-
-            /// Reads the snake_case name; anything else is an
-            /// [`InvalidValue`](ConfigError::InvalidValue) for the key.
-            fn from_str(text: &str) -> Result<Self, ConfigError> {
-                Self::all()
-                    .into_iter()
-                    .find(|v| v.as_str() == text)
-                    .ok_or_else(|| ConfigError::InvalidValue {
-                        key: $key,
-                        value: text.to_owned(),
-                        expected: $expected.to_owned(),
-                    })
-            }
-        }
-    };
+    /// Reads the snake_case name; anything else is an
+    /// [`InvalidValue`](ConfigError::InvalidValue) for the key `overflow`.
+    fn from_str(text: &str) -> Result<Self, ConfigError> {
+        Self::all()
+            .into_iter()
+            .find(|v| v.as_str() == text)
+            .ok_or_else(|| ConfigError::InvalidValue {
+                key: "overflow",
+                value: text.to_owned(),
+                expected: OVERFLOW_EXPECTED.to_owned(),
+            })
+    }
 }
-
-name_conversions!(Overflow, "overflow", OVERFLOW_EXPECTED);
-name_conversions!(SpoolSync, "spool_sync", SPOOL_SYNC_EXPECTED);

@@ -2,9 +2,9 @@
 //! spool: the single mapping that the buffer's spill spools and the C
 //! `spw_spool` both use.
 
-use crate::spool::{SpoolConfig, SyncMode};
+use crate::spool::SpoolConfig;
 
-use super::{BufferConfig, SpoolSync};
+use super::BufferConfig;
 
 /// How many segment files a full spool is split into at least (until the
 /// default segment size is reached). Consumed records only free room when
@@ -23,18 +23,13 @@ impl BufferConfig {
     /// and records of at most half of it (at most the spool's default).
     pub(crate) fn spool_config(&self, max_bytes: u64) -> SpoolConfig {
         let defaults = SpoolConfig::default();
-        let sync = match self.spool_sync {
-            SpoolSync::Always => SyncMode::Always,
-            SpoolSync::Batch => SyncMode::Batch,
-            SpoolSync::Interval => SyncMode::Interval(self.spool_sync_interval),
-            SpoolSync::Never => SyncMode::Never,
-        };
         let half = usize::try_from(max_bytes / 2).unwrap_or(usize::MAX);
         SpoolConfig {
             max_bytes,
             segment_bytes: (max_bytes / SEGMENTS_PER_SPOOL).clamp(64, defaults.segment_bytes),
             max_record: half.clamp(1, defaults.max_record),
-            sync,
+            sync: self.spool_sync,
+            sync_interval: self.spool_sync_interval,
             ..defaults
         }
     }
@@ -43,23 +38,18 @@ impl BufferConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spool::SyncMode;
     use std::time::Duration;
 
     #[test]
-    fn sync_modes_map_one_to_one_with_the_interval() {
-        let base = BufferConfig::new().spool_sync_interval(Duration::from_millis(250));
-        let cases = [
-            (SpoolSync::Always, SyncMode::Always),
-            (SpoolSync::Batch, SyncMode::Batch),
-            (
-                SpoolSync::Interval,
-                SyncMode::Interval(Duration::from_millis(250)),
-            ),
-            (SpoolSync::Never, SyncMode::Never),
-        ];
-        for (key, mode) in cases {
-            let cfg = base.clone().spool_sync(key).spool_config(1 << 20);
+    fn the_sync_keys_pass_through() {
+        for mode in SyncMode::all() {
+            let cfg = BufferConfig::new()
+                .spool_sync(mode)
+                .spool_sync_interval(Duration::from_millis(250))
+                .spool_config(1 << 20);
             assert_eq!(cfg.sync, mode);
+            assert_eq!(cfg.sync_interval, Duration::from_millis(250));
             assert_eq!(cfg.max_bytes, 1 << 20);
         }
     }

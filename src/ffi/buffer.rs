@@ -531,6 +531,8 @@ mod tests {
             failed_flushes: 8,
             retries: 9,
             flush_timeouts: 200,
+            abandoned: 300,
+            spool_errors: 400,
         };
         assert_eq!(
             spw_stats::from(&c),

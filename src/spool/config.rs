@@ -7,85 +7,74 @@ use std::time::Duration;
 use super::error::SpoolConfigError;
 use super::frame;
 
-/// When the spool makes what it has written durable (fsync) on its own.
+/// When the spool makes what it has written durable (fsync) on its own. The
+/// one sync type of the crate: a buffer's `spool_sync` key holds it too.
 ///
 /// [`Spool::flush`](super::Spool::flush) and [`Spool::close`](super::Spool::close)
 /// always write and sync everything, whatever the mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// ```
+/// use spillway::spool::SyncMode;
+/// assert_eq!("interval".parse::<SyncMode>().unwrap(), SyncMode::Interval);
+/// assert_eq!(SyncMode::Never.to_string(), "never");
+/// assert!("sometimes".parse::<SyncMode>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SyncMode {
-    /// Every `push` is written and synced before it returns; a `push_batch`
-    /// is synced once, before it returns.
+    /// `always`: every `push` is written and synced before it returns; a
+    /// `push_batch` is synced once, before it returns. Safest, slowest.
     Always,
-    /// Group commit: `push` only buffers (writing when the memory window is
-    /// full); the end of each `push_batch` writes and syncs everything pushed
-    /// since the last sync, once.
+    /// `batch`: group commit. `push` only buffers (writing when the memory
+    /// window is full); the end of each `push_batch` writes and syncs
+    /// everything pushed since the last sync, once.
+    #[default]
     Batch,
-    /// Sync when this much time has passed since the last sync. The spool owns
-    /// no thread: the check runs at the start of the next `push`, `push_batch`,
-    /// `pop`, `pop_newest` or `remove`, and in
+    /// `interval`: sync when [`SpoolConfig::sync_interval`] has passed since
+    /// the last sync; a crash may lose what was written since. The spool owns
+    /// no thread: the check runs at the start of the next `push`,
+    /// `push_batch`, `pop`, `pop_newest` or `remove`, and in
     /// [`Spool::sync_if_due`](super::Spool::sync_if_due), which an owner's
     /// timer may call.
-    Interval(Duration),
-    /// Never sync on its own; only `flush` and `close` do.
+    Interval,
+    /// `never`: only `flush` and `close` sync; a crash may lose recent
+    /// records.
     Never,
 }
 
 impl SyncMode {
-    /// The interval that `"interval"` parses to. A configuration that has a
-    /// separate interval value replaces it with [`with_interval`](Self::with_interval).
-    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+    /// Every mode, in the order the documentation lists them.
+    pub const fn all() -> [Self; 4] {
+        [Self::Always, Self::Batch, Self::Interval, Self::Never]
+    }
 
-    /// This mode with `interval` as its period if it is `Interval`; other modes
-    /// are returned unchanged. This is how a key/value configuration maps
-    /// `spool_sync = interval` plus a separate interval key onto one value.
-    ///
-    /// ```
-    /// use spillway::spool::SyncMode;
-    /// use std::time::Duration;
-    /// let mode: SyncMode = "interval".parse().unwrap();
-    /// assert_eq!(mode.with_interval(Duration::from_millis(250)),
-    ///            SyncMode::Interval(Duration::from_millis(250)));
-    /// assert_eq!(SyncMode::Batch.with_interval(Duration::from_secs(5)), SyncMode::Batch);
-    /// ```
-    pub fn with_interval(self, interval: Duration) -> Self {
+    /// The snake_case name that [`FromStr`] reads and that `set`, YAML and
+    /// C use.
+    pub const fn as_str(self) -> &'static str {
         match self {
-            Self::Interval(_) => Self::Interval(interval),
-            other => other,
+            Self::Always => "always",
+            Self::Batch => "batch",
+            Self::Interval => "interval",
+            Self::Never => "never",
         }
     }
 }
 
-/// `"always"`, `"batch"`, `"interval"` (with [`SyncMode::DEFAULT_INTERVAL`]),
-/// or `"never"`; anything else is a [`ParseSyncModeError`].
-///
-/// ```
-/// use spillway::spool::SyncMode;
-/// assert_eq!("batch".parse::<SyncMode>().unwrap(), SyncMode::Batch);
-/// assert!("sometimes".parse::<SyncMode>().is_err());
-/// ```
+/// `"always"`, `"batch"`, `"interval"` or `"never"`; anything else is a
+/// [`ParseSyncModeError`].
 impl FromStr for SyncMode {
     type Err = ParseSyncModeError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "always" => Ok(Self::Always),
-            "batch" => Ok(Self::Batch),
-            "interval" => Ok(Self::Interval(Self::DEFAULT_INTERVAL)),
-            "never" => Ok(Self::Never),
-            other => Err(ParseSyncModeError(other.to_owned())),
-        }
+        Self::all()
+            .into_iter()
+            .find(|mode| mode.as_str() == s)
+            .ok_or_else(|| ParseSyncModeError(s.to_owned()))
     }
 }
 
-/// The name that [`FromStr`] accepts for this mode (the interval is not shown).
 impl fmt::Display for SyncMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Always => "always",
-            Self::Batch => "batch",
-            Self::Interval(_) => "interval",
-            Self::Never => "never",
-        })
+        f.write_str(self.as_str())
     }
 }
 
@@ -136,6 +125,9 @@ pub struct SpoolConfig {
     pub max_record: usize,
     /// When to sync on its own. Default [`SyncMode::Batch`].
     pub sync: SyncMode,
+    /// With [`SyncMode::Interval`], the longest time between syncs. Above 0;
+    /// default 1 s.
+    pub sync_interval: Duration,
     /// Payload bytes kept in memory on each side: the newest records pushed
     /// (not written yet, or written and kept for a cheap pop), and the oldest
     /// records read ahead from disk. The spool holds at most about twice this
@@ -150,6 +142,7 @@ impl Default for SpoolConfig {
             segment_bytes: 32 << 20,
             max_record: 4 << 20,
             sync: SyncMode::Batch,
+            sync_interval: Duration::from_secs(1),
             memory_bytes: 1 << 20,
         }
     }
@@ -211,13 +204,13 @@ impl SpoolConfig {
                 ),
             ));
         }
-        if let SyncMode::Interval(d) = self.sync {
-            if d.is_zero() {
-                return Err(SpoolConfigError::new(
-                    "sync",
-                    "the interval must be longer than zero",
-                ));
-            }
+        // Checked whatever the mode, so that switching a valid configuration
+        // to `Interval` cannot make it invalid.
+        if self.sync_interval.is_zero() {
+            return Err(SpoolConfigError::new(
+                "sync_interval",
+                "must be longer than zero",
+            ));
         }
         Ok(())
     }
@@ -229,8 +222,9 @@ mod tests {
 
     #[test]
     fn sync_mode_names_round_trip() {
-        for name in ["always", "batch", "interval", "never"] {
-            assert_eq!(name.parse::<SyncMode>().unwrap().to_string(), name);
+        for mode in SyncMode::all() {
+            assert_eq!(mode.as_str().parse::<SyncMode>(), Ok(mode));
+            assert_eq!(mode.to_string(), mode.as_str());
         }
         let err = "Always".parse::<SyncMode>().unwrap_err();
         assert_eq!(
@@ -277,10 +271,11 @@ mod tests {
             ),
             (
                 SpoolConfig {
-                    sync: SyncMode::Interval(Duration::ZERO),
+                    sync: SyncMode::Interval,
+                    sync_interval: Duration::ZERO,
                     ..base.clone()
                 },
-                "sync",
+                "sync_interval",
             ),
         ];
         for (cfg, field) in cases {

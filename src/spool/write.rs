@@ -102,10 +102,10 @@ impl Spool {
     /// For [`SyncMode::Interval`]: a full sync if the interval has passed and
     /// something is not durable yet. Returns whether it synced.
     pub(super) fn maybe_sync(&mut self) -> Result<bool, IoError> {
-        let SyncMode::Interval(every) = self.config.sync else {
+        if self.config.sync != SyncMode::Interval {
             return Ok(false);
-        };
-        if self.last_sync.elapsed() < every || !self.has_unsynced() {
+        }
+        if self.last_sync.elapsed() < self.config.sync_interval || !self.has_unsynced() {
             return Ok(false);
         }
         self.sync_all(true)?;
