@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # Benchmark of `spillway ship` into NATS JetStream against a bare async-nats
 # publisher, in the same run, on one local JetStream node:
-#   bash agent/bench_nats.sh [LINES]      (default 1000000)
-# Generates LINES lines of 100 bytes (99 + newline) under target/bench-nats/,
-# starts `nats-server -js` on a free port with a fresh store there, then:
+#   bash agent/bench_nats.sh [LINES] [ROUNDS]   (defaults 1000000, 5)
+# Generates LINES lines of 100 bytes (99 + newline) under target/bench-nats/.
+# Each of ROUNDS rounds starts `nats-server -js` on a free port with a fresh
+# store there, then runs, one after the other (so the two interleave round
+# by round):
 #   1. examples/nats_bare_publish: one message per line, acks pipelined in
 #      batches of BATCH (the agent's default max_size), each batch's acks
 #      awaited before the next (the peer);
 #   2. spillway ship with the default configuration, stream made by
 #      --nats-stream;
-# both under /usr/bin/time -v, into streams of their own. Prints both
-# throughputs, their ratio, both peak memories (max RSS), and checks that
-# each stream holds LINES messages. Needs nats-server (apt-get install
+# both under /usr/bin/time -v, into streams of their own, and checks that the
+# agent's stream ends at sequence LINES. Prints the load average, each
+# round, then the median throughputs, their ratio, and the largest peak
+# memory (max RSS) of each side. Needs nats-server (apt-get install
 # nats-server). Run it on an idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 LINES=${1:-1000000}
+ROUNDS=${2:-5}
 BATCH=20000
 DIR=target/bench-nats
 INPUT=$DIR/input-${LINES}x100.txt
@@ -29,7 +33,7 @@ if [ -z "$SERVER" ]; then
   exit 2
 fi
 
-cargo build --release -p spillway-agent --bin spillway --example nats_bare_publish >/dev/null
+cargo build --release -p spillway-agent --bin spillway --example nats_bare_publish 2>&1 | tail -n 1
 BIN=target/release/spillway
 BARE=target/release/examples/nats_bare_publish
 
@@ -44,45 +48,71 @@ fi
 bytes=$(stat -c %s "$INPUT")
 cat "$INPUT" > /dev/null # warm the page cache for both runs
 
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-rm -rf "$DIR/store" "$DIR/state"
-"$SERVER" -js -a 127.0.0.1 -p "$PORT" -sd "$DIR/store" > "$DIR/server.log" 2>&1 &
-SERVER_PID=$!
-trap 'kill $SERVER_PID 2>/dev/null || true; wait $SERVER_PID 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  sleep 0.1
-done
-URL=nats://127.0.0.1:$PORT
-
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 rate() { awk -v n="$LINES" -v s="$1" 'BEGIN { printf "%.0f msgs/s, %.1f MiB/s", n / s, n * 100 / 1048576 / s }'; }
-rss() { awk -F: '/Maximum resident set size/ { gsub(/ /, "", $2); printf "%.1f MiB", $2 / 1024 }' "$1"; }
+rss_kib() { awk -F: '/Maximum resident set size/ { gsub(/ /, "", $2); print $2 }' "$1"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# The bare client creates its stream before it starts timing; its own figure
-# leaves out process start and connection, so the wall time of both runs is
-# what is compared.
-t0=$(now)
-/usr/bin/time -v -o "$DIR/time-bare.txt" "$BARE" "$INPUT" "$URL" bench.bare "$BATCH" BARE
-t1=$(now)
-bare_s=$(secs "$t0" "$t1")
+SERVER_PID=
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+}
+trap stop_server EXIT
 
-t0=$(now)
-/usr/bin/time -v -o "$DIR/time-agent.txt" "$BIN" ship --input "$INPUT" --output "$URL/bench.agent" \
-  --state "$DIR/state" --nats-stream AGENT
-t1=$(now)
-agent_s=$(secs "$t0" "$t1")
-acked=$("$BIN" inspect --state "$DIR/state" | awk '/last acknowledged stream sequence/ { gsub(/,/, "", $5); print $5 }')
+# One round: a fresh server and store, the bare client, then the agent.
+# Appends "bare_s agent_s agent_rss_kib bare_rss_kib" to $DIR/rounds.
+round() {
+  stop_server
+  rm -rf "$DIR/store" "$DIR/state"
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$SERVER" -js -a 127.0.0.1 -p "$port" -sd "$DIR/store" > "$DIR/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+  local url=nats://127.0.0.1:$port t0 t1 bare_s agent_s acked
+  # The bare client creates its stream before it starts timing; its own
+  # figure leaves out process start and connection, so the wall time of both
+  # runs is what is compared.
+  t0=$(now)
+  /usr/bin/time -v -o "$DIR/time-bare.txt" "$BARE" "$INPUT" "$url" bench.bare "$BATCH" BARE > /dev/null
+  t1=$(now)
+  bare_s=$(secs "$t0" "$t1")
+  t0=$(now)
+  /usr/bin/time -v -o "$DIR/time-agent.txt" "$BIN" ship --input "$INPUT" --output "$url/bench.agent" \
+    --state "$DIR/state" --nats-stream AGENT > /dev/null
+  t1=$(now)
+  agent_s=$(secs "$t0" "$t1")
+  acked=$("$BIN" inspect --state "$DIR/state" | awk '/last acknowledged stream sequence/ { gsub(/,/, "", $5); print $5 }')
+  if [ "$acked" != "$LINES" ]; then
+    echo "the agent's stream does not end at sequence $LINES (last acked: $acked)" >&2
+    exit 1
+  fi
+  echo "$bare_s $agent_s $(rss_kib "$DIR/time-agent.txt") $(rss_kib "$DIR/time-bare.txt")" >> "$DIR/rounds"
+  echo "round: bare ${bare_s}s, agent ${agent_s}s, agent / bare $(awk -v a="$bare_s" -v b="$agent_s" 'BEGIN { printf "%.2f", a / b }')"
+}
 
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); cpu: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 minutes) at start"
+rm -f "$DIR/rounds"
+for _ in $(seq "$ROUNDS"); do round; done
+
+bare_s=$(cut -d' ' -f1 "$DIR/rounds" | median)
+agent_s=$(cut -d' ' -f2 "$DIR/rounds" | median)
+agent_rss=$(cut -d' ' -f3 "$DIR/rounds" | sort -g | tail -n 1)
+bare_rss=$(cut -d' ' -f4 "$DIR/rounds" | sort -g | tail -n 1)
 echo
-echo "input: $INPUT, $(awk -v b="$bytes" 'BEGIN { printf "%.1f MiB", b / 1048576 }'), $LINES lines; batches of $BATCH"
-echo "bare async-nats:  ${bare_s}s  $(rate "$bare_s")  peak memory $(rss "$DIR/time-bare.txt")"
-echo "spillway ship:    ${agent_s}s  $(rate "$agent_s")  peak memory $(rss "$DIR/time-agent.txt")  (last acked sequence: $acked)"
+echo "input: $INPUT, $(awk -v b="$bytes" 'BEGIN { printf "%.1f MiB", b / 1048576 }'), $LINES lines; batches of $BATCH; median of $ROUNDS rounds"
+echo "bare async-nats:  ${bare_s}s  $(rate "$bare_s")  peak memory $(awk -v k="$bare_rss" 'BEGIN { printf "%.1f MiB", k / 1024 }')"
+echo "spillway ship:    ${agent_s}s  $(rate "$agent_s")  peak memory $(awk -v k="$agent_rss" 'BEGIN { printf "%.1f MiB", k / 1024 }')"
 echo "ratio (agent / bare): $(awk -v a="$bare_s" -v b="$agent_s" 'BEGIN { printf "%.2f", a / b }')  (goal >= 0.80)"
-echo "agent peak memory: $(rss "$DIR/time-agent.txt")  (goal < 32 MiB)"
-if [ "$acked" != "$LINES" ]; then
-  echo "the agent's stream does not end at sequence $LINES" >&2
-  exit 1
-fi
+echo "agent peak memory (largest of the rounds): $(awk -v k="$agent_rss" 'BEGIN { printf "%.1f MiB", k / 1024 }')  (goal < 32 MiB)"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 minutes) at the end"
 rm -rf "$DIR/state" "$DIR/store"
