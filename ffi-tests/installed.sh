@@ -41,7 +41,7 @@ for f in include/spillway.h include/spillway.hpp lib/libspillway.a lib/pkgconfig
          lib/cmake/spillway/spillwayConfig.cmake lib/cmake/spillway/spillwayConfigVersion.cmake; do
   [ -f "$both/$f" ] && [ -f "$static/$f" ] || fail "missing $f"
 done
-ok "layout: headers, libspillway.a, $soname -> $(readlink "$lib/libspillway.so.1"), spillway.pc"
+ok "layout: headers, libspillway.a, $soname -> $(readlink "$lib/libspillway.so.1"), spillway.pc, lib/cmake/spillway"
 
 # ---- symbol hygiene ----
 # The functions spillway.h declares (comments stripped), and what the shared
@@ -109,7 +109,7 @@ if command -v cmake >/dev/null 2>&1; then
   [ "$minor" = 0 ] || refused+=("$major.$((minor - 1))")
   for want in "${refused[@]}"; do
     if probe "$both" "$want"; then fail "cmake package: find_package(spillway $want) accepted $version"; fi
-    grep -q "spillwayConfigVersion.cmake, version: $version" "$root/probe.log" ||
+    grep -q "spillwayConfig.cmake, version: $version" "$root/probe.log" ||
       { cat "$root/probe.log" >&2; fail "cmake package: find_package(spillway $want) failed for another reason"; }
   done
   probe "$static" "$major.$minor" shared && fail "cmake package: COMPONENTS shared found in a --no-shared install"
