@@ -25,6 +25,17 @@ static=$root/static    # static library only: what -lspillway finds is the archi
 
 fail() { echo "FAIL $*" >&2; exit 1; }
 ok() { echo "ok   $*"; }
+# linked WHAT EXE KIND: EXE needs the shared library (KIND shared), or no
+# spillway library at all (static).
+linked() {
+  local needed
+  needed=$(readelf -d "$2" | sed -n 's/.*Shared library: \[\(.*\)\].*/\1/p' | tr '\n' ' ')
+  if [ "$3" = shared ]; then
+    [[ " $needed" == *" libspillway.so.1 "* ]] || fail "$1: $2 does not need libspillway.so.1 (needs: $needed)"
+  else
+    [[ " $needed" != *libspillway* ]] || fail "$1: $2 needs the shared library (needs: $needed)"
+  fi
+}
 
 version=$(cargo pkgid -p spillway | sed 's/.*[#@]//')
 bash scripts/install.sh --profile "$profile" "$both" >/dev/null
@@ -71,16 +82,11 @@ if command -v cmake >/dev/null 2>&1; then
   }
   # expect NAME KIND: the build of NAME used the KIND library, and runs.
   expect() {
-    local build=$root/pkg-$1 kind=$2 exe needed
+    local build=$root/pkg-$1 kind=$2 exe
     [ "$(cat "$build/spillway-kind.txt")" = "$version $kind" ] ||
       fail "cmake package ($1): found '$(cat "$build/spillway-kind.txt")', expected '$version $kind'"
     for exe in "$build/words" "$build/words_c"; do
-      needed=$(readelf -d "$exe" | sed -n 's/.*Shared library: \[\(.*\)\].*/\1/p' | tr '\n' ' ')
-      if [ "$kind" = shared ]; then
-        [[ " $needed" == *" libspillway.so.1 "* ]] || fail "cmake package ($1): $exe does not need libspillway.so.1 (needs: $needed)"
-      else
-        [[ " $needed" != *libspillway* ]] || fail "cmake package ($1): $exe needs the shared library (needs: $needed)"
-      fi
+      linked "cmake package ($1)" "$exe" "$kind"
       # Linked by path, with the directory as run path: no LD_LIBRARY_PATH.
       "$exe" >/dev/null || fail "cmake package ($1): $exe did not run"
     done
@@ -142,12 +148,7 @@ for kind in shared static; do
   cc -std=c11 "${CWARN[@]}" -o "$out/readme_example.$kind" ffi-tests/readme_example.c "${pcflags[@]}"
   c++ -std=c++17 "${CWARN[@]}" -o "$out/spillway_hpp.$kind" ffi-tests/spillway_hpp.cpp "${pcflags[@]}"
   for exe in "$out/readme_example.$kind" "$out/spillway_hpp.$kind"; do
-    needed=$(readelf -d "$exe" | sed -n 's/.*Shared library: \[\(.*\)\].*/\1/p' | tr '\n' ' ')
-    if [ "$kind" = shared ]; then
-      [[ " $needed" == *" libspillway.so.1 "* ]] || fail "$exe does not need libspillway.so.1 (needs: $needed)"
-    else
-      [[ " $needed" != *libspillway* ]] || fail "$exe needs the shared library (needs: $needed)"
-    fi
+    linked pkg-config "$exe" "$kind"
     LD_LIBRARY_PATH=$prefix/lib "$exe" >"$exe.log" 2>&1 || { cat "$exe.log" >&2; fail "$exe"; }
   done
   ok "pkg-config ${flags[*]}: C and C++ programs built, linked $kind, run"
@@ -160,12 +161,7 @@ if command -v cmake >/dev/null 2>&1; then
     build=$root/cmake-$kind
     cmake -S ffi-tests/cmake -B "$build" -DCMAKE_PREFIX_PATH="$prefix" >"$root/cmake.log" 2>&1 &&
       cmake --build "$build" >>"$root/cmake.log" 2>&1 || { cat "$root/cmake.log" >&2; fail "cmake ($kind)"; }
-    needed=$(readelf -d "$build/words" | sed -n 's/.*Shared library: \[\(.*\)\].*/\1/p' | tr '\n' ' ')
-    if [ "$kind" = shared ]; then
-      [[ " $needed" == *" libspillway.so.1 "* ]] || fail "cmake: words does not need libspillway.so.1"
-    else
-      [[ " $needed" != *libspillway* ]] || fail "cmake: words needs the shared library"
-    fi
+    linked cmake "$build/words" "$kind"
     # CMake links the imported library by path and records its directory as
     # the run path: the programs run without LD_LIBRARY_PATH.
     "$build/words" >/dev/null && "$build/words_c" >/dev/null || fail "the CMake-built programs ($kind)"

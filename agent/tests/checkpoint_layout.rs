@@ -37,6 +37,43 @@ fn dev_ino(path: &Path) -> (u64, u64) {
     (m.dev(), m.ino())
 }
 
+/// The checkpoint in `state` holds exactly one entry for `input` and one
+/// for `output` (each a path and its device and inode), both at `size`,
+/// each file's identity as fields of its entry.
+fn assert_new_layout(
+    state: &Path,
+    (input, (in_dev, in_ino)): (&Path, (u64, u64)),
+    (output, (out_dev, out_ino)): (&Path, (u64, u64)),
+    size: u64,
+) {
+    let input_name = fs::canonicalize(input).unwrap().display().to_string();
+    let output_name = format!("output:{}", fs::canonicalize(output).unwrap().display());
+    let states = entries(state);
+    let names: Vec<&str> = states.iter().map(|s| s.name.as_str()).collect();
+    let mut want = vec![input_name.as_str(), output_name.as_str()];
+    want.sort_unstable();
+    assert_eq!(names, want, "one entry per file, no `#` entries");
+    let i = entry(&states, &input_name);
+    assert_eq!(i.record_number, size);
+    assert_eq!(
+        fields(i),
+        [
+            ("dev".to_owned(), Some(in_dev)),
+            ("inode".to_owned(), Some(in_ino)),
+            ("epoch".to_owned(), Some(0)),
+        ]
+    );
+    let o = entry(&states, &output_name);
+    assert_eq!(o.record_number, size);
+    assert_eq!(
+        fields(o),
+        [
+            ("dev".to_owned(), Some(out_dev)),
+            ("inode".to_owned(), Some(out_ino)),
+        ]
+    );
+}
+
 #[test]
 fn identity_is_written_as_fields_of_the_entry_and_read_back() {
     let s = Scratch::new("layout-new");
@@ -47,37 +84,12 @@ fn identity_is_written_as_fields_of_the_entry_and_read_back() {
     let out = ship(&input, output.to_str().unwrap(), &state, &[]);
     assert_eq!(code(out.status), 0, "{}", stderr(&out));
 
-    let input_c = fs::canonicalize(&input).unwrap();
-    let output_c = fs::canonicalize(&output).unwrap();
     let size = fs::metadata(&input).unwrap().len();
-    let states = entries(&state);
-    let names: Vec<&str> = states.iter().map(|s| s.name.as_str()).collect();
-    let output_name = format!("output:{}", output_c.display());
-    let input_name = input_c.to_str().unwrap();
-    let mut want = vec![input_name, output_name.as_str()];
-    want.sort_unstable();
-    assert_eq!(names, want, "one entry per file, no `#` entries");
-
-    let (dev, ino) = dev_ino(&input);
-    let i = entry(&states, input_name);
-    assert_eq!(i.record_number, size);
-    assert_eq!(
-        fields(i),
-        [
-            ("dev".to_owned(), Some(dev)),
-            ("inode".to_owned(), Some(ino)),
-            ("epoch".to_owned(), Some(0)),
-        ]
-    );
-    let (dev, ino) = dev_ino(&output);
-    let o = entry(&states, &output_name);
-    assert_eq!(o.record_number, size);
-    assert_eq!(
-        fields(o),
-        [
-            ("dev".to_owned(), Some(dev)),
-            ("inode".to_owned(), Some(ino)),
-        ]
+    assert_new_layout(
+        &state,
+        (&input, dev_ino(&input)),
+        (&output, dev_ino(&output)),
+        size,
     );
 
     // Read back: a second run knows both files and ships only what is new.
@@ -162,28 +174,10 @@ fn an_old_layout_checkpoint_resumes_at_its_offset_and_is_rewritten_in_the_new_on
 
     // Rewritten in the new layout: the `#` entries are gone.
     let size = fs::metadata(&input).unwrap().len();
-    let states = entries(&state);
-    let names: Vec<&str> = states.iter().map(|s| s.name.as_str()).collect();
-    let mut want = vec![i.as_str(), o.as_str()];
-    want.sort_unstable();
-    assert_eq!(names, want);
-    let e = entry(&states, &i);
-    assert_eq!(e.record_number, size);
-    assert_eq!(
-        fields(e),
-        [
-            ("dev".to_owned(), Some(in_dev)),
-            ("inode".to_owned(), Some(in_ino)),
-            ("epoch".to_owned(), Some(0)),
-        ]
-    );
-    let e = entry(&states, &o);
-    assert_eq!(e.record_number, size);
-    assert_eq!(
-        fields(e),
-        [
-            ("dev".to_owned(), Some(out_dev)),
-            ("inode".to_owned(), Some(out_ino)),
-        ]
+    assert_new_layout(
+        &state,
+        (&input, (in_dev, in_ino)),
+        (&output, (out_dev, out_ino)),
+        size,
     );
 }
