@@ -58,7 +58,7 @@ fn stdin_with_a_token_and_headers_goes_into_a_created_stream() {
         "{headers:?}"
     );
 
-    let shown = run(["inspect", "--state", state.to_str().unwrap()]);
+    let shown = run(&["inspect", "--state", state.to_str().unwrap()]);
     let text = stdout(&shown);
     assert_eq!(code(shown.status), 0);
     assert!(text.contains("output NATS subject opts.lines"), "{text}");

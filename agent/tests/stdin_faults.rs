@@ -37,7 +37,7 @@ fn fast_retries(s: &Scratch, max_retries: u32) -> std::path::PathBuf {
 
 /// Ships what the stdin spool holds (stdin itself empty) into `out`.
 fn ship_backlog(out: &Path, state: &Path) -> std::process::Output {
-    run(ship_args("-", out.to_str().unwrap(), state, &[]))
+    run(&ship_args("-", out.to_str().unwrap(), state, &[]))
 }
 
 #[test]

@@ -98,7 +98,7 @@ pub fn append(path: &Path, from: u64, to: u64) {
 }
 
 /// `spillway ARGS`, with no stdin, waited for.
-pub fn run<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
+pub fn run<S: AsRef<OsStr>>(args: &[S]) -> Output {
     Command::new(bin())
         .args(args)
         .stdin(Stdio::null())
@@ -127,11 +127,11 @@ pub fn ship_args(input: &str, output: &str, state: &Path, extra: &[&str]) -> Vec
 
 /// `spillway ship --input IN --output OUT --state STATE EXTRA...`.
 pub fn ship(input: &Path, output: &str, state: &Path, extra: &[&str]) -> Output {
-    run(ship_args(input.to_str().unwrap(), output, state, extra))
+    run(&ship_args(input.to_str().unwrap(), output, state, extra))
 }
 
 /// Starts `spillway ARGS` in the background, stderr captured.
-pub fn spawn<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>, stdin: Stdio) -> Child {
+pub fn spawn<S: AsRef<OsStr>>(args: &[S], stdin: Stdio) -> Child {
     Command::new(bin())
         .args(args)
         .stdin(stdin)
@@ -144,7 +144,7 @@ pub fn spawn<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>, stdin: Stdio) -
 /// `spillway ship --input - --output OUTPUT --state STATE EXTRA...`, stdin
 /// piped, stderr captured.
 pub fn spawn_stdin(output: &str, state: &Path, extra: &[&str]) -> Child {
-    spawn(ship_args("-", output, state, extra), Stdio::piped())
+    spawn(&ship_args("-", output, state, extra), Stdio::piped())
 }
 
 /// `spillway ship --input - ...` fed `input`, waited for. The input is
@@ -178,7 +178,7 @@ pub fn config_file(s: &Scratch, name: &str, text: &str) -> PathBuf {
 
 /// What `spillway inspect --state STATE` prints.
 pub fn inspect(state: &Path) -> String {
-    stdout(&run(["inspect", "--state", state.to_str().unwrap()]))
+    stdout(&run(&["inspect", "--state", state.to_str().unwrap()]))
 }
 
 /// A file's length; 0 while it does not exist.
