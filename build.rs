@@ -38,13 +38,14 @@ fn main() {
 }
 
 /// Gives `libspillway.so` the soname `libspillway.so.<ABI>`, which programs
-/// linked against it record, so an installed `libspillway.so.0.1.0` can be
+/// linked against it record, so an installed `libspillway.so.0.2.0` can be
 /// replaced by a compatible build without relinking them (scripts/install.sh
 /// names the file and its links after it). The number counts C ABI breaks:
-/// it moves when a signature or meaning in include/spillway.h changes, not
-/// with every crate version.
+/// it moves when a signature, a struct layout or a meaning in
+/// include/spillway.h changes, not with every crate version. 1: 0.2.0 grew
+/// `spw_stats` and `spw_flush_info` (issue 11).
 fn shared_library_name() {
-    const ABI: u32 = 0;
+    const ABI: u32 = 1;
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     if os == "linux" || os == "android" || os.ends_with("bsd") {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libspillway.so.{ABI}");

@@ -579,6 +579,36 @@ fn persist_many_checks_every_state_before_recording_any() {
     ));
 }
 
+/// `remove` drops the named entries it has, ignores the others, and the
+/// next write leaves them out; nothing removed is no change.
+#[test]
+fn remove_drops_named_entries_from_the_next_write() {
+    let dir = ScratchDir::new("remove");
+    let path = dir.join("cp.yaml");
+    let cp = Checkpoint::open(&path, 1000, NEVER).unwrap();
+    cp.persist_many(&[
+        state("a", 1, at(1, 0)),
+        state("a#dev", 2, at(1, 0)),
+        state("b", 3, at(1, 0)),
+    ])
+    .unwrap();
+    cp.flush().unwrap();
+    let generation = cp.write_generation();
+    assert_eq!(cp.remove(["missing"]).unwrap(), 0);
+    cp.flush().unwrap();
+    assert_eq!(
+        cp.write_generation(),
+        generation,
+        "removing nothing writes nothing"
+    );
+    assert_eq!(cp.remove(["a#dev", "missing", "b"]).unwrap(), 2);
+    assert_eq!(cp.states(), [state("a", 1, at(1, 0))]);
+    cp.flush().unwrap();
+    assert_eq!(on_disk(&path), [state("a", 1, at(1, 0))]);
+    cp.shutdown().unwrap();
+    assert!(matches!(cp.remove(["a"]), Err(CheckpointError::Closed)));
+}
+
 /// A failing write (here: the file's path is taken by a non-empty directory)
 /// is reported by flush and by the writer thread, the state stays in memory,
 /// no temporary file is left, and the next cycle writes once it can.

@@ -67,7 +67,7 @@ fn print_checkpoint(dir: &Path) -> Result<(), AgentError> {
     // there, and safe while an agent runs (each write replaces it whole).
     let (states, _report) = Checkpoint::read(&path).map_err(state::checkpoint_error)?;
     println!("checkpoint: {}", path.display());
-    let entries = state::read_entries(states);
+    let entries = crate::entries::read_entries(states);
     if let Some(s) = &entries.stdin {
         println!(
             "  input standard input: delivered through byte {} of its stream, updated {}",
@@ -80,12 +80,12 @@ fn print_checkpoint(dir: &Path) -> Result<(), AgentError> {
         println!("  input {path}");
         println!(
             "    offset {} (device {}, inode {}, epoch {}), {}, updated {}",
-            shown(f.offset()),
+            f.offset(),
             shown(dev),
             shown(ino),
             shown(f.epoch()),
             lag(Path::new(path), f),
-            f.updated().map_or_else(|| "?".to_owned(), ui::timestamp)
+            ui::timestamp(f.updated())
         );
     }
     for (path, f) in &entries.outputs {
@@ -93,8 +93,9 @@ fn print_checkpoint(dir: &Path) -> Result<(), AgentError> {
             println!("  output NATS subject {subject}");
             println!(
                 "    last acknowledged stream sequence {}, updated {} (agent id {})",
-                shown(f.sequence()),
-                f.updated().map_or_else(|| "?".to_owned(), ui::timestamp),
+                f.sequence()
+                    .map_or_else(|| "none yet".to_owned(), |n| n.to_string()),
+                ui::timestamp(f.updated()),
                 f.agent()
                     .map_or_else(|| "?".to_owned(), |id| format!("{id:016x}"))
             );
@@ -104,10 +105,10 @@ fn print_checkpoint(dir: &Path) -> Result<(), AgentError> {
         println!("  output {path}");
         println!(
             "    length {} (device {}, inode {}), updated {}",
-            shown(f.length()),
+            f.length(),
             shown(dev),
             shown(ino),
-            f.updated().map_or_else(|| "?".to_owned(), ui::timestamp)
+            ui::timestamp(f.updated())
         );
     }
     Ok(())
@@ -117,7 +118,8 @@ fn print_checkpoint(dir: &Path) -> Result<(), AgentError> {
 /// is still the file the checkpoint knows.
 fn lag(path: &Path, f: &state::Fields) -> String {
     use std::os::unix::fs::MetadataExt;
-    let (Some(offset), (Some(dev), Some(ino))) = (f.offset(), f.identity()) else {
+    let offset = f.offset();
+    let (Some(dev), Some(ino)) = f.identity() else {
         return "lag unknown".to_owned();
     };
     match std::fs::metadata(path) {

@@ -4,6 +4,7 @@
 //! See `spillway ship --help` and `agent/README.md`.
 
 mod cli;
+mod entries;
 mod error;
 mod input;
 mod inspect;

@@ -8,20 +8,10 @@
 //! DIR/spool/           the buffer's spill spool
 //! ```
 //!
-//! Checkpoint entries, each a name and a number (how an identity is stored
-//! is known only here: [`InputNames`], [`OutputNames`], [`read_entries`],
-//! [`State::input_entries`], so the form can change in one place):
-//!
-//! - `PATH` (the input's canonical path): the byte offset just past the last
-//!   delivered line; `PATH#dev`, `PATH#inode`, `PATH#epoch`: which file that
-//!   offset is in (epoch counts truncations seen).
-//! - `output:PATH#length`, `output:PATH#dev`, `output:PATH#inode`: the output
-//!   file and its length after the last delivered batch.
-//! - `output:nats:SUBJECT#agent`, `output:nats:SUBJECT#sequence`: a NATS
-//!   output's agent id (the `Nats-Msg-Id` prefix, made once) and the stream
-//!   sequence of its last acknowledged message.
-//! - `stdin`: standard input's stream offset just past the last delivered
-//!   line (see `input::stdin`).
+//! How positions are stored as checkpoint entries is known only to
+//! [`crate::entries`]. A checkpoint in the older layout (identity as
+//! `NAME#FIELD` entries) is migrated in memory at open, so the next write
+//! has the new layout.
 //!
 //! A batch's entries (the output's length and the offsets it covers) are
 //! one [`Group`], and reach the file in one write ([`CheckpointWriter`]).
@@ -34,6 +24,8 @@ use std::time::{Duration, SystemTime};
 
 use spillway::checkpoint::{Checkpoint, CheckpointError, FileCheck};
 
+pub use crate::entries::{add_stdin, Fields, Group, InputNames, OutputNames};
+use crate::entries::{read_entries, Entry, STDIN_ENTRY};
 use crate::error::AgentError;
 use crate::output::Recorded;
 use crate::record::FileId;
@@ -88,6 +80,7 @@ impl State {
                 checkpoint.path().display()
             ));
         }
+        migrate(&checkpoint)?;
         let checkpoint = Arc::new(checkpoint);
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -115,11 +108,11 @@ impl State {
         &self.dir
     }
 
-    /// The value of checkpoint entry `name`, if it has one (the NATS
-    /// output's agent id).
+    /// The agent id a NATS output's entry holds, if it has one.
     #[cfg(feature = "nats")]
-    pub fn entry(&self, name: &str) -> Option<u64> {
-        self.checkpoint.get(name).map(|s| s.record_number)
+    pub fn nats_agent(&self, names: &crate::entries::NatsNames) -> Option<u64> {
+        let state = self.checkpoint.get(&names.entry)?;
+        crate::entries::NatsNames::agent(&state)
     }
 
     /// The checkpoint's stdin offset: just past the last delivered line of
@@ -130,14 +123,26 @@ impl State {
 
     /// What the checkpoint says about output `path`.
     pub fn output_record(&self, path: &Path) -> Option<Recorded> {
-        let names = OutputNames::new(path);
-        let cp = &self.checkpoint;
+        let entry = self.checkpoint.get(&OutputNames::new(path).entry)?;
         Some(Recorded {
-            dev: cp.get(&names.dev)?.record_number,
-            ino: cp.get(&names.inode)?.record_number,
-            len: cp.get(&names.length)?.record_number,
+            dev: entry.fields.get_u64("dev")?,
+            ino: entry.fields.get_u64("inode")?,
+            len: entry.record_number,
         })
     }
+}
+
+/// Moves the older layout's entries of `cp` into the new one, in memory:
+/// the next write has the new layout and not the old entries.
+fn migrate(cp: &Checkpoint) -> Result<(), AgentError> {
+    let m = crate::entries::migrate(&cp.states());
+    if m.is_empty() {
+        return Ok(());
+    }
+    cp.persist_many(&m.entries)
+        .and_then(|()| cp.remove(m.removed.iter().map(String::as_str)))
+        .map_err(|e| AgentError::runtime(e.to_string()))?;
+    Ok(())
 }
 
 /// Takes the directory's lock; `None` when another process holds it.
@@ -176,81 +181,6 @@ pub fn checkpoint_error(e: CheckpointError) -> AgentError {
     }
 }
 
-/// The checkpoint entry of standard input's delivered offset.
-pub const STDIN_ENTRY: &str = "stdin";
-
-/// Adds standard input's delivered `offset` to `group`.
-pub fn add_stdin(group: &mut Group, offset: u64) {
-    group.add(STDIN_ENTRY, offset);
-}
-
-/// Checkpoint entry names of one input.
-#[derive(Debug, Clone)]
-pub struct InputNames {
-    /// Offset past the last delivered line.
-    pub offset: String,
-    /// Device of the file the offset is in.
-    pub dev: String,
-    /// Its inode.
-    pub inode: String,
-    /// Truncations seen.
-    pub epoch: String,
-}
-
-impl InputNames {
-    /// The names for input `path` (canonical).
-    pub fn new(path: &Path) -> Self {
-        let p = path.to_string_lossy();
-        Self {
-            offset: p.to_string(),
-            dev: format!("{p}#dev"),
-            inode: format!("{p}#inode"),
-            epoch: format!("{p}#epoch"),
-        }
-    }
-
-    /// Adds `file` and `offset` to `group`.
-    pub fn add_to(&self, group: &mut Group, file: FileId, offset: u64) {
-        group.add(&self.offset, offset);
-        group.add(&self.dev, file.dev);
-        group.add(&self.inode, file.ino);
-        group.add(&self.epoch, u64::from(file.epoch));
-    }
-}
-
-/// Checkpoint entry names of one output file.
-#[derive(Debug, Clone)]
-pub struct OutputNames {
-    /// Length after the last delivered batch.
-    pub length: String,
-    /// Device of the file.
-    pub dev: String,
-    /// Its inode.
-    pub inode: String,
-}
-
-/// Prefix of every output entry's name.
-pub const OUTPUT_PREFIX: &str = "output:";
-
-impl OutputNames {
-    /// The names for output `path` (canonical).
-    pub fn new(path: &Path) -> Self {
-        let p = path.to_string_lossy();
-        Self {
-            length: format!("{OUTPUT_PREFIX}{p}#length"),
-            dev: format!("{OUTPUT_PREFIX}{p}#dev"),
-            inode: format!("{OUTPUT_PREFIX}{p}#inode"),
-        }
-    }
-
-    /// Adds the output's identity and length to `group`.
-    pub fn add_to(&self, group: &mut Group, (dev, ino): (u64, u64), length: u64) {
-        group.add(&self.dev, dev);
-        group.add(&self.inode, ino);
-        group.add(&self.length, length);
-    }
-}
-
 /// What the checkpoint says about one input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Known {
@@ -276,7 +206,7 @@ impl State {
                     PathBuf::from(path),
                     Known {
                         file,
-                        offset: f.offset()?,
+                        offset: f.offset(),
                     },
                 ))
             })
@@ -348,24 +278,6 @@ impl InputKeys {
     }
 }
 
-/// Checkpoint entries that reach the file together, in one write, or not
-/// at all: a batch's output length with the input offsets it covers.
-#[derive(Debug, Default)]
-pub struct Group(Vec<(String, u64)>);
-
-impl Group {
-    /// Adds entry `name` with `value` (an output that keeps entries of its
-    /// own, such as NATS's stream sequence, names them itself).
-    pub fn add(&mut self, name: &str, value: u64) {
-        self.0.push((name.to_owned(), value));
-    }
-
-    /// Whether it holds no entry.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
 /// Writes the checkpoint: on the caller's thread (each commit is durable
 /// when it returns), or, once [`run_in_background`](Self::run_in_background)
 /// was called, on a thread of its own that writes whatever was committed,
@@ -395,7 +307,7 @@ struct Pending {
     running: bool,
     stop: bool,
     /// Committed groups not written yet, oldest first.
-    entries: Vec<(String, u64)>,
+    entries: Vec<Entry>,
 }
 
 impl Background {
@@ -477,102 +389,23 @@ impl CheckpointWriter {
             let _ = h.join();
         }
         let left = std::mem::take(&mut self.shared.lock().entries);
-        for (name, value) in left {
-            self.cp.persist(&name, value, SystemTime::now())?;
-        }
+        let now = SystemTime::now();
+        let states = left
+            .iter()
+            .map(|e| e.state(now))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.cp.persist_many(&states)?;
         self.cp.shutdown()
     }
 }
 
 /// Puts `entries` into the checkpoint and writes it.
-fn write(cp: &Checkpoint, entries: Vec<(String, u64)>) -> Result<(), CheckpointError> {
+fn write(cp: &Checkpoint, entries: Vec<Entry>) -> Result<(), CheckpointError> {
     let now = SystemTime::now();
-    for (name, value) in entries {
-        cp.persist(&name, value, now)?;
-    }
+    let states = entries
+        .iter()
+        .map(|e| e.state(now))
+        .collect::<Result<Vec<_>, _>>()?;
+    cp.persist_many(&states)?;
     cp.flush()
-}
-
-/// The checkpoint's entries as inputs, outputs and stdin: the one place
-/// that knows how an identity is stored (today as `NAME#field` pseudo
-/// entries beside the offset).
-#[derive(Debug, Default)]
-pub struct Entries {
-    /// Input files by canonical path.
-    pub inputs: std::collections::BTreeMap<String, Fields>,
-    /// Output files by canonical path.
-    pub outputs: std::collections::BTreeMap<String, Fields>,
-    /// Standard input's delivered offset.
-    pub stdin: Option<spillway::checkpoint::EventLogState>,
-}
-
-/// The stored fields of one input or output.
-#[derive(Debug, Default)]
-pub struct Fields(std::collections::BTreeMap<String, spillway::checkpoint::EventLogState>);
-
-impl Fields {
-    fn num(&self, field: &str) -> Option<u64> {
-        self.0.get(field).map(|s| s.record_number)
-    }
-
-    /// An input's offset past its last delivered line.
-    pub fn offset(&self) -> Option<u64> {
-        self.num("")
-    }
-
-    /// An output's length after its last delivered batch.
-    pub fn length(&self) -> Option<u64> {
-        self.num("length")
-    }
-
-    /// Device and inode of the file.
-    pub fn identity(&self) -> (Option<u64>, Option<u64>) {
-        (self.num("dev"), self.num("inode"))
-    }
-
-    /// Truncations seen (inputs).
-    pub fn epoch(&self) -> Option<u64> {
-        self.num("epoch")
-    }
-
-    /// A NATS output's last acknowledged stream sequence.
-    pub fn sequence(&self) -> Option<u64> {
-        self.num("sequence")
-    }
-
-    /// A NATS output's agent id (the `Nats-Msg-Id` prefix).
-    pub fn agent(&self) -> Option<u64> {
-        self.num("agent")
-    }
-
-    /// When the offset (inputs), length (file outputs) or stream sequence
-    /// (NATS outputs) was last written.
-    pub fn updated(&self) -> Option<SystemTime> {
-        self.0
-            .get("")
-            .or_else(|| self.0.get("length"))
-            .or_else(|| self.0.get("sequence"))
-            .map(|s| s.timestamp)
-    }
-}
-
-/// Sorts checkpoint `states` into inputs, outputs and stdin.
-pub fn read_entries(states: Vec<spillway::checkpoint::EventLogState>) -> Entries {
-    let mut e = Entries::default();
-    for s in states {
-        if s.name == STDIN_ENTRY {
-            e.stdin = Some(s);
-            continue;
-        }
-        let (group, name) = match s.name.strip_prefix(OUTPUT_PREFIX) {
-            Some(rest) => (&mut e.outputs, rest.to_owned()),
-            None => (&mut e.inputs, s.name.clone()),
-        };
-        let (base, field) = match name.rsplit_once('#') {
-            Some((b, f)) => (b.to_owned(), f.to_owned()),
-            None => (name, String::new()),
-        };
-        group.entry(base).or_default().0.insert(field, s);
-    }
-    e
 }

@@ -53,7 +53,7 @@ fn a_run_that_cannot_deliver_exits_1_and_the_next_one_delivers_everything_once()
     assert!(err.contains("5000 still spooled"), "{err}");
     assert!(!out.exists());
     // What was read is in the spill spool; the checkpoint has not moved.
-    let shown = stdout(&run(&["inspect", "--state", state.to_str().unwrap()]));
+    let shown = inspect(&state);
     assert!(shown.contains("offset 0 "), "{shown}");
     assert!(
         shown.contains("spool spill") && shown.contains(": 5000 records"),
@@ -81,22 +81,20 @@ fn following_the_agent_keeps_retrying_and_delivers_everything_once_the_command_w
     let cfg = fast_retries(&s, 1);
     generate(&input, 3000);
     let exec = command(&marker, &out);
-    let args = [
-        "ship",
-        "--input",
+    let args = ship_args(
         input.to_str().unwrap(),
-        "--output",
         &exec,
-        "--state",
-        state.to_str().unwrap(),
-        "--config",
-        cfg.to_str().unwrap(),
-        "--max-size",
-        "500",
-        "--follow",
-        "--stats",
-        "50ms",
-    ];
+        &state,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--max-size",
+            "500",
+            "--follow",
+            "--stats",
+            "50ms",
+        ],
+    );
     let mut child = spawn(&args, Stdio::null());
     let log = StderrLog::start(&mut child);
     // Failed attempts go by, well past max_retries ...

@@ -7,7 +7,6 @@
 mod common;
 mod http_server;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -26,46 +25,27 @@ fn killed_at_random_moments_every_line_arrives_and_repeats_are_whole_batches() {
     let server = Server::start(Box::new(|_, _| Reply::ok()));
     let url = server.url("/ingest");
     let max_size = BATCH.to_string();
-    let args = [
-        "ship",
-        "--input",
+    let args = ship_args(
         input.to_str().unwrap(),
-        "--output",
         &url,
-        "--state",
-        state.to_str().unwrap(),
-        "--max-size",
-        &max_size,
-    ];
+        &state,
+        &["--max-size", &max_size],
+    );
 
-    // Most kills once the server has taken a random number of batches more
-    // (so they spread over the input whatever the machine's speed), some a
-    // few milliseconds after start-up began.
-    let mut rng = Rng::new(0x4854_5450);
+    // Most kills once the server has taken a random number of batches more,
+    // some a few milliseconds after start-up began.
     let started = Instant::now();
-    let step = LINES / BATCH / (KILLS as u64 * 2);
-    for kill in 0..KILLS {
-        let mut child = spawn(&args, Stdio::null());
-        if kill % 4 == 3 {
-            std::thread::sleep(Duration::from_millis(rng.between(0, 6)));
-        } else {
-            let mark = server.count() + rng.between(1, step) as usize;
-            wait_until(
-                "the server to take more batches",
-                Duration::from_secs(60),
-                || server.count() >= mark,
-            );
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the agent finished before kill {kill}"
-        );
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+    KillLoop {
+        kills: KILLS,
+        seed: 0x4854_5450,
+        step: LINES / BATCH / (KILLS as u64 * 2),
+        early_kills: true,
+        jitter_us: 0,
+        poll: Duration::from_millis(10),
+        timeout: Duration::from_secs(60),
     }
-    let mut child = spawn(&args, Stdio::null());
-    let status = wait_exit(&mut child, Duration::from_secs(120));
-    assert_eq!(code(status), 0);
+    .run(&args, || server.count() as u64);
+    run_to_end(&args, Duration::from_secs(120));
 
     let reqs = server.requests();
     assert!(reqs.iter().all(|r| r.status == 200));

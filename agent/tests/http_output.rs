@@ -15,16 +15,14 @@ use http_server::{Reply, Request, Server};
 
 /// Fast retries, so the tests do not wait on the default backoff.
 fn fast_config(s: &Scratch, max_retries: u32, backoff_max: &str) -> PathBuf {
-    let cfg = s.path("agent.yaml");
-    fs::write(
-        &cfg,
-        format!(
+    config_file(
+        s,
+        "agent.yaml",
+        &format!(
             "max_retries: {max_retries}\nretry_backoff: 10ms\nretry_backoff_max: {backoff_max}\n\
              flush_interval: 50ms\nflush_timeout: 20s\n"
         ),
     )
-    .unwrap();
-    cfg
 }
 
 /// The generated line numbers that `reqs` carry, body after body.
@@ -48,10 +46,6 @@ fn numbers_of(reqs: &[Request]) -> Vec<u64> {
     all
 }
 
-fn ship_to(input: &Path, url: &str, state: &Path, extra: &[&str]) -> std::process::Output {
-    ship(input, url, state, extra)
-}
-
 #[test]
 fn each_batch_is_one_post_with_the_lines_and_the_given_headers() {
     let s = Scratch::new("http-ok");
@@ -71,7 +65,7 @@ fn each_batch_is_one_post_with_the_lines_and_the_given_headers() {
         "--http-header",
         "X-Env:  test ",
     ];
-    let out = ship_to(&input, &url, &state, &extra);
+    let out = ship(&input, &url, &state, &extra);
     let err = stderr(&out);
     assert_eq!(code(out.status), 0, "{err}");
 
@@ -98,7 +92,7 @@ fn each_batch_is_one_post_with_the_lines_and_the_given_headers() {
     );
 
     // Everything was delivered: a second run sends nothing.
-    let again = ship_to(&input, &url, &state, &extra);
+    let again = ship(&input, &url, &state, &extra);
     assert_eq!(code(again.status), 0, "{}", stderr(&again));
     assert_eq!(server.count(), reqs.len());
 }
@@ -143,7 +137,7 @@ fn json_bodies_escape_every_record_and_carry_the_fields_and_gzip_decodes_to_them
         .collect();
 
     let server = Server::start(Box::new(|_, _| Reply::ok()));
-    let out = ship_to(
+    let out = ship(
         &input,
         &server.url("/"),
         &state,
@@ -179,7 +173,7 @@ fn gzip_lines_decode_to_the_input_and_are_smaller() {
     let cfg = fast_config(&s, 3, "200ms");
     generate(&input, 20_000);
     let server = Server::start(Box::new(|_, _| Reply::ok()));
-    let out = ship_to(
+    let out = ship(
         &input,
         &server.url("/"),
         &state,
@@ -227,7 +221,7 @@ fn a_429_is_retried_after_its_retry_after() {
         }
     }));
     let url = server.url("/");
-    let out = ship_to(&input, &url, &state, &["--config", cfg.to_str().unwrap()]);
+    let out = ship(&input, &url, &state, &["--config", cfg.to_str().unwrap()]);
     let err = stderr(&out);
     assert_eq!(code(out.status), 0, "{err}");
     let reqs = server.requests();
@@ -257,7 +251,7 @@ fn a_retry_after_longer_than_retry_backoff_max_is_cut_to_it() {
         0 => Reply::status(503, "").with_header("Retry-After", "3600"),
         _ => Reply::ok(),
     }));
-    let out = ship_to(
+    let out = ship(
         &input,
         &server.url("/"),
         &state,
@@ -288,7 +282,7 @@ fn server_errors_and_408_are_retried_with_the_whole_batch_then_delivered() {
         _ => Reply::ok(),
     }));
     let url = server.url("/x");
-    let out = ship_to(
+    let out = ship(
         &input,
         &url,
         &state,
@@ -335,7 +329,7 @@ fn with_no_server_the_run_spools_and_exits_1_and_the_next_run_delivers_once() {
     let url = format!("http://{addr}/in");
     let extra = ["--config", cfg.to_str().unwrap(), "--max-size", "1000"];
 
-    let run1 = ship_to(&input, &url, &state, &extra);
+    let run1 = ship(&input, &url, &state, &extra);
     let err = stderr(&run1);
     assert_eq!(code(run1.status), 1, "{err}");
     assert!(
@@ -343,11 +337,11 @@ fn with_no_server_the_run_spools_and_exits_1_and_the_next_run_delivers_once() {
         "{err}"
     );
     assert!(err.contains("shipped 0 records"), "{err}");
-    let shown = stdout(&run(&["inspect", "--state", state.to_str().unwrap()]));
+    let shown = inspect(&state);
     assert!(shown.contains("spool spill"), "{shown}");
 
     let server = Server::start_at(addr, Box::new(|_, _| Reply::ok()));
-    let run2 = ship_to(&input, &url, &state, &extra);
+    let run2 = ship(&input, &url, &state, &extra);
     assert_eq!(code(run2.status), 0, "{}", stderr(&run2));
     assert_eq!(
         numbers_of(&server.requests()),
@@ -364,22 +358,20 @@ fn following_a_refused_connection_is_retried_until_the_server_is_up() {
     generate(&input, 3000);
     let addr = Server::unused_addr();
     let url = format!("http://{addr}/");
-    let args = [
-        "ship",
-        "--input",
+    let args = ship_args(
         input.to_str().unwrap(),
-        "--output",
         &url,
-        "--state",
-        state.to_str().unwrap(),
-        "--config",
-        cfg.to_str().unwrap(),
-        "--max-size",
-        "500",
-        "--follow",
-        "--stats",
-        "50ms",
-    ];
+        &state,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--max-size",
+            "500",
+            "--follow",
+            "--stats",
+            "50ms",
+        ],
+    );
     let mut child = spawn(&args, Stdio::null());
     let log = StderrLog::start(&mut child);
     // Failed attempts go by, well past max_retries ...
@@ -438,7 +430,7 @@ fn a_permanent_4xx_stops_the_agent_with_the_reason_and_the_next_run_delivers() {
     // --follow too: no retry fixes a 401, so the agent stops anyway.
     let mut args = vec!["--follow", "--http-header", "Authorization: Bearer bad"];
     args.extend_from_slice(&common);
-    let run1 = ship_to(&input, &url, &state, &args);
+    let run1 = ship(&input, &url, &state, &args);
     let err = stderr(&run1);
     assert_eq!(code(run1.status), 1, "{err}");
     let shown =
@@ -457,7 +449,7 @@ fn a_permanent_4xx_stops_the_agent_with_the_reason_and_the_next_run_delivers() {
         !err.contains(" 0 still spooled"),
         "the refused batch is spooled: {err}"
     );
-    let inspect = stdout(&run(&["inspect", "--state", state.to_str().unwrap()]));
+    let inspect = inspect(&state);
     assert!(
         inspect.contains("spool spill") && inspect.contains("offset 0 "),
         "{inspect}"
@@ -465,7 +457,7 @@ fn a_permanent_4xx_stops_the_agent_with_the_reason_and_the_next_run_delivers() {
 
     let mut args = vec!["--http-header", "Authorization: Bearer good"];
     args.extend_from_slice(&common);
-    let run2 = ship_to(&input, &url, &state, &args);
+    let run2 = ship(&input, &url, &state, &args);
     assert_eq!(code(run2.status), 0, "{}", stderr(&run2));
     assert_eq!(
         numbers_of(&server.accepted()),
@@ -475,7 +467,6 @@ fn a_permanent_4xx_stops_the_agent_with_the_reason_and_the_next_run_delivers() {
 
 #[test]
 fn from_stdin_a_permanent_4xx_keeps_the_records_in_the_stdin_spool_for_the_next_run() {
-    use std::io::Write;
     let s = Scratch::new("http-stdin-403");
     let state = s.path("state");
     let cfg = fast_config(&s, 3, "50ms");
@@ -488,27 +479,9 @@ fn from_stdin_a_permanent_4xx_keeps_the_records_in_the_stdin_spool_for_the_next_
             Reply::status(403, "forbidden: no such tenant")
         }
     }));
-    let ship_stdin = |url: &str, input: Vec<u8>| {
-        let mut child = std::process::Command::new(bin())
-            .args(["ship", "--input", "-", "--output", url, "--state"])
-            .arg(&state)
-            .args(["--config", cfg.to_str().unwrap(), "--max-size", "300"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut pipe = child.stdin.take().unwrap();
-        // From a thread: an agent that stops early stops reading too.
-        let writer = std::thread::spawn(move || {
-            let _ = pipe.write_all(&input);
-        });
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        out
-    };
+    let extra = ["--config", cfg.to_str().unwrap(), "--max-size", "300"];
 
-    let run1 = ship_stdin(&server.url("/bad"), text.clone());
+    let run1 = ship_stdin(&server.url("/bad"), &state, &extra, text.clone());
     let err = stderr(&run1);
     assert_eq!(code(run1.status), 1, "{err}");
     assert!(err.contains("HTTP 403 Forbidden from"), "{err}");
@@ -521,7 +494,7 @@ fn from_stdin_a_permanent_4xx_keeps_the_records_in_the_stdin_spool_for_the_next_
 
     // The next run (nothing more on stdin) ships what the spool kept: every
     // line that the first run read, once, in order.
-    let run2 = ship_stdin(&server.url("/good"), Vec::new());
+    let run2 = ship_stdin(&server.url("/good"), &state, &extra, Vec::new());
     let err2 = stderr(&run2);
     assert_eq!(code(run2.status), 0, "{err2}");
     assert!(err2.contains("in the stdin spool"), "{err2}");
@@ -555,7 +528,7 @@ fn a_redirect_is_not_followed_and_says_where_to() {
     let server = Server::start(Box::new(|_, _| {
         Reply::status(301, "").with_header("Location", "http://127.0.0.1:9/new")
     }));
-    let out = ship_to(
+    let out = ship(
         &input,
         &server.url("/old"),
         &state,
@@ -595,18 +568,8 @@ fn bad_urls_and_http_flags_are_one_line_errors_with_exit_2() {
     let pem = s.path("not.pem");
     fs::write(&pem, "hello\n").unwrap();
     let pem = pem.to_str().unwrap();
-    let ship_args = |output: &str, extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "ship", "--input", input, "--output", output, "--state", state,
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        a.extend(extra.iter().map(|s| (*s).to_owned()));
-        a
-    };
     let check = |output: &str, extra: &[&str], wanted: &[&str]| {
-        let a = ship_args(output, extra);
+        let a = ship_args(input, output, Path::new(state), extra);
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
         refused(&a, wanted);
     };
@@ -669,7 +632,7 @@ fn bad_urls_and_http_flags_are_one_line_errors_with_exit_2() {
         &["--http-header", "http://"],
     );
     // A password never reaches a message.
-    let a = ship_args("http://u:s3cret@/x", &[]);
+    let a = ship_args(input, "http://u:s3cret@/x", Path::new(state), &[]);
     let out = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
 }

@@ -22,10 +22,6 @@ const A: u64 = 1_000_000;
 const B: u64 = 2_000_000;
 const C: u64 = 3_000_000;
 
-fn fs_len(p: &Path) -> u64 {
-    fs::metadata(p).map_or(0, |m| m.len())
-}
-
 /// The output's lines, grouped by range (A, B, C...), each in output order.
 fn by_file(out: &Path) -> BTreeMap<u64, Vec<u64>> {
     let mut files: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
@@ -36,21 +32,10 @@ fn by_file(out: &Path) -> BTreeMap<u64, Vec<u64>> {
 }
 
 /// `spillway ship --input PATTERN --output OUT --state STATE --follow ...`.
-fn args<'a>(pattern: &'a str, out: &'a str, state: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec![
-        "ship",
-        "--input",
-        pattern,
-        "--output",
-        out,
-        "--state",
-        state,
-        "--follow",
-        "--flush-interval",
-        "50ms",
-    ];
+fn args(pattern: &str, out: &str, state: &Path, extra: &[&str]) -> Vec<String> {
+    let mut v = vec!["--follow", "--flush-interval", "50ms"];
     v.extend_from_slice(extra);
-    v
+    ship_args(pattern, out, state, &v)
 }
 
 #[test]
@@ -67,12 +52,12 @@ fn three_growing_files_one_rotated_under_a_kill_loop_arrive_exactly_once_in_orde
     let out = s.path("out.log");
     let state = s.path("state");
     let pattern = logs.join("*.log");
-    let (pattern, out_s, state_s) = (
+    let args = args(
         pattern.to_str().unwrap(),
         out.to_str().unwrap(),
-        state.to_str().unwrap(),
+        &state,
+        &["--max-size", "300"],
     );
-    let args = args(pattern, out_s, state_s, &["--max-size", "300"]);
 
     // Next line number of each file.
     let mut next = [A + 1, B + 1, C + 1];
@@ -100,11 +85,11 @@ fn three_growing_files_one_rotated_under_a_kill_loop_arrive_exactly_once_in_orde
         }
         // Exactly once, the output ends as long as the inputs together: the
         // kill lands once a random part of what is left has arrived.
-        let inputs = fs_len(&a) + fs_len(&b) + fs_len(&logs.join("b.log.1")) + fs_len(&c);
-        let now = fs_len(&out);
+        let inputs = file_len(&a) + file_len(&b) + file_len(&logs.join("b.log.1")) + file_len(&c);
+        let now = file_len(&out);
         let grown = now + rng.between(0, inputs.saturating_sub(now));
         let deadline = Instant::now() + WAIT;
-        while fs_len(&out) < grown {
+        while file_len(&out) < grown {
             assert!(Instant::now() < deadline, "no progress in round {round}");
             assert!(child.try_wait().unwrap().is_none(), "the agent exited");
             std::thread::sleep(Duration::from_micros(500));
@@ -139,7 +124,7 @@ fn three_growing_files_one_rotated_under_a_kill_loop_arrive_exactly_once_in_orde
         }
     }
     // Every file is listed with its offset and lag.
-    let shown = stdout(&run(&["inspect", "--state", state_s]));
+    let shown = inspect(&state);
     for name in ["a.log", "b.log", "c.log"] {
         let at = shown
             .find(&format!("{name}\n"))
@@ -166,7 +151,7 @@ fn a_file_that_starts_to_match_is_picked_up_and_a_deleted_one_is_finished() {
     let args = args(
         pattern.to_str().unwrap(),
         out.to_str().unwrap(),
-        state.to_str().unwrap(),
+        &state,
         &[],
     );
     let mut child = spawn(&args, Stdio::null());
@@ -278,5 +263,5 @@ fn a_pattern_that_matches_nothing_and_stdin_with_files_are_refused() {
         "{}",
         stderr(&refused)
     );
-    assert!(!out.exists() || fs_len(&out) == 0);
+    assert!(!out.exists() || file_len(&out) == 0);
 }

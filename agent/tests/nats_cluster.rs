@@ -28,36 +28,33 @@ fn the_stream_leader_killed_mid_run_loses_and_duplicates_nothing() {
     client.create_stream("READY", "ready", 3);
     let input = s.path("in.log");
     let state = s.path("state");
-    let config = s.path("buffer.yaml");
-    std::fs::write(
-        &config,
+    let config = config_file(
+        &s,
+        "buffer.yaml",
         "max_retries: 1000\nretry_backoff: 200ms\nretry_backoff_max: 1s\n",
-    )
-    .unwrap();
+    );
     generate(&input, LINES);
     let hosts: Vec<String> = nodes
         .iter()
         .map(|n| format!("127.0.0.1:{}", n.port))
         .collect();
     let output = format!("nats://{}/cluster.lines", hosts.join(","));
-    let args = [
-        "ship",
-        "--input",
+    let args = ship_args(
         input.to_str().unwrap(),
-        "--output",
         &output,
-        "--state",
-        state.to_str().unwrap(),
-        "--max-size",
-        "2000",
-        "--config",
-        config.to_str().unwrap(),
-        "--nats-stream",
-        "CLUSTER",
-        "--nats-replicas",
-        "3",
-        "--follow",
-    ];
+        &state,
+        &[
+            "--max-size",
+            "2000",
+            "--config",
+            config.to_str().unwrap(),
+            "--nats-stream",
+            "CLUSTER",
+            "--nats-replicas",
+            "3",
+            "--follow",
+        ],
+    );
     let mut agent = spawn(&args, Stdio::null());
 
     wait_until(

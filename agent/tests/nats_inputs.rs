@@ -8,34 +8,12 @@
 mod common;
 mod nats_support;
 
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 use common::*;
 use nats_support::*;
-
-/// `spillway ship --input - ...` fed lines `from..=to` (none if `from > to`).
-fn ship_stdin(output: &str, state: &Path, extra: &[&str], from: u64, to: u64) -> Output {
-    let mut child = Command::new(bin())
-        .args(["ship", "--input", "-", "--output", output, "--state"])
-        .arg(state)
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        if from <= to {
-            write_lines(&mut stdin, from, to);
-        }
-        stdin.flush().unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     let _ = std::fs::remove_dir_all(to);
@@ -115,18 +93,17 @@ fn stdin_sent_again_by_a_later_run_is_dropped_as_a_duplicate() {
     client.create_stream("AGAIN", "again.lines", 1);
     drop(client);
     let output = format!("nats://127.0.0.1:{}/again.lines", server.port);
-    let config = s.path("buffer.yaml");
-    std::fs::write(
-        &config,
+    let config = config_file(
+        &s,
+        "buffer.yaml",
         "max_retries: 1\nretry_backoff: 50ms\nretry_backoff_max: 100ms\n",
-    )
-    .unwrap();
+    );
     let extra = ["--config", config.to_str().unwrap()];
     let state = s.path("state");
 
     // Run 1, the server down: stdin goes into the stdin spool, exit 1.
     server.stop();
-    let out = ship_stdin(&output, &state, &extra, 1, 300);
+    let out = ship_stdin(&output, &state, &extra, lines(1, 300));
     assert_eq!(code(out.status), 1, "{}", stderr(&out));
     // What a run killed after NATS stored the batch, before its checkpoint
     // write, leaves behind: this state directory.
@@ -135,7 +112,7 @@ fn stdin_sent_again_by_a_later_run_is_dropped_as_a_duplicate() {
 
     // Run 2 delivers the spool.
     server.restart();
-    let out = ship_stdin(&output, &state, &extra, 1, 0);
+    let out = ship_stdin(&output, &state, &extra, Vec::new());
     assert_eq!(code(out.status), 0, "{}", stderr(&out));
     let client = Client::connect(&[server.url()]);
     assert_eq!(client.count("AGAIN"), Some(300));
@@ -143,7 +120,7 @@ fn stdin_sent_again_by_a_later_run_is_dropped_as_a_duplicate() {
     // Run 3 from the earlier state sends the 300 again (same stream
     // offsets, same ids: all dropped), then new lines, which are stored.
     copy_dir(&before, &state);
-    let out = ship_stdin(&output, &state, &extra, 301, 400);
+    let out = ship_stdin(&output, &state, &extra, lines(301, 400));
     assert_eq!(code(out.status), 0, "{}", stderr(&out));
     let got = client.read_all("AGAIN");
     assert_exactly_once_in_order(&got, 400, line);

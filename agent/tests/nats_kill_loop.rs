@@ -7,7 +7,6 @@
 mod common;
 mod nats_support;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -29,50 +28,27 @@ fn killed_20_times_the_agent_puts_every_line_in_the_stream_exactly_once_in_order
     let state = s.path("state");
     generate(&input, LINES);
     let output = format!("{}/kill.lines", server.url());
-    let args = [
-        "ship",
-        "--input",
+    let args = ship_args(
         input.to_str().unwrap(),
-        "--output",
         &output,
-        "--state",
-        state.to_str().unwrap(),
-        "--max-size",
-        "2000",
-    ];
+        &state,
+        &["--max-size", "2000"],
+    );
 
-    // Most kills land once the stream has grown past a random mark (so they
-    // spread over the input whatever the machine's speed), some a few
-    // milliseconds after start-up began.
-    let mut rng = Rng::new(0x4A75_2026);
+    // Most kills land once the stream has grown past a random mark, some a
+    // few milliseconds after start-up began.
     let started = Instant::now();
-    let step = LINES / (KILLS as u64 * 2);
-    for kill in 0..KILLS {
-        let mut child = spawn(&args, Stdio::null());
-        if kill % 4 == 3 {
-            std::thread::sleep(Duration::from_millis(rng.between(0, 6)));
-        } else {
-            let mark = client.count("KILL").unwrap_or(0) + rng.between(1, step);
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while client.count("KILL").unwrap_or(0) < mark {
-                assert!(Instant::now() < deadline, "no progress in 60 s");
-                assert!(
-                    child.try_wait().unwrap().is_none(),
-                    "the agent exited before kill {kill}"
-                );
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the agent finished before kill {kill}"
-        );
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+    KillLoop {
+        kills: KILLS,
+        seed: 0x4A75_2026,
+        step: LINES / (KILLS as u64 * 2),
+        early_kills: true,
+        jitter_us: 0,
+        poll: Duration::from_millis(2),
+        timeout: Duration::from_secs(60),
     }
-    let mut child = spawn(&args, Stdio::null());
-    let status = wait_exit(&mut child, Duration::from_secs(300));
-    assert_eq!(code(status), 0);
+    .run(&args, || client.count("KILL").unwrap_or(0));
+    run_to_end(&args, Duration::from_secs(300));
 
     let got = client.read_all("KILL");
     assert_exactly_once_in_order(&got, LINES, line);

@@ -6,9 +6,6 @@
 mod common;
 mod nats_support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use common::*;
 use nats_support::*;
 
@@ -26,33 +23,19 @@ fn stdin_with_a_token_and_headers_goes_into_a_created_stream() {
     );
     let state = s.path("state");
     let output = format!("nats://s3cret@127.0.0.1:{}/opts.lines", server.port);
-    let mut child = Command::new(bin_path())
-        .args([
-            "ship",
-            "--input",
-            "-",
-            "--output",
-            &output,
-            "--state",
-            state.to_str().unwrap(),
+    let out = ship_stdin(
+        &output,
+        &state,
+        &[
             "--nats-stream",
             "OPTS",
             "--nats-header",
             "X-Site=plant 4",
             "--nats-header",
             "X-Env=test",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        write_lines(&mut stdin, 1, 500);
-        stdin.flush().unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
+        ],
+        lines(1, 500),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(code(out.status), 0, "{err}");
     assert!(
@@ -83,8 +66,4 @@ fn stdin_with_a_token_and_headers_goes_into_a_created_stream() {
         text.contains("last acknowledged stream sequence 500,"),
         "{text}"
     );
-}
-
-fn bin_path() -> &'static str {
-    bin()
 }

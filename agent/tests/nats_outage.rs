@@ -26,28 +26,25 @@ fn a_server_stopped_mid_run_loses_and_duplicates_nothing() {
     drop(client);
     let input = s.path("in.log");
     let state = s.path("state");
-    let config = s.path("buffer.yaml");
-    std::fs::write(
-        &config,
+    let config = config_file(
+        &s,
+        "buffer.yaml",
         "max_retries: 1\nretry_backoff: 100ms\nretry_backoff_max: 500ms\n",
-    )
-    .unwrap();
+    );
     generate(&input, LINES);
     let output = format!("{}/outage.lines", server.url());
-    let args = [
-        "ship",
-        "--input",
+    let args = ship_args(
         input.to_str().unwrap(),
-        "--output",
         &output,
-        "--state",
-        state.to_str().unwrap(),
-        "--max-size",
-        "1000",
-        "--config",
-        config.to_str().unwrap(),
-        "--follow",
-    ];
+        &state,
+        &[
+            "--max-size",
+            "1000",
+            "--config",
+            config.to_str().unwrap(),
+            "--follow",
+        ],
+    );
     let mut agent = spawn(&args, Stdio::null());
 
     let count = |url: &str| Client::connect(&[url.to_owned()]).count("OUT");

@@ -8,27 +8,13 @@ mod common;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::ChildStdin;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
 const WAIT: Duration = Duration::from_secs(120);
-
-/// `spillway ship --input - --output OUTPUT --state STATE EXTRA...`, stdin
-/// piped, stderr captured.
-fn spawn_stdin(output: &str, state: &Path, extra: &[&str]) -> Child {
-    Command::new(bin())
-        .args(["ship", "--input", "-", "--output", output, "--state"])
-        .arg(state)
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
 
 /// Writes `text` on a thread; closes the pipe at the end when `close`,
 /// else hands the pipe back to be held open. A write the agent refuses (it
@@ -40,38 +26,18 @@ fn feed(mut pipe: ChildStdin, text: Vec<u8>, close: bool) -> JoinHandle<Option<C
     })
 }
 
-/// Lines `from..=to` as one buffer.
-fn lines(from: u64, to: u64) -> Vec<u8> {
-    let mut text = Vec::new();
-    write_lines(&mut text, from, to);
-    text
-}
-
 /// A config file with fast retries and `max_retries`.
 fn fast_retries(s: &Scratch, max_retries: u32) -> std::path::PathBuf {
-    let cfg = s.path("agent.yaml");
-    fs::write(
-        &cfg,
-        format!("max_retries: {max_retries}\nretry_backoff: 10ms\nretry_backoff_max: 20ms\n"),
+    config_file(
+        s,
+        "agent.yaml",
+        &format!("max_retries: {max_retries}\nretry_backoff: 10ms\nretry_backoff_max: 20ms\n"),
     )
-    .unwrap();
-    cfg
 }
 
 /// Ships what the stdin spool holds (stdin itself empty) into `out`.
 fn ship_backlog(out: &Path, state: &Path) -> std::process::Output {
-    Command::new(bin())
-        .args(["ship", "--input", "-", "--output"])
-        .arg(out)
-        .arg("--state")
-        .arg(state)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn fs_len(p: &Path) -> u64 {
-    fs::metadata(p).map_or(0, |m| m.len())
+    run(&ship_args("-", out.to_str().unwrap(), state, &[]))
 }
 
 #[test]
@@ -100,37 +66,19 @@ fn a_kill_loop_while_a_stdin_backlog_ships_into_a_file_repeats_and_loses_nothing
 
     // Kills at seeded random moments while the backlog ships in batches of
     // 1000 lines: each lands after the output has grown past a random mark.
-    let args = [
-        "ship",
-        "--input",
-        "-",
-        "--output",
-        out.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--max-size",
-        "1000",
-    ];
-    let mut rng = Rng::new(0x57D1_2026);
-    let step = total as u64 / (KILLS as u64 * 2);
-    for kill in 0..KILLS {
-        let mut child = spawn(&args, Stdio::null());
-        let mark = fs_len(&out) + rng.between(1, step);
-        let deadline = Instant::now() + WAIT;
-        while fs_len(&out) < mark {
-            assert!(Instant::now() < deadline, "no progress before kill {kill}");
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "the agent finished before kill {kill}"
-            );
-            std::thread::sleep(Duration::from_micros(500));
-        }
-        // The output grows when a batch is written; the kill lands a random
-        // moment later, anywhere in that batch's commits or the next one's.
-        std::thread::sleep(Duration::from_micros(rng.between(0, 20_000)));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+    // The output grows when a batch is written; the kill lands a random
+    // moment later, anywhere in that batch's commits or the next one's.
+    let args = ship_args("-", out.to_str().unwrap(), &state, &["--max-size", "1000"]);
+    KillLoop {
+        kills: KILLS,
+        seed: 0x57D1_2026,
+        step: total as u64 / (KILLS as u64 * 2),
+        early_kills: false,
+        jitter_us: 20_000,
+        poll: Duration::from_micros(500),
+        timeout: WAIT,
     }
+    .run(&args, || file_len(&out));
     let last = ship_backlog(&out, &state);
     assert_eq!(code(last.status), 0, "{}", stderr(&last));
 
@@ -139,7 +87,7 @@ fn a_kill_loop_while_a_stdin_backlog_ships_into_a_file_repeats_and_loses_nothing
     let repeated = got.len() as i64 - LINES as i64;
     assert_eq!(repeated, 0, "{repeated} lines more than shipped");
     assert_eq!(got, (1..=LINES).collect::<Vec<_>>());
-    let shown = stdout(&run(&["inspect", "--state", state.to_str().unwrap()]));
+    let shown = inspect(&state);
     assert!(shown.contains(": 0 records"), "{shown}");
 }
 

@@ -365,6 +365,31 @@ impl Checkpoint {
         Ok(())
     }
 
+    /// Removes the entries named `names` (those it has), as one change like
+    /// [`persist_many`](Self::persist_many); returns how many it removed.
+    /// A program that changes how it names its entries drops the old ones
+    /// with it, in the same write as the new ones.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::Closed`] after [`shutdown`](Self::shutdown).
+    pub fn remove<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<usize, CheckpointError> {
+        let mut guard = self.shared.state.lock();
+        let st = &mut *guard;
+        if st.closed {
+            return Err(CheckpointError::Closed);
+        }
+        let removed = names
+            .into_iter()
+            .filter(|n| st.sources.remove(*n).is_some())
+            .count();
+        self.updated(st, u32::try_from(removed).unwrap_or(u32::MAX));
+        Ok(removed)
+    }
+
     /// Counts `count` updates made under the state lock, and wakes the
     /// writer when they reach `max_updates`.
     fn updated(&self, st: &mut State, count: u32) {

@@ -39,9 +39,10 @@ use bytes::Bytes;
 use tokio::runtime::Runtime;
 
 use super::nats_spec::{NatsOptions, NatsSpec};
+use crate::entries::NatsNames;
 use crate::error::AgentError;
 use crate::record::{FileId, Span};
-use crate::state::{Group, State, OUTPUT_PREFIX};
+use crate::state::{Group, State};
 use crate::ui;
 
 /// Publishes whose acknowledgement may be outstanding at once.
@@ -53,26 +54,6 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a wait for an acknowledgement looks whether the connection was
 /// lost meanwhile.
 const LOST_POLL: Duration = Duration::from_millis(100);
-
-/// Checkpoint entry names of a NATS output, under
-/// `output:nats:SUBJECT#...`.
-#[derive(Debug, Clone)]
-pub struct NatsNames {
-    /// This state directory's agent id (random, made once).
-    pub agent: String,
-    /// The stream sequence of the last acknowledged message.
-    pub sequence: String,
-}
-
-impl NatsNames {
-    /// The names for `subject`.
-    pub fn new(subject: &str) -> Self {
-        Self {
-            agent: format!("{OUTPUT_PREFIX}nats:{subject}#agent"),
-            sequence: format!("{OUTPUT_PREFIX}nats:{subject}#sequence"),
-        }
-    }
-}
 
 /// A connection, on a runtime of its own: dropping it drops the client's
 /// tasks and whatever they still held to send. (Fields drop in order: the
@@ -152,12 +133,12 @@ impl NatsOutput {
             }
         }
         let names = NatsNames::new(&spec.subject);
-        let agent = match state.entry(&names.agent) {
+        let agent = match state.nats_agent(&names) {
             Some(id) => id,
             None => {
                 let id = random_u64();
                 let mut group = Group::default();
-                group.add(&names.agent, id);
+                names.add_agent(&mut group, id);
                 state
                     .writer()
                     .commit(group)
@@ -197,7 +178,7 @@ impl NatsOutput {
     /// checkpoint write that also holds the offsets the batch covers.
     pub fn add_to(&self, group: &mut Group) {
         if let Some(seq) = self.last_sequence {
-            group.add(&self.names.sequence, seq);
+            self.names.add_sequence(group, seq);
         }
     }
 

@@ -2,6 +2,7 @@
 //! inputs, running the `spillway` binary, and checking shipped lines.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -97,7 +98,7 @@ pub fn append(path: &Path, from: u64, to: u64) {
 }
 
 /// `spillway ARGS`, with no stdin, waited for.
-pub fn run(args: &[&str]) -> Output {
+pub fn run<S: AsRef<OsStr>>(args: &[S]) -> Output {
     Command::new(bin())
         .args(args)
         .stdin(Stdio::null())
@@ -105,23 +106,32 @@ pub fn run(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// `spillway ship --input IN --output OUT --state STATE EXTRA...`.
-pub fn ship(input: &Path, output: &str, state: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
+/// `ship --input INPUT --output OUTPUT --state STATE EXTRA...`: the
+/// arguments of a run, for [`run`] and [`spawn`]. INPUT may be `-` or a
+/// pattern.
+pub fn ship_args(input: &str, output: &str, state: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
         "ship",
         "--input",
-        input.to_str().unwrap(),
+        input,
         "--output",
         output,
         "--state",
         state.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    run(&args)
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    args.extend(extra.iter().map(|&a| a.to_owned()));
+    args
+}
+
+/// `spillway ship --input IN --output OUT --state STATE EXTRA...`.
+pub fn ship(input: &Path, output: &str, state: &Path, extra: &[&str]) -> Output {
+    run(&ship_args(input.to_str().unwrap(), output, state, extra))
 }
 
 /// Starts `spillway ARGS` in the background, stderr captured.
-pub fn spawn(args: &[&str], stdin: Stdio) -> Child {
+pub fn spawn<S: AsRef<OsStr>>(args: &[S], stdin: Stdio) -> Child {
     Command::new(bin())
         .args(args)
         .stdin(stdin)
@@ -129,6 +139,121 @@ pub fn spawn(args: &[&str], stdin: Stdio) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// `spillway ship --input - --output OUTPUT --state STATE EXTRA...`, stdin
+/// piped, stderr captured.
+pub fn spawn_stdin(output: &str, state: &Path, extra: &[&str]) -> Child {
+    spawn(&ship_args("-", output, state, extra), Stdio::piped())
+}
+
+/// `spillway ship --input - ...` fed `input`, waited for. The input is
+/// written from a thread, so an agent that stops reading early does not
+/// block the test; what it did not take is dropped.
+pub fn ship_stdin(output: &str, state: &Path, extra: &[&str], input: Vec<u8>) -> Output {
+    let mut child = spawn_stdin(output, state, extra);
+    let mut pipe = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = pipe.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+/// Lines `from..=to` (none if `from > to`) as one buffer.
+pub fn lines(from: u64, to: u64) -> Vec<u8> {
+    let mut text = Vec::new();
+    write_lines(&mut text, from, to);
+    text
+}
+
+/// Writes `text` as the file `name` in `s` (a buffer configuration for
+/// `--config`, say) and returns its path.
+pub fn config_file(s: &Scratch, name: &str, text: &str) -> PathBuf {
+    let path = s.path(name);
+    fs::write(&path, text).unwrap();
+    path
+}
+
+/// What `spillway inspect --state STATE` prints.
+pub fn inspect(state: &Path) -> String {
+    stdout(&run(&["inspect", "--state", state.to_str().unwrap()]))
+}
+
+/// A file's length; 0 while it does not exist.
+pub fn file_len(p: &Path) -> u64 {
+    fs::metadata(p).map_or(0, |m| m.len())
+}
+
+/// SIGKILLs at seeded random moments: each run of the agent is started
+/// and killed once its progress (bytes in an output file, messages in a
+/// stream, requests at a server) has grown past a random mark, so the kills
+/// spread over the input whatever the machine's speed.
+pub struct KillLoop {
+    /// How many runs are killed.
+    pub kills: usize,
+    /// The seed of the random moments.
+    pub seed: u64,
+    /// A mark lies a random 1..=`step` of progress past where the run
+    /// started.
+    pub step: u64,
+    /// Every fourth kill lands 0-6 ms after start-up began instead, before
+    /// any progress.
+    pub early_kills: bool,
+    /// Up to this many microseconds (random) pass between the mark and the
+    /// kill.
+    pub jitter_us: u64,
+    /// How often progress is read.
+    pub poll: Duration,
+    /// How long one run may go without reaching its mark.
+    pub timeout: Duration,
+}
+
+impl KillLoop {
+    /// Starts `spillway ARGS` and kills it, [`kills`](Self::kills) times;
+    /// `progress` reads how far delivery got. Each run must still be going
+    /// when its kill comes.
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S], mut progress: impl FnMut() -> u64) {
+        let mut rng = Rng::new(self.seed);
+        for kill in 0..self.kills {
+            let mut child = spawn(args, Stdio::null());
+            if self.early_kills && kill % 4 == 3 {
+                std::thread::sleep(Duration::from_millis(rng.between(0, 6)));
+            } else {
+                let mark = progress() + rng.between(1, self.step);
+                let deadline = Instant::now() + self.timeout;
+                while progress() < mark {
+                    assert!(
+                        Instant::now() < deadline,
+                        "no progress before kill {kill} in {:?}",
+                        self.timeout
+                    );
+                    assert!(
+                        child.try_wait().unwrap().is_none(),
+                        "the agent exited before kill {kill}"
+                    );
+                    std::thread::sleep(self.poll);
+                }
+            }
+            if self.jitter_us > 0 {
+                std::thread::sleep(Duration::from_micros(rng.between(0, self.jitter_us)));
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the agent finished before kill {kill}"
+            );
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+        }
+    }
+}
+
+/// Runs `spillway ARGS` to its end (within `timeout`), which must be exit 0.
+pub fn run_to_end<S: AsRef<OsStr>>(args: &[S], timeout: Duration) {
+    let mut child = spawn(args, Stdio::null());
+    let status = wait_exit(&mut child, timeout);
+    assert_eq!(code(status), 0);
 }
 
 pub fn stderr(out: &Output) -> String {
