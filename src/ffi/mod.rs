@@ -46,10 +46,15 @@
 //!   threads at once. A `spw_spsc` has exactly one producer thread and one
 //!   consumer thread (see `spw_spsc_new`); a `spw_producer` is used by one
 //!   thread at a time.
-//! - **Callbacks** (the buffer's `spw_flush_fn`) run on the library's
-//!   threads and must not unwind into the library: no C++ exception and no
-//!   `longjmp` may leave them. `spw_buffer_free` returns only once no call
-//!   of its callback is running, and none starts afterwards.
+//! - **Callbacks** (the buffer's `spw_flush_fn`, its `spw_event_fn`) run on
+//!   the library's threads and must not unwind into the library: no C++
+//!   exception and no `longjmp` may leave them, and neither may call
+//!   `spw_buffer_sync_flush`, `spw_buffer_close` or `spw_buffer_free` on its
+//!   own buffer (they would wait for the thread they run on; an event
+//!   callback calling `spw_buffer_observe` on its buffer gets
+//!   `SPW_ERR_INVALID`). `spw_buffer_free` returns only once no call of
+//!   either callback is running, and none starts afterwards; the same holds
+//!   for a replaced event function once `spw_buffer_observe` returns.
 
 #![allow(non_camel_case_types)]
 
@@ -71,7 +76,13 @@ mod config;
 mod callback;
 
 mod buffer;
+mod keyed;
+mod dump;
 mod outcome;
+
+mod engine;
+
+mod event;
 
 mod producer;
 
@@ -90,6 +101,16 @@ pub use buffer::{
     spw_buffer_sync_flush, spw_stats,
 };
 pub use bytes::spw_bytes_free;
+pub use dump::{spw_buffer_dump, spw_items_free};
+pub use engine::{
+    spw_engine, spw_engine_buffer_new, spw_engine_free, spw_engine_new, spw_engine_stop,
+};
+pub use event::{
+    spw_buffer_observe, spw_event, spw_event_fn, SPW_EVENT_ABANDONED, SPW_EVENT_DROP,
+    SPW_EVENT_FLUSH_END, SPW_EVENT_FLUSH_START, SPW_EVENT_FLUSH_TIMEOUT, SPW_EVENT_OVERFLOW,
+    SPW_EVENT_RETRY, SPW_EVENT_SPILL, SPW_EVENT_SPOOL_ERROR,
+};
+pub use keyed::spw_buffer_insert_keyed;
 pub use callback::{
     spw_flush_fn, spw_flush_info, spw_item, SPW_FLUSH_CLOSE, SPW_FLUSH_MANUAL, SPW_FLUSH_REPLAY,
     SPW_FLUSH_SIZE, SPW_FLUSH_TIME,
