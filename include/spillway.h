@@ -1054,28 +1054,6 @@ enum spw_status spw_buffer_close(struct spw_buffer *buf, uint64_t timeout_ms);
 void spw_buffer_free(struct spw_buffer *buf);
 
 /*
- Inserts a copy of the `len` bytes at `data` as one item into the
- partition that the `key_len` bytes at `key` map to, so that items with
- the same key stay in one partition and arrive in the order they were
- inserted. The mapping is stable for the buffer's life (not across
- different `partitions` settings). `key` and `data` may be NULL when their
- length is 0 (the empty key is a key like any other). The caller keeps
- both.
-
- Returns what `spw_buffer_insert` returns, for the same reasons;
- `SPW_ERR_NULL` also for `key` NULL with `key_len > 0`. Thread-safe.
-
- # Safety
- `buf` is NULL or a live buffer; a non-NULL `key` is readable for
- `key_len` bytes and a non-NULL `data` for `len` bytes.
- */
-enum spw_status spw_buffer_insert_keyed(struct spw_buffer *buf,
-                                        const void *key,
-                                        size_t key_len,
-                                        const void *data,
-                                        size_t len);
-
-/*
  Takes every buffered item out of the buffer without flushing it, oldest
  first within each partition, partition 0 first. Items in flight (handed
  to the callback, or waiting for a retry) and items in the spool stay
@@ -1107,6 +1085,28 @@ enum spw_status spw_buffer_dump(struct spw_buffer *buf, struct spw_item **items,
  neither the array nor any item's bytes has been freed before.
  */
 void spw_items_free(struct spw_item *items, size_t count);
+
+/*
+ Inserts a copy of the `len` bytes at `data` as one item into the
+ partition that the `key_len` bytes at `key` map to, so that items with
+ the same key stay in one partition and arrive in the order they were
+ inserted. The mapping is stable for the buffer's life (not across
+ different `partitions` settings). `key` and `data` may be NULL when their
+ length is 0 (the empty key is a key like any other). The caller keeps
+ both.
+
+ Returns what `spw_buffer_insert` returns, for the same reasons;
+ `SPW_ERR_NULL` also for `key` NULL with `key_len > 0`. Thread-safe.
+
+ # Safety
+ `buf` is NULL or a live buffer; a non-NULL `key` is readable for
+ `key_len` bytes and a non-NULL `data` for `len` bytes.
+ */
+enum spw_status spw_buffer_insert_keyed(struct spw_buffer *buf,
+                                        const void *key,
+                                        size_t key_len,
+                                        const void *data,
+                                        size_t len);
 
 /*
  Creates an engine with `workers` flusher threads and one timer thread,

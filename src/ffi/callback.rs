@@ -223,7 +223,10 @@ impl Sink<Box<[u8]>> for CallbackSink {
             ));
         };
         let items: Vec<spw_item> = batch.iter().map(|b| spw_item::of(b)).collect();
-        let meta = self.meta.as_deref().map_or(core::ptr::null(), |m| m.as_ptr());
+        let meta = self
+            .meta
+            .as_deref()
+            .map_or(core::ptr::null(), |m| m.as_ptr());
         let info = spw_flush_info::of(ctx, meta, Instant::now());
         // SAFETY: on_flush is the non-NULL function C gave spw_buffer_new,
         // with its user_data (usable from this thread by that function's
@@ -291,7 +294,11 @@ mod tests {
             }
         );
         // A deadline already passed is 0 ms left, not a wrap-around.
-        let late = spw_flush_info::of(&ctx, core::ptr::null(), now + std::time::Duration::from_secs(9));
+        let late = spw_flush_info::of(
+            &ctx,
+            core::ptr::null(),
+            now + std::time::Duration::from_secs(9),
+        );
         assert_eq!(late.deadline_ms, 0);
         assert!(late.meta.is_null());
     }

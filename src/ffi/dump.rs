@@ -106,7 +106,11 @@ mod tests {
 
     #[test]
     fn items_round_trip_through_c_and_are_freed() {
-        let (p, n) = into_c(vec![Box::from(&b"ab"[..]), Box::from(&b""[..]), Box::from(&b"c"[..])]);
+        let (p, n) = into_c(vec![
+            Box::from(&b"ab"[..]),
+            Box::from(&b""[..]),
+            Box::from(&b"c"[..]),
+        ]);
         assert_eq!(n, 3);
         // SAFETY: p is the array of n items just leaked by into_c.
         let items = unsafe { core::slice::from_raw_parts(p, n) };
@@ -125,6 +129,9 @@ mod tests {
         assert_eq!(last_error_string(), "");
         // SAFETY: NULL is never dereferenced.
         unsafe { spw_items_free(core::ptr::null_mut(), 2) };
-        assert_eq!(last_error_string(), "spw_items_free: items (with count 2) is NULL");
+        assert_eq!(
+            last_error_string(),
+            "spw_items_free: items (with count 2) is NULL"
+        );
     }
 }

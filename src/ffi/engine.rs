@@ -161,9 +161,9 @@ pub unsafe extern "C" fn spw_engine_buffer_new(
         if state.stopped {
             return Err(Error::closed("the engine was stopped"));
         }
-        let buffer = engine.fuse.run(|| {
-            spw_buffer::build(cfg, on_flush, user_data, Some(&engine.engine))
-        })?;
+        let buffer = engine
+            .fuse
+            .run(|| spw_buffer::build(cfg, on_flush, user_data, Some(&engine.engine)))?;
         let flush_timeout = buffer.buffer().config().flush_timeout;
         state.longest_flush_timeout = state.longest_flush_timeout.max(flush_timeout);
         out.write(ptr::into_c(buffer));

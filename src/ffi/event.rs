@@ -13,8 +13,8 @@ use super::guard;
 use super::ptr;
 use super::status::spw_status;
 use crate::observer::{
-    AbandonedReturnEvent, DropEvent, DropReason, FlushEnd, FlushStart, FlushTimeoutEvent,
-    Observer, OverflowEvent, RetryEvent, SpillEvent, SpillReason, SpoolErrorEvent,
+    AbandonedReturnEvent, DropEvent, DropReason, FlushEnd, FlushStart, FlushTimeoutEvent, Observer,
+    OverflowEvent, RetryEvent, SpillEvent, SpillReason, SpoolErrorEvent,
 };
 use crate::sync::rc::Arc;
 use crate::sync::Mutex;
@@ -157,7 +157,11 @@ impl EventSlot {
     /// # Errors
     /// `SPW_ERR_INVALID` from inside this slot's own callback, where the
     /// wait could never end; nothing changes then.
-    pub(crate) fn replace(&self, on_event: spw_event_fn, user_data: *mut c_void) -> Result<(), Error> {
+    pub(crate) fn replace(
+        &self,
+        on_event: spw_event_fn,
+        user_data: *mut c_void,
+    ) -> Result<(), Error> {
         if self.inside_own_callback() {
             return Err(Error::invalid(
                 "called from inside this buffer's own event callback, which must not call \
@@ -226,11 +230,26 @@ fn count(n: usize) -> u64 {
 /// The status and text a drop is reported with.
 fn drop_cause(reason: DropReason) -> (spw_status, &'static str) {
     match reason {
-        DropReason::DropNewest => (spw_status::SPW_ERR_FULL, "overflow drop_newest refused the item"),
-        DropReason::DropOldest => (spw_status::SPW_ERR_FULL, "overflow drop_oldest evicted the item"),
-        DropReason::SinkFailed => (spw_status::SPW_ERR_SINK, "the callback failed after max_retries"),
-        DropReason::Closed => (spw_status::SPW_ERR_CLOSED, "the buffer closed before delivery"),
-        DropReason::Corrupt => (spw_status::SPW_ERR_CORRUPT, "spooled records could not be read back"),
+        DropReason::DropNewest => (
+            spw_status::SPW_ERR_FULL,
+            "overflow drop_newest refused the item",
+        ),
+        DropReason::DropOldest => (
+            spw_status::SPW_ERR_FULL,
+            "overflow drop_oldest evicted the item",
+        ),
+        DropReason::SinkFailed => (
+            spw_status::SPW_ERR_SINK,
+            "the callback failed after max_retries",
+        ),
+        DropReason::Closed => (
+            spw_status::SPW_ERR_CLOSED,
+            "the buffer closed before delivery",
+        ),
+        DropReason::Corrupt => (
+            spw_status::SPW_ERR_CORRUPT,
+            "spooled records could not be read back",
+        ),
     }
 }
 
@@ -294,7 +313,8 @@ impl Observer for Bridge {
     fn on_spool_error(&self, e: &SpoolErrorEvent<'_>) {
         let mut ev = event(SPW_EVENT_SPOOL_ERROR, e.partition);
         ev.status = spw_status::SPW_ERR_IO as i32;
-        self.0.emit(ev, Some(&format!("{}: {}", e.operation, e.error)));
+        self.0
+            .emit(ev, Some(&format!("{}: {}", e.operation, e.error)));
     }
 
     fn on_flush_timeout(&self, e: &FlushTimeoutEvent<'_>) {
@@ -304,7 +324,10 @@ impl Observer for Bridge {
         ev.items = count(e.items);
         ev.duration_us = micros(e.duration);
         ev.status = spw_status::SPW_ERR_TIMEOUT as i32;
-        self.0.emit(ev, Some("the callback ran past flush_timeout and was abandoned"));
+        self.0.emit(
+            ev,
+            Some("the callback ran past flush_timeout and was abandoned"),
+        );
     }
 
     fn on_abandoned_return(&self, e: &AbandonedReturnEvent<'_>) {
@@ -428,7 +451,9 @@ mod tests {
     fn replacing_from_inside_its_own_callback_is_refused_not_a_deadlock() {
         let slot = Arc::new(EventSlot::new());
         let state = (Arc::clone(&slot), StdMutex::new(Vec::new()));
-        let user_data = (&state as *const (Arc<EventSlot>, StdMutex<Vec<bool>>)).cast_mut().cast();
+        let user_data = (&state as *const (Arc<EventSlot>, StdMutex<Vec<bool>>))
+            .cast_mut()
+            .cast();
         slot.replace(Some(replace_from_inside), user_data).unwrap();
         Bridge(Arc::clone(&slot)).on_overflow(&OverflowEvent {
             buffer: "b",

@@ -76,8 +76,8 @@ mod config;
 mod callback;
 
 mod buffer;
-mod keyed;
 mod dump;
+mod keyed;
 mod outcome;
 
 mod engine;
@@ -91,6 +91,8 @@ mod spool;
 mod checkpoint;
 
 // The helpers every entry point goes through.
+#[cfg(loom)]
+pub use guard::loom_model;
 mod guard;
 mod ptr;
 mod wait;
@@ -101,16 +103,6 @@ pub use buffer::{
     spw_buffer_sync_flush, spw_stats,
 };
 pub use bytes::spw_bytes_free;
-pub use dump::{spw_buffer_dump, spw_items_free};
-pub use engine::{
-    spw_engine, spw_engine_buffer_new, spw_engine_free, spw_engine_new, spw_engine_stop,
-};
-pub use event::{
-    spw_buffer_observe, spw_event, spw_event_fn, SPW_EVENT_ABANDONED, SPW_EVENT_DROP,
-    SPW_EVENT_FLUSH_END, SPW_EVENT_FLUSH_START, SPW_EVENT_FLUSH_TIMEOUT, SPW_EVENT_OVERFLOW,
-    SPW_EVENT_RETRY, SPW_EVENT_SPILL, SPW_EVENT_SPOOL_ERROR,
-};
-pub use keyed::spw_buffer_insert_keyed;
 pub use callback::{
     spw_flush_fn, spw_flush_info, spw_item, SPW_FLUSH_CLOSE, SPW_FLUSH_MANUAL, SPW_FLUSH_REPLAY,
     SPW_FLUSH_SIZE, SPW_FLUSH_TIME,
@@ -123,7 +115,17 @@ pub use checkpoint::{
 pub use config::{
     spw_config, spw_config_free, spw_config_load_yaml, spw_config_new, spw_config_set,
 };
+pub use dump::{spw_buffer_dump, spw_items_free};
+pub use engine::{
+    spw_engine, spw_engine_buffer_new, spw_engine_free, spw_engine_new, spw_engine_stop,
+};
 pub use error::spw_last_error;
+pub use event::{
+    spw_buffer_observe, spw_event, spw_event_fn, SPW_EVENT_ABANDONED, SPW_EVENT_DROP,
+    SPW_EVENT_FLUSH_END, SPW_EVENT_FLUSH_START, SPW_EVENT_FLUSH_TIMEOUT, SPW_EVENT_OVERFLOW,
+    SPW_EVENT_RETRY, SPW_EVENT_SPILL, SPW_EVENT_SPOOL_ERROR,
+};
+pub use keyed::spw_buffer_insert_keyed;
 pub use producer::{spw_buffer_producer, spw_producer, spw_producer_free, spw_producer_insert};
 pub use ring::{
     spw_ring, spw_ring_close, spw_ring_free, spw_ring_len, spw_ring_new, spw_ring_pop,
