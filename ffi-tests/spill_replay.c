@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "check.h"
 #include "tmpdir.h"
@@ -15,6 +16,7 @@ enum { ITEMS = 100000 };
 
 typedef struct {
   pthread_mutex_t mu;
+  pthread_cond_t cv;  /* signalled on every accepted batch */
   bool fail;
   uint64_t next;      /* the number the next accepted item must carry */
   uint64_t accepted;
@@ -44,6 +46,7 @@ static int on_flush(void *user_data, const spw_item *items, size_t count,
   }
   s->accepted += count;
   if (info->reason == SPW_FLUSH_REPLAY) s->replayed += count;
+  pthread_cond_broadcast(&s->cv);
   pthread_mutex_unlock(&s->mu);
   return 0;
 }
@@ -52,9 +55,9 @@ static spw_buffer *open_buffer(const char *dir, sink *s) {
   spw_config *cfg = spw_config_new();
   CHECK(cfg != NULL);
   const char *const kv[][2] = {
-      {"workers", "1"},         {"partitions", "1"},   {"max_size", "1000"},
-      {"capacity", "4000"},     {"overflow", "spill"}, {"spool_dir", NULL},
-      {"max_retries", "0"},     {"flush_interval", "50ms"},
+      {"workers", "1"},         {"partitions", "1"},   {"max_size", "5000"},
+      {"capacity", "20000"},    {"overflow", "spill"}, {"spool_dir", NULL},
+      {"max_retries", "0"},     {"flush_interval", "10ms"},
       {"retry_backoff", "1ms"}, {"spool_sync", "batch"}, {NULL, NULL}};
   for (size_t i = 0; kv[i][0] != NULL; i++)
     CHECK_ST(spw_config_set(cfg, kv[i][0], kv[i][1] != NULL ? kv[i][1] : dir), SPW_OK);
@@ -70,6 +73,7 @@ int main(void) {
   sink s;
   memset(&s, 0, sizeof s);
   CHECK(pthread_mutex_init(&s.mu, NULL) == 0);
+  CHECK(pthread_cond_init(&s.cv, NULL) == 0);
 
   /* Run 1: every call fails, so every item ends in the spool. */
   s.fail = true;
@@ -90,9 +94,23 @@ int main(void) {
   spw_buffer_free(buf);
   CHECK(s.accepted == 0 && s.failed_calls > 0);
 
-  /* Run 2: the callback accepts; the spool is replayed, oldest first. */
+  /* Run 2: the callback accepts; the spool is replayed, oldest first. The
+     replay starts when the buffer opens; wait for all of it (valgrind and
+     debug builds make it slow), then close. */
   s.fail = false;
   buf = open_buffer(dir, &s);
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 900;
+  pthread_mutex_lock(&s.mu);
+  while (s.accepted < ITEMS) {
+    if (pthread_cond_timedwait(&s.cv, &s.mu, &until) != 0) {
+      fprintf(stderr, "only %llu of %d items replayed after 900 s\n",
+              (unsigned long long)s.accepted, ITEMS);
+      return 1;
+    }
+  }
+  pthread_mutex_unlock(&s.mu);
   CHECK_ST(spw_buffer_close(buf, 60000), SPW_OK);
   CHECK_ST(spw_buffer_stats(buf, &st), SPW_OK);
   spw_buffer_free(buf);
@@ -107,6 +125,7 @@ int main(void) {
   spw_buffer_free(buf);
   CHECK(s.accepted == ITEMS);
 
+  pthread_cond_destroy(&s.cv);
   pthread_mutex_destroy(&s.mu);
   remove_dir(dir);
   puts("spill_replay: ok");
