@@ -22,11 +22,13 @@
  * - A flush callback (spw_flush_fn) or event callback (spw_event_fn) runs on
  *   the library's threads and must return normally: no C++ exception or
  *   longjmp may leave it, and it must not call back into its own buffer.
- * - ABI rule: within one major soname (libspillway.so.1 since 0.2) a struct
- *   only grows at its end and a function keeps its signature and meaning, so
- *   a program built against an older header of the same soname still works;
- *   any other change to a struct bumps the soname. Fields marked "Since 0.2"
- *   came with libspillway.so.1.
+ * - ABI rule: a struct's fields never move or change type; new fields are
+ *   only added at its end, and any change to a struct, growth included,
+ *   bumps the major soname (the library writes spw_stats into the caller's
+ *   memory, so an older program's smaller copy would overflow). Within one
+ *   soname, functions, types and constants are only added, and keep their
+ *   signatures and meanings. Fields marked "Since 0.2" came with
+ *   libspillway.so.1.
  */
 
 #ifndef SPILLWAY_H
@@ -336,6 +338,10 @@ typedef struct spw_item {
 
 /*
  What a flush callback is told about the batch it is handed.
+
+ ABI rule: fields never move; new ones are added only at the end, with a
+ new major soname. `deadline_ms` and `meta` came with 0.2
+ (`libspillway.so.1`).
  */
 typedef struct spw_flush_info {
   /*
@@ -398,10 +404,10 @@ typedef int (*spw_flush_fn)(void *user_data,
  `spw_buffer_close`):
  `inserted == delivered + dropped + dumped + buffered + in_flight + spooled`.
 
- ABI rule: within one major soname (`libspillway.so.1`) this struct only
- grows at its end, so a program built against an older header reads the
- fields it knows; any other change to it bumps the soname. The fields
- from `flush_timeouts` on came with 0.2 (`libspillway.so.1`).
+ ABI rule: fields never move; new ones are added only at the end, and
+ that bumps the major soname, because the library writes the whole struct
+ into the caller's memory. The fields from `flush_timeouts` on came with
+ 0.2 (`libspillway.so.1`).
  */
 typedef struct spw_stats {
   /*

@@ -124,10 +124,10 @@ impl spw_buffer {
 /// `spw_buffer_close`):
 /// `inserted == delivered + dropped + dumped + buffered + in_flight + spooled`.
 ///
-/// ABI rule: within one major soname (`libspillway.so.1`) this struct only
-/// grows at its end, so a program built against an older header reads the
-/// fields it knows; any other change to it bumps the soname. The fields
-/// from `flush_timeouts` on came with 0.2 (`libspillway.so.1`).
+/// ABI rule: fields never move; new ones are added only at the end, and
+/// that bumps the major soname, because the library writes the whole struct
+/// into the caller's memory. The fields from `flush_timeouts` on came with
+/// 0.2 (`libspillway.so.1`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct spw_stats {

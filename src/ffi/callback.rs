@@ -49,6 +49,10 @@ impl spw_item {
 }
 
 /// What a flush callback is told about the batch it is handed.
+///
+/// ABI rule: fields never move; new ones are added only at the end, with a
+/// new major soname. `deadline_ms` and `meta` came with 0.2
+/// (`libspillway.so.1`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct spw_flush_info {
