@@ -440,6 +440,67 @@ mod tests {
         );
     }
 
+    /// A target that counts its calls and any call after it was retired.
+    #[derive(Default)]
+    struct Retirable {
+        calls: std::sync::atomic::AtomicUsize,
+        retired: std::sync::atomic::AtomicBool,
+        late_calls: std::sync::atomic::AtomicUsize,
+    }
+
+    unsafe extern "C" fn count_unless_retired(user_data: *mut c_void, _e: *const spw_event) {
+        use std::sync::atomic::Ordering::SeqCst;
+        // SAFETY: the test keeps every Retirable alive until the end.
+        let r = unsafe { &*user_data.cast::<Retirable>() };
+        if r.retired.load(SeqCst) {
+            r.late_calls.fetch_add(1, SeqCst);
+        }
+        r.calls.fetch_add(1, SeqCst);
+    }
+
+    #[test]
+    fn replacing_while_events_fire_never_calls_a_replaced_function() {
+        use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+        let slot = Arc::new(EventSlot::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let emitters: Vec<_> = (0..2)
+            .map(|p| {
+                let (slot, stop) = (Arc::clone(&slot), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    let bridge = Bridge(slot);
+                    while !stop.load(SeqCst) {
+                        bridge.on_retry(&RetryEvent {
+                            buffer: "b",
+                            partition: p,
+                            attempt: 1,
+                            backoff: Duration::ZERO,
+                            items: 1,
+                        });
+                    }
+                })
+            })
+            .collect();
+        let targets: Vec<Retirable> = (0..50).map(|_| Retirable::default()).collect();
+        for t in &targets {
+            let user_data = (t as *const Retirable).cast_mut().cast();
+            slot.replace(Some(count_unless_retired), user_data).unwrap();
+            // Wait until this target got an event, so replacements race calls.
+            while t.calls.load(SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            slot.replace(None, core::ptr::null_mut()).unwrap();
+            t.retired.store(true, SeqCst);
+        }
+        stop.store(true, SeqCst);
+        for e in emitters {
+            e.join().unwrap();
+        }
+        for t in &targets {
+            assert!(t.calls.load(SeqCst) > 0);
+            assert_eq!(t.late_calls.load(SeqCst), 0);
+        }
+    }
+
     unsafe extern "C" fn replace_from_inside(user_data: *mut c_void, _e: *const spw_event) {
         // SAFETY: the test passes a live (slot, statuses) pair.
         let (slot, out) = unsafe { &*user_data.cast::<(Arc<EventSlot>, StdMutex<Vec<bool>>)>() };
