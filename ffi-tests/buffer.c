@@ -126,7 +126,7 @@ static spw_stats stats_of(const spw_buffer *buf) {
 /* Nothing is moving: every item inserted is accounted for exactly once. */
 static spw_stats check_conserved(const spw_buffer *buf) {
   spw_stats s = stats_of(buf);
-  CHECK(s.inserted == s.delivered + s.dropped + s.buffered + s.in_flight + s.spooled);
+  CHECK(s.inserted == s.delivered + s.dropped + s.dumped + s.buffered + s.in_flight + s.spooled);
   return s;
 }
 

@@ -1,6 +1,7 @@
 // include/spillway.hpp: every type, its errors as spillway::Error (status and
 // message), moves and destruction order, sinks that fail or throw (nothing may
-// unwind into the library), and two-thread runs of Spsc<T> and Ring.
+// unwind into the library), two-thread runs of Spsc<T> and Ring, and the 0.2
+// calls: Engine, insert_keyed, dump, observe.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -510,6 +511,80 @@ static void spool_and_checkpoint() {
   CHECK(std::system(rm.c_str()) == 0);
 }
 
+// Engine: two buffers on one engine, a duplicate name refused, stop delivers
+// what is left; insert_keyed keeps each key's order; dump takes the buffered
+// items out; observe and unobserve, and a throwing event function.
+static void engine_keyed_dump_and_events() {
+  EXPECT_ERROR(SPW_ERR_INVALID, PARTS("spw_engine_new", "workers"), [] { spillway::Engine e(0); });
+  spillway::Engine engine(2);
+  Seen seen_a, seen_b;
+  spillway::Config cfg_a = quiet_config();
+  cfg_a.set("name", "a").set("partitions", "3").set("max_size", "1000");
+  spillway::Config cfg_b = quiet_config();
+  cfg_b.set("name", "b").set("partitions", "1").set("max_size", "1000");
+  auto sink_of = [](Seen &seen) {
+    return [&seen](spillway::Batch batch, const spw_flush_info &info) {
+      seen.record(batch, info);
+      return true;
+    };
+  };
+  spillway::Buffer a(engine, cfg_a, sink_of(seen_a));
+  spillway::Buffer b(engine, cfg_b, sink_of(seen_b));
+  EXPECT_ERROR(SPW_ERR_INVALID, PARTS("spw_engine_buffer_new", "`a`"),
+               [&] { spillway::Buffer dup(engine, cfg_a, sink_of(seen_a)); });
+
+  // Events: the function sees the flush; a throwing one is harmless.
+  std::mutex mu;
+  std::vector<std::uint32_t> kinds;
+  a.observe([&](const spw_event &e) {
+    std::lock_guard<std::mutex> lock(mu);
+    kinds.push_back(e.kind);
+  });
+  for (int i = 0; i < 30; i++) a.insert_keyed(i % 2 ? "odd" : "even", std::to_string(i));
+  a.sync_flush(10s);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    CHECK(!kinds.empty() && kinds.front() == SPW_EVENT_FLUSH_START);
+    CHECK(std::count(kinds.begin(), kinds.end(), SPW_EVENT_FLUSH_END) ==
+          std::count(kinds.begin(), kinds.end(), SPW_EVENT_FLUSH_START));
+  }
+  std::vector<std::string> got = seen_a.snapshot();
+  CHECK(got.size() == 30);
+  for (int parity = 0; parity < 2; parity++) {
+    int next = parity;
+    for (const std::string &item : got) {
+      int v = std::stoi(item);
+      if (v % 2 != parity) continue;
+      CHECK(v == next);
+      next += 2;
+    }
+  }
+  std::size_t seen_kinds = kinds.size();
+  a.observe([](const spw_event &) { throw std::runtime_error("telemetry bug"); });
+  a.insert("x");
+  a.sync_flush(10s);  // the throwing function stopped nothing
+  CHECK(seen_a.snapshot().size() == 31);
+  a.unobserve();
+  CHECK(kinds.size() == seen_kinds);  // replaced: the first function saw no more
+
+  // Dump: buffered items come out, in order, and are never flushed.
+  b.insert("one");
+  b.insert(std::string_view());
+  b.insert("three");
+  std::vector<std::string> dumped = b.dump();
+  CHECK((dumped == std::vector<std::string>{"one", "", "three"}));
+  CHECK(b.dump().empty());
+  spw_stats st = b.stats();
+  CHECK(st.dumped == 3 && st.inserted == 3 && st.delivered == 0 && st.buffered == 0);
+  b.insert("four");
+
+  engine.stop(10s);
+  CHECK((seen_b.snapshot() == std::vector<std::string>{"four"}));
+  EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_buffer_insert"), [&] { b.insert("late"); });
+  EXPECT_ERROR(SPW_ERR_CLOSED, PARTS("spw_engine_buffer_new", "stopped"),
+               [&] { spillway::Buffer c(engine, quiet_config(), sink_of(seen_b)); });
+}
+
 int main() {
   errors_carry_status_and_message();
   buffer_delivers_in_order();
@@ -521,6 +596,7 @@ int main() {
   spsc_of_structs();
   ring_of_bytes();
   spool_and_checkpoint();
+  engine_keyed_dump_and_events();
   std::puts("spillway_hpp: every wrapper checked");
   return 0;
 }

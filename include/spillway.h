@@ -19,8 +19,16 @@
  *   spw_checkpoint_* may be called from several threads at once on one
  *   object (*_free excepted); a spw_spsc has one producer and one consumer
  *   thread; a spw_producer one thread.
- * - A flush callback (spw_flush_fn) runs on the library's threads and must
- *   return normally: no C++ exception or longjmp may leave it.
+ * - A flush callback (spw_flush_fn) or event callback (spw_event_fn) runs on
+ *   the library's threads and must return normally: no C++ exception or
+ *   longjmp may leave it, and it must not call back into its own buffer.
+ * - ABI rule: a struct's fields never move or change type; new fields are
+ *   only added at its end, and any change to a struct, growth included,
+ *   bumps the major soname (the library writes spw_stats into the caller's
+ *   memory, so an older program's smaller copy would overflow). Within one
+ *   soname, functions, types and constants are only added, and keep their
+ *   signatures and meanings. Fields marked "Since 0.2" came with
+ *   libspillway.so.1.
  */
 
 #ifndef SPILLWAY_H
@@ -54,6 +62,58 @@
  Items read back from the disk spool (`overflow = spill`), oldest first.
  */
 #define SPW_FLUSH_REPLAY 5
+
+/*
+ A callback call is about to start (`attempt`, `reason`, `items`).
+ */
+#define SPW_EVENT_FLUSH_START 1
+
+/*
+ A callback call returned (`duration_us`; `status` `SPW_ERR_SINK` and
+ `message` when it failed the batch).
+ */
+#define SPW_EVENT_FLUSH_END 2
+
+/*
+ A failed batch will be tried again (`attempt` is the coming one).
+ */
+#define SPW_EVENT_RETRY 3
+
+/*
+ Items were given up and counted as dropped (`items`; `status` and
+ `message` say why).
+ */
+#define SPW_EVENT_DROP 4
+
+/*
+ A partition was full when an item came (`message` is the `overflow`
+ policy that now decides).
+ */
+#define SPW_EVENT_OVERFLOW 5
+
+/*
+ Items went to the disk spool (`items`, `bytes` as encoded; `message`
+ says why).
+ */
+#define SPW_EVENT_SPILL 6
+
+/*
+ A spool operation failed (`status` `SPW_ERR_IO`, `message` names the
+ operation and the error).
+ */
+#define SPW_EVENT_SPOOL_ERROR 7
+
+/*
+ A callback call ran past `flush_timeout` and was abandoned
+ (`duration_us`, `status` `SPW_ERR_TIMEOUT`).
+ */
+#define SPW_EVENT_FLUSH_TIMEOUT 8
+
+/*
+ An abandoned callback call returned at last; its result is ignored
+ (`duration_us` in all; `status` `SPW_ERR_SINK` when it failed).
+ */
+#define SPW_EVENT_ABANDONED 9
 
 /*
  What a spillway function returns: `SPW_OK` (0) or the reason it failed.
@@ -173,6 +233,16 @@ typedef struct spw_checkpoint spw_checkpoint;
 typedef struct spw_config spw_config;
 
 /*
+ A shared engine: buffers made with `spw_engine_buffer_new` flush on its
+ `workers` threads instead of starting their own.
+
+ Every `spw_engine_*` function may be called from several threads at
+ once, except `spw_engine_free`, which must be the last call. Create with
+ `spw_engine_new`, free with `spw_engine_free`.
+ */
+typedef struct spw_engine spw_engine;
+
+/*
  A handle that inserts into a buffer without taking a lock, for exactly
  one thread at a time.
 
@@ -268,6 +338,10 @@ typedef struct spw_item {
 
 /*
  What a flush callback is told about the batch it is handed.
+
+ ABI rule: fields never move; new ones are added only at the end, with a
+ new major soname. `deadline_ms` and `meta` came with 0.2
+ (`libspillway.so.1`).
  */
 typedef struct spw_flush_info {
   /*
@@ -286,6 +360,17 @@ typedef struct spw_flush_info {
    The sum of the items' lengths.
    */
   uint64_t batch_bytes;
+  /*
+   Since 0.2: milliseconds left, when the call starts, until
+   `flush_timeout` passes; past it the attempt is abandoned (counted as
+   failed and retried or spilled, so the batch may arrive twice).
+   */
+  uint64_t deadline_ms;
+  /*
+   Since 0.2: the configured `flush_meta`, NUL-terminated (a NUL inside
+   it became U+FFFD), valid during the call; NULL when it is not set.
+   */
+  const char *meta;
 } spw_flush_info;
 
 /*
@@ -317,7 +402,12 @@ typedef int (*spw_flush_fn)(void *user_data,
  Counters ("ever") only grow; gauges ("now") are a snapshot. When nothing
  is moving (after `spw_buffer_sync_flush` returned, or after
  `spw_buffer_close`):
- `inserted == delivered + dropped + buffered + in_flight + spooled`.
+ `inserted == delivered + dropped + dumped + buffered + in_flight + spooled`.
+
+ ABI rule: fields never move; new ones are added only at the end, and
+ that bumps the major soname, because the library writes the whole struct
+ into the caller's memory. The fields from `flush_timeouts` on came with
+ 0.2 (`libspillway.so.1`).
  */
 typedef struct spw_stats {
   /*
@@ -356,7 +446,83 @@ typedef struct spw_stats {
    Retry attempts, ever.
    */
   uint64_t retries;
+  /*
+   Since 0.2: callback calls that ran past `flush_timeout` and were
+   abandoned, ever.
+   */
+  uint64_t flush_timeouts;
+  /*
+   Since 0.2: abandoned callback calls still running, now.
+   */
+  uint64_t abandoned;
+  /*
+   Since 0.2: items taken out by `spw_buffer_dump`, ever.
+   */
+  uint64_t dumped;
+  /*
+   Since 0.2: spool operations that failed, ever.
+   */
+  uint64_t spool_errors;
 } spw_stats;
+
+/*
+ One telemetry event of a buffer (see `spw_buffer_observe`). Fields that
+ do not apply to a kind are 0.
+ */
+typedef struct spw_event {
+  /*
+   One of the `SPW_EVENT_*` values.
+   */
+  uint32_t kind;
+  /*
+   The partition, 0-based.
+   */
+  uint32_t partition;
+  /*
+   The attempt, 0 on the first try (flush events and retries).
+   */
+  uint32_t attempt;
+  /*
+   `SPW_FLUSH_*` for flush start, end and timeout, else 0.
+   */
+  uint32_t reason;
+  /*
+   How many items the event is about.
+   */
+  uint64_t items;
+  /*
+   Bytes, where known (a spill's encoded size), else 0.
+   */
+  uint64_t bytes;
+  /*
+   How long the callback ran, in microseconds (flush end, flush
+   timeout, abandoned).
+   */
+  uint64_t duration_us;
+  /*
+   `SPW_OK`, or the status of what failed (`spw_status` as an int).
+   */
+  int32_t status;
+  /*
+   What failed or why, NUL-terminated, valid during the call only; ""
+   when nothing did. Never NULL.
+   */
+  const char *message;
+} spw_event;
+
+/*
+ Receives a buffer's telemetry events (set with `spw_buffer_observe`).
+
+ Runs on the thread where the event happens (a flusher thread, or the
+ inserting thread for overflow and drops), never with a lock of the
+ library held. It must be quick, must return normally (no C++ exception
+ or `longjmp` may leave it), and must not call back into the same buffer:
+ `spw_buffer_observe` on it returns `SPW_ERR_INVALID` from there, and
+ `spw_buffer_sync_flush`, `spw_buffer_close` and `spw_buffer_free` would
+ wait for the very thread they run on. `event` and its `message` are
+ valid during the call only.
+ */
+typedef void (*spw_event_fn)(void *user_data, const struct spw_event *event);
 
 /*
  Receives one entry of a checkpoint from `spw_checkpoint_each`: the
@@ -892,6 +1058,155 @@ enum spw_status spw_buffer_close(struct spw_buffer *buf, uint64_t timeout_ms);
  invalid afterwards.
  */
 void spw_buffer_free(struct spw_buffer *buf);
+
+/*
+ Takes every buffered item out of the buffer without flushing it, oldest
+ first within each partition, partition 0 first. Items in flight (handed
+ to the callback, or waiting for a retry) and items in the spool stay
+ where they are. The items are counted in `dumped` of `spw_buffer_stats`.
+
+ On `SPW_OK`, `*items` is an array of `*count` items that the library
+ allocated (each item's bytes too; an empty item is `(NULL, 0)`); free it
+ with `spw_items_free(*items, *count)`. When nothing is buffered,
+ `*count` is 0 and `*items` is NULL. Works after close too (a close that
+ timed out may leave items behind).
+
+ Returns `SPW_OK`; `SPW_ERR_NULL` (`buf`, `items` or `count`).
+ Thread-safe.
+
+ # Safety
+ `buf` is NULL or a live buffer; non-NULL `items` and `count` are valid
+ for writing a pointer and a `size_t`.
+ */
+enum spw_status spw_buffer_dump(struct spw_buffer *buf, struct spw_item **items, size_t *count);
+
+/*
+ Frees an array of items that `spw_buffer_dump` returned: every item's
+ bytes, then the array. Pass exactly the pointer and count it returned.
+ `(NULL, 0)` is a no-op; `items` NULL with `count > 0` frees nothing and
+ sets `spw_last_error()`. Thread-safe.
+
+ # Safety
+ A non-NULL `items` with its `count` came from `spw_buffer_dump`, and
+ neither the array nor any item's bytes has been freed before.
+ */
+void spw_items_free(struct spw_item *items, size_t count);
+
+/*
+ Inserts a copy of the `len` bytes at `data` as one item into the
+ partition that the `key_len` bytes at `key` map to, so that items with
+ the same key stay in one partition and arrive in the order they were
+ inserted. The mapping is stable for the buffer's life (not across
+ different `partitions` settings). `key` and `data` may be NULL when their
+ length is 0 (the empty key is a key like any other). The caller keeps
+ both.
+
+ Returns what `spw_buffer_insert` returns, for the same reasons;
+ `SPW_ERR_NULL` also for `key` NULL with `key_len > 0`. Thread-safe.
+
+ # Safety
+ `buf` is NULL or a live buffer; a non-NULL `key` is readable for
+ `key_len` bytes and a non-NULL `data` for `len` bytes.
+ */
+enum spw_status spw_buffer_insert_keyed(struct spw_buffer *buf,
+                                        const void *key,
+                                        size_t key_len,
+                                        const void *data,
+                                        size_t len);
+
+/*
+ Creates an engine with `workers` flusher threads and one timer thread,
+ for many buffers (`spw_engine_buffer_new`). On `SPW_OK`, `*out` is the
+ new engine; free it with `spw_engine_free`.
+
+ Returns `SPW_OK`; `SPW_ERR_INVALID` for `workers` 0; `SPW_ERR_IO` when a
+ thread cannot be started; `SPW_ERR_NULL` (`out`).
+
+ # Safety
+ A non-NULL `out` is valid for writing one pointer.
+ */
+enum spw_status spw_engine_new(uint32_t workers, struct spw_engine **out);
+
+/*
+ Creates a buffer that flushes on the engine's threads, as
+ `spw_buffer_new` does otherwise (same configuration, callback and
+ `user_data` rules; the configuration's `workers` is not used). Its
+ `name` must be unique among the engine's open buffers.
+
+ The buffer is freed with `spw_buffer_free`, before `spw_engine_free`. A
+ buffer freed after its engine is still safe: `spw_engine_free` closed it
+ (its inserts return `SPW_ERR_CLOSED`), and the engine's memory lives
+ until its last buffer is freed.
+
+ Returns `SPW_OK`; `SPW_ERR_INVALID` when another open buffer of the
+ engine has the same `name`, or for a configuration whose keys do not fit
+ together; `SPW_ERR_CLOSED` after `spw_engine_stop`; `SPW_ERR_IO` when the
+ spool cannot be opened; `SPW_ERR_NULL` (`e`, `cfg`, `on_flush` or `out`).
+ Thread-safe.
+
+ # Safety
+ `e` and `cfg` are NULL or live objects; a non-NULL `out` is valid for
+ writing one pointer; `on_flush` and `user_data` keep the promises of
+ `spw_flush_fn`.
+ */
+enum spw_status spw_engine_buffer_new(struct spw_engine *e,
+                                      const struct spw_config *cfg,
+                                      spw_flush_fn on_flush,
+                                      void *user_data,
+                                      struct spw_buffer **out);
+
+/*
+ Stops the engine: closes every buffer on it that is still open (each
+ flushes what it holds, in parallel), waits up to `timeout_ms` (0 = do
+ not wait, `UINT64_MAX` = no limit) for their callbacks, and stops the
+ threads. Later `spw_engine_buffer_new` calls return `SPW_ERR_CLOSED`; the
+ buffers stay valid until each is freed with `spw_buffer_free`.
+ Idempotent: a later call returns at once.
+
+ Returns `SPW_OK` when, at return, no callback runs and nothing is
+ undelivered; `SPW_ERR_TIMEOUT` otherwise (the message names the
+ buffers); `SPW_ERR_NULL`. Thread-safe.
+
+ # Safety
+ `e` is NULL or a live engine.
+ */
+enum spw_status spw_engine_stop(struct spw_engine *e, uint64_t timeout_ms);
+
+/*
+ Frees the engine. NULL is a no-op. An engine still running is stopped
+ first (as `spw_engine_stop`), waiting up to the longest `flush_timeout`
+ of its buffers.
+
+ Buffers made on it are freed with `spw_buffer_free` before this; one
+ that is not stays valid (closed, see `spw_engine_buffer_new`) until it
+ is freed. Must be the last call on `e`.
+
+ # Safety
+ `e` is NULL or a live engine that no other thread is using; it is
+ invalid afterwards.
+ */
+void spw_engine_free(struct spw_engine *e);
+
+/*
+ Sets the function that receives the buffer's telemetry events
+ (`spw_event_fn`), replacing the previous one; `on_event` NULL removes it.
+
+ When it returns, the previous function is not running and is never
+ called again, so its `user_data` may be freed. `on_event` and
+ `user_data` must be usable from any thread and from several at once, and
+ `user_data` must stay valid until the next `spw_buffer_observe` or
+ `spw_buffer_free` returns. Works on a closed buffer too (an abandoned
+ callback may still return after close).
+
+ Returns `SPW_OK`; `SPW_ERR_INVALID` when called from inside this
+ buffer's own event callback (nothing changes); `SPW_ERR_NULL` (`buf`).
+ Thread-safe.
+
+ # Safety
+ `buf` is NULL or a live buffer; `on_event` and `user_data` keep the
+ promises of `spw_event_fn`.
+ */
+enum spw_status spw_buffer_observe(struct spw_buffer *buf, spw_event_fn on_event, void *user_data);
 
 /*
  Creates a producer feeding `buf` (one of its partitions, chosen

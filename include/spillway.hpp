@@ -9,6 +9,7 @@
  * spillway.h:
  *
  *   spillway::Config       spw_config_*      any thread, several at once
+ *   spillway::Engine       spw_engine_*      any thread, several at once
  *   spillway::Buffer       spw_buffer_*      any thread, several at once
  *   spillway::Producer     spw_producer_*    one thread at a time
  *   spillway::Spsc<T>      spw_spsc_*        one pushing thread, one popping thread
@@ -32,6 +33,12 @@
  * (accepts unless it throws).
  * An exception leaving the sink never reaches the library: the trampoline
  * catches it and fails this attempt, which is retried like `false`.
+ *
+ * Buffer::observe takes any callable `void on_event(const spw_event &)`. It
+ * runs on the thread where the event happens, must be quick and must not
+ * call back into the same Buffer; an exception leaving it is caught and
+ * dropped (telemetry never stops a flush). `event.message` is valid during
+ * the call only.
  *
  * Checkpoint::each takes any callable `R visit(std::string_view name,
  * spillway::Position at)`, R = void (visit every entry) or bool (false stops
@@ -58,6 +65,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "spillway.h"
 
@@ -321,14 +329,73 @@ struct SinkHolder {
   static void destroy(void *holder) noexcept { delete static_cast<SinkHolder *>(holder); }
 };
 
+/* The C callback of Buffer::observe: calls the C++ function; no exception
+   leaves it. */
+template <class OnEvent>
+struct EventHolder {
+  static_assert(std::is_invocable_v<OnEvent &, const spw_event &>,
+                "a spillway event function is callable as on_event(const spw_event &)");
+  OnEvent on_event;
+
+  static void call(void *user_data, const spw_event *event) noexcept {
+    try {
+      static_cast<EventHolder *>(user_data)->on_event(*event);
+    } catch (...) {
+      // Unwinding into the library is undefined behaviour, and telemetry
+      // must never stop a flush: the exception is dropped.
+    }
+  }
+
+  static void destroy(void *holder) noexcept { delete static_cast<EventHolder *>(holder); }
+};
+
+/* Owns the items spw_buffer_dump returned until they are copied. */
+struct DumpedItems {
+  spw_item *items = nullptr;
+  std::size_t count = 0;
+  DumpedItems() = default;
+  DumpedItems(const DumpedItems &) = delete;
+  DumpedItems &operator=(const DumpedItems &) = delete;
+  ~DumpedItems() { spw_items_free(items, count); }
+};
+
 }  // namespace detail
+
+/* One timer thread and `workers` flusher threads shared by many Buffers
+   (spw_engine). Destruction is spw_engine_free: it stops the engine first if
+   still running. Destroy the engine's Buffers before it; a Buffer that
+   outlives it stays valid but closed. */
+class Engine {
+ public:
+  /* Starts the threads (spw_engine_new); throws SPW_ERR_INVALID for 0. */
+  explicit Engine(std::uint32_t workers) {
+    spw_engine *raw = nullptr;
+    detail::check(spw_engine_new(workers, &raw));
+    h_.reset(raw);
+  }
+
+  /* Closes every Buffer still open on it, waits for their sinks, and stops
+     the threads (spw_engine_stop); throws SPW_ERR_TIMEOUT when a sink still
+     ran or items were undelivered at the timeout. */
+  void stop(std::chrono::milliseconds timeout) {
+    detail::check(spw_engine_stop(raw(), detail::timeout_ms(timeout)));
+  }
+
+  /* The C object, still owned by this Engine. */
+  spw_engine *get() const noexcept { return h_.get(); }
+
+ private:
+  friend class Buffer;
+  spw_engine *raw() const { return h_.live("Engine"); }
+  detail::Handle<spw_engine, spw_engine_free> h_;
+};
 
 class Producer;
 
 /* A batching buffer of byte items (spw_buffer) with a C++ sink. Thread-safe,
    like spw_buffer_*; destruction is spw_buffer_free (it closes the buffer
-   first if still open, and waits for the sink to return), after which the
-   sink is destroyed. */
+   first if still open, and waits for the sink and the event function to
+   return), after which both are destroyed. */
 class Buffer {
  public:
   /* Builds a buffer (spw_buffer_new) whose flusher threads call `sink` (see
@@ -338,17 +405,31 @@ class Buffer {
   Buffer(const Config &config, Sink &&sink) {
     using Holder = detail::SinkHolder<std::decay_t<Sink>>;
     auto *holder = new Holder{std::forward<Sink>(sink)};
-    sink_ = SinkPtr(holder, &Holder::destroy);
+    sink_ = HolderPtr(holder, &Holder::destroy);
     spw_buffer *raw = nullptr;
     detail::check(spw_buffer_new(config.get(), &Holder::call, holder, &raw));
+    h_.reset(raw);
+  }
+
+  /* As above, but the buffer flushes on `engine`'s threads
+     (spw_engine_buffer_new); its name must be unique on the engine
+     (SPW_ERR_INVALID otherwise). */
+  template <class Sink>
+  Buffer(Engine &engine, const Config &config, Sink &&sink) {
+    using Holder = detail::SinkHolder<std::decay_t<Sink>>;
+    auto *holder = new Holder{std::forward<Sink>(sink)};
+    sink_ = HolderPtr(holder, &Holder::destroy);
+    spw_buffer *raw = nullptr;
+    detail::check(spw_engine_buffer_new(engine.raw(), config.get(), &Holder::call, holder, &raw));
     h_.reset(raw);
   }
 
   Buffer(Buffer &&) noexcept = default;
   Buffer &operator=(Buffer &&other) noexcept {
     if (this != &other) {
-      h_ = std::move(other.h_);  // frees ours first, while our sink still lives
+      h_ = std::move(other.h_);  // frees ours first, while our callbacks still live
       sink_ = std::move(other.sink_);
+      observer_ = std::move(other.observer_);
     }
     return *this;
   }
@@ -367,6 +448,42 @@ class Buffer {
                                 SPW_ERR_TIMEOUT);
   }
   [[nodiscard]] bool try_insert(std::string_view bytes) { return try_insert(bytes.data(), bytes.size()); }
+
+  /* Inserts a copy of `bytes` into the partition `key` maps to, so items
+     with the same key keep their order (spw_buffer_insert_keyed); throws on
+     any failure. */
+  void insert_keyed(std::string_view key, std::string_view bytes) {
+    detail::check(spw_buffer_insert_keyed(raw(), key.data(), key.size(), bytes.data(), bytes.size()));
+  }
+
+  /* Takes every buffered item out without flushing it (spw_buffer_dump),
+     partition 0 first, oldest first; counted in stats().dumped. */
+  std::vector<std::string> dump() {
+    detail::DumpedItems d;
+    detail::check(spw_buffer_dump(raw(), &d.items, &d.count));
+    std::vector<std::string> out;
+    out.reserve(d.count);
+    for (std::size_t i = 0; i < d.count; i++)
+      out.emplace_back(reinterpret_cast<const char *>(d.items[i].data), d.items[i].len);
+    return out;
+  }
+
+  /* Sends the buffer's telemetry events to `on_event` (spw_buffer_observe),
+     replacing the previous function, which is destroyed once no call of it
+     runs. See the top of this file for its shape. */
+  template <class OnEvent>
+  void observe(OnEvent &&on_event) {
+    using Holder = detail::EventHolder<std::decay_t<OnEvent>>;
+    HolderPtr next(new Holder{std::forward<OnEvent>(on_event)}, &Holder::destroy);
+    detail::check(spw_buffer_observe(raw(), &Holder::call, next.get()));
+    observer_ = std::move(next);  // the old function is no longer called
+  }
+
+  /* Removes the event function (spw_buffer_observe with NULL). */
+  void unobserve() {
+    detail::check(spw_buffer_observe(raw(), nullptr, nullptr));
+    observer_.reset();
+  }
 
   /* Inserts items[0..count] in order (spw_buffer_insert_batch) and returns how
      many went in: all of them, or fewer when a partition was full
@@ -415,11 +532,12 @@ class Buffer {
   spw_buffer *get() const noexcept { return h_.get(); }
 
  private:
-  using SinkPtr = std::unique_ptr<void, void (*)(void *)>;
+  using HolderPtr = std::unique_ptr<void, void (*)(void *)>;
   spw_buffer *raw() const { return h_.live("Buffer"); }
-  static void no_sink(void *) noexcept {}
+  static void no_holder(void *) noexcept {}
 
-  SinkPtr sink_{nullptr, &no_sink};
+  HolderPtr sink_{nullptr, &no_holder};
+  HolderPtr observer_{nullptr, &no_holder};
   detail::Handle<spw_buffer, spw_buffer_free> h_;
 };
 

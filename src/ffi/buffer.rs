@@ -5,12 +5,14 @@ use core::ffi::c_void;
 use super::callback::{spw_flush_fn, spw_item, CallbackSink, Gate};
 use super::config::spw_config;
 use super::error::Error;
+use super::event::{Bridge, EventSlot};
 use super::guard::{self, Fuse};
 use super::outcome::{build_error, close_result, insert_error, sync_flush_result};
 use super::ptr::{self, Handle};
 use super::status::spw_status;
 use super::wait::Wait;
 use crate::buffer::{Buffer, SpillCodec};
+use crate::engine::Engine;
 use crate::stats::Counts;
 use crate::sync::rc::Arc;
 
@@ -25,6 +27,8 @@ pub struct spw_buffer {
     fuse: Fuse,
     buffer: Buffer<Box<[u8]>>,
     gate: Arc<Gate>,
+    /// The event function `spw_buffer_observe` set, if any.
+    events: Arc<EventSlot>,
 }
 
 // C calls every function but free from many threads on one object; the Rust
@@ -42,18 +46,22 @@ impl Handle for spw_buffer {
 
 impl Drop for spw_buffer {
     fn drop(&mut self) {
-        /// Shuts the gate when dropped, so that even a panic in `close`
-        /// cannot let the callback reach `user_data` after free.
-        struct ShutOnDrop<'a>(&'a Gate);
+        /// Shuts the gate and removes the event function when dropped, so
+        /// that even a panic in `close` cannot let either callback reach its
+        /// `user_data` after free.
+        struct ShutOnDrop<'a>(&'a Gate, &'a EventSlot);
         impl Drop for ShutOnDrop<'_> {
             fn drop(&mut self) {
                 self.0.shut();
+                // Refused only from inside the event callback itself, which
+                // the contract forbids (free there would wait for itself).
+                let _ = self.1.replace(None, core::ptr::null_mut());
             }
         }
         // A call that outlived close's timeout may still be running, and
         // queued flushes may still start on a detached thread: once the gate
         // is shut, neither can reach the callback, and C may free user_data.
-        let _shut = ShutOnDrop(&self.gate);
+        let _shut = ShutOnDrop(&self.gate, &self.events);
         // Idempotent: a buffer already closed returns at once.
         self.buffer.close(self.buffer.config().flush_timeout);
     }
@@ -64,7 +72,43 @@ impl spw_buffer {
         &self.buffer
     }
 
-    fn open(&self) -> Result<&Buffer<Box<[u8]>>, Error> {
+    pub(crate) fn events(&self) -> &EventSlot {
+        &self.events
+    }
+
+    /// Builds the buffer behind `spw_buffer_new` and, with `engine`,
+    /// `spw_engine_buffer_new`.
+    pub(crate) fn build(
+        cfg: &spw_config,
+        on_flush: spw_flush_fn,
+        user_data: *mut c_void,
+        engine: Option<&Engine>,
+    ) -> Result<Self, Error> {
+        let config = cfg.snapshot();
+        let gate = Arc::new(Gate::new());
+        let sink = CallbackSink::new(on_flush, user_data, Arc::clone(&gate))
+            .ok_or_else(|| Error::null("on_flush"))?
+            .with_meta(config.flush_meta.as_deref());
+        let events = Arc::new(EventSlot::new());
+        // The codec is used only when `overflow` is `spill`; byte items
+        // always have one, so C gets the spool whenever it asks.
+        let mut builder = Buffer::builder(config)
+            .sink(sink)
+            .spill(SpillCodec::of())
+            .observer(Arc::new(Bridge(Arc::clone(&events))));
+        if let Some(engine) = engine {
+            builder = builder.engine(engine);
+        }
+        let buffer = builder.build().map_err(|e| build_error(&e))?;
+        Ok(Self {
+            fuse: Fuse::new(),
+            buffer,
+            gate,
+            events,
+        })
+    }
+
+    pub(crate) fn open(&self) -> Result<&Buffer<Box<[u8]>>, Error> {
         if self.buffer.is_closed() {
             Err(Error::closed("buffer is closed"))
         } else {
@@ -78,7 +122,12 @@ impl spw_buffer {
 /// Counters ("ever") only grow; gauges ("now") are a snapshot. When nothing
 /// is moving (after `spw_buffer_sync_flush` returned, or after
 /// `spw_buffer_close`):
-/// `inserted == delivered + dropped + buffered + in_flight + spooled`.
+/// `inserted == delivered + dropped + dumped + buffered + in_flight + spooled`.
+///
+/// ABI rule: fields never move; new ones are added only at the end, and
+/// that bumps the major soname, because the library writes the whole struct
+/// into the caller's memory. The fields from `flush_timeouts` on came with
+/// 0.2 (`libspillway.so.1`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct spw_stats {
@@ -100,11 +149,19 @@ pub struct spw_stats {
     pub failed_flushes: u64,
     /// Retry attempts, ever.
     pub retries: u64,
+    /// Since 0.2: callback calls that ran past `flush_timeout` and were
+    /// abandoned, ever.
+    pub flush_timeouts: u64,
+    /// Since 0.2: abandoned callback calls still running, now.
+    pub abandoned: u64,
+    /// Since 0.2: items taken out by `spw_buffer_dump`, ever.
+    pub dumped: u64,
+    /// Since 0.2: spool operations that failed, ever.
+    pub spool_errors: u64,
 }
 
 impl From<&Counts> for spw_stats {
     fn from(c: &Counts) -> Self {
-        // `dumped` has no field: only the Rust API can dump a buffer.
         Self {
             inserted: c.inserted,
             delivered: c.delivered,
@@ -115,6 +172,10 @@ impl From<&Counts> for spw_stats {
             batches: c.batches,
             failed_flushes: c.failed_flushes,
             retries: c.retries,
+            flush_timeouts: c.flush_timeouts,
+            abandoned: c.abandoned,
+            dumped: c.dumped,
+            spool_errors: c.spool_errors,
         }
     }
 }
@@ -156,21 +217,8 @@ pub unsafe extern "C" fn spw_buffer_new(
         let out = unsafe { ptr::out(out, "out") }?;
         // SAFETY: the caller passes NULL or a live configuration from spw_config_new.
         let cfg = unsafe { ptr::handle(cfg, "cfg") }?;
-        let gate = Arc::new(Gate::new());
-        let sink = CallbackSink::new(on_flush, user_data, Arc::clone(&gate))
-            .ok_or_else(|| Error::null("on_flush"))?;
-        // The codec is used only when `overflow` is `spill`; byte items
-        // always have one, so C gets the spool whenever it asks.
-        let buffer = Buffer::builder(cfg.snapshot())
-            .sink(sink)
-            .spill(SpillCodec::of())
-            .build()
-            .map_err(|e| build_error(&e))?;
-        out.write(ptr::into_c(spw_buffer {
-            fuse: Fuse::new(),
-            buffer,
-            gate,
-        }));
+        let buffer = spw_buffer::build(cfg, on_flush, user_data, None)?;
+        out.write(ptr::into_c(buffer));
         Ok(())
     })
 }
@@ -546,6 +594,10 @@ mod tests {
                 batches: 7,
                 failed_flushes: 8,
                 retries: 9,
+                flush_timeouts: 200,
+                abandoned: 300,
+                dumped: 100,
+                spool_errors: 400,
             }
         );
     }

@@ -2,7 +2,9 @@
 //! (`spw_item`, `spw_flush_info`, the `SPW_FLUSH_*` reasons), and the Rust
 //! sink that calls it.
 
-use core::ffi::{c_int, c_void};
+use core::ffi::{c_char, c_int, c_void};
+use std::ffi::CString;
+use std::time::Instant;
 
 use crate::sink::{FlushContext, Sink, SinkError};
 use crate::sync::rc::Arc;
@@ -47,6 +49,10 @@ impl spw_item {
 }
 
 /// What a flush callback is told about the batch it is handed.
+///
+/// ABI rule: fields never move; new ones are added only at the end, with a
+/// new major soname. `deadline_ms` and `meta` came with 0.2
+/// (`libspillway.so.1`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct spw_flush_info {
@@ -58,17 +64,33 @@ pub struct spw_flush_info {
     pub reason: u32,
     /// The sum of the items' lengths.
     pub batch_bytes: u64,
+    /// Since 0.2: milliseconds left, when the call starts, until
+    /// `flush_timeout` passes; past it the attempt is abandoned (counted as
+    /// failed and retried or spilled, so the batch may arrive twice).
+    pub deadline_ms: u64,
+    /// Since 0.2: the configured `flush_meta`, NUL-terminated (a NUL inside
+    /// it became U+FFFD), valid during the call; NULL when it is not set.
+    pub meta: *const c_char,
 }
 
 impl spw_flush_info {
-    fn of(ctx: &FlushContext<'_>) -> Self {
+    fn of(ctx: &FlushContext<'_>, meta: *const c_char, now: Instant) -> Self {
+        let left = ctx.deadline.saturating_duration_since(now).as_millis();
         Self {
             partition: ctx.partition,
             attempt: ctx.attempt,
             reason: ctx.reason.code(),
             batch_bytes: ctx.batch_bytes,
+            deadline_ms: u64::try_from(left).unwrap_or(u64::MAX),
+            meta,
         }
     }
+}
+
+/// `flush_meta` as C reads it: NUL-terminated, with any NUL inside it (C
+/// would stop reading there) turned into U+FFFD.
+pub(crate) fn c_text(text: &str) -> CString {
+    CString::new(text.replace('\0', "\u{fffd}")).unwrap_or_default()
 }
 
 /// Receives a batch of a buffer (see `spw_buffer_new`).
@@ -117,7 +139,7 @@ struct GateState {
 }
 
 /// A callback call in progress; leaving the gate when dropped.
-struct Entered<'a>(&'a Gate);
+pub(crate) struct Entered<'a>(&'a Gate);
 
 impl Drop for Entered<'_> {
     fn drop(&mut self) {
@@ -137,7 +159,7 @@ impl Gate {
         }
     }
 
-    fn enter(&self) -> Option<Entered<'_>> {
+    pub(crate) fn enter(&self) -> Option<Entered<'_>> {
         let mut st = self.state.lock();
         if st.shut {
             return None;
@@ -161,6 +183,8 @@ pub(crate) struct CallbackSink {
     on_flush: FlushFn,
     user_data: *mut c_void,
     gate: Arc<Gate>,
+    /// `flush_meta`, converted once rather than on every call.
+    meta: Option<CString>,
 }
 
 // SAFETY: the sink is called on flusher threads, several at once (one per
@@ -184,7 +208,14 @@ impl CallbackSink {
             on_flush: on_flush?,
             user_data,
             gate,
+            meta: None,
         })
+    }
+
+    /// Hands `meta` (the buffer's `flush_meta`) to every call as `info->meta`.
+    pub(crate) fn with_meta(mut self, meta: Option<&str>) -> Self {
+        self.meta = meta.map(c_text);
+        self
     }
 }
 
@@ -196,7 +227,11 @@ impl Sink<Box<[u8]>> for CallbackSink {
             ));
         };
         let items: Vec<spw_item> = batch.iter().map(|b| spw_item::of(b)).collect();
-        let info = spw_flush_info::of(ctx);
+        let meta = self
+            .meta
+            .as_deref()
+            .map_or(core::ptr::null(), |m| m.as_ptr());
+        let info = spw_flush_info::of(ctx, meta, Instant::now());
         // SAFETY: on_flush is the non-NULL function C gave spw_buffer_new,
         // with its user_data (usable from this thread by that function's
         // contract). items and info live until after the call returns, as
@@ -240,24 +275,41 @@ mod tests {
 
     #[test]
     fn info_copies_the_context() {
+        let now = Instant::now();
         let ctx = FlushContext {
             buffer: "b",
             partition: 3,
             reason: FlushReason::Time,
             attempt: 2,
-            deadline: Instant::now(),
+            deadline: now + std::time::Duration::from_millis(1500),
             flush_meta: None,
             batch_bytes: 99,
         };
+        let meta = c_text("topic=a");
         assert_eq!(
-            spw_flush_info::of(&ctx),
+            spw_flush_info::of(&ctx, meta.as_ptr(), now),
             spw_flush_info {
                 partition: 3,
                 attempt: 2,
                 reason: SPW_FLUSH_TIME,
-                batch_bytes: 99
+                batch_bytes: 99,
+                deadline_ms: 1500,
+                meta: meta.as_ptr(),
             }
         );
+        // A deadline already passed is 0 ms left, not a wrap-around.
+        let late = spw_flush_info::of(
+            &ctx,
+            core::ptr::null(),
+            now + std::time::Duration::from_secs(9),
+        );
+        assert_eq!(late.deadline_ms, 0);
+        assert!(late.meta.is_null());
+    }
+
+    #[test]
+    fn meta_with_a_nul_inside_reaches_c_whole() {
+        assert_eq!(c_text("a\0b").to_str().unwrap(), "a\u{fffd}b");
     }
 
     unsafe extern "C" fn count_and_fail_on_odd(

@@ -108,6 +108,38 @@ impl Fuse {
     }
 }
 
+/// The real panic boundary and [`Fuse`], for the loom models in
+/// `loom-tests/` (a separate crate, which sees only public items).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_model {
+    use super::{status, Fuse};
+    use crate::ffi::spw_status;
+
+    /// One object's fuse, called the way every entry point calls it.
+    #[derive(Debug)]
+    pub struct Object(Fuse);
+
+    impl Default for Object {
+        fn default() -> Self {
+            Self(Fuse::new())
+        }
+    }
+
+    impl Object {
+        /// What an entry point on this object returns when its work is
+        /// `work`: `SPW_ERR_CLOSED` once an earlier call panicked,
+        /// `SPW_ERR_PANIC` when `work` panics, else `SPW_OK`.
+        pub fn call(&self, work: impl FnOnce()) -> spw_status {
+            status("spw_loom_call", || {
+                self.0.check()?;
+                self.0.run(work);
+                Ok(())
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,10 +46,15 @@
 //!   threads at once. A `spw_spsc` has exactly one producer thread and one
 //!   consumer thread (see `spw_spsc_new`); a `spw_producer` is used by one
 //!   thread at a time.
-//! - **Callbacks** (the buffer's `spw_flush_fn`) run on the library's
-//!   threads and must not unwind into the library: no C++ exception and no
-//!   `longjmp` may leave them. `spw_buffer_free` returns only once no call
-//!   of its callback is running, and none starts afterwards.
+//! - **Callbacks** (the buffer's `spw_flush_fn`, its `spw_event_fn`) run on
+//!   the library's threads and must not unwind into the library: no C++
+//!   exception and no `longjmp` may leave them, and neither may call
+//!   `spw_buffer_sync_flush`, `spw_buffer_close` or `spw_buffer_free` on its
+//!   own buffer (they would wait for the thread they run on; an event
+//!   callback calling `spw_buffer_observe` on its buffer gets
+//!   `SPW_ERR_INVALID`). `spw_buffer_free` returns only once no call of
+//!   either callback is running, and none starts afterwards; the same holds
+//!   for a replaced event function once `spw_buffer_observe` returns.
 
 #![allow(non_camel_case_types)]
 
@@ -71,7 +76,13 @@ mod config;
 mod callback;
 
 mod buffer;
+mod dump;
+mod keyed;
 mod outcome;
+
+mod engine;
+
+mod event;
 
 mod producer;
 
@@ -80,6 +91,8 @@ mod spool;
 mod checkpoint;
 
 // The helpers every entry point goes through.
+#[cfg(loom)]
+pub use guard::loom_model;
 mod guard;
 mod ptr;
 mod wait;
@@ -102,7 +115,17 @@ pub use checkpoint::{
 pub use config::{
     spw_config, spw_config_free, spw_config_load_yaml, spw_config_new, spw_config_set,
 };
+pub use dump::{spw_buffer_dump, spw_items_free};
+pub use engine::{
+    spw_engine, spw_engine_buffer_new, spw_engine_free, spw_engine_new, spw_engine_stop,
+};
 pub use error::spw_last_error;
+pub use event::{
+    spw_buffer_observe, spw_event, spw_event_fn, SPW_EVENT_ABANDONED, SPW_EVENT_DROP,
+    SPW_EVENT_FLUSH_END, SPW_EVENT_FLUSH_START, SPW_EVENT_FLUSH_TIMEOUT, SPW_EVENT_OVERFLOW,
+    SPW_EVENT_RETRY, SPW_EVENT_SPILL, SPW_EVENT_SPOOL_ERROR,
+};
+pub use keyed::spw_buffer_insert_keyed;
 pub use producer::{spw_buffer_producer, spw_producer, spw_producer_free, spw_producer_insert};
 pub use ring::{
     spw_ring, spw_ring_close, spw_ring_free, spw_ring_len, spw_ring_new, spw_ring_pop,
