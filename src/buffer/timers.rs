@@ -24,6 +24,12 @@ impl<T: Weigh + Send + 'static> Shared<T> {
     }
 
     fn on_interval(&self, p: u32) {
+        self.interval(p);
+        // The interval syncs the spool: its failure reaches the observer.
+        self.emit_notes(p);
+    }
+
+    fn interval(&self, p: u32) {
         let mut st = self.parts[p as usize].state.lock();
         st.flow_mut().armed = None;
         if st.flow().closing {
