@@ -35,7 +35,7 @@ fn set_err(key: &str, value: &str) -> String {
 #[test]
 fn every_key_set_from_text_and_read_back() {
     type Check = fn(&BufferConfig) -> bool;
-    let cases: [(&str, &str, &str, Check); 20] = [
+    let cases: [(&str, &str, &str, Check); 21] = [
         ("name", "orders", "orders", |c| c.name == "orders"),
         ("max_size", "500", "500", |c| c.max_size == 500),
         ("max_size_jitter", "25", "25", |c| c.max_size_jitter == 25),
@@ -54,6 +54,7 @@ fn every_key_set_from_text_and_read_back() {
         }),
         ("partitions", "4", "4", |c| c.partitions == 4),
         ("capacity", "20000", "20000", |c| c.capacity == 20_000),
+        ("capacity_bytes", "64KiB", "64KiB", |c| c.capacity_bytes == 64 << 10),
         ("overflow", "drop_oldest", "drop_oldest", |c| {
             c.overflow == Overflow::DropOldest
         }),
