@@ -188,8 +188,8 @@ fn builder_sets_every_field() {
     assert_eq!(
         got,
         [
-            "b", "10", "2", "99", "5ms", "6ms", "7ms", "m", "3", "12", "spill", "8ms", "9", "10ms",
-            "11ms", "/s", "13", "never", "14ms", "15"
+            "b", "10", "2", "99", "5ms", "6ms", "7ms", "m", "3", "12", "0", "spill", "8ms", "9",
+            "10ms", "11ms", "/s", "13", "never", "14ms", "15"
         ]
     );
     c.validate().unwrap();
@@ -369,7 +369,7 @@ fn unknown_key_messages() {
     assert_eq!(
         all,
         "name, max_size, max_size_jitter, max_bytes, flush_interval, flush_jitter, \
-         flush_timeout, flush_meta, partitions, capacity, overflow, block_timeout, \
+         flush_timeout, flush_meta, partitions, capacity, capacity_bytes, overflow, block_timeout, \
          max_retries, retry_backoff, retry_backoff_max, spool_dir, spool_max_bytes, \
          spool_sync, spool_sync_interval, workers"
     );
@@ -709,7 +709,7 @@ fn yaml_value_shapes() {
             "buffer:\n  max_size: 5\n",
             "unknown key `buffer` (known keys: name, max_size, max_size_jitter, max_bytes, \
              flush_interval, flush_jitter, flush_timeout, flush_meta, partitions, capacity, \
-             overflow, block_timeout, max_retries, retry_backoff, retry_backoff_max, \
+             capacity_bytes, overflow, block_timeout, max_retries, retry_backoff, retry_backoff_max, \
              spool_dir, spool_max_bytes, spool_sync, spool_sync_interval, workers)",
         ),
     ];
@@ -782,7 +782,7 @@ fn to_yaml_layout() {
         yaml,
         "name: spillway\nmax_size: 1000\nmax_size_jitter: 0\nmax_bytes: 1MiB\n\
          flush_interval: 1s\nflush_jitter: 0ms\nflush_timeout: 30s\nflush_meta: null\n\
-         partitions: 1\ncapacity: 10000\noverflow: block\nblock_timeout: 5s\nmax_retries: 3\n\
+         partitions: 1\ncapacity: 10000\ncapacity_bytes: 0\noverflow: block\nblock_timeout: 5s\nmax_retries: 3\n\
          retry_backoff: 100ms\nretry_backoff_max: 10s\nspool_dir: null\n\
          spool_max_bytes: 1GiB\nspool_sync: batch\nspool_sync_interval: 1s\nworkers: 2\n"
     );
