@@ -124,8 +124,10 @@ impl<T, S> BufferBuilder<T, S> {
     }
 
     /// How items become spool records, for `overflow: spill` (required by
-    /// it; without it, ignored): a full partition moves its items to its
-    /// spool under `spool_dir` instead of waiting or dropping; a batch that
+    /// it; without it, ignored): while the sink is failing, a full
+    /// partition moves its items to its spool under `spool_dir` instead of
+    /// waiting or dropping (while it is healthy, the insert waits as under
+    /// `block`); a batch that
     /// still fails after `max_retries` goes to the spool instead of being
     /// dropped; the spool is drained back to the sink, oldest first, when
     /// it recovers; and items spooled by an earlier run on the same

@@ -280,7 +280,8 @@ static KEYS: [KeyDoc; 21] = [
         key: "block_timeout",
         default: Some("5s"),
         accepts: DURATION_TEXT,
-        description: "With overflow = block, how long an insert waits for room; 0 = not at all.",
+        description: "With overflow = block (or spill with a healthy sink or a full spool), how \
+                      long an insert waits for room; 0 = not at all.",
         set: |c, v| {
             c.block_timeout = ANY_DURATION.parse(v)?;
             Ok(())

@@ -117,10 +117,12 @@ pub struct BufferConfig {
     /// [`Weigh`]: crate::Weigh
     pub capacity_bytes: u64,
     /// What an insert into a full partition does. Default
-    /// [`Overflow::Block`].
+    /// [`Overflow::Block`]. [`Overflow::Spill`] spills only while the sink
+    /// is failing, and waits as `Block` does while it is healthy.
     pub overflow: Overflow,
-    /// With [`Overflow::Block`], how long an insert waits for room before it
-    /// fails with a timeout; 0 = fail at once. Default 5 s.
+    /// With [`Overflow::Block`] (and [`Overflow::Spill`] while the sink is
+    /// healthy or the spool full), how long an insert waits for room before
+    /// it fails with a timeout; 0 = fail at once. Default 5 s.
     pub block_timeout: Duration,
     /// Retries of a failed flush (a sink error or panic) before its items are
     /// spilled (with a spool) or dropped and counted. Default 3; 0 = no retry.
