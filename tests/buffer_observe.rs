@@ -120,7 +120,12 @@ fn stats_report_each_partition() {
     assert_eq!(sum(|c| c.delivered), stats.counts.delivered);
     assert_eq!(sum(|c| c.dropped), stats.counts.dropped);
     assert_eq!(stats.latency.max, {
-        stats.partitions.iter().map(|s| s.latency.max).max().unwrap()
+        stats
+            .partitions
+            .iter()
+            .map(|s| s.latency.max)
+            .max()
+            .unwrap()
     });
     buf.close(Duration::from_secs(1));
 }

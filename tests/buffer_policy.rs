@@ -101,9 +101,10 @@ fn a_slow_healthy_sink_is_backpressure_not_a_reason_to_spill() {
     }
     let c = buf.stats().counts;
     assert_eq!((c.spooled, c.in_flight), (0, 4), "{c:?}");
-    assert!(mem.segment_ids().iter().all(|&id| mem
-        .segment(id)
-        .is_none_or(|bytes| bytes.is_empty())));
+    assert!(mem
+        .segment_ids()
+        .iter()
+        .all(|&id| mem.segment(id).is_none_or(|bytes| bytes.is_empty())));
     // A waiting insert proceeds once the sink takes the batch.
     let waiter = {
         let buf = buf.clone();
@@ -279,7 +280,10 @@ fn capacity_bytes_is_a_key_and_is_validated() {
     match cfg.validate().unwrap_err() {
         ConfigError::Invalid { keys, reason } => {
             assert_eq!(keys, ["capacity_bytes", "max_bytes"]);
-            assert!(reason.contains("64KiB") && reason.contains("1MiB"), "{reason}");
+            assert!(
+                reason.contains("64KiB") && reason.contains("1MiB"),
+                "{reason}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -288,6 +292,9 @@ fn capacity_bytes_is_a_key_and_is_validated() {
     cfg.validate().unwrap();
     assert!(matches!(
         BufferConfig::new().set("capacity_bytes", "lots"),
-        Err(ConfigError::InvalidValue { key: "capacity_bytes", .. })
+        Err(ConfigError::InvalidValue {
+            key: "capacity_bytes",
+            ..
+        })
     ));
 }

@@ -57,11 +57,7 @@ impl Observer for Seen {
 impl Seen {
     fn spilled(&self, reason: SpillReason) -> usize {
         let spills = self.spills.lock().unwrap();
-        spills
-            .iter()
-            .filter(|s| s.3 == reason)
-            .map(|s| s.1)
-            .sum()
+        spills.iter().filter(|s| s.3 == reason).map(|s| s.1).sum()
     }
     fn operations(&self) -> Vec<&'static str> {
         self.errors.lock().unwrap().iter().map(|e| e.1).collect()
@@ -179,7 +175,13 @@ fn a_failed_final_flush_counts_the_unsynced_records_as_not_durable() {
         Arc::new(Seen::default()),
         Engine::manual(),
     );
-    let buf = build(config().spool_sync(SyncMode::Never), &mem, &sink, &seen, &engine);
+    let buf = build(
+        config().spool_sync(SyncMode::Never),
+        &mem,
+        &sink,
+        &seen,
+        &engine,
+    );
     for i in 0..4u64 {
         buf.insert(i).unwrap();
     }
@@ -189,7 +191,10 @@ fn a_failed_final_flush_counts_the_unsynced_records_as_not_durable() {
     mem.fail_next_syncs(1000);
     let report = buf.close(Duration::from_millis(100));
     assert_eq!(report.not_durable, 4, "{report:?}");
-    assert_eq!(report.spooled, 0, "nothing is known to be on disk: {report:?}");
+    assert_eq!(
+        report.spooled, 0,
+        "nothing is known to be on disk: {report:?}"
+    );
     assert!(report.counts.spool_errors >= 1, "{report:?}");
     let ops = seen.operations();
     assert!(ops.contains(&"flush"), "{ops:?}");
@@ -208,7 +213,13 @@ fn a_clean_close_leaves_nothing_only_in_memory() {
         Arc::new(Seen::default()),
         Engine::manual(),
     );
-    let buf = build(config().spool_sync(SyncMode::Never), &mem, &sink, &seen, &engine);
+    let buf = build(
+        config().spool_sync(SyncMode::Never),
+        &mem,
+        &sink,
+        &seen,
+        &engine,
+    );
     for i in 0..6u64 {
         buf.insert(i).unwrap();
     }

@@ -54,7 +54,9 @@ fn every_key_set_from_text_and_read_back() {
         }),
         ("partitions", "4", "4", |c| c.partitions == 4),
         ("capacity", "20000", "20000", |c| c.capacity == 20_000),
-        ("capacity_bytes", "64KiB", "64KiB", |c| c.capacity_bytes == 64 << 10),
+        ("capacity_bytes", "64KiB", "64KiB", |c| {
+            c.capacity_bytes == 64 << 10
+        }),
         ("overflow", "drop_oldest", "drop_oldest", |c| {
             c.overflow == Overflow::DropOldest
         }),

@@ -198,9 +198,7 @@ impl<T: Weigh + Send + 'static, S: Sink<T>> BufferBuilder<T, S> {
                         .to_string(),
                 ))
             }
-            (Overflow::Spill, Some(codec)) => {
-                Some((codec, open_spools(&config, self.storage)?))
-            }
+            (Overflow::Spill, Some(codec)) => Some((codec, open_spools(&config, self.storage)?)),
             (_, _) => None,
         };
         let (engine, private) = match self.engine {

@@ -431,7 +431,7 @@ impl BufferConfig {
                 ),
             });
         }
-                if self.retry_backoff > self.retry_backoff_max {
+        if self.retry_backoff > self.retry_backoff_max {
             return Err(ConfigError::Invalid {
                 keys: &["retry_backoff", "retry_backoff_max"],
                 reason: format!(

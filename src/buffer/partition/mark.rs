@@ -1,8 +1,6 @@
 //! What a `sync_flush` or `close` waits for in one partition: a mark that
 //! counts down the items buffered at its call as they are resolved.
 
-use super::PartState;
-
 /// What became of resolved items.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -85,29 +83,5 @@ impl Marks {
     pub(crate) fn remove(&mut self, id: u64) -> Option<Mark> {
         let i = self.marks.iter().position(|m| m.id == id)?;
         Some(self.marks.swap_remove(i))
-    }
-}
-
-impl<T> PartState<T> {
-    /// Counts `n` items from `first_seq` on as resolved, for every mark.
-    pub(super) fn resolve(&mut self, first_seq: u64, n: u64, outcome: Outcome) {
-        self.marks.resolve(first_seq, n, outcome);
-    }
-
-    /// Leaves a mark for everything buffered now (call after draining the
-    /// rings and sealing the open chunk). Returns its id.
-    pub(crate) fn add_mark(&mut self) -> u64 {
-        let remaining = self.unresolved();
-        self.marks.add(self.pending.next_seq(), remaining)
-    }
-
-    /// The mark `id` if it is resolved (removing it), or `None`.
-    pub(crate) fn take_mark_if_done(&mut self, id: u64) -> Option<Mark> {
-        self.marks.take_if_done(id)
-    }
-
-    /// Removes the mark `id` whatever its state (a waiter gave up).
-    pub(crate) fn remove_mark(&mut self, id: u64) -> Option<Mark> {
-        self.marks.remove(id)
     }
 }

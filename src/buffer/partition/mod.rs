@@ -15,6 +15,7 @@
 //! items that were buffered at its call, so it can report exactly what
 //! became of them.
 
+mod books;
 mod mark;
 mod notes;
 mod pending;

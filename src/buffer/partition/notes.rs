@@ -1,20 +1,14 @@
 //! What the partition's spool did that the observer must hear of (items
 //! spilled, spool operations that failed), noted under the partition lock
-//! and emitted after it is released; and whether the sink is failing, which
-//! decides whether a full partition spills or waits.
+//! and emitted after it is released (`books.rs` notes them).
 //!
-//! The notes sit behind their own small lock, shared with the
-//! [`Partition`](crate::buffer::shared) that emits them, and a flag that the
-//! emitting side reads first: a partition with nothing noted costs every
-//! emit one relaxed load.
+//! The notes sit behind their own small lock, shared with the `Partition`
+//! (`shared.rs`) that emits them, and a flag that the emitting side reads
+//! first: a partition with nothing noted costs every emit one relaxed load.
 
 use crate::observer::SpillReason;
-use crate::spool::SpoolError;
 use crate::sync::atomic::{AtomicBool, Ordering};
-use crate::sync::rc::Arc;
 use crate::sync::Mutex;
-
-use super::PartState;
 
 /// Notes kept at most; past it, further ones are only counted (the spool
 /// error counter still sees every failure), so a partition whose observer
@@ -51,7 +45,7 @@ impl Notes {
         }
     }
 
-    fn push(&self, note: Note) {
+    pub(super) fn push(&self, note: Note) {
         let mut list = self.list.lock();
         let full = list.len() >= MAX_NOTES;
         match (list.last_mut(), &note) {
@@ -87,45 +81,6 @@ impl Notes {
     }
 }
 
-impl<T> PartState<T> {
-    /// The notes this partition fills, for the side that emits them.
-    pub(crate) fn notes(&self) -> Arc<Notes> {
-        Arc::clone(&self.notes)
-    }
-
-    /// `items` items of `bytes` encoded bytes went to the spool.
-    pub(super) fn note_spill(&mut self, items: usize, bytes: u64, reason: SpillReason) {
-        if items > 0 {
-            self.notes.push(Note::Spill {
-                items,
-                bytes,
-                reason,
-            });
-        }
-    }
-
-    /// A spool operation failed: counted in `spool_errors` and noted. A full
-    /// spool is not a failure but its bound: what it means for the items is
-    /// reported by the fallback (waiting, or a drop).
-    pub(super) fn note_spool_error(&mut self, operation: &'static str, error: &SpoolError) {
-        if matches!(error, SpoolError::Full(_)) {
-            return;
-        }
-        self.counts.spool_errors += 1;
-        self.notes.push(Note::SpoolError {
-            operation,
-            error: error.to_string(),
-        });
-    }
-
-    /// Whether the sink's last attempt on this partition failed (a batch is
-    /// being retried, or was spilled): what makes a full partition spill
-    /// under `overflow: spill` rather than wait.
-    pub(crate) fn sink_failing(&self) -> bool {
-        self.sink_failing
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,7 +99,10 @@ mod tests {
         notes.push(spill(3, SpillReason::Close));
         assert_eq!(
             notes.take(),
-            vec![spill(3, SpillReason::Overflow), spill(3, SpillReason::Close)]
+            vec![
+                spill(3, SpillReason::Overflow),
+                spill(3, SpillReason::Close)
+            ]
         );
         assert!(notes.take().is_empty(), "taken once");
         for _ in 0..MAX_NOTES + 10 {

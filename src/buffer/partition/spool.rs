@@ -172,7 +172,11 @@ impl PartSpool {
         }
         let synced = result.is_ok()
             && matches!(self.spool.config().sync, SyncMode::Always | SyncMode::Batch);
-        self.unsynced = if synced { 0 } else { self.unsynced + taken as u64 };
+        self.unsynced = if synced {
+            0
+        } else {
+            self.unsynced + taken as u64
+        };
         Pushed {
             taken,
             bytes: sizes[..taken].iter().sum(),
