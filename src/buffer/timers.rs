@@ -35,7 +35,9 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         if st.flow().closing {
             return;
         }
-        st.sync_spool_if_due();
+        if st.sync_spool_if_due() {
+            self.kick(&mut st, p); // its spool can be read again
+        }
         let now = self.engine.now();
         let next = st.flow().next_deadline;
         if now < next {

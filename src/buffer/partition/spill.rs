@@ -39,11 +39,30 @@ impl<T> PartState<T> {
         self.spool.is_some()
     }
 
-    /// `spool_sync: interval`: the spool owns no thread, so the interval
-    /// timer syncs it here.
-    pub(crate) fn sync_spool_if_due(&mut self) {
+    /// The interval timer's care of the spool, which owns no thread: retries
+    /// removing a delivered batch whose removal failed, and syncs under
+    /// `spool_sync: interval`. Returns whether a pending removal completed
+    /// (the spool can be read again).
+    pub(crate) fn sync_spool_if_due(&mut self) -> bool {
+        let removed = self.retry_remove();
         if let Some(Err(e)) = self.spool.as_mut().map(|sp| sp.sync_if_due()) {
             self.note_spool_error("sync", &e);
+        }
+        removed
+    }
+
+    /// Retries a failed removal of delivered records. Returns whether one
+    /// was pending and is now done.
+    fn retry_remove(&mut self) -> bool {
+        let Some(sp) = self.spool.as_mut().filter(|sp| sp.remove_pending()) else {
+            return false;
+        };
+        match sp.remove_read() {
+            Ok(()) => true,
+            Err(e) => {
+                self.note_spool_error("remove", &e);
+                false
+            }
         }
     }
 
@@ -274,6 +293,9 @@ impl<T> PartState<T> {
         if self.spool.is_none() {
             return Settled::default();
         }
+        // Delivered records still in the spool would be sent again by the
+        // next run (at least once); a last try to remove them.
+        self.retry_remove();
         let mut lost = 0u64;
         if let Some(batch) = self.retry.take() {
             self.retry_due = false;

@@ -20,6 +20,9 @@ pub(crate) struct PartSpool {
     /// The sink failed while the buffer was closing: the spool is left for
     /// the next run and no longer read in this one.
     pub(crate) parked: bool,
+    /// `reading` counts records that were delivered but whose removal
+    /// failed: retried by the interval timer and at close.
+    remove_pending: bool,
     /// Records pushed since the spool last said they were durable: lost if
     /// the process dies now, and counted `not_durable` when the final flush
     /// fails.
@@ -67,6 +70,7 @@ impl PartSpool {
             reading: 0,
             tail,
             parked: false,
+            remove_pending: false,
             unsynced: 0,
             scratch: Vec::new(),
         })
@@ -205,15 +209,30 @@ impl PartSpool {
         Ok((items, corrupt))
     }
 
-    /// The batch being read was delivered: remove its records.
+    /// The batch being read was delivered: remove its records. On an error,
+    /// what was removed stays removed and `reading` keeps the rest, which
+    /// are not read again (they are delivered) until a later call removes
+    /// them ([`Self::remove_pending`]).
     pub(crate) fn remove_read(&mut self) -> Result<(), SpoolError> {
-        let n = self.reading;
-        self.spool.remove(n)?;
-        self.reading = 0;
-        self.first_seq += n as u64;
+        let before = self.spool.len();
+        let result = self.spool.remove(self.reading);
+        let removed = usize::try_from(before.saturating_sub(self.spool.len()))
+            .map_or(self.reading, |n| n.min(self.reading));
+        self.reading = if result.is_ok() {
+            0
+        } else {
+            self.reading - removed
+        };
+        self.first_seq += removed as u64;
+        self.remove_pending = self.reading > 0;
         if self.spool.is_empty() {
             self.tail = false;
         }
-        Ok(())
+        result.map(|_| ())
+    }
+
+    /// A delivered batch's records could not all be removed yet.
+    pub(crate) fn remove_pending(&self) -> bool {
+        self.remove_pending
     }
 }
