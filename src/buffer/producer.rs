@@ -72,8 +72,10 @@ impl<T: Weigh + Send + 'static> Producer<T> {
     ///
     /// # Errors
     /// As [`Buffer::insert`](super::Buffer::insert): `Closed` after close,
-    /// `Full` under `reject`/`drop_newest`, `Timeout` under `block` when the
-    /// ring stayed full for `block_timeout`. The item comes back inside.
+    /// `Full` under `reject`/`drop_newest` (and `spill` when the spool is
+    /// full or failing), `Timeout` under `block`, or `spill` while the sink
+    /// is healthy, when the ring stayed full for `block_timeout`. The item
+    /// comes back inside.
     pub fn insert(&mut self, item: T) -> Result<(), InsertError<T>> {
         if self.core.is_closed() {
             return Err(InsertError::Closed(item));
