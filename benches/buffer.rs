@@ -19,6 +19,10 @@
 //! (what the inserting application pays; both are steadier than wall time on
 //! a shared machine, the second the steadiest).
 //!
+//! The row `insert, observer not wanting inserts` is `insert` on a buffer
+//! with an observer whose `wants_inserts` is false: next to `insert`, it
+//! shows what the insert telemetry costs when nobody asks for it.
+//!
 //! Lateness: a buffer with a 10 ms interval and a `max_size` that never
 //! fills; one item is inserted after each flush, and each time flush's start
 //! is compared with its deadline (the end of the previous flush + 10 ms; the
@@ -43,6 +47,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::RecvTimeoutError;
+use spillway::observer::Observer;
 use spillway::{Buffer, BufferConfig, FlushContext, FlushReason, SinkError};
 
 const MAX_SIZE: usize = 1000;
@@ -62,6 +67,9 @@ enum Kind {
     /// The collector waits with `recv_deadline`, the deadline set per batch.
     BaselineDeadline,
     Insert,
+    /// `insert` with an observer whose `wants_inserts` is false: what the
+    /// insert telemetry costs when nobody asks for it (one branch).
+    InsertObserved,
     InsertBatch,
     Producer,
 }
@@ -84,6 +92,7 @@ impl Row {
             Kind::Baseline => "crossbeam + collector (recv_timeout)",
             Kind::BaselineDeadline => "crossbeam + collector (recv_deadline)",
             Kind::Insert => "insert",
+            Kind::InsertObserved => "insert, observer not wanting inserts",
             Kind::InsertBatch => "insert_batch (1000 from a Vec)",
             Kind::Producer => "producer() handle",
         };
@@ -123,7 +132,7 @@ fn produce_into_buffer(
     n: u64,
 ) -> Option<Duration> {
     match kind {
-        Kind::Insert => after_start(start, || {
+        Kind::Insert | Kind::InsertObserved => after_start(start, || {
             for v in first..first + n {
                 buf.insert(v).expect("open, capacity never reached");
             }
@@ -154,6 +163,16 @@ fn produce_into_buffer(
     }
 }
 
+/// An observer that says no to insert events (and listens to nothing
+/// else): the insert path pays only the check of that answer.
+struct NoInserts;
+
+impl Observer for NoInserts {
+    fn wants_inserts(&self) -> bool {
+        false
+    }
+}
+
 /// What one run measured.
 struct Sample {
     /// From the common start until the sink counted every item.
@@ -181,11 +200,16 @@ fn run_buffer(row: Row, producers: usize, per: u64) -> Sample {
         .flush_interval(INTERVAL)
         .partitions(row.partitions)
         .workers(1);
-    let buf = Buffer::new(cfg, move |b: &[u64], _: &FlushContext<'_>| {
+    let builder = Buffer::builder(cfg).sink(move |b: &[u64], _: &FlushContext<'_>| {
         count(&c, b);
         Ok::<(), SinkError>(())
-    })
-    .expect("valid config");
+    });
+    let builder = if row.kind == Kind::InsertObserved {
+        builder.observer(Arc::new(NoInserts))
+    } else {
+        builder
+    };
+    let buf = builder.build().expect("valid config");
     let start = Arc::new(Barrier::new(producers + 1));
     let handles: Vec<_> = (0..producers)
         .map(|p| {
@@ -343,6 +367,10 @@ fn throughput() {
             },
             Row {
                 kind: Kind::Insert,
+                partitions: 1,
+            },
+            Row {
+                kind: Kind::InsertObserved,
                 partitions: 1,
             },
             Row {

@@ -48,7 +48,8 @@ static void every_key_is_accepted_from_text(void) {
       {"flush_interval", "2s"},    {"flush_interval", "1500"},
       {"flush_jitter", "1m"},      {"flush_timeout", "2s"},
       {"flush_meta", "topic=a"},   {"partitions", "4"},
-      {"capacity", "20000"},       {"overflow", "block"},
+      {"capacity", "20000"},       {"capacity_bytes", "1MiB"},
+      {"overflow", "block"},
       {"overflow", "drop_newest"}, {"overflow", "drop_oldest"},
       {"overflow", "reject"},      {"overflow", "spill"},
       {"block_timeout", "0"},      {"max_retries", "0"},
@@ -218,10 +219,41 @@ static void yaml_files(void) {
   spw_config_free(cfg);
 }
 
+/* capacity_bytes bounds a partition by the bytes of its items, and meets
+   the overflow policy as capacity does. */
+static void capacity_bytes_bounds_a_partition(void) {
+  spw_config *cfg = spw_config_new();
+  CHECK(cfg != NULL);
+  CHECK_ST(spw_config_set(cfg, "capacity_bytes", "1KiB"), SPW_OK);
+  /* Below max_bytes (1MiB by default) a partition could not hold a batch. */
+  check_builds(cfg, SPW_ERR_INVALID);
+  CHECK_ERR("spw_buffer_new", "`capacity_bytes` (1KiB)", "`max_bytes` (1MiB)");
+  CHECK_ST(spw_config_set(cfg, "capacity_bytes", "64"), SPW_OK);
+  CHECK_ST(spw_config_set(cfg, "max_bytes", "0"), SPW_OK);
+  CHECK_ST(spw_config_set(cfg, "flush_interval", "1h"), SPW_OK);
+  CHECK_ST(spw_config_set(cfg, "overflow", "reject"), SPW_OK);
+  spw_buffer *buf = NULL;
+  CHECK_ST(spw_buffer_new(cfg, count_batches, NULL, &buf), SPW_OK);
+  spw_config_free(cfg);
+  char item[16];
+  memset(item, 'x', sizeof item);
+  for (int i = 0; i < 4; i++) CHECK_ST(spw_buffer_insert(buf, item, sizeof item), SPW_OK);
+  CHECK_ST(spw_buffer_insert(buf, item, sizeof item), SPW_ERR_FULL);
+  CHECK_ERR("spw_buffer_insert", "capacity_bytes 64B");
+  /* One byte more does not fit either; nothing was counted. */
+  CHECK_ST(spw_buffer_insert(buf, "y", 1), SPW_ERR_FULL);
+  spw_stats s;
+  CHECK_ST(spw_buffer_stats(buf, &s), SPW_OK);
+  CHECK(s.inserted == 4 && s.buffered == 4 && s.dropped == 0);
+  CHECK_ST(spw_buffer_close(buf, 5000), SPW_OK);
+  spw_buffer_free(buf);
+}
+
 int main(void) {
   every_key_is_accepted_from_text();
   bad_keys_and_values_name_the_key();
   nulls_and_non_utf8();
   yaml_files();
+  capacity_bytes_bounds_a_partition();
   return 0;
 }

@@ -217,7 +217,8 @@ typedef struct spw_checkpoint spw_checkpoint;
  The keys are those of the YAML file and of the Rust `BufferConfig`:
  `name`, `max_size`, `max_size_jitter`, `max_bytes`, `flush_interval`,
  `flush_jitter`, `flush_timeout`, `flush_meta`, `partitions`, `capacity`,
- `overflow` (`block` | `drop_newest` | `drop_oldest` | `reject` | `spill`),
+ `capacity_bytes`, `overflow` (`block` | `drop_newest` | `drop_oldest` |
+ `reject` | `spill`; `spill` spills only while the sink is failing),
  `block_timeout`, `max_retries`, `retry_backoff`, `retry_backoff_max`,
  `spool_dir`, `spool_max_bytes`, `spool_sync` (`always` | `batch` |
  `interval` | `never`), `spool_sync_interval`, `workers`. Durations take

@@ -113,9 +113,15 @@ pub struct CloseReport {
     /// (a sink that never returned, or retries still running). With
     /// `overflow: spill`, those that could be are in the spool.
     pub undelivered: u64,
-    /// Items left in the disk spool, delivered first by the next buffer
-    /// opened on the same `spool_dir`.
+    /// Items left in the disk spool and known to be durable, delivered
+    /// first by the next buffer opened on the same `spool_dir`.
     pub spooled: u64,
+    /// Items that exist only in memory and are lost if the process dies
+    /// now: still buffered or with a sink when close gave up (no spool, or
+    /// a sink that never returned), plus spooled records whose final flush
+    /// failed (counted here, not in `spooled`; `counts.spooled` still books
+    /// them). 0 means everything is delivered, given up, or durable on disk.
+    pub not_durable: u64,
     /// The timeout passed before everything was resolved.
     pub timed_out: bool,
     /// The buffer's final counters.

@@ -169,6 +169,9 @@ fn spooled_items_survive_a_restart_and_come_before_new_ones() {
             .unwrap();
         for i in 0..20u64 {
             buf.insert_keyed(&(i % 2), i).unwrap();
+            // Each full batch fails at once: the sink is failing, so a full
+            // partition spills rather than waits.
+            engine.run_pending();
         }
         let report = buf.close(Duration::from_millis(200));
         assert_eq!(report.spooled, 20, "{report:?}");
@@ -231,6 +234,10 @@ fn producer_handles_spill_too() {
         .unwrap();
     let mut p = buf.producer();
     for i in 0..500u64 {
+        if i == 4 {
+            // The first batch fails: from now on a full ring spills.
+            engine.run_pending();
+        }
         p.insert(i).expect("spill takes what the ring cannot");
     }
     engine.advance(Duration::from_secs(1));
@@ -329,6 +336,10 @@ fn a_spool_that_fills_up_mid_chunk_keeps_each_item_exactly_once() {
             .unwrap();
         let mut accepted = Vec::new();
         for i in 0..12u64 {
+            if i == 4 {
+                // The first batch fails: the partition spills from now on.
+                engine.run_pending();
+            }
             if buf.insert(i).is_ok() {
                 accepted.push(i);
             }
@@ -338,6 +349,7 @@ fn a_spool_that_fills_up_mid_chunk_keeps_each_item_exactly_once() {
         assert_eq!(c.inserted, accepted.len() as u64, "{max_bytes}: {c:?}");
         partial_seen |= c.spooled > 0 && c.buffered > 0;
         sink.up.store(true, Ordering::SeqCst);
+        engine.advance(Duration::from_secs(1)); // the retry's backoff runs out
         let report = buf.close(Duration::from_secs(5));
         let got = sink.delivered();
         let mut unique = got.clone();

@@ -35,7 +35,7 @@ fn set_err(key: &str, value: &str) -> String {
 #[test]
 fn every_key_set_from_text_and_read_back() {
     type Check = fn(&BufferConfig) -> bool;
-    let cases: [(&str, &str, &str, Check); 20] = [
+    let cases: [(&str, &str, &str, Check); 21] = [
         ("name", "orders", "orders", |c| c.name == "orders"),
         ("max_size", "500", "500", |c| c.max_size == 500),
         ("max_size_jitter", "25", "25", |c| c.max_size_jitter == 25),
@@ -54,6 +54,9 @@ fn every_key_set_from_text_and_read_back() {
         }),
         ("partitions", "4", "4", |c| c.partitions == 4),
         ("capacity", "20000", "20000", |c| c.capacity == 20_000),
+        ("capacity_bytes", "64KiB", "64KiB", |c| {
+            c.capacity_bytes == 64 << 10
+        }),
         ("overflow", "drop_oldest", "drop_oldest", |c| {
             c.overflow == Overflow::DropOldest
         }),
@@ -187,8 +190,8 @@ fn builder_sets_every_field() {
     assert_eq!(
         got,
         [
-            "b", "10", "2", "99", "5ms", "6ms", "7ms", "m", "3", "12", "spill", "8ms", "9", "10ms",
-            "11ms", "/s", "13", "never", "14ms", "15"
+            "b", "10", "2", "99", "5ms", "6ms", "7ms", "m", "3", "12", "0", "spill", "8ms", "9",
+            "10ms", "11ms", "/s", "13", "never", "14ms", "15"
         ]
     );
     c.validate().unwrap();
@@ -368,7 +371,7 @@ fn unknown_key_messages() {
     assert_eq!(
         all,
         "name, max_size, max_size_jitter, max_bytes, flush_interval, flush_jitter, \
-         flush_timeout, flush_meta, partitions, capacity, overflow, block_timeout, \
+         flush_timeout, flush_meta, partitions, capacity, capacity_bytes, overflow, block_timeout, \
          max_retries, retry_backoff, retry_backoff_max, spool_dir, spool_max_bytes, \
          spool_sync, spool_sync_interval, workers"
     );
@@ -708,7 +711,7 @@ fn yaml_value_shapes() {
             "buffer:\n  max_size: 5\n",
             "unknown key `buffer` (known keys: name, max_size, max_size_jitter, max_bytes, \
              flush_interval, flush_jitter, flush_timeout, flush_meta, partitions, capacity, \
-             overflow, block_timeout, max_retries, retry_backoff, retry_backoff_max, \
+             capacity_bytes, overflow, block_timeout, max_retries, retry_backoff, retry_backoff_max, \
              spool_dir, spool_max_bytes, spool_sync, spool_sync_interval, workers)",
         ),
     ];
@@ -781,7 +784,7 @@ fn to_yaml_layout() {
         yaml,
         "name: spillway\nmax_size: 1000\nmax_size_jitter: 0\nmax_bytes: 1MiB\n\
          flush_interval: 1s\nflush_jitter: 0ms\nflush_timeout: 30s\nflush_meta: null\n\
-         partitions: 1\ncapacity: 10000\noverflow: block\nblock_timeout: 5s\nmax_retries: 3\n\
+         partitions: 1\ncapacity: 10000\ncapacity_bytes: 0\noverflow: block\nblock_timeout: 5s\nmax_retries: 3\n\
          retry_backoff: 100ms\nretry_backoff_max: 10s\nspool_dir: null\n\
          spool_max_bytes: 1GiB\nspool_sync: batch\nspool_sync_interval: 1s\nworkers: 2\n"
     );

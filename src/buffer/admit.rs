@@ -1,5 +1,11 @@
 //! Admission: an item enters a partition, or the overflow policy decides
-//! what happens when the partition holds `capacity` items.
+//! what happens when the partition holds `capacity` items or
+//! `capacity_bytes` bytes.
+//!
+//! `overflow: spill` spills only while the sink is failing (its last attempt
+//! on the partition failed); a healthy sink that is merely slower than the
+//! input is backpressure, and the insert waits as under `block`, so a slow
+//! output does not fill the disk.
 
 use std::time::Instant;
 
@@ -45,12 +51,12 @@ impl<T: Weigh + Send + 'static> Shared<T> {
                     }
                 }
             }
-            if st.held() < cfg.capacity {
+            if !self.is_full(st, weight) {
                 break;
             }
             events.overflow = true;
             let policy = match cfg.overflow {
-                Overflow::Spill if !spill_failed => {
+                Overflow::Spill if !spill_failed && st.sink_failing() => {
                     let spilled = self.codec.as_ref().is_some_and(|c| st.spill_pending(c));
                     if spilled {
                         part.notify(st);
@@ -59,26 +65,36 @@ impl<T: Weigh + Send + 'static> Shared<T> {
                     }
                     continue; // the item follows its elders to the spool
                 }
-                // The spool is full or failing: wait for room as `block` does.
+                // A healthy sink is backpressure, and a full or failing
+                // spool leaves nowhere else to go: wait for room as `block`
+                // does (a sink failing meanwhile wakes us to spill).
                 Overflow::Spill => Overflow::Block,
                 other => other,
             };
             match policy {
                 Overflow::Block => {
                     let dl = *deadline.get_or_insert_with(|| Instant::now() + cfg.block_timeout);
+                    if !st.has_ready() {
+                        // Full by bytes with the open chunk short of
+                        // `max_size`: flush it rather than wait for the
+                        // interval.
+                        st.seal_open(FlushReason::Size);
+                    }
                     self.kick(st, p);
                     st.flow_mut().waiters += 1;
                     let timed_out = part.changed.wait_until(st, dl).timed_out();
                     st.flow_mut().waiters -= 1;
-                    if timed_out && st.held() >= cfg.capacity && !st.flow().closing {
+                    if timed_out && self.is_full(st, weight) && !st.flow().closing {
                         return Err(InsertError::Timeout(item));
                     }
                 }
                 Overflow::DropOldest => match st.evict_oldest() {
+                    // One eviction frees a slot; `capacity_bytes` may take
+                    // more, so look again.
                     Some(old) => {
-                        events.garbage = Some(old);
-                        events.dropped = Some((1, DropReason::DropOldest));
-                        break;
+                        events.garbage.push(old);
+                        let n = events.dropped.map_or(0, |(n, _)| n);
+                        events.dropped = Some((n + 1, DropReason::DropOldest));
                     }
                     // Everything held is in flight: nothing old to evict, so
                     // the new item is the one given up.
@@ -92,6 +108,17 @@ impl<T: Weigh + Send + 'static> Shared<T> {
             self.kick(st, p);
         }
         Ok(())
+    }
+
+    /// Whether partition `st` has no room for an item of `weight` bytes:
+    /// `capacity` items, or `capacity_bytes` (an empty partition takes any
+    /// one item, or one heavier than the bound would wait forever).
+    fn is_full(&self, st: &PartState<T>, weight: u64) -> bool {
+        let cfg = &self.config;
+        st.held() >= cfg.capacity
+            || (cfg.capacity_bytes > 0
+                && st.held() > 0
+                && st.held_bytes().saturating_add(weight) > cfg.capacity_bytes)
     }
 
     fn refuse_newest(st: &mut PartState<T>, item: T, events: &mut Events<T>) -> InsertError<T> {
@@ -111,6 +138,9 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         let result = self.admit(part, &mut st, p, item, w, &mut events);
         drop(st);
         self.emit(p, events);
+        if self.wants_inserts && result.is_ok() {
+            self.emit_insert(p, w);
+        }
         result
     }
 
@@ -132,6 +162,14 @@ impl<T: Weigh + Send + 'static> Shared<T> {
             }
             let w = weigh(&item);
             match self.admit(part, &mut st, p, item, w, &mut events) {
+                Ok(()) if self.wants_inserts => {
+                    inserted += 1;
+                    drop(st);
+                    self.emit(p, std::mem::replace(&mut events, Events::new()));
+                    self.emit_insert(p, w);
+                    st = part.state.lock();
+                    continue;
+                }
                 Ok(()) => inserted += 1,
                 Err(e) => {
                     drop(st);

@@ -10,6 +10,7 @@ use crate::config::{BufferConfig, Overflow};
 use crate::engine::{Closable, Engine};
 use crate::observer::Observer;
 use crate::sink::Sink;
+use crate::spool::{Spool, SpoolConfig, SpoolError, Storage};
 use crate::sync::rc::{Arc, Weak};
 use crate::weigh::Weigh;
 
@@ -49,8 +50,12 @@ pub struct BufferBuilder<T, S = NoSink> {
     observer: Option<Arc<dyn Observer>>,
     codec: Option<SpillCodec<T>>,
     engine: Option<Engine>,
+    storage: Option<OpenSpool>,
     item: PhantomData<fn(T)>,
 }
+
+/// Opens partition `p`'s spool with the given configuration.
+type OpenSpool = Box<dyn FnMut(usize, SpoolConfig) -> Result<Spool, SpoolError>>;
 
 impl<T, S> fmt::Debug for BufferBuilder<T, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -59,6 +64,7 @@ impl<T, S> fmt::Debug for BufferBuilder<T, S> {
             .field("observer", &self.observer.is_some())
             .field("spill", &self.codec.is_some())
             .field("engine", &self.engine)
+            .field("spool_storage", &self.storage.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -91,6 +97,7 @@ impl<T> BufferBuilder<T, NoSink> {
             observer: None,
             codec: None,
             engine: None,
+            storage: None,
             item: PhantomData,
         }
     }
@@ -105,6 +112,7 @@ impl<T, S> BufferBuilder<T, S> {
             observer: self.observer,
             codec: self.codec,
             engine: self.engine,
+            storage: self.storage,
             item: PhantomData,
         }
     }
@@ -116,8 +124,10 @@ impl<T, S> BufferBuilder<T, S> {
     }
 
     /// How items become spool records, for `overflow: spill` (required by
-    /// it; without it, ignored): a full partition moves its items to its
-    /// spool under `spool_dir` instead of waiting or dropping; a batch that
+    /// it; without it, ignored): while the sink is failing, a full
+    /// partition moves its items to its spool under `spool_dir` instead of
+    /// waiting or dropping (while it is healthy, the insert waits as under
+    /// `block`); a batch that
     /// still fails after `max_retries` goes to the spool instead of being
     /// dropped; the spool is drained back to the sink, oldest first, when
     /// it recovers; and items spooled by an earlier run on the same
@@ -125,6 +135,36 @@ impl<T, S> BufferBuilder<T, S> {
     /// order holds across memory, disk and restarts.
     pub fn spill(mut self, codec: SpillCodec<T>) -> Self {
         self.codec = Some(codec);
+        self
+    }
+
+    /// With `overflow: spill`, keeps partition `p`'s spool on the
+    /// [`Storage`] that `storage(p)` returns instead of in a directory under
+    /// `spool_dir` (which must still be set, and is then not touched): for
+    /// tests, with a [`MemStorage`](crate::spool::MemStorage) that injects
+    /// faults, or for an embedding that keeps its records elsewhere.
+    ///
+    /// ```
+    /// use spillway::config::Overflow;
+    /// use spillway::spool::MemStorage;
+    /// use spillway::{Buffer, BufferConfig, FlushContext, SinkError, SpillCodec};
+    /// let mem = MemStorage::new();
+    /// let disk = mem.clone();
+    /// let cfg = BufferConfig::new().overflow(Overflow::Spill).spool_dir("unused");
+    /// let buf = Buffer::builder(cfg)
+    ///     .sink(|_: &[u64], _: &FlushContext<'_>| Ok::<(), SinkError>(()))
+    ///     .spill(SpillCodec::of())
+    ///     .spool_storage(move |_partition| disk.clone())
+    ///     .build()?;
+    /// buf.close(std::time::Duration::from_secs(5));
+    /// assert!(mem.violations().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spool_storage<St: Storage + 'static>(
+        mut self,
+        mut storage: impl FnMut(usize) -> St + 'static,
+    ) -> Self {
+        self.storage = Some(Box::new(move |p, cfg| Spool::open_with(storage(p), cfg)));
         self
     }
 
@@ -158,7 +198,7 @@ impl<T: Weigh + Send + 'static, S: Sink<T>> BufferBuilder<T, S> {
                         .to_string(),
                 ))
             }
-            (Overflow::Spill, Some(codec)) => Some((codec, open_spools(&config)?)),
+            (Overflow::Spill, Some(codec)) => Some((codec, open_spools(&config, self.storage)?)),
             (_, _) => None,
         };
         let (engine, private) = match self.engine {
@@ -187,12 +227,25 @@ impl<T: Weigh + Send + 'static, S: Sink<T>> BufferBuilder<T, S> {
 /// Opens one spool per partition under `spool_dir` (`p0`, `p1`, ...),
 /// refusing a directory that holds more partitions than configured: their
 /// records would never be delivered.
-fn open_spools(config: &BufferConfig) -> Result<Vec<PartSpool>, BufferError> {
+fn open_spools(
+    config: &BufferConfig,
+    storage: Option<OpenSpool>,
+) -> Result<Vec<PartSpool>, BufferError> {
     let Some(root) = config.spool_dir.as_deref() else {
         return Err(BufferError::Unsupported(
             "overflow `spill` needs `spool_dir`".to_string(),
         ));
     };
+    if let Some(mut open) = storage {
+        return (0..config.partitions)
+            .map(|p| {
+                PartSpool::open_with(p, config, &mut open).map_err(|error| BufferError::Spool {
+                    dir: partition_dir(root, p),
+                    error,
+                })
+            })
+            .collect();
+    }
     if let Ok(entries) = std::fs::read_dir(root) {
         for entry in entries.flatten() {
             let name = entry.file_name();

@@ -28,6 +28,8 @@ impl<T: Weigh + Send + 'static> Shared<T> {
             if !st.has_retry() {
                 st.flow_mut().running = false;
             }
+            drop(st);
+            self.emit_notes(p); // a failed spool read
             return;
         };
         drop(st);
@@ -46,6 +48,9 @@ impl<T: Weigh + Send + 'static> Shared<T> {
             }
             Err(_) => {
                 st.count_failure();
+                // Under `overflow: spill`, an insert waiting on a full
+                // partition now spills instead.
+                part.notify(&st);
                 // Under spill a batch is never dropped: it goes to the spool,
                 // or is retried (at the capped backoff) until it can go.
                 let again = if batch.attempt < self.config.max_retries {

@@ -82,13 +82,15 @@ impl<T: Weigh + Send + 'static> Buffer<T> {
     ///
     /// The insert that brings a partition to `max_size` items (or
     /// `max_bytes`) fires its flush. Producers never wait on the sink; they
-    /// wait only under `overflow: block` when a partition holds `capacity`
-    /// items, in flight included.
+    /// wait only when a partition holds `capacity` items or `capacity_bytes`
+    /// bytes, in flight included, under `overflow: block`, or under `spill`
+    /// while the sink is healthy (backpressure) or the spool is full.
     ///
     /// # Errors
     /// [`InsertError::Closed`] after close; [`InsertError::Full`] under
     /// `reject` and `drop_newest`; [`InsertError::Timeout`] under `block`
-    /// after `block_timeout`. The item comes back inside.
+    /// (or `spill`, as above) after `block_timeout`. The item comes back
+    /// inside.
     pub fn insert(&self, item: T) -> Result<(), InsertError<T>> {
         let p = self.core().next_partition();
         self.core().insert_to(p, item)

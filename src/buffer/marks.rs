@@ -110,13 +110,18 @@ impl<T: Weigh + Send + 'static> Shared<T> {
     /// and closed, so the next buffer on the same `spool_dir` delivers it. A
     /// batch still with a sink that never returned stays with it; if that
     /// sink returns later, its records are delivered again by the next run
-    /// (at least once).
-    fn settle_spools(&self) {
-        let Some(codec) = &self.codec else { return };
+    /// (at least once). Returns how many spooled records are not known to
+    /// be durable (a spool's final flush failed).
+    fn settle_spools(&self) -> u64 {
+        let Some(codec) = &self.codec else { return 0 };
+        let mut not_durable = 0;
         for (i, part) in self.parts.iter().enumerate() {
-            let lost = part.state.lock().settle_spool(codec);
-            self.emit(i as u32, Events::dropped(lost as usize, DropReason::Closed));
+            let settled = part.state.lock().settle_spool(codec);
+            not_durable += settled.not_durable;
+            let lost = usize::try_from(settled.lost).unwrap_or(usize::MAX);
+            self.emit(i as u32, Events::dropped(lost, DropReason::Closed));
         }
+        not_durable
     }
 
     pub(crate) fn close(&self, timeout: Duration) -> CloseReport {
@@ -147,13 +152,14 @@ impl<T: Weigh + Send + 'static> Closable for Shared<T> {
         }
         let marks = std::mem::take(&mut *self.close_marks.lock());
         let (flushed, timed_out) = self.collect(marks, deadline);
-        self.settle_spools();
+        let unsynced = self.settle_spools();
         let counts = self.stats().counts;
         let report = CloseReport {
             delivered: flushed.delivered(),
             dropped: flushed.dropped(),
             undelivered: flushed.undelivered(),
-            spooled: counts.spooled,
+            spooled: counts.spooled.saturating_sub(unsynced),
+            not_durable: counts.buffered + counts.in_flight + unsynced,
             timed_out,
             counts,
         };

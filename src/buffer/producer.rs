@@ -14,7 +14,7 @@ use crate::sync::rc::Arc;
 use crate::weigh::Weigh;
 
 use super::error::InsertError;
-use super::partition::RingShared;
+use super::partition::{weigh, RingShared};
 use super::shared::{Events, Shared};
 
 /// A handle for one thread that inserts into a [`Buffer`](super::Buffer)
@@ -72,8 +72,10 @@ impl<T: Weigh + Send + 'static> Producer<T> {
     ///
     /// # Errors
     /// As [`Buffer::insert`](super::Buffer::insert): `Closed` after close,
-    /// `Full` under `reject`/`drop_newest`, `Timeout` under `block` when the
-    /// ring stayed full for `block_timeout`. The item comes back inside.
+    /// `Full` under `reject`/`drop_newest` (and `spill` when the spool is
+    /// full or failing), `Timeout` under `block`, or `spill` while the sink
+    /// is healthy, when the ring stayed full for `block_timeout`. The item
+    /// comes back inside.
     pub fn insert(&mut self, item: T) -> Result<(), InsertError<T>> {
         if self.core.is_closed() {
             return Err(InsertError::Closed(item));
@@ -83,6 +85,8 @@ impl<T: Weigh + Send + 'static> Producer<T> {
                 return Err(e.with_item(item));
             }
         }
+        // Weighed only for an observer that asked for inserts.
+        let insert_event = self.core.wants_inserts.then(|| weigh(&item));
         // Count before queueing: whoever sees the item also sees the count.
         self.pushed += 1;
         self.shared.set_pushed(self.pushed);
@@ -104,6 +108,9 @@ impl<T: Weigh + Send + 'static> Producer<T> {
         // item in the ring, or we see `closed` below.
         if self.core.is_closed() {
             return self.after_close_race();
+        }
+        if let Some(bytes) = insert_event {
+            self.core.emit_insert(self.partition, bytes);
         }
         self.since_hint += 1;
         if self.since_hint >= self.hint_every {
@@ -132,33 +139,7 @@ impl<T: Weigh + Send + 'static> Producer<T> {
         // Whatever the policy, the flusher should drain us now.
         self.core.request(self.partition, FlushReason::Size);
         match self.core.config.overflow {
-            Overflow::Block => {
-                let deadline = Instant::now() + self.core.config.block_timeout;
-                loop {
-                    self.core.engine.assist();
-                    if self.ring.slots() > 0 {
-                        return Ok(());
-                    }
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(InsertError::Timeout(()));
-                    }
-                    // A manual engine drains only when someone runs it.
-                    let wait = if self.core.engine.is_manual() {
-                        left.min(Duration::from_millis(1))
-                    } else {
-                        left
-                    };
-                    match self.ring.wait_for_slots(1, Some(wait)) {
-                        Ok(()) => return Ok(()),
-                        Err(WaitError::Timeout) => {}
-                        Err(WaitError::Closed) => return Err(InsertError::Closed(())),
-                    }
-                    if self.core.is_closed() {
-                        return Err(InsertError::Closed(()));
-                    }
-                }
-            }
+            Overflow::Block => self.wait_for_room(),
             Overflow::DropNewest => {
                 self.refused += 1;
                 self.shared.set_refused(self.refused);
@@ -178,6 +159,9 @@ impl<T: Weigh + Send + 'static> Producer<T> {
                     Err(InsertError::Full(()))
                 }
             }
+            // A healthy sink is backpressure: wait as `block` does. Spill
+            // only while it fails.
+            Overflow::Spill if !self.core.sink_failing(self.partition) => self.wait_for_room(),
             Overflow::Spill => {
                 if self.core.spill_rings(self.partition) && self.ring.slots() > 0 {
                     Ok(())
@@ -188,6 +172,35 @@ impl<T: Weigh + Send + 'static> Producer<T> {
                 }
             }
             Overflow::Reject => Err(InsertError::Full(())),
+        }
+    }
+
+    /// `block`: waits until the ring has a slot, at most `block_timeout`.
+    fn wait_for_room(&mut self) -> Result<(), InsertError<()>> {
+        let deadline = Instant::now() + self.core.config.block_timeout;
+        loop {
+            self.core.engine.assist();
+            if self.ring.slots() > 0 {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(InsertError::Timeout(()));
+            }
+            // A manual engine drains only when someone runs it.
+            let wait = if self.core.engine.is_manual() {
+                left.min(Duration::from_millis(1))
+            } else {
+                left
+            };
+            match self.ring.wait_for_slots(1, Some(wait)) {
+                Ok(()) => return Ok(()),
+                Err(WaitError::Timeout) => {}
+                Err(WaitError::Closed) => return Err(InsertError::Closed(())),
+            }
+            if self.core.is_closed() {
+                return Err(InsertError::Closed(()));
+            }
         }
     }
 }
@@ -234,6 +247,11 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         self.drain(&mut st, 0);
         self.kick(&mut st, p);
         true
+    }
+
+    /// Whether the sink's last attempt on partition `p` failed.
+    fn sink_failing(&self, p: u32) -> bool {
+        self.parts[p as usize].state.lock().sink_failing()
     }
 
     fn overflowed(&self, p: u32) {

@@ -17,7 +17,9 @@ use std::time::Instant;
 use crate::codec::SpillCodec;
 use crate::config::BufferConfig;
 use crate::engine::{Engine, Task, TimerKind};
-use crate::observer::{DropEvent, DropReason, Observer, OverflowEvent};
+use crate::observer::{
+    DropEvent, DropReason, InsertEvent, Observer, OverflowEvent, SpillEvent, SpoolErrorEvent,
+};
 use crate::sink::Sink;
 use crate::stats::{CloseReport, LatencyHistogram, PartitionStats, Stats};
 use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -25,7 +27,7 @@ use crate::sync::rc::{Arc, Weak};
 use crate::sync::{Condvar, Mutex};
 use crate::weigh::Weigh;
 
-use super::partition::{Limits, PartSpool, PartState};
+use super::partition::{Limits, Note, Notes, PartSpool, PartState};
 
 /// One partition: its state and the condvar its waiters sleep on.
 pub(crate) struct Partition<T> {
@@ -33,6 +35,8 @@ pub(crate) struct Partition<T> {
     /// Signalled when room is freed, a mark may be resolved, or close begins,
     /// and only when `waiters > 0`.
     pub(super) changed: Condvar,
+    /// The spool's events for the observer, noted under the lock.
+    pub(super) notes: Arc<Notes>,
 }
 
 impl<T> Partition<T> {
@@ -48,9 +52,9 @@ impl<T> Partition<T> {
 pub(super) struct Events<T> {
     pub(super) overflow: bool,
     pub(super) dropped: Option<(usize, DropReason)>,
-    /// An evicted or failed item, dropped outside the lock (its `Drop` is
+    /// Evicted or failed items, dropped outside the lock (their `Drop` is
     /// user code).
-    pub(super) garbage: Option<T>,
+    pub(super) garbage: Vec<T>,
 }
 
 impl<T> Events<T> {
@@ -58,7 +62,7 @@ impl<T> Events<T> {
         Self {
             overflow: false,
             dropped: None,
-            garbage: None,
+            garbage: Vec::new(),
         }
     }
 
@@ -71,7 +75,7 @@ impl<T> Events<T> {
 
     /// Whether there is anything to emit.
     pub(super) fn any(&self) -> bool {
-        self.overflow || self.dropped.is_some() || self.garbage.is_some()
+        self.overflow || self.dropped.is_some() || !self.garbage.is_empty()
     }
 }
 
@@ -83,6 +87,9 @@ pub(crate) struct Shared<T> {
     pub(super) limits: Limits,
     pub(super) sink: Box<dyn Sink<T>>,
     pub(super) observer: Option<Arc<dyn Observer>>,
+    /// The observer asked for insert events: asked once, at build, so the
+    /// insert path pays one predictable branch when it did not.
+    pub(super) wants_inserts: bool,
     /// Present with `overflow: spill`: how items become spool records.
     pub(super) codec: Option<SpillCodec<T>>,
     pub(super) engine: Engine,
@@ -144,11 +151,18 @@ impl<T: Weigh + Send + 'static> Shared<T> {
             },
             parts: spools
                 .into_iter()
-                .map(|spool| Partition {
-                    state: Mutex::new(PartState::new(now, spool)),
-                    changed: Condvar::new(),
+                .map(|spool| {
+                    let state = PartState::new(now, spool);
+                    Partition {
+                        notes: state.notes(),
+                        state: Mutex::new(state),
+                        changed: Condvar::new(),
+                    }
                 })
                 .collect(),
+            wants_inserts: observer.as_ref().is_some_and(|o| {
+                catch_unwind(AssertUnwindSafe(|| o.wants_inserts())).unwrap_or(false)
+            }),
             config,
             sink,
             observer,
@@ -250,6 +264,50 @@ impl<T: Weigh + Send + 'static> Shared<T> {
             });
         }
         drop(events.garbage);
+        self.emit_notes(p);
+    }
+
+    /// Emits what partition `p`'s spool noted (call without its lock).
+    pub(super) fn emit_notes(&self, p: u32) {
+        let notes = self.parts[p as usize].notes.take();
+        for note in notes {
+            match note {
+                Note::Spill {
+                    items,
+                    bytes,
+                    reason,
+                } => self.observe(|obs| {
+                    obs.on_spill(&SpillEvent {
+                        buffer: &self.name,
+                        partition: p,
+                        items,
+                        bytes,
+                        reason,
+                    })
+                }),
+                Note::SpoolError { operation, error } => self.observe(|obs| {
+                    obs.on_spool_error(&SpoolErrorEvent {
+                        buffer: &self.name,
+                        partition: p,
+                        operation,
+                        error: &error,
+                    })
+                }),
+            }
+        }
+    }
+
+    /// Tells an observer that wants it of an insert into partition `p`.
+    /// The caller checks `wants_inserts` first: the one branch an insert
+    /// pays without such an observer.
+    pub(super) fn emit_insert(&self, p: u32, bytes: u64) {
+        self.observe(|obs| {
+            obs.on_insert(&InsertEvent {
+                buffer: &self.name,
+                partition: p,
+                bytes,
+            })
+        });
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -24,12 +24,20 @@ impl<T: Weigh + Send + 'static> Shared<T> {
     }
 
     fn on_interval(&self, p: u32) {
+        self.interval(p);
+        // The interval syncs the spool: its failure reaches the observer.
+        self.emit_notes(p);
+    }
+
+    fn interval(&self, p: u32) {
         let mut st = self.parts[p as usize].state.lock();
         st.flow_mut().armed = None;
         if st.flow().closing {
             return;
         }
-        st.sync_spool_if_due();
+        if st.sync_spool_if_due() {
+            self.kick(&mut st, p); // its spool can be read again
+        }
         let now = self.engine.now();
         let next = st.flow().next_deadline;
         if now < next {

@@ -127,7 +127,7 @@ const POSITIVE_SIZE_TEXT: &str = "a size > 0 such as 512, 64KiB, 10MiB or 1GiB \
 
 // The `accepts` texts repeat what the rules above say in their messages;
 // a test checks every row's text against the message its parser gives.
-static KEYS: [KeyDoc; 20] = [
+static KEYS: [KeyDoc; 21] = [
     KeyDoc {
         key: "name",
         default: Some("spillway"),
@@ -251,10 +251,24 @@ static KEYS: [KeyDoc; 20] = [
         clear: None,
     },
     KeyDoc {
+        key: "capacity_bytes",
+        default: Some("0"),
+        accepts: SIZE_TEXT,
+        description: "Bytes a partition holds at most, in flight included (item weights); \
+                      then overflow applies; 0 = no byte bound.",
+        set: |c, v| {
+            c.capacity_bytes = ANY_SIZE.parse(v)?;
+            Ok(())
+        },
+        get: |c| Some(render_size(c.capacity_bytes)),
+        clear: None,
+    },
+    KeyDoc {
         key: "overflow",
         default: Some("block"),
         accepts: OVERFLOW_EXPECTED,
-        description: "What an insert into a full partition does.",
+        description: "What an insert into a full partition does; spill spills only while the \
+                      sink is failing, and waits like block while it is healthy.",
         set: |c, v| {
             c.overflow = v.parse().map_err(|_| OVERFLOW_EXPECTED.to_owned())?;
             Ok(())
@@ -266,7 +280,8 @@ static KEYS: [KeyDoc; 20] = [
         key: "block_timeout",
         default: Some("5s"),
         accepts: DURATION_TEXT,
-        description: "With overflow = block, how long an insert waits for room; 0 = not at all.",
+        description: "With overflow = block (or spill with a healthy sink or a full spool), how \
+                      long an insert waits for room; 0 = not at all.",
         set: |c, v| {
             c.block_timeout = ANY_DURATION.parse(v)?;
             Ok(())

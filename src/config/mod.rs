@@ -108,11 +108,21 @@ pub struct BufferConfig {
     /// included; an insert beyond it meets the `overflow` policy.
     /// Default 10 000 items; at least `max_size + max_size_jitter`.
     pub capacity: usize,
+    /// Bytes one partition holds at most (the items' [`Weigh`] weights),
+    /// those in flight included; an insert beyond it meets the `overflow`
+    /// policy, as beyond `capacity`. An item heavier than the whole bound is
+    /// still taken into an empty partition, so it cannot wait forever.
+    /// Items without a weight count 0. Default 0: no byte bound.
+    ///
+    /// [`Weigh`]: crate::Weigh
+    pub capacity_bytes: u64,
     /// What an insert into a full partition does. Default
-    /// [`Overflow::Block`].
+    /// [`Overflow::Block`]. [`Overflow::Spill`] spills only while the sink
+    /// is failing, and waits as `Block` does while it is healthy.
     pub overflow: Overflow,
-    /// With [`Overflow::Block`], how long an insert waits for room before it
-    /// fails with a timeout; 0 = fail at once. Default 5 s.
+    /// With [`Overflow::Block`] (and [`Overflow::Spill`] while the sink is
+    /// healthy or the spool full), how long an insert waits for room before
+    /// it fails with a timeout; 0 = fail at once. Default 5 s.
     pub block_timeout: Duration,
     /// Retries of a failed flush (a sink error or panic) before its items are
     /// spilled (with a spool) or dropped and counted. Default 3; 0 = no retry.
@@ -153,6 +163,7 @@ impl Default for BufferConfig {
             flush_meta: None,
             partitions: 1,
             capacity: 10_000,
+            capacity_bytes: 0,
             overflow: Overflow::Block,
             block_timeout: Duration::from_secs(5),
             max_retries: 3,
@@ -224,6 +235,8 @@ impl BufferConfig {
         partitions: usize;
         /// Sets `capacity`, in items per partition.
         capacity: usize;
+        /// Sets `capacity_bytes`, in bytes per partition (0 = no byte bound).
+        capacity_bytes: u64;
         /// Sets `overflow`.
         overflow: Overflow;
         /// Sets `block_timeout`.
@@ -349,6 +362,7 @@ impl BufferConfig {
     ///
     /// - `capacity` at least `max_size`, and at least `max_size +
     ///   max_size_jitter`, so a partition can hold the largest batch;
+    /// - `capacity_bytes`, when set, at least `max_bytes` (when set);
     /// - `retry_backoff` at most `retry_backoff_max`;
     /// - `overflow = spill` only with a `spool_dir`.
     ///
@@ -403,6 +417,17 @@ impl BufferConfig {
                     "`max_size` + `max_size_jitter` ({} + {}) is more than `capacity` ({}); \
                      a partition must be able to hold the largest batch",
                     self.max_size, self.max_size_jitter, self.capacity
+                ),
+            });
+        }
+        if self.capacity_bytes > 0 && self.capacity_bytes < self.max_bytes {
+            return Err(ConfigError::Invalid {
+                keys: &["capacity_bytes", "max_bytes"],
+                reason: format!(
+                    "`capacity_bytes` ({}) is less than `max_bytes` ({}); a partition must \
+                     be able to hold a whole batch",
+                    value::render_size(self.capacity_bytes),
+                    value::render_size(self.max_bytes)
                 ),
             });
         }

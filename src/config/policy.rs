@@ -12,8 +12,8 @@ use super::ConfigError;
 pub(super) const OVERFLOW_EXPECTED: &str = "one of block, drop_newest, drop_oldest, reject, spill";
 pub(super) const SPOOL_SYNC_EXPECTED: &str = "one of always, batch, interval, never";
 
-/// What an insert does when its partition already holds `capacity` items
-/// (buffered and in flight). Key `overflow`; default [`Block`](Self::Block).
+/// What an insert does when its partition already holds `capacity` items or
+/// `capacity_bytes` bytes (buffered and in flight). Key `overflow`; default [`Block`](Self::Block).
 ///
 /// ```
 /// use spillway::config::Overflow;
@@ -37,8 +37,13 @@ pub enum Overflow {
     /// `reject`: the insert fails at once and the caller keeps the item;
     /// nothing is counted as dropped.
     Reject,
-    /// `spill`: the item goes to the disk spool in `spool_dir` and is
-    /// delivered from there later. Needs `spool_dir`.
+    /// `spill`: while the sink is failing (its last attempt on the
+    /// partition failed), the partition's items go to the disk spool in
+    /// `spool_dir` and are delivered from there, in order, once it recovers.
+    /// While the sink is healthy, a full partition is backpressure: the
+    /// insert waits as under [`Block`](Self::Block), so a slow but working
+    /// sink does not fill the disk. A full or failing spool also falls back
+    /// to waiting. Needs `spool_dir`.
     Spill,
 }
 

@@ -27,10 +27,14 @@ pub(crate) fn insert_error<T>(e: &InsertError<T>, cfg: &BufferConfig) -> Error {
                 Overflow::DropNewest => "; the item is counted as inserted and dropped",
                 _ => "",
             };
+            let bytes = match cfg.capacity_bytes {
+                0 => String::new(),
+                n => format!(" or capacity_bytes {n}B"),
+            };
             Error::new(
                 spw_status::SPW_ERR_FULL,
                 format!(
-                    "buffer partition is full (capacity {}, overflow {}){counted}",
+                    "buffer partition is full (capacity {}{bytes}, overflow {}){counted}",
                     cfg.capacity, cfg.overflow
                 ),
             )

@@ -15,7 +15,9 @@
 //! items that were buffered at its call, so it can report exactly what
 //! became of them.
 
+mod books;
 mod mark;
+mod notes;
 mod pending;
 mod rings;
 mod spill;
@@ -35,6 +37,7 @@ use self::mark::{Marks, Outcome};
 use self::pending::Pending;
 
 pub(crate) use self::mark::Mark;
+pub(crate) use self::notes::{Note, Notes};
 pub(crate) use self::pending::{Batch, Limits};
 pub(crate) use self::rings::RingShared;
 pub(crate) use self::spool::{partition_dir, PartSpool};
@@ -94,6 +97,12 @@ pub(crate) struct PartState<T> {
     flow: Flow,
     /// Spreads flush intervals and retry backoffs apart.
     jitter: Jitter,
+    /// Observer events of the spool, emitted after the lock is released.
+    notes: Arc<Notes>,
+    /// The sink's last attempt on this partition failed.
+    sink_failing: bool,
+    /// Weight of the items in flight, for `capacity_bytes`.
+    in_flight_bytes: u64,
 }
 
 impl<T> PartState<T> {
@@ -124,6 +133,9 @@ impl<T> PartState<T> {
                 final_drained: false,
             },
             jitter: Jitter::new(),
+            notes: Arc::new(Notes::new()),
+            sink_failing: false,
+            in_flight_bytes: 0,
         };
         st.check();
         st
@@ -151,6 +163,12 @@ impl<T> PartState<T> {
     /// `capacity` bounds.
     pub(crate) fn held(&self) -> usize {
         self.pending.len() + self.in_flight
+    }
+
+    /// Weight of the items held in memory, in flight included: what
+    /// `capacity_bytes` bounds.
+    pub(crate) fn held_bytes(&self) -> u64 {
+        self.pending.bytes() + self.in_flight_bytes
     }
 
     /// Items buffered or in flight, producer rings included (`len`).
@@ -265,6 +283,7 @@ impl<T> PartState<T> {
         let (chunk, reason) = self.pending.take_sealed()?;
         let held = chunk.items.len();
         self.in_flight += held;
+        self.in_flight_bytes += chunk.bytes;
         self.check();
         Some(Batch {
             chunk,
@@ -284,11 +303,6 @@ impl<T> PartState<T> {
         self.retry.take()
     }
 
-    /// Counts `n` items from `first_seq` on as resolved, for every mark.
-    fn resolve(&mut self, first_seq: u64, n: u64, outcome: Outcome) {
-        self.marks.resolve(first_seq, n, outcome);
-    }
-
     /// The sink accepted `batch`: its items are delivered (and for a
     /// spooled batch, its undecodable records dropped and its records
     /// removed from the spool). Returns how many records were undecodable.
@@ -297,13 +311,15 @@ impl<T> PartState<T> {
         self.counts.batches += 1;
         self.counts.delivered += n as u64;
         self.in_flight -= batch.held;
+        self.in_flight_bytes = self.in_flight_bytes.saturating_sub(batch.chunk.bytes);
+        self.sink_failing = false;
         let corrupt = batch.held - n;
         if batch.from_spool {
             self.counts.dropped += corrupt as u64;
-            if let Some(sp) = self.spool.as_mut() {
-                // A failed remove leaves the records to be sent again: at
-                // least once, never lost.
-                let _ = sp.remove_read();
+            // A failed remove leaves the records to be sent again: at least
+            // once, never lost; but the caller hears of it.
+            if let Some(Err(e)) = self.spool.as_mut().map(PartSpool::remove_read) {
+                self.note_spool_error("remove", &e);
             }
         }
         self.resolve(batch.chunk.first_seq, batch.held as u64, Outcome::Delivered);
@@ -315,6 +331,7 @@ impl<T> PartState<T> {
     /// Counts a failed sink call.
     pub(crate) fn count_failure(&mut self) {
         self.counts.failed_flushes += 1;
+        self.sink_failing = true;
     }
 
     /// Keeps a failed batch for its next attempt, which the retry timer
@@ -345,6 +362,7 @@ impl<T> PartState<T> {
         let n = batch.held;
         self.counts.dropped += n as u64;
         self.in_flight -= n;
+        self.in_flight_bytes = self.in_flight_bytes.saturating_sub(batch.chunk.bytes);
         self.resolve(batch.chunk.first_seq, n as u64, Outcome::Dropped);
         self.check();
         batch.chunk.items
@@ -373,23 +391,6 @@ impl<T> PartState<T> {
             self.pending.recycle(c.items);
         }
         self.check();
-    }
-
-    /// Leaves a mark for everything buffered now (call after draining the
-    /// rings and sealing the open chunk). Returns its id.
-    pub(crate) fn add_mark(&mut self) -> u64 {
-        let remaining = self.unresolved();
-        self.marks.add(self.pending.next_seq(), remaining)
-    }
-
-    /// The mark `id` if it is resolved (removing it), or `None`.
-    pub(crate) fn take_mark_if_done(&mut self, id: u64) -> Option<Mark> {
-        self.marks.take_if_done(id)
-    }
-
-    /// Removes the mark `id` whatever its state (a waiter gave up).
-    pub(crate) fn remove_mark(&mut self, id: u64) -> Option<Mark> {
-        self.marks.remove(id)
     }
 }
 

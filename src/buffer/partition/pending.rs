@@ -129,7 +129,6 @@ impl<T> Pending<T> {
     }
 
     /// Bytes queued.
-    #[cfg(test)]
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes
     }

@@ -8,12 +8,24 @@
 //! across memory, disk and restarts.
 
 use crate::codec::SpillCodec;
+use crate::observer::SpillReason;
 use crate::sink::FlushReason;
 use crate::weigh::Weigh;
 
 use super::mark::Outcome;
 use super::pending::{Batch, Chunk, Limits};
+use super::spool::Pushed;
 use super::{weigh, PartState};
+
+/// What the end of close did with a partition's spool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Settled {
+    /// Items the spool refused, counted dropped.
+    pub(crate) lost: u64,
+    /// Records in the spool not known to be durable: its final flush
+    /// failed.
+    pub(crate) not_durable: u64,
+}
 
 impl<T> PartState<T> {
     /// Whether the spool holds the partition's newest items (new ones must
@@ -27,12 +39,42 @@ impl<T> PartState<T> {
         self.spool.is_some()
     }
 
-    /// `spool_sync: interval`: the spool owns no thread, so the interval
-    /// timer syncs it here.
-    pub(crate) fn sync_spool_if_due(&mut self) {
-        if let Some(sp) = self.spool.as_mut() {
-            let _ = sp.spool.sync_if_due();
+    /// The interval timer's care of the spool, which owns no thread: retries
+    /// removing a delivered batch whose removal failed, and syncs under
+    /// `spool_sync: interval`. Returns whether a pending removal completed
+    /// (the spool can be read again).
+    pub(crate) fn sync_spool_if_due(&mut self) -> bool {
+        let removed = self.retry_remove();
+        if let Some(Err(e)) = self.spool.as_mut().map(|sp| sp.sync_if_due()) {
+            self.note_spool_error("sync", &e);
         }
+        removed
+    }
+
+    /// Retries a failed removal of delivered records. Returns whether one
+    /// was pending and is now done.
+    fn retry_remove(&mut self) -> bool {
+        let Some(sp) = self.spool.as_mut().filter(|sp| sp.remove_pending()) else {
+            return false;
+        };
+        match sp.remove_read() {
+            Ok(()) => true,
+            Err(e) => {
+                self.note_spool_error("remove", &e);
+                false
+            }
+        }
+    }
+
+    /// Books a group push: the items it took went to the spool for
+    /// `reason`; its error, if any, is a spool error. Returns how many it
+    /// took.
+    fn book_push(&mut self, pushed: Pushed, reason: SpillReason) -> usize {
+        self.note_spill(pushed.taken, pushed.bytes, reason);
+        if let Some(e) = &pushed.error {
+            self.note_spool_error("push", e);
+        }
+        pushed.taken
     }
 
     /// While the spool holds the tail, a new item follows it there (counted
@@ -52,12 +94,14 @@ impl<T> PartState<T> {
             return Err(item);
         };
         match sp.push(&item, self.pending.next_seq(), codec) {
-            Ok(()) => {
+            Ok(bytes) => {
                 self.pending.skip_seq();
+                self.note_spill(1, bytes, SpillReason::Overflow);
                 Ok(())
             }
-            Err(_) => {
+            Err(e) => {
                 sp.tail = false;
+                self.note_spool_error("push", &e);
                 Err(item)
             }
         }
@@ -73,7 +117,8 @@ impl<T> PartState<T> {
         let Some(sp) = self.spool.as_mut() else {
             return Err(chunk);
         };
-        let n = sp.push_all(&chunk.items, chunk.first_seq, codec);
+        let pushed = sp.push_all(&chunk.items, chunk.first_seq, codec);
+        let n = self.book_push(pushed, SpillReason::Overflow);
         if n < chunk.items.len() {
             chunk.skip(n, weigh::<T>);
             return Err(chunk);
@@ -141,7 +186,14 @@ impl<T> PartState<T> {
         let sp = self.spool.as_mut()?;
         // A read error leaves the records in place; the next trigger tries
         // again.
-        let (items, _corrupt) = sp.read_batch(max, codec).ok()?;
+        let (items, _corrupt) = match sp.read_batch(max, codec) {
+            Ok(read) => read,
+            Err(e) => {
+                self.note_spool_error("read", &e);
+                return None;
+            }
+        };
+        let sp = self.spool.as_mut()?;
         let held = sp.reading;
         let first_seq = sp.first_seq;
         if held == 0 {
@@ -149,6 +201,7 @@ impl<T> PartState<T> {
         }
         self.in_flight += held;
         let bytes = items.iter().map(weigh::<T>).sum();
+        self.in_flight_bytes += bytes;
         self.check();
         Some(Batch {
             chunk: Chunk::sealed(items, first_seq, bytes),
@@ -186,6 +239,7 @@ impl<T> PartState<T> {
             // Its records never left the spool.
             sp.reading = 0;
             self.in_flight -= batch.held;
+            self.in_flight_bytes = self.in_flight_bytes.saturating_sub(batch.chunk.bytes);
             self.park_spool();
             self.check();
             return Ok(());
@@ -193,10 +247,12 @@ impl<T> PartState<T> {
         if !sp.is_empty() && !closing {
             return Err(batch);
         }
-        let n = sp.push_all(&batch.chunk.items, batch.chunk.first_seq, codec);
+        let pushed = sp.push_all(&batch.chunk.items, batch.chunk.first_seq, codec);
         sp.tail = false; // memory holds everything newer
+        let n = self.book_push(pushed, SpillReason::SinkFailed);
         let total = batch.len();
         self.in_flight -= total;
+        self.in_flight_bytes = self.in_flight_bytes.saturating_sub(batch.chunk.bytes);
         if n < total {
             // The spool refused part of it (full or failing): that part is
             // given up, counted and reported.
@@ -231,15 +287,20 @@ impl<T> PartState<T> {
     /// At the end of close: whatever is still in memory and not with the
     /// sink (a batch waiting for its retry, pending items) goes to the
     /// spool, which is then synced and closed. Returns how many items the
-    /// spool refused (counted dropped).
-    pub(crate) fn settle_spool(&mut self, codec: &SpillCodec<T>) -> u64 {
+    /// spool refused (counted dropped) and how many of its records are not
+    /// known to be durable (its final flush failed).
+    pub(crate) fn settle_spool(&mut self, codec: &SpillCodec<T>) -> Settled {
         if self.spool.is_none() {
-            return 0;
+            return Settled::default();
         }
+        // Delivered records still in the spool would be sent again by the
+        // next run (at least once); a last try to remove them.
+        self.retry_remove();
         let mut lost = 0u64;
         if let Some(batch) = self.retry.take() {
             self.retry_due = false;
             self.flow.running = false;
+            self.in_flight_bytes = self.in_flight_bytes.saturating_sub(batch.chunk.bytes);
             if let Some(sp) = self.spool.as_mut() {
                 if batch.from_spool {
                     // Its records never left the spool.
@@ -247,23 +308,26 @@ impl<T> PartState<T> {
                     self.in_flight -= batch.held;
                 } else {
                     let n = batch.len();
-                    let kept = sp.push_all(&batch.chunk.items, batch.chunk.first_seq, codec);
+                    let pushed = sp.push_all(&batch.chunk.items, batch.chunk.first_seq, codec);
                     self.in_flight -= n;
-                    lost += (n - kept) as u64;
+                    lost += (n - self.book_push(pushed, SpillReason::Close)) as u64;
                 }
             }
         }
         for chunk in self.pending.take_all() {
             let Some(sp) = self.spool.as_mut() else { break };
-            let kept = sp.push_all(&chunk.items, chunk.first_seq, codec);
-            lost += (chunk.items.len() - kept) as u64;
+            let pushed = sp.push_all(&chunk.items, chunk.first_seq, codec);
+            lost += (chunk.items.len() - self.book_push(pushed, SpillReason::Close)) as u64;
         }
-        if let Some(sp) = self.spool.as_mut() {
-            let _ = sp.spool.flush();
-            let _ = sp.spool.close();
+        let mut not_durable = 0;
+        if let Some((n, failed)) = self.spool.as_mut().map(|sp| sp.finish()) {
+            not_durable = n;
+            if let Some((operation, e)) = failed {
+                self.note_spool_error(operation, &e);
+            }
         }
         self.counts.dropped += lost;
         self.check();
-        lost
+        Settled { lost, not_durable }
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::codec::SpillCodec;
 use crate::config::BufferConfig;
-use crate::spool::{Spool, SpoolError};
+use crate::spool::{Spool, SpoolConfig, SpoolError, SyncMode};
 
 pub(crate) struct PartSpool {
     pub(crate) spool: Spool,
@@ -20,7 +20,25 @@ pub(crate) struct PartSpool {
     /// The sink failed while the buffer was closing: the spool is left for
     /// the next run and no longer read in this one.
     pub(crate) parked: bool,
+    /// `reading` counts records that were delivered but whose removal
+    /// failed: retried by the interval timer and at close.
+    remove_pending: bool,
+    /// Records pushed since the spool last said they were durable: lost if
+    /// the process dies now, and counted `not_durable` when the final flush
+    /// fails.
+    unsynced: u64,
     scratch: Vec<u8>,
+}
+
+/// What [`PartSpool::push_all`] took.
+pub(crate) struct Pushed {
+    /// How many items went in: a prefix of those given.
+    pub(crate) taken: usize,
+    /// Their encoded bytes.
+    pub(crate) bytes: u64,
+    /// Why the rest did not (or, with all taken, why they may not be
+    /// durable).
+    pub(crate) error: Option<SpoolError>,
 }
 
 /// The spool directory of partition `p`.
@@ -30,9 +48,21 @@ pub(crate) fn partition_dir(root: &Path, p: usize) -> PathBuf {
 
 impl PartSpool {
     pub(crate) fn open(root: &Path, p: usize, cfg: &BufferConfig) -> Result<Self, SpoolError> {
+        Self::open_with(p, cfg, |p, spool_cfg| {
+            Spool::open(partition_dir(root, p), spool_cfg)
+        })
+    }
+
+    /// Opens partition `p`'s spool with `open` (given the partition and
+    /// its spool configuration).
+    pub(crate) fn open_with(
+        p: usize,
+        cfg: &BufferConfig,
+        open: impl FnOnce(usize, SpoolConfig) -> Result<Spool, SpoolError>,
+    ) -> Result<Self, SpoolError> {
         // The disk bound is shared evenly by the partitions.
         let share = (cfg.spool_max_bytes / cfg.partitions as u64).max(1);
-        let spool = Spool::open(partition_dir(root, p), cfg.spool_config(share))?;
+        let spool = open(p, cfg.spool_config(share))?;
         let tail = !spool.is_empty();
         Ok(Self {
             spool,
@@ -40,6 +70,8 @@ impl PartSpool {
             reading: 0,
             tail,
             parked: false,
+            remove_pending: false,
+            unsynced: 0,
             scratch: Vec::new(),
         })
     }
@@ -53,13 +85,14 @@ impl PartSpool {
         self.spool.len().saturating_sub(self.reading as u64)
     }
 
-    /// Appends one item with sequence number `seq`.
+    /// Appends one item with sequence number `seq`. Returns its encoded
+    /// size.
     pub(crate) fn push<T>(
         &mut self,
         item: &T,
         seq: u64,
         codec: &SpillCodec<T>,
-    ) -> Result<(), SpoolError> {
+    ) -> Result<u64, SpoolError> {
         self.scratch.clear();
         (codec.encode)(item, &mut self.scratch);
         let was_empty = self.spool.is_empty();
@@ -67,7 +100,41 @@ impl PartSpool {
         if was_empty {
             self.first_seq = seq;
         }
+        self.unsynced = match self.spool.config().sync {
+            SyncMode::Always => 0,
+            _ => self.unsynced + 1,
+        };
+        Ok(self.scratch.len() as u64)
+    }
+
+    /// Records pushed that are not known to be durable.
+    pub(crate) fn unsynced(&self) -> u64 {
+        self.unsynced.min(self.spool.len())
+    }
+
+    /// `spool_sync: interval`: syncs if the interval has passed.
+    pub(crate) fn sync_if_due(&mut self) -> Result<(), SpoolError> {
+        if self.spool.sync_if_due()? {
+            self.unsynced = 0;
+        }
         Ok(())
+    }
+
+    /// The end of the run: flushes and closes the spool. Returns how many
+    /// records are not known to be durable (0 unless it failed), and the
+    /// error, named by its operation.
+    pub(crate) fn finish(&mut self) -> (u64, Option<(&'static str, SpoolError)>) {
+        let mut failed = self.spool.flush().err().map(|e| ("flush", e));
+        if let Err(e) = self.spool.close() {
+            failed = failed.or(Some(("close", e)));
+        }
+        match failed {
+            None => {
+                self.unsynced = 0;
+                (0, None)
+            }
+            some => (self.unsynced(), some),
+        }
     }
 
     /// Appends items whose sequence numbers start at `first_seq`, as one
@@ -80,9 +147,13 @@ impl PartSpool {
         items: &[T],
         first_seq: u64,
         codec: &SpillCodec<T>,
-    ) -> usize {
+    ) -> Pushed {
         if items.is_empty() {
-            return 0;
+            return Pushed {
+                taken: 0,
+                bytes: 0,
+                error: None,
+            };
         }
         let records: Vec<Vec<u8>> = items
             .iter()
@@ -92,14 +163,29 @@ impl PartSpool {
                 out
             })
             .collect();
+        let sizes: Vec<u64> = records.iter().map(|r| r.len() as u64).collect();
         let was_empty = self.spool.is_empty();
         let before = self.spool.len();
-        let _ = self.spool.push_batch(records);
-        let n = usize::try_from(self.spool.len() - before).unwrap_or(usize::MAX);
-        if was_empty && n > 0 {
+        let result = self.spool.push_batch(records);
+        // The spool's length only grows by a push, so this is the count of
+        // records taken; it fits, being at most `items.len()`.
+        let grown = self.spool.len().saturating_sub(before);
+        let taken = usize::try_from(grown).map_or(items.len(), |n| n.min(items.len()));
+        if was_empty && taken > 0 {
             self.first_seq = first_seq;
         }
-        n.min(items.len())
+        let synced = result.is_ok()
+            && matches!(self.spool.config().sync, SyncMode::Always | SyncMode::Batch);
+        self.unsynced = if synced {
+            0
+        } else {
+            self.unsynced + taken as u64
+        };
+        Pushed {
+            taken,
+            bytes: sizes[..taken].iter().sum(),
+            error: result.err(),
+        }
     }
 
     /// Reads up to `max` of the oldest records and decodes them. Returns the
@@ -123,15 +209,30 @@ impl PartSpool {
         Ok((items, corrupt))
     }
 
-    /// The batch being read was delivered: remove its records.
+    /// The batch being read was delivered: remove its records. On an error,
+    /// what was removed stays removed and `reading` keeps the rest, which
+    /// are not read again (they are delivered) until a later call removes
+    /// them ([`Self::remove_pending`]).
     pub(crate) fn remove_read(&mut self) -> Result<(), SpoolError> {
-        let n = self.reading;
-        self.spool.remove(n)?;
-        self.reading = 0;
-        self.first_seq += n as u64;
+        let before = self.spool.len();
+        let result = self.spool.remove(self.reading);
+        let removed = usize::try_from(before.saturating_sub(self.spool.len()))
+            .map_or(self.reading, |n| n.min(self.reading));
+        self.reading = if result.is_ok() {
+            0
+        } else {
+            self.reading - removed
+        };
+        self.first_seq += removed as u64;
+        self.remove_pending = self.reading > 0;
         if self.spool.is_empty() {
             self.tail = false;
         }
-        Ok(())
+        result.map(|_| ())
+    }
+
+    /// A delivered batch's records could not all be removed yet.
+    pub(crate) fn remove_pending(&self) -> bool {
+        self.remove_pending
     }
 }

@@ -1,0 +1,257 @@
+//! Issue 11 §3: every spool error reaches the caller (an observer event,
+//! `Counts.spool_errors`, and `CloseReport.not_durable` for what only memory
+//! holds), and every spill is an observer event. The spools live on a
+//! `MemStorage`, which injects the faults and can simulate a crash; the
+//! engine is manual, so each flush happens when the test says so.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use spillway::config::{Overflow, SyncMode};
+use spillway::observer::{Observer, SpillEvent, SpillReason, SpoolErrorEvent};
+use spillway::spool::{Crash, MemStorage, Spool, SpoolConfig};
+use spillway::{Buffer, BufferConfig, Engine, FlushContext, Sink, SinkError, SpillCodec};
+
+/// A sink that fails while `up` is false and records what it accepts.
+#[derive(Clone, Default)]
+struct Switch {
+    up: Arc<AtomicBool>,
+    got: Arc<Mutex<Vec<u64>>>,
+}
+
+impl Sink<u64> for Switch {
+    fn flush(&self, batch: &[u64], _: &FlushContext<'_>) -> Result<(), SinkError> {
+        if !self.up.load(Ordering::SeqCst) {
+            return Err(SinkError::msg("sink is down"));
+        }
+        self.got.lock().unwrap().extend_from_slice(batch);
+        Ok(())
+    }
+}
+
+/// Records spill and spool-error events.
+#[derive(Default)]
+struct Seen {
+    spills: Mutex<Vec<(u32, usize, u64, SpillReason)>>,
+    errors: Mutex<Vec<(u32, &'static str, String)>>,
+}
+
+impl Observer for Seen {
+    fn on_spill(&self, e: &SpillEvent<'_>) {
+        assert_eq!(e.buffer, "spooled");
+        self.spills
+            .lock()
+            .unwrap()
+            .push((e.partition, e.items, e.bytes, e.reason));
+    }
+    fn on_spool_error(&self, e: &SpoolErrorEvent<'_>) {
+        assert_eq!(e.buffer, "spooled");
+        self.errors
+            .lock()
+            .unwrap()
+            .push((e.partition, e.operation, e.error.to_string()));
+    }
+}
+
+impl Seen {
+    fn spilled(&self, reason: SpillReason) -> usize {
+        let spills = self.spills.lock().unwrap();
+        spills.iter().filter(|s| s.3 == reason).map(|s| s.1).sum()
+    }
+    fn operations(&self) -> Vec<&'static str> {
+        self.errors.lock().unwrap().iter().map(|e| e.1).collect()
+    }
+}
+
+fn config() -> BufferConfig {
+    BufferConfig::new()
+        .name("spooled")
+        .overflow(Overflow::Spill)
+        .spool_dir("not-touched-the-spool-is-in-memory")
+        .max_size(4)
+        .capacity(8)
+        .max_retries(0)
+        .retry_backoff(Duration::from_millis(10))
+        .retry_backoff_max(Duration::from_millis(10))
+        .flush_interval(Duration::from_secs(60))
+}
+
+fn build(
+    cfg: BufferConfig,
+    mem: &MemStorage,
+    sink: &Switch,
+    seen: &Arc<Seen>,
+    engine: &Engine,
+) -> Buffer<u64> {
+    let disk = mem.clone();
+    Buffer::builder(cfg)
+        .sink(sink.clone())
+        .spill(SpillCodec::of())
+        .spool_storage(move |_| disk.clone())
+        .observer(Arc::clone(seen) as Arc<dyn Observer>)
+        .engine(engine)
+        .build()
+        .unwrap()
+}
+
+/// The records a spool on `mem` holds, decoded.
+fn records(mem: MemStorage) -> Vec<u64> {
+    let mut spool = Spool::open_with(mem, SpoolConfig::default()).unwrap();
+    let mut out = Vec::new();
+    while let Some(r) = spool.pop().unwrap() {
+        out.push(u64::from_le_bytes(r.as_slice().try_into().unwrap()));
+    }
+    out
+}
+
+#[test]
+fn every_spill_is_an_event_with_its_reason_and_size() {
+    let (mem, sink, seen, engine) = (
+        MemStorage::new(),
+        Switch::default(),
+        Arc::new(Seen::default()),
+        Engine::manual(),
+    );
+    let buf = build(config(), &mem, &sink, &seen, &engine);
+    for i in 0..4u64 {
+        buf.insert(i).unwrap();
+    }
+    engine.run_pending(); // the batch fails once (no retry): to the spool
+    assert_eq!(seen.spilled(SpillReason::SinkFailed), 4);
+    // The sink is failing, so a full partition spills.
+    for i in 4..20u64 {
+        buf.insert(i).unwrap();
+    }
+    assert!(seen.spilled(SpillReason::Overflow) > 0, "{:?}", seen.spills);
+    let report = buf.close(Duration::from_millis(100));
+    let total: usize = seen.spills.lock().unwrap().iter().map(|s| s.1).sum();
+    let bytes: u64 = seen.spills.lock().unwrap().iter().map(|s| s.2).sum();
+    assert_eq!(total as u64, report.spooled, "{report:?}");
+    assert_eq!(report.spooled, 20, "{report:?}");
+    assert!(bytes >= 20 * 8, "each record holds a u64: {bytes}");
+    assert_eq!((report.not_durable, report.counts.spool_errors), (0, 0));
+    assert!(seen.errors.lock().unwrap().is_empty());
+    assert!(report.counts.is_conserved(), "{report:?}");
+    drop(buf);
+    assert_eq!(records(mem), (0..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_failed_push_is_a_spool_error_event_and_counter() {
+    let (mem, sink, seen, engine) = (
+        MemStorage::new(),
+        Switch::default(),
+        Arc::new(Seen::default()),
+        Engine::manual(),
+    );
+    let buf = build(config(), &mem, &sink, &seen, &engine);
+    for i in 0..4u64 {
+        buf.insert(i).unwrap();
+    }
+    mem.fail_next_writes(100);
+    engine.run_pending(); // the batch fails, and so does the spool
+    mem.fail_next_writes(0);
+    let c = buf.stats().counts;
+    assert!(c.spool_errors >= 1, "{c:?}");
+    assert_eq!(c.spool_errors as usize, seen.errors.lock().unwrap().len());
+    assert!(seen.operations().iter().all(|op| *op == "push"));
+    let (p, _, message) = seen.errors.lock().unwrap()[0].clone();
+    assert_eq!(p, 0);
+    assert!(message.contains("write"), "{message}");
+    // Whatever the spool took is in it (or read back from it for the next
+    // attempt); whatever it refused is dropped and counted.
+    assert_eq!(c.dropped + c.spooled + c.in_flight, 4, "{c:?}");
+    assert!(c.is_conserved(), "{c:?}");
+    assert!(mem.violations().is_empty(), "{:?}", mem.violations());
+    buf.close(Duration::from_millis(100));
+}
+
+#[test]
+fn a_failed_final_flush_counts_the_unsynced_records_as_not_durable() {
+    let (mem, sink, seen, engine) = (
+        MemStorage::new(),
+        Switch::default(),
+        Arc::new(Seen::default()),
+        Engine::manual(),
+    );
+    let buf = build(
+        config().spool_sync(SyncMode::Never),
+        &mem,
+        &sink,
+        &seen,
+        &engine,
+    );
+    for i in 0..4u64 {
+        buf.insert(i).unwrap();
+    }
+    engine.run_pending(); // to the spool, not synced (and read back for a retry)
+    let c = buf.stats().counts;
+    assert_eq!(c.spooled + c.in_flight, 4, "{c:?}");
+    mem.fail_next_syncs(1000);
+    let report = buf.close(Duration::from_millis(100));
+    assert_eq!(report.not_durable, 4, "{report:?}");
+    assert_eq!(
+        report.spooled, 0,
+        "nothing is known to be on disk: {report:?}"
+    );
+    assert!(report.counts.spool_errors >= 1, "{report:?}");
+    let ops = seen.operations();
+    assert!(ops.contains(&"flush"), "{ops:?}");
+    assert!(report.counts.is_conserved(), "{report:?}");
+    drop(buf);
+    // What the report warned of: a crash now loses them.
+    let after = mem.crash(Crash::drop_unsynced());
+    assert!(records(after).len() < 4);
+}
+
+#[test]
+fn a_clean_close_leaves_nothing_only_in_memory() {
+    let (mem, sink, seen, engine) = (
+        MemStorage::new(),
+        Switch::default(),
+        Arc::new(Seen::default()),
+        Engine::manual(),
+    );
+    let buf = build(
+        config().spool_sync(SyncMode::Never),
+        &mem,
+        &sink,
+        &seen,
+        &engine,
+    );
+    for i in 0..6u64 {
+        buf.insert(i).unwrap();
+    }
+    engine.run_pending();
+    let report = buf.close(Duration::from_millis(100));
+    assert_eq!((report.spooled, report.not_durable), (6, 0), "{report:?}");
+    drop(buf);
+    let after = mem.crash(Crash::drop_unsynced());
+    assert_eq!(records(after), (0..6).collect::<Vec<_>>());
+}
+
+#[test]
+fn without_a_spool_what_close_leaves_in_memory_is_not_durable() {
+    let engine = Engine::manual();
+    let sink = Switch::default();
+    let cfg = BufferConfig::new()
+        .max_size(4)
+        .max_retries(5)
+        .retry_backoff(Duration::from_secs(10))
+        .retry_backoff_max(Duration::from_secs(10))
+        .flush_interval(Duration::from_secs(60));
+    let buf = Buffer::builder(cfg)
+        .sink(sink)
+        .engine(&engine)
+        .build()
+        .unwrap();
+    for i in 0..6u64 {
+        buf.insert(i).unwrap();
+    }
+    engine.run_pending(); // the first batch fails and waits for its retry
+    let report = buf.close(Duration::from_millis(20));
+    assert!(report.timed_out);
+    assert_eq!(report.not_durable, 6, "{report:?}");
+    assert_eq!(report.counts.buffered + report.counts.in_flight, 6);
+}
