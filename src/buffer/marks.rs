@@ -95,6 +95,9 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         if self.is_closed() {
             return Err(SyncFlushError::Closed);
         }
+        if self.in_own_sink() {
+            return Err(SyncFlushError::InsideSink);
+        }
         let deadline = Instant::now() + timeout;
         let marks = self.mark_all(FlushReason::Manual, false);
         let (report, timed_out) = self.collect(marks, deadline);
@@ -122,6 +125,20 @@ impl<T: Weigh + Send + 'static> Shared<T> {
     pub(crate) fn close(&self, timeout: Duration) -> CloseReport {
         let deadline = Instant::now() + timeout;
         self.begin_close();
+        if self.in_own_sink() {
+            // Waiting here would wait for this very call: the close goes on
+            // (inserts stop, everything is flushed), but this returns at once
+            // and keeps no report, so a later close from outside still waits.
+            let counts = self.stats().counts;
+            return CloseReport {
+                undelivered: counts.buffered + counts.in_flight,
+                spooled: counts.spooled,
+                timed_out: true,
+                running_calls: 1,
+                counts,
+                ..CloseReport::default()
+            };
+        }
         self.finish_close(deadline)
     }
 }
@@ -149,7 +166,13 @@ impl<T: Weigh + Send + 'static> Closable for Shared<T> {
         let (flushed, timed_out) = self.collect(marks, deadline);
         self.settle_spools();
         let counts = self.stats().counts;
+        let running_calls = self
+            .parts
+            .iter()
+            .map(|part| part.state.lock().running_calls() as u64)
+            .sum();
         let report = CloseReport {
+            running_calls,
             delivered: flushed.delivered(),
             dropped: flushed.dropped(),
             undelivered: flushed.undelivered(),

@@ -53,9 +53,14 @@ impl Drop for spw_buffer {
         // A call that outlived close's timeout may still be running, and
         // queued flushes may still start on a detached thread: once the gate
         // is shut, neither can reach the callback, and C may free user_data.
-        let _shut = ShutOnDrop(&self.gate);
+        let shut = ShutOnDrop(&self.gate);
         // Idempotent: a buffer already closed returns at once.
         self.buffer.close(self.buffer.config().flush_timeout);
+        drop(shut);
+        // No callback runs now, nor ever will: every thread of a private
+        // engine, one left in a callback by close's timeout included, can
+        // only finish, so none outlives spw_buffer_free.
+        self.buffer.join_private_threads();
     }
 }
 
@@ -422,6 +427,11 @@ pub unsafe extern "C" fn spw_buffer_close(buf: *mut spw_buffer, timeout_ms: u64)
     guard::status("spw_buffer_close", || {
         // SAFETY: the caller passes NULL or a live buffer from spw_buffer_new.
         let b = unsafe { ptr::handle(buf, "buf") }?;
+        if b.buffer.in_own_sink() {
+            return Err(Error::invalid(
+                "spw_buffer_close called from the buffer's own flush callback, where it would wait for itself",
+            ));
+        }
         let timeout = Wait::from_ms(timeout_ms).as_timeout();
         let report = b.fuse.run(|| b.buffer.close(timeout));
         close_result(&report)

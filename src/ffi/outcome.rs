@@ -79,6 +79,7 @@ pub(crate) fn sync_flush_result(
             ),
         )),
         Err(SyncFlushError::Closed) => Err(Error::closed("buffer is closed")),
+        Err(e @ SyncFlushError::InsideSink) => Err(Error::invalid(e.to_string())),
     }
 }
 

@@ -15,6 +15,7 @@
 //! items that were buffered at its call, so it can report exactly what
 //! became of them.
 
+mod calls;
 mod mark;
 mod pending;
 mod rings;
@@ -49,6 +50,8 @@ pub(crate) fn weigh<T: Weigh>(item: &T) -> u64 {
 enum Source {
     /// The failed batch whose backoff has run out.
     Retry,
+    /// The batch of an abandoned call that returned.
+    Late,
     /// The front chunk in memory.
     Memory,
     /// The oldest records of the spool.
@@ -83,6 +86,11 @@ pub(crate) struct PartState<T> {
     retry: Option<Batch<T>>,
     retry_due: bool,
     retry_gen: u64,
+    /// Batches of abandoned calls that returned, oldest first (`calls.rs`).
+    late: Vec<Batch<T>>,
+    /// The sink calls running now.
+    calls: Vec<calls::Call>,
+    next_call: u64,
     rings: rings::Rings<T>,
     marks: Marks,
     /// Counters of the mutex path; ring and gauge counts are added in
@@ -107,6 +115,9 @@ impl<T> PartState<T> {
             retry: None,
             retry_due: false,
             retry_gen: 0,
+            late: Vec::new(),
+            calls: Vec::new(),
+            next_call: 0,
             rings: rings::Rings::new(),
             marks: Marks::default(),
             counts: Counts {
@@ -236,6 +247,9 @@ impl<T> PartState<T> {
     fn next_source(&self) -> Option<Source> {
         if self.retry.is_some() {
             return self.retry_due.then_some(Source::Retry);
+        }
+        if !self.late.is_empty() {
+            return Some(Source::Late);
         }
         let spool_seq = self
             .spool
@@ -423,6 +437,7 @@ impl<T: Weigh> PartState<T> {
     ) -> Option<Batch<T>> {
         match self.next_source()? {
             Source::Retry => self.take_retry(),
+            Source::Late => self.take_late(),
             Source::Memory => self.take_memory(),
             Source::Spool => self.read_spool(max_size, codec?),
         }

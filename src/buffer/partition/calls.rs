@@ -1,0 +1,116 @@
+//! The sink calls a partition has running, and the books of those given up
+//! at `flush_timeout`: an abandoned call keeps its batch (the sink still
+//! borrows the items) until it returns; then, whatever it returned, the
+//! batch goes again under the usual policy, ahead of anything newer.
+
+use std::time::{Duration, Instant};
+
+use crate::engine::WorkerId;
+use crate::sink::FlushReason;
+use crate::sync::thread::{current, ThreadId};
+
+use super::pending::Batch;
+use super::PartState;
+
+/// One sink call in progress.
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    /// Unique within the partition; the watchdog's timer generation.
+    pub(crate) id: u64,
+    /// The flusher thread it runs on (`None` on a manual engine).
+    pub(crate) worker: Option<WorkerId>,
+    /// The thread it runs on, whatever the engine: a `sync_flush` or
+    /// `close` from inside the sink is refused, not left to wait on itself.
+    pub(crate) thread: ThreadId,
+    /// Given up at `flush_timeout`: the partition has moved on.
+    pub(crate) abandoned: bool,
+    pub(crate) started: Instant,
+    pub(crate) reason: FlushReason,
+    pub(crate) attempt: u32,
+    pub(crate) items: usize,
+}
+
+impl<T> PartState<T> {
+    /// Records a sink call about to start for `batch`. Returns its id.
+    pub(crate) fn begin_call(&mut self, worker: Option<WorkerId>, batch: &Batch<T>) -> u64 {
+        self.next_call += 1;
+        let id = self.next_call;
+        self.calls.push(Call {
+            id,
+            worker,
+            thread: current().id(),
+            abandoned: false,
+            started: Instant::now(),
+            reason: batch.reason,
+            attempt: batch.attempt,
+            items: batch.len(),
+        });
+        id
+    }
+
+    /// Call `id` returned. Returns whether it had been abandoned.
+    pub(crate) fn end_call(&mut self, id: u64) -> bool {
+        match self.calls.iter().position(|c| c.id == id) {
+            Some(i) => self.calls.swap_remove(i).abandoned,
+            None => false,
+        }
+    }
+
+    /// Call `id`, if it is still running and not yet abandoned.
+    pub(crate) fn live_call(&self, id: u64) -> Option<&Call> {
+        self.calls.iter().find(|c| c.id == id && !c.abandoned)
+    }
+
+    /// Gives up call `id` at its time limit: a failed attempt, timed out,
+    /// and one more abandoned call running.
+    pub(crate) fn abandon_call(&mut self, id: u64) {
+        if let Some(c) = self.calls.iter_mut().find(|c| c.id == id) {
+            c.abandoned = true;
+            self.counts.failed_flushes += 1;
+            self.counts.flush_timeouts += 1;
+            self.counts.abandoned += 1;
+        }
+    }
+
+    /// Whether the calling thread is inside one of this partition's sink
+    /// calls.
+    pub(crate) fn in_call_here(&self) -> bool {
+        let me = current().id();
+        self.calls.iter().any(|c| c.thread == me)
+    }
+
+    /// Sink calls running now, abandoned ones included.
+    pub(crate) fn running_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// An abandoned call returned after `elapsed`: one fewer running.
+    pub(crate) fn count_late_return(&mut self, elapsed: Duration) {
+        self.counts.abandoned = self.counts.abandoned.saturating_sub(1);
+        self.latency.record(elapsed);
+    }
+
+    /// Queues the batch of an abandoned call that returned for its next
+    /// attempt, which goes before anything newer (no backoff: it has waited
+    /// `flush_timeout` already).
+    pub(crate) fn requeue_late(&mut self, mut batch: Batch<T>) {
+        self.counts.retries += 1;
+        batch.attempt += 1;
+        let at = self
+            .late
+            .iter()
+            .position(|b| b.chunk.first_seq > batch.chunk.first_seq)
+            .unwrap_or(self.late.len());
+        self.late.insert(at, batch);
+        self.check();
+    }
+
+    /// The oldest requeued batch of an abandoned call.
+    pub(super) fn take_late(&mut self) -> Option<Batch<T>> {
+        if self.late.is_empty() {
+            None
+        } else {
+            Some(self.late.remove(0))
+        }
+    }
+}
