@@ -64,6 +64,13 @@ impl Pool {
     /// idle.
     pub(crate) fn schedule(&self, task: Arc<dyn Task>, partition: u32) {
         let mut q = self.work.lock();
+        if Self::all_gone(&q, self.workers) {
+            // No worker is left to run it: kept, it would be a reference
+            // cycle (task -> engine -> queue -> task) that nothing frees.
+            drop(q);
+            drop(task);
+            return;
+        }
         q.tasks.push_back((task, partition));
         let wake = q.idle > 0;
         drop(q);
@@ -113,8 +120,19 @@ impl Pool {
         }
         q.detached.retain(|&i| i != index);
         q.exited.push(index);
+        let orphans = if Self::all_gone(&q, self.workers) {
+            std::mem::take(&mut q.tasks)
+        } else {
+            VecDeque::new()
+        };
         drop(q);
         self.worker_exited.notify_all();
+        drop(orphans);
+    }
+
+    /// The pool is stopping and every worker it ever started has exited.
+    fn all_gone(q: &WorkQueue, workers: usize) -> bool {
+        workers > 0 && q.stopping && q.exited.len() >= q.next_index
     }
 
     /// Marks worker `id` to leave the pool once its current run returns, and
@@ -205,7 +223,13 @@ impl Pool {
             }
         }
         let exited = q.exited.clone();
+        let orphans = if Self::all_gone(&q, self.workers) {
+            std::mem::take(&mut q.tasks)
+        } else {
+            VecDeque::new()
+        };
         drop(q);
+        drop(orphans);
         let done: Vec<JoinHandle<()>> = {
             let mut threads = self.threads.lock();
             let (done, left): (Vec<_>, Vec<_>) = std::mem::take(&mut *threads)
