@@ -410,15 +410,18 @@ pub unsafe extern "C" fn spw_buffer_stats(
 /// (0 = do not wait, `UINT64_MAX` = no limit) for the callback, and stops the
 /// flusher threads. Whatever it returns, the buffer is closed.
 ///
-/// A callback still running when the time runs out is left to finish on its
-/// own; `spw_buffer_free` waits for it. Idempotent: a later call returns at
-/// once, with the first call's status. `spw_buffer_len` and
-/// `spw_buffer_stats` still work afterwards.
+/// Returns within `timeout_ms` even when a callback never returns. A
+/// callback still running then (abandoned past `flush_timeout` or not) is
+/// left to finish on its own, and `spw_buffer_free` waits for it.
+/// Idempotent: a later call returns at once, with the first call's status.
+/// `spw_buffer_len` and `spw_buffer_stats` still work afterwards.
 ///
 /// Returns `SPW_OK` when every item buffered at close was accepted by the
 /// callback; `SPW_ERR_SINK` if some were given up (the callback failed
-/// through `max_retries`); `SPW_ERR_TIMEOUT` if some were still undelivered
-/// when the time ran out; `SPW_ERR_NULL`. Thread-safe.
+/// through `max_retries`); `SPW_ERR_TIMEOUT` if, when the time ran out, some
+/// were still undelivered or a callback was still running;
+/// `SPW_ERR_INVALID`, closing nothing, when called from the buffer's own
+/// flush callback (it would wait for itself); `SPW_ERR_NULL`. Thread-safe.
 ///
 /// # Safety
 /// `buf` is NULL or a live buffer.
@@ -442,11 +445,13 @@ pub unsafe extern "C" fn spw_buffer_close(buf: *mut spw_buffer, timeout_ms: u64)
 ///
 /// A buffer still open is closed first, waiting up to its `flush_timeout`
 /// for the callback (as `spw_buffer_close`). Then it waits for any callback
-/// still running to return, so once it returns the callback is never called
-/// again and `user_data` may be freed. (A callback that never returns makes
-/// this wait forever.) Producers of the buffer stay valid: their inserts
-/// then return `SPW_ERR_CLOSED`, and each is still freed with
-/// `spw_producer_free`.
+/// still running to return, abandoned ones (past `flush_timeout`) included,
+/// so once it returns the callback is never called again and `user_data`
+/// may be freed; the buffer's own flusher threads have exited by then too.
+/// (A callback that never returns makes this wait forever.) Items still
+/// undelivered are not delivered any more. Producers of the buffer stay
+/// valid: their inserts then return `SPW_ERR_CLOSED`, and each is still
+/// freed with `spw_producer_free`.
 ///
 /// Must be the last call on `buf`: no other thread may be using it, and the
 /// callback must not call it.
