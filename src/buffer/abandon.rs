@@ -128,4 +128,17 @@ impl<T: Weigh + Send + 'static> Shared<T> {
     pub(super) fn in_own_sink(&self) -> bool {
         self.parts.iter().any(|part| part.state.lock().in_call_here())
     }
+
+    /// Drops, counted, everything in memory that no sink call holds, once
+    /// the sink will never be called again (`spw_buffer_free`).
+    pub(crate) fn drop_undelivered(&self) {
+        for (i, part) in self.parts.iter().enumerate() {
+            let mut st = part.state.lock();
+            let items = st.drop_undelivered();
+            part.notify(&st);
+            drop(st);
+            self.emit(i as u32, Events::dropped(items.len(), DropReason::Closed));
+            drop(items);
+        }
+    }
 }

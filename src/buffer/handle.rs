@@ -203,6 +203,12 @@ impl<T: Weigh + Send + 'static> Buffer<T> {
         self.core().in_own_sink()
     }
 
+    /// For `spw_buffer_free`, once the callback can never be called again:
+    /// whatever is still undelivered in memory is dropped and counted.
+    pub(crate) fn drop_undelivered(&self) {
+        self.core().drop_undelivered();
+    }
+
     /// After `close`, for a buffer with a private engine: waits until every
     /// one of its flusher threads has exited, those left in a call that
     /// outlived close's timeout included, and joins them. The caller must

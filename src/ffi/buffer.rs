@@ -61,6 +61,7 @@ impl Drop for spw_buffer {
         // engine, one left in a callback by close's timeout included, can
         // only finish, so none outlives spw_buffer_free.
         self.buffer.join_private_threads();
+        self.buffer.drop_undelivered();
     }
 }
 
@@ -530,6 +531,57 @@ mod tests {
             assert_eq!(last_error_string(), "");
         }
         assert_eq!(delivered.load(Ordering::SeqCst), 1);
+    }
+
+    unsafe extern "C" fn always_fail(
+        _user_data: *mut c_void,
+        _items: *const spw_item,
+        _count: usize,
+        _info: *const spw_flush_info,
+    ) -> c_int {
+        1
+    }
+
+    #[test]
+    fn free_counts_what_is_still_undelivered_as_dropped() {
+        let cfg = spw_config_new();
+        let mut buf = null_mut();
+        // SAFETY: cfg is live, buf is valid for one pointer; the callback
+        // uses no user_data.
+        unsafe {
+            for (k, v) in [
+                ("max_retries", "100"),
+                ("retry_backoff", "1h"),
+                ("retry_backoff_max", "1h"),
+            ] {
+                let (k, v) = (
+                    std::ffi::CString::new(k).unwrap(),
+                    std::ffi::CString::new(v).unwrap(),
+                );
+                assert_eq!(
+                    crate::ffi::config::spw_config_set(cfg, k.as_ptr(), v.as_ptr()),
+                    spw_status::SPW_OK
+                );
+            }
+            let st = spw_buffer_new(cfg, Some(always_fail), null_mut(), &mut buf);
+            assert_eq!(st, spw_status::SPW_OK, "{}", last_error_string());
+            spw_config_free(cfg);
+            for item in [b"a", b"b", b"c"] {
+                let st = spw_buffer_insert(buf, item.as_ptr().cast(), 1);
+                assert_eq!(st, spw_status::SPW_OK);
+            }
+            assert_eq!(spw_buffer_close(buf, 0), spw_status::SPW_ERR_TIMEOUT);
+            // What spw_buffer_free does, step by step, so the counts can be
+            // read before the buffer goes.
+            let b = &*buf;
+            b.gate.shut();
+            b.buffer.join_private_threads();
+            b.buffer.drop_undelivered();
+            let c = b.buffer.stats().counts;
+            assert!(c.is_conserved(), "{c:?}");
+            assert_eq!((c.inserted, c.dropped, c.buffered, c.in_flight), (3, 3, 0, 0));
+            spw_buffer_free(buf);
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::engine::WorkerId;
 use crate::sink::FlushReason;
 use crate::sync::thread::{current, ThreadId};
 
+use super::mark::Outcome;
 use super::pending::Batch;
 use super::PartState;
 
@@ -112,5 +113,34 @@ impl<T> PartState<T> {
         } else {
             Some(self.late.remove(0))
         }
+    }
+
+    /// Gives up what memory holds that no sink call has (pending items, a
+    /// batch waiting for its retry, requeued batches), counted dropped: for
+    /// a buffer whose sink will never be called again. Batches read from the
+    /// spool stay: their records are still on disk for the next run.
+    /// Returns the items, to be dropped after the lock is released.
+    pub(crate) fn drop_undelivered(&mut self) -> Vec<T> {
+        let mut out = Vec::new();
+        for mut c in self.pending.take_all() {
+            let n = c.items.len() as u64;
+            self.resolve(c.first_seq, n, Outcome::Dropped);
+            self.counts.dropped += n;
+            out.append(&mut c.items);
+        }
+        let mut waiting: Vec<Batch<T>> = std::mem::take(&mut self.late);
+        if self.retry.as_ref().is_some_and(|b| !b.from_spool) {
+            waiting.extend(self.retry.take());
+            self.retry_due = false;
+        }
+        for b in waiting {
+            if b.from_spool {
+                self.late.push(b);
+            } else {
+                out.extend(self.drop_batch(b));
+            }
+        }
+        self.check();
+        out
     }
 }
