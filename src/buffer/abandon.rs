@@ -19,9 +19,11 @@ use super::shared::{Events, Shared};
 
 impl<T: Weigh + Send + 'static> Shared<T> {
     /// Records the sink call about to start for `batch` on `worker`, and
-    /// arms its watchdog (a manual engine has none: its calls run on the
-    /// caller's thread, which nothing could replace). Returns the call's id
-    /// and its deadline, as the sink is told it.
+    /// makes sure the partition's watchdog will look at it (a manual engine
+    /// has none: its calls run on the caller's thread, which nothing could
+    /// replace). One timer entry per partition at most, re-armed when it
+    /// fires, so a busy partition does not fill the timer heap. Returns the
+    /// call's id and its deadline, as the sink is told it.
     pub(super) fn begin_call(
         &self,
         st: &mut PartState<T>,
@@ -29,41 +31,50 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         worker: Option<WorkerId>,
         batch: &Batch<T>,
     ) -> (u64, Instant) {
-        let id = st.begin_call(worker, batch);
         let deadline = Instant::now() + self.config.flush_timeout;
-        if worker.is_some() && !self.engine.is_manual() {
-            self.arm(deadline, p, TimerKind::Watchdog, id);
+        let id = st.begin_call(worker, batch, deadline);
+        if worker.is_some() && !self.engine.is_manual() && st.flow().watchdog.is_none() {
+            st.flow_mut().watchdog = Some(deadline);
+            self.arm(deadline, p, TimerKind::Watchdog, 0);
         }
         (id, deadline)
     }
 
-    /// The watchdog of call `id` fired (on the timer thread). A call still
-    /// running is abandoned if the engine can replace its thread; past the
-    /// engine's bound it keeps its thread and the partition waits for it
-    /// (it is counted timed out when it returns).
-    pub(super) fn on_watchdog(&self, p: u32, id: u64) {
+    /// The partition's watchdog fired (on the timer thread). A call past
+    /// its deadline is abandoned if the engine can replace its thread; past
+    /// the engine's bound it keeps its thread and the partition waits for it
+    /// (counted timed out when it returns).
+    pub(super) fn on_watchdog(&self, p: u32) {
         let part = &self.parts[p as usize];
         let mut st = part.state.lock();
-        let Some(call) = st.live_call(id).cloned() else {
-            return; // it returned in time
-        };
-        let Some(worker) = call.worker else { return };
+        st.flow_mut().watchdog = None;
+        let now = Instant::now();
+        let overdue = st.overdue_call(now).cloned();
         // Under the partition lock, so the call cannot settle meanwhile: the
         // worker is still inside it when the engine marks it detached.
-        if !self.engine.detach(worker) {
-            return;
+        let abandoned = overdue.filter(|call| {
+            call.worker
+                .is_some_and(|worker| self.engine.detach(worker))
+        });
+        if let Some(call) = &abandoned {
+            st.abandon_call(call.id);
+            // The abandoned flush owned `running`; it passes to the queue,
+            // or ends.
+            let room = self.room(&st);
+            self.drain(&mut st, room);
+            if st.has_ready() {
+                self.schedule(p);
+            } else {
+                st.flow_mut().running = false;
+            }
+            part.notify(&st);
         }
-        st.abandon_call(id);
-        // The abandoned flush owned `running`; it passes to the queue or ends.
-        let room = self.room(&st);
-        self.drain(&mut st, room);
-        if st.has_ready() {
-            self.schedule(p);
-        } else {
-            st.flow_mut().running = false;
+        if let Some(next) = st.next_watchdog(now) {
+            st.flow_mut().watchdog = Some(next);
+            self.arm(next, p, TimerKind::Watchdog, 0);
         }
-        part.notify(&st);
         drop(st);
+        let Some(call) = abandoned else { return };
         self.observe(|obs| {
             obs.on_flush_timeout(&FlushTimeoutEvent {
                 buffer: &self.name,

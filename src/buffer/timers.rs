@@ -63,7 +63,7 @@ impl<T: Weigh + Send + 'static> Task for Shared<T> {
         match kind {
             TimerKind::Interval => self.on_interval(partition),
             TimerKind::Retry => self.on_retry(partition, gen),
-            TimerKind::Watchdog => self.on_watchdog(partition, gen),
+            TimerKind::Watchdog => self.on_watchdog(partition),
         }
     }
 }

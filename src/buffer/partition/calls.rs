@@ -26,14 +26,22 @@ pub(crate) struct Call {
     /// Given up at `flush_timeout`: the partition has moved on.
     pub(crate) abandoned: bool,
     pub(crate) started: Instant,
+    /// When `flush_timeout` runs out for it.
+    pub(crate) deadline: Instant,
     pub(crate) reason: FlushReason,
     pub(crate) attempt: u32,
     pub(crate) items: usize,
 }
 
 impl<T> PartState<T> {
-    /// Records a sink call about to start for `batch`. Returns its id.
-    pub(crate) fn begin_call(&mut self, worker: Option<WorkerId>, batch: &Batch<T>) -> u64 {
+    /// Records a sink call about to start for `batch`, due by `deadline`.
+    /// Returns its id.
+    pub(crate) fn begin_call(
+        &mut self,
+        worker: Option<WorkerId>,
+        batch: &Batch<T>,
+        deadline: Instant,
+    ) -> u64 {
         self.next_call += 1;
         let id = self.next_call;
         self.calls.push(Call {
@@ -42,6 +50,7 @@ impl<T> PartState<T> {
             thread: current().id(),
             abandoned: false,
             started: Instant::now(),
+            deadline,
             reason: batch.reason,
             attempt: batch.attempt,
             items: batch.len(),
@@ -57,9 +66,23 @@ impl<T> PartState<T> {
         }
     }
 
-    /// Call `id`, if it is still running and not yet abandoned.
-    pub(crate) fn live_call(&self, id: u64) -> Option<&Call> {
-        self.calls.iter().find(|c| c.id == id && !c.abandoned)
+    /// A call past its deadline at `now`, still running and not abandoned.
+    pub(crate) fn overdue_call(&self, now: Instant) -> Option<&Call> {
+        self.calls
+            .iter()
+            .find(|c| !c.abandoned && c.deadline <= now)
+    }
+
+    /// When the partition's watchdog should look next: the earliest future
+    /// deadline of a call not abandoned. A call already overdue and kept
+    /// (past the engine's bound) is not looked at again: the partition
+    /// waits for it, as the contract says.
+    pub(crate) fn next_watchdog(&self, now: Instant) -> Option<Instant> {
+        self.calls
+            .iter()
+            .filter(|c| !c.abandoned && c.deadline > now)
+            .map(|c| c.deadline)
+            .min()
     }
 
     /// Gives up call `id` at its time limit: a failed attempt, timed out,

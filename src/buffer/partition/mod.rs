@@ -77,6 +77,9 @@ pub(crate) struct Flow {
     /// `close` has moved every ring's items into the pending queue; a
     /// producer that pushed after that takes its item back.
     pub(crate) final_drained: bool,
+    /// The deadline of the one watchdog entry this partition has in the
+    /// engine's timer heap, if any (`abandon.rs`).
+    pub(crate) watchdog: Option<Instant>,
 }
 
 pub(crate) struct PartState<T> {
@@ -133,6 +136,7 @@ impl<T> PartState<T> {
                 waiters: 0,
                 closing: false,
                 final_drained: false,
+                watchdog: None,
             },
             jitter: Jitter::new(),
         };
