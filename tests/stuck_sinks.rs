@@ -121,7 +121,11 @@ fn a_stuck_sink_does_not_stop_another_buffer_of_the_same_engine() {
         (1, 1, 1, 1)
     );
     assert_eq!(engine.abandoned_threads(), 1);
-    assert_eq!(engine.live_threads(), 2, "the stuck thread and its replacement");
+    assert_eq!(
+        engine.live_threads(),
+        2,
+        "the stuck thread and its replacement"
+    );
 
     // The other buffer delivers on the replacement thread, on time.
     for v in 0..10 {
@@ -143,7 +147,9 @@ fn a_stuck_sink_does_not_stop_another_buffer_of_the_same_engine() {
             error: None
         })
     );
-    let report = stuck.sync_flush(WAIT).expect("the requeued batch is delivered");
+    let report = stuck
+        .sync_flush(WAIT)
+        .expect("the requeued batch is delivered");
     assert!(report.all_delivered());
     let mut all = got_stuck.lock().unwrap().clone();
     all.sort_unstable();
@@ -154,7 +160,9 @@ fn a_stuck_sink_does_not_stop_another_buffer_of_the_same_engine() {
     assert_eq!((c.flush_timeouts, c.failed_flushes, c.retries), (1, 1, 1));
 
     let reports = engine.stop(WAIT);
-    assert!(reports.iter().all(|(_, r)| r.undelivered == 0 && !r.timed_out));
+    assert!(reports
+        .iter()
+        .all(|(_, r)| r.undelivered == 0 && !r.timed_out));
 }
 
 #[test]
@@ -190,7 +198,9 @@ fn abandoned_threads_are_bounded_by_workers() {
     // Two calls on the two workers are abandoned and replaced; the two
     // replacements then get stuck too, past the bound: they keep their
     // threads, and their partitions wait.
-    let mut partitions: Vec<u32> = (0..4).map(|_| entered.recv_timeout(WAIT).unwrap()).collect();
+    let mut partitions: Vec<u32> = (0..4)
+        .map(|_| entered.recv_timeout(WAIT).unwrap())
+        .collect();
     partitions.sort_unstable();
     assert_eq!(partitions, [0, 1, 2, 3]);
     for _ in 0..2 {
@@ -226,7 +236,9 @@ fn close_returns_within_its_timeout_and_reports_a_stuck_call() {
     let (entered_tx, entered) = channel::<()>();
     let (l, e) = (latch.clone(), Mutex::new(entered_tx));
     let buf = Buffer::new(
-        BufferConfig::new().max_size(1).flush_timeout(Duration::from_secs(60)),
+        BufferConfig::new()
+            .max_size(1)
+            .flush_timeout(Duration::from_secs(60)),
         move |_: &[u32], _: &FlushContext<'_>| {
             let _ = e.lock().unwrap().send(());
             l.wait();

@@ -52,10 +52,8 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         let overdue = st.overdue_call(now).cloned();
         // Under the partition lock, so the call cannot settle meanwhile: the
         // worker is still inside it when the engine marks it detached.
-        let abandoned = overdue.filter(|call| {
-            call.worker
-                .is_some_and(|worker| self.engine.detach(worker))
-        });
+        let abandoned =
+            overdue.filter(|call| call.worker.is_some_and(|worker| self.engine.detach(worker)));
         if let Some(call) = &abandoned {
             st.abandon_call(call.id);
             // The abandoned flush owned `running`; it passes to the queue,
@@ -137,7 +135,9 @@ impl<T: Weigh + Send + 'static> Shared<T> {
     /// Whether the calling thread is inside one of this buffer's sink calls
     /// (where `sync_flush` and `close` would wait on themselves).
     pub(super) fn in_own_sink(&self) -> bool {
-        self.parts.iter().any(|part| part.state.lock().in_call_here())
+        self.parts
+            .iter()
+            .any(|part| part.state.lock().in_call_here())
     }
 
     /// Drops, counted, everything in memory that no sink call holds, once

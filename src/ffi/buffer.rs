@@ -579,7 +579,10 @@ mod tests {
             b.buffer.drop_undelivered();
             let c = b.buffer.stats().counts;
             assert!(c.is_conserved(), "{c:?}");
-            assert_eq!((c.inserted, c.dropped, c.buffered, c.in_flight), (3, 3, 0, 0));
+            assert_eq!(
+                (c.inserted, c.dropped, c.buffered, c.in_flight),
+                (3, 3, 0, 0)
+            );
             spw_buffer_free(buf);
         }
     }
