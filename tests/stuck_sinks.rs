@@ -268,7 +268,9 @@ fn sync_flush_and_close_from_inside_the_own_sink_return_at_once() {
             let me = m.lock().unwrap().clone().expect("set before the flush");
             let err = me.sync_flush(WAIT).unwrap_err();
             let report = me.close(WAIT);
-            a.lock().unwrap().push((err.to_string(), report.timed_out));
+            a.lock()
+                .unwrap()
+                .push((err.to_string(), report.timed_out, report.running_calls));
             Ok::<(), SinkError>(())
         })
         .engine(&engine)
@@ -282,7 +284,8 @@ fn sync_flush_and_close_from_inside_the_own_sink_return_at_once() {
         [(
             "sync_flush called from inside the buffer's own sink, where it would wait for itself"
                 .to_string(),
-            true
+            true,
+            1
         )]
     );
     // The close begun inside goes on; from outside it waits and reports.

@@ -132,6 +132,14 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         drop(failed_items);
     }
 
+    /// Sink calls running now, abandoned ones included.
+    pub(super) fn running_calls(&self) -> u64 {
+        self.parts
+            .iter()
+            .map(|part| part.state.lock().running_calls() as u64)
+            .sum()
+    }
+
     /// Whether the calling thread is inside one of this buffer's sink calls
     /// (where `sync_flush` and `close` would wait on themselves).
     pub(super) fn in_own_sink(&self) -> bool {

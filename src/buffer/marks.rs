@@ -134,7 +134,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
                 undelivered: counts.buffered + counts.in_flight,
                 spooled: counts.spooled,
                 timed_out: true,
-                running_calls: 1,
+                running_calls: self.running_calls(),
                 counts,
                 ..CloseReport::default()
             };
@@ -166,13 +166,8 @@ impl<T: Weigh + Send + 'static> Closable for Shared<T> {
         let (flushed, timed_out) = self.collect(marks, deadline);
         self.settle_spools();
         let counts = self.stats().counts;
-        let running_calls = self
-            .parts
-            .iter()
-            .map(|part| part.state.lock().running_calls() as u64)
-            .sum();
         let report = CloseReport {
-            running_calls,
+            running_calls: self.running_calls(),
             delivered: flushed.delivered(),
             dropped: flushed.dropped(),
             undelivered: flushed.undelivered(),
