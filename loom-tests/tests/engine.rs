@@ -14,6 +14,7 @@
 //! and close joins every thread (a lost wake-up is a loom deadlock).
 #![cfg(loom)]
 
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 use std::sync::{Arc as StdArc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -24,6 +25,13 @@ const NEVER: Duration = Duration::from_secs(3600);
 
 #[test]
 fn watchdog_abandons_and_replaces_a_worker_and_the_batch_goes_again() {
+    // Executions by how many calls were abandoned (0, 1, 2): the model must
+    // reach each, or it proves nothing about the replacement.
+    static ABANDONED: [StdAtomicUsize; 3] = [
+        StdAtomicUsize::new(0),
+        StdAtomicUsize::new(0),
+        StdAtomicUsize::new(0),
+    ];
     loom::model(|| {
         let engine = Engine::new(1).unwrap();
         let log = StdArc::new(StdMutex::new(Vec::new()));
@@ -63,7 +71,13 @@ fn watchdog_abandons_and_replaces_a_worker_and_the_batch_goes_again() {
         assert_eq!(c.flush_timeouts, calls, "every call ran past 1 ns: {c:?}");
         let seen = log.lock().unwrap().clone();
         assert_eq!(seen, vec![7; calls as usize], "one sink call per attempt");
+        ABANDONED[c.failed_flushes as usize].fetch_add(1, StdOrdering::Relaxed);
         drop(buf);
         engine.stop(NEVER);
     });
+    let runs: Vec<usize> = ABANDONED
+        .iter()
+        .map(|n| n.load(StdOrdering::Relaxed))
+        .collect();
+    assert!(runs.iter().all(|&n| n > 0), "executions by abandoned calls: {runs:?}");
 }
