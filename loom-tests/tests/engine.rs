@@ -79,5 +79,8 @@ fn watchdog_abandons_and_replaces_a_worker_and_the_batch_goes_again() {
         .iter()
         .map(|n| n.load(StdOrdering::Relaxed))
         .collect();
-    assert!(runs.iter().all(|&n| n > 0), "executions by abandoned calls: {runs:?}");
+    assert!(
+        runs.iter().all(|&n| n > 0),
+        "executions by abandoned calls: {runs:?}"
+    );
 }
