@@ -387,10 +387,19 @@ typedef struct spw_flush_info {
  in insertion order; different partitions may call at the same time, so
  anything `user_data` points at must be safe to use from several threads.
 
+ A call that runs past `flush_timeout` is abandoned: the attempt counts as
+ failed, a replacement flusher thread starts (at most `workers` abandoned
+ calls per engine are replaced; past that the partition waits for the
+ call), and the partition flushes on, so an abandoned call is the one
+ exception to "one call per partition at a time". Its batch stays with it;
+ when it returns, whatever it returns, the batch is retried or spilled as
+ configured, so a batch may arrive twice (at least once).
+
  The callback must return normally: no C++ exception and no `longjmp` may
- leave it (that is undefined behaviour). It may insert into its own buffer,
- but must not call `spw_buffer_sync_flush`, `spw_buffer_close` or
- `spw_buffer_free` on it (they wait for the callback to finish).
+ leave it (that is undefined behaviour). It may insert into its own buffer;
+ `spw_buffer_sync_flush` and `spw_buffer_close` on it return
+ `SPW_ERR_INVALID` at once (they would wait for the callback itself), and
+ it must not call `spw_buffer_free` on it.
  */
 typedef int (*spw_flush_fn)(void *user_data,
                             const struct spw_item *items,
@@ -1025,15 +1034,18 @@ enum spw_status spw_buffer_stats(const struct spw_buffer *buf, struct spw_stats 
  (0 = do not wait, `UINT64_MAX` = no limit) for the callback, and stops the
  flusher threads. Whatever it returns, the buffer is closed.
 
- A callback still running when the time runs out is left to finish on its
- own; `spw_buffer_free` waits for it. Idempotent: a later call returns at
- once, with the first call's status. `spw_buffer_len` and
- `spw_buffer_stats` still work afterwards.
+ Returns within `timeout_ms` even when a callback never returns. A
+ callback still running then (abandoned past `flush_timeout` or not) is
+ left to finish on its own, and `spw_buffer_free` waits for it.
+ Idempotent: a later call returns at once, with the first call's status.
+ `spw_buffer_len` and `spw_buffer_stats` still work afterwards.
 
  Returns `SPW_OK` when every item buffered at close was accepted by the
  callback; `SPW_ERR_SINK` if some were given up (the callback failed
- through `max_retries`); `SPW_ERR_TIMEOUT` if some were still undelivered
- when the time ran out; `SPW_ERR_NULL`. Thread-safe.
+ through `max_retries`); `SPW_ERR_TIMEOUT` if, when the time ran out, some
+ were still undelivered or a callback was still running;
+ `SPW_ERR_INVALID`, closing nothing, when called from the buffer's own
+ flush callback (it would wait for itself); `SPW_ERR_NULL`. Thread-safe.
 
  # Safety
  `buf` is NULL or a live buffer.
@@ -1045,11 +1057,13 @@ enum spw_status spw_buffer_close(struct spw_buffer *buf, uint64_t timeout_ms);
 
  A buffer still open is closed first, waiting up to its `flush_timeout`
  for the callback (as `spw_buffer_close`). Then it waits for any callback
- still running to return, so once it returns the callback is never called
- again and `user_data` may be freed. (A callback that never returns makes
- this wait forever.) Producers of the buffer stay valid: their inserts
- then return `SPW_ERR_CLOSED`, and each is still freed with
- `spw_producer_free`.
+ still running to return, abandoned ones (past `flush_timeout`) included,
+ so once it returns the callback is never called again and `user_data`
+ may be freed; the buffer's own flusher threads have exited by then too.
+ (A callback that never returns makes this wait forever.) Items still
+ undelivered are not delivered any more. Producers of the buffer stay
+ valid: their inserts then return `SPW_ERR_CLOSED`, and each is still
+ freed with `spw_producer_free`.
 
  Must be the last call on `buf`: no other thread may be using it, and the
  callback must not call it.

@@ -61,7 +61,9 @@ pub struct FlushContext<'a> {
     /// 0 on the first try, 1.. on retries of the same batch.
     pub attempt: u32,
     /// When `flush_timeout` runs out for this call. The sink is not
-    /// interrupted; a call that returns later is reported as timed out.
+    /// interrupted, but past it the call is abandoned (see
+    /// `BufferConfig::flush_timeout`): whatever it returns later, its batch
+    /// goes again.
     pub deadline: Instant,
     /// The buffer's `flush_meta`, handed through unchanged.
     pub flush_meta: Option<&'a str>,

@@ -124,6 +124,9 @@ pub struct CloseReport {
     pub not_durable: u64,
     /// The timeout passed before everything was resolved.
     pub timed_out: bool,
+    /// Sink calls still running when close returned, abandoned ones (past
+    /// `flush_timeout`) included: their batches are among `undelivered`.
+    pub running_calls: u64,
     /// The buffer's final counters.
     pub counts: Counts,
 }

@@ -145,7 +145,9 @@ mod imp {
     pub(crate) use super::asymmetric::{heavy_fence, light_fence, prepare_asymmetric_fences};
 
     pub(crate) mod thread {
-        pub(crate) use std::thread::{current, panicking, spawn, yield_now, Builder, JoinHandle};
+        pub(crate) use std::thread::{
+            current, panicking, spawn, yield_now, Builder, JoinHandle, ThreadId,
+        };
     }
 
     /// A hint that we are busy-waiting; under loom it yields to other threads.
@@ -191,7 +193,7 @@ mod imp {
     }
 
     pub(crate) mod thread {
-        pub(crate) use loom::thread::{current, spawn, yield_now, Builder, JoinHandle};
+        pub(crate) use loom::thread::{current, spawn, yield_now, Builder, JoinHandle, ThreadId};
         pub(crate) use std::thread::panicking;
     }
 

@@ -141,12 +141,12 @@ fn yaml_plain_numbers_get_the_same_answer_as_set() {
 /// deadline is detached, not joined, so it may still be alive, holding its
 /// memory, after `spw_buffer_free` returned. Replayed here without timing
 /// luck in the setup: the callback is held until close has returned; after
-/// `spw_buffer_free` no thread of the buffer may be left. Whether the
-/// detached worker has exited by then is still a race, so today this fails
-/// in some runs only (1 to 2 in 5 here); it counts the process's threads, so run it alone
-/// (`--include-ignored --test-threads=1 no_thread_outlives`).
+/// `spw_buffer_free` no thread of the buffer may be left. Fixed by issue 11
+/// section 1: `spw_buffer_free` shuts the callback gate, then joins every
+/// thread of the buffer's private engine, the one left in the callback
+/// included. It counts the process's spillway threads (by name, so the test
+/// harness's own threads do not matter).
 #[test]
-#[ignore = "issue 11 section 1 (spw_buffer_free waits for running callbacks): a worker detached by close(0) outlives spw_buffer_free"]
 fn no_thread_outlives_spw_buffer_free_after_close_with_timeout_zero() {
     use spillway::ffi::*;
     use std::ffi::{c_int, c_void};
@@ -172,6 +172,8 @@ fn no_thread_outlives_spw_buffer_free_after_close_with_timeout_zero() {
     fn threads() -> usize {
         std::fs::read_dir("/proc/self/task")
             .expect("procfs")
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.starts_with("spillway-"))
             .count()
     }
 

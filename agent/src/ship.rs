@@ -468,7 +468,8 @@ fn drain(buffer: &Buffer<Record>, watch: &Watch) -> bool {
         }
         match buffer.sync_flush(TICK * 2) {
             Ok(_) | Err(SyncFlushError::Timeout(_)) => {}
-            Err(SyncFlushError::Closed) => return false,
+            // InsideSink: not called from a sink; were it, waiting would hang.
+            Err(SyncFlushError::Closed | SyncFlushError::InsideSink) => return false,
         }
     }
 }

@@ -143,6 +143,9 @@ pub enum SyncFlushError {
     Timeout(FlushReport),
     /// The buffer is closed.
     Closed,
+    /// Called from inside one of this buffer's own sink calls, where it
+    /// would wait for itself; refused at once.
+    InsideSink,
 }
 
 impl fmt::Display for SyncFlushError {
@@ -154,6 +157,9 @@ impl fmt::Display for SyncFlushError {
                 r.undelivered()
             ),
             Self::Closed => f.write_str("buffer is closed"),
+            Self::InsideSink => f.write_str(
+                "sync_flush called from inside the buffer's own sink, where it would wait for itself",
+            ),
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crate::engine::TimerKind;
+use crate::engine::{TimerKind, WorkerId};
 use crate::observer::{DropReason, FlushEnd, FlushStart, RetryEvent};
 use crate::panic::panic_message;
 use crate::sink::{FlushContext, SinkError};
@@ -16,8 +16,9 @@ use super::partition::{Batch, PartState};
 use super::shared::{Events, Shared};
 
 impl<T: Weigh + Send + 'static> Shared<T> {
-    /// One flush of partition `p`.
-    pub(super) fn flush_one(&self, p: u32) {
+    /// One flush of partition `p`, on flusher thread `worker` (`None`: a
+    /// thread assisting a manual engine).
+    pub(super) fn flush_one(&self, p: u32, worker: Option<WorkerId>) {
         let part = &self.parts[p as usize];
         let mut st = part.state.lock();
         let room = self.room(&st);
@@ -32,14 +33,21 @@ impl<T: Weigh + Send + 'static> Shared<T> {
             self.emit_notes(p); // a failed spool read
             return;
         };
+        let (call, deadline) = self.begin_call(&mut st, p, worker, &batch);
         drop(st);
 
-        let (result, elapsed) = self.call_sink(p, &batch);
-        let timed_out = elapsed > self.config.flush_timeout;
+        let (result, elapsed) = self.call_sink(p, &batch, deadline);
 
+        let mut st = part.state.lock();
+        if st.end_call(call) {
+            self.settle_late(st, p, batch, result, elapsed);
+            return;
+        }
+        // Past flush_timeout but kept (no thread to replace it, or a manual
+        // engine): counted timed out, settled as usual.
+        let timed_out = elapsed > self.config.flush_timeout;
         let mut events = Events::new();
         let mut failed_items = None;
-        let mut st = part.state.lock();
         st.record_call(elapsed, timed_out);
         match result {
             Ok(()) => {
@@ -84,7 +92,12 @@ impl<T: Weigh + Send + 'static> Shared<T> {
 
     /// Calls the sink with `batch` (no lock held), between the observer's
     /// start and end events. A panicking sink is a failed call.
-    fn call_sink(&self, p: u32, batch: &Batch<T>) -> (Result<(), SinkError>, Duration) {
+    fn call_sink(
+        &self,
+        p: u32,
+        batch: &Batch<T>,
+        deadline: Instant,
+    ) -> (Result<(), SinkError>, Duration) {
         let cfg = &self.config;
         let n = batch.len();
         self.observe(|obs| {
@@ -102,7 +115,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
             partition: p,
             reason: batch.reason,
             attempt: batch.attempt,
-            deadline: started + cfg.flush_timeout,
+            deadline,
             flush_meta: cfg.flush_meta.as_deref(),
             batch_bytes: batch.chunk.bytes,
         };

@@ -185,6 +185,12 @@ impl<T: Weigh + Send + 'static> Buffer<T> {
     /// for the sink; then releases the buffer's threads (a private engine's
     /// are stopped; a sink that never returns is left behind, not waited
     /// for). Idempotent: later calls return the first report.
+    ///
+    /// Returns within `timeout` even when sink calls are stuck: the report
+    /// counts them (`running_calls`; their items are `undelivered`).
+    /// Called from inside this buffer's own sink, it begins the close but
+    /// returns at once (it would wait for itself), with `timed_out` set;
+    /// that report is not kept, so a later close from outside still waits.
     pub fn close(&self, timeout: Duration) -> CloseReport {
         self.core().close(timeout)
     }
@@ -192,6 +198,29 @@ impl<T: Weigh + Send + 'static> Buffer<T> {
     /// Whether `close` has begun.
     pub fn is_closed(&self) -> bool {
         self.core().is_closed()
+    }
+
+    /// Whether the calling thread is inside one of this buffer's sink calls.
+    pub(crate) fn in_own_sink(&self) -> bool {
+        self.core().in_own_sink()
+    }
+
+    /// For `spw_buffer_free`, once the callback can never be called again:
+    /// whatever is still undelivered in memory is dropped and counted.
+    pub(crate) fn drop_undelivered(&self) {
+        self.core().drop_undelivered();
+    }
+
+    /// After `close`, for a buffer with a private engine: waits until every
+    /// one of its flusher threads has exited, those left in a call that
+    /// outlived close's timeout included, and joins them. The caller must
+    /// know that every such call returns (the C layer shuts its callback
+    /// gate first).
+    pub(crate) fn join_private_threads(&self) {
+        let core = self.core();
+        if core.private_engine {
+            core.engine.join_threads();
+        }
     }
 }
 

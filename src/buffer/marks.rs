@@ -95,6 +95,9 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         if self.is_closed() {
             return Err(SyncFlushError::Closed);
         }
+        if self.in_own_sink() {
+            return Err(SyncFlushError::InsideSink);
+        }
         let deadline = Instant::now() + timeout;
         let marks = self.mark_all(FlushReason::Manual, false);
         let (report, timed_out) = self.collect(marks, deadline);
@@ -127,6 +130,20 @@ impl<T: Weigh + Send + 'static> Shared<T> {
     pub(crate) fn close(&self, timeout: Duration) -> CloseReport {
         let deadline = Instant::now() + timeout;
         self.begin_close();
+        if self.in_own_sink() {
+            // Waiting here would wait for this very call: the close goes on
+            // (inserts stop, everything is flushed), but this returns at once
+            // and keeps no report, so a later close from outside still waits.
+            let counts = self.stats().counts;
+            return CloseReport {
+                undelivered: counts.buffered + counts.in_flight,
+                spooled: counts.spooled,
+                timed_out: true,
+                running_calls: self.running_calls(),
+                counts,
+                ..CloseReport::default()
+            };
+        }
         self.finish_close(deadline)
     }
 }
@@ -155,6 +172,7 @@ impl<T: Weigh + Send + 'static> Closable for Shared<T> {
         let unsynced = self.settle_spools();
         let counts = self.stats().counts;
         let report = CloseReport {
+            running_calls: self.running_calls(),
             delivered: flushed.delivered(),
             dropped: flushed.dropped(),
             undelivered: flushed.undelivered(),

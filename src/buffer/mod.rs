@@ -34,6 +34,7 @@
 //! producer handles), and `partition/` (one partition's state and books,
 //! its rings and its spool).
 
+mod abandon;
 mod admit;
 mod builder;
 mod error;

@@ -2,7 +2,7 @@
 //! armed entry per partition, re-armed lazily) and a failed batch's retry
 //! backoff; and the buffer as the engine's [`Task`].
 
-use crate::engine::{Task, TimerKind};
+use crate::engine::{Task, TimerKind, WorkerId};
 use crate::sink::FlushReason;
 use crate::weigh::Weigh;
 
@@ -63,14 +63,15 @@ impl<T: Weigh + Send + 'static> Shared<T> {
 }
 
 impl<T: Weigh + Send + 'static> Task for Shared<T> {
-    fn run(&self, partition: u32) {
-        self.flush_one(partition);
+    fn run(&self, partition: u32, worker: Option<WorkerId>) {
+        self.flush_one(partition, worker);
     }
 
     fn fire(&self, partition: u32, kind: TimerKind, gen: u64) {
         match kind {
             TimerKind::Interval => self.on_interval(partition),
             TimerKind::Retry => self.on_retry(partition, gen),
+            TimerKind::Watchdog => self.on_watchdog(partition),
         }
     }
 }

@@ -94,8 +94,17 @@ pub struct BufferConfig {
     /// Up to this much time, drawn at random afresh each cycle, is added to
     /// `flush_interval`. Default 0 (no jitter).
     pub flush_jitter: Duration,
-    /// Time a sink call may take before it is reported as timed out (an
-    /// event and an error; it never deadlocks `close`). Default 30 s; above 0.
+    /// Time a sink call may take. Past it, on an engine with threads, the
+    /// call is abandoned: the attempt counts as failed (`failed_flushes`,
+    /// `flush_timeouts`, `Observer::on_flush_timeout`), the engine replaces
+    /// the flusher thread stuck in it (at most `workers` abandoned calls per
+    /// engine; past that the partition waits for the call), and the
+    /// partition flushes on. The call keeps its batch; when it returns, its
+    /// result is only counted (`Observer::on_abandoned_return`) and the batch
+    /// is retried, spilled or dropped as usual, so it may be delivered twice
+    /// (at least once). The sink sees the deadline as
+    /// [`FlushContext::deadline`](crate::FlushContext::deadline). On a manual
+    /// engine a call past it is only counted. Default 30 s; above 0.
     pub flush_timeout: Duration,
     /// Opaque text handed to every sink call, like a destination or a
     /// priority. Default unset.

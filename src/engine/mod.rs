@@ -23,10 +23,12 @@ use std::time::{Duration, Instant};
 
 use crate::stats::CloseReport;
 use crate::sync::rc::{Arc, Weak};
-use crate::sync::thread::Builder;
+use crate::sync::thread::{current, Builder, JoinHandle};
+use crate::sync::Mutex;
 
 use clock::Clock;
 use pool::Pool;
+pub(crate) use pool::WorkerId;
 pub use registry::RegisterError;
 use registry::Registry;
 use timer::Timer;
@@ -35,8 +37,9 @@ pub(crate) use timer::TimerKind;
 /// Work the engine runs: a run for a partition when scheduled, and a firing
 /// when a deadline armed for it comes.
 pub(crate) trait Task: Send + Sync + 'static {
-    /// Runs the work queued for `partition` (on a flusher thread).
-    fn run(&self, partition: u32);
+    /// Runs the work queued for `partition`: on flusher thread `worker`, or
+    /// (`None`) on a thread that assists a manual engine.
+    fn run(&self, partition: u32, worker: Option<WorkerId>);
     /// A deadline armed with [`Engine::arm`] came (on the timer thread).
     fn fire(&self, partition: u32, kind: TimerKind, gen: u64);
 }
@@ -52,8 +55,18 @@ pub(crate) trait Closable: Send + Sync + 'static {
 pub(crate) struct EngineInner {
     pool: Pool,
     timer: Timer,
+    /// The timer thread, until shutdown joins it.
+    timer_thread: Mutex<Option<JoinHandle<()>>>,
     clock: Clock,
     registry: Registry,
+}
+
+/// Starts flusher thread `index` of the engine `inner`.
+fn spawn_worker(inner: &Arc<EngineInner>, index: usize) -> std::io::Result<JoinHandle<()>> {
+    let me = Arc::clone(inner);
+    Builder::new()
+        .name(format!("spillway-flush-{index}"))
+        .spawn(move || me.pool.worker_loop(index))
 }
 
 impl EngineInner {
@@ -64,6 +77,14 @@ impl EngineInner {
     /// Stops the timer, then the pool (see [`Pool::shutdown`]).
     fn shutdown(&self, deadline: Instant) {
         self.timer.stop();
+        let timer = self.timer_thread.lock().take();
+        if let Some(h) = timer {
+            if h.thread().id() == current().id() {
+                drop(h); // the last handle went on the timer thread itself
+            } else {
+                let _ = h.join();
+            }
+        }
         self.pool.shutdown(deadline);
     }
 }
@@ -152,31 +173,20 @@ impl Engine {
         }
         let engine = Self::with_parts(workers, Clock::Real);
         let inner = &engine.handle.inner;
-        let mut threads = Vec::with_capacity(workers + 1);
-        let spawn = |name: String, f: Box<dyn FnOnce() + Send>| Builder::new().name(name).spawn(f);
-        // Workers first, then the timer thread: `Pool::shutdown` counts on it.
         for i in 0..workers {
-            let me = Arc::clone(inner);
-            match spawn(
-                format!("spillway-flush-{i}"),
-                Box::new(move || me.pool.worker_loop(i)),
-            ) {
-                Ok(h) => threads.push(h),
-                Err(e) => {
-                    inner.pool.threads.lock().extend(threads);
-                    return Err(EngineError::Spawn(e));
-                }
+            match spawn_worker(inner, i) {
+                Ok(h) => inner.pool.adopt(i, h),
+                Err(e) => return Err(EngineError::Spawn(e)),
             }
         }
         let me = Arc::clone(inner);
-        match spawn("spillway-timer".into(), Box::new(move || me.timer.run())) {
-            Ok(h) => threads.push(h),
-            Err(e) => {
-                inner.pool.threads.lock().extend(threads);
-                return Err(EngineError::Spawn(e));
-            }
+        match Builder::new()
+            .name("spillway-timer".into())
+            .spawn(move || me.timer.run())
+        {
+            Ok(h) => *inner.timer_thread.lock() = Some(h),
+            Err(e) => return Err(EngineError::Spawn(e)),
         }
-        inner.pool.threads.lock().extend(threads);
         Ok(engine)
     }
 
@@ -213,6 +223,7 @@ impl Engine {
                 inner: Arc::new(EngineInner {
                     pool: Pool::new(workers),
                     timer: Timer::new(),
+                    timer_thread: Mutex::new(None),
                     clock,
                     registry: Registry::new(),
                 }),
@@ -242,6 +253,49 @@ impl Engine {
     /// Queues a run of `task` for `partition` on the pool.
     pub(crate) fn schedule(&self, task: Arc<dyn Task>, partition: u32) {
         self.inner().pool.schedule(task, partition);
+    }
+
+    /// Replaces flusher thread `worker`, stuck in a run its task gave up on:
+    /// it leaves the pool once that run returns, and a new thread takes its
+    /// place now. Returns false, changing nothing, when the engine is
+    /// stopping, `worker` already left, or `workers` abandoned threads are
+    /// alive already (the bound): then the run keeps its thread.
+    pub(crate) fn detach(&self, worker: WorkerId) -> bool {
+        let inner = &self.handle.inner;
+        let Some(index) = inner.pool.detach(worker) else {
+            return false;
+        };
+        match spawn_worker(inner, index) {
+            Ok(h) => {
+                inner.pool.adopt(index, h);
+                true
+            }
+            Err(_) => {
+                inner.pool.undetach(worker);
+                false
+            }
+        }
+    }
+
+    /// Flusher threads that were replaced while stuck in a call (see
+    /// `BufferConfig::flush_timeout`) and are still running it, now. At most
+    /// [`workers`](Self::workers).
+    pub fn abandoned_threads(&self) -> usize {
+        self.inner().pool.detached()
+    }
+
+    /// Flusher threads alive now, abandoned ones included: at most twice
+    /// [`workers`](Self::workers) (plus the one timer thread, not counted).
+    pub fn live_threads(&self) -> usize {
+        self.inner().pool.live()
+    }
+
+    /// After [`shutdown`](Self::shutdown): waits until every flusher thread
+    /// has exited, abandoned ones included, and joins them. For a caller
+    /// that knows no run can still be stuck (a C buffer whose callback gate
+    /// is shut).
+    pub(crate) fn join_threads(&self) {
+        self.inner().pool.join_all();
     }
 
     /// Arms a deadline: at `at`, the timer calls `task.fire(partition, kind,

@@ -1,5 +1,11 @@
 //! The engine's work queue and flusher threads: tasks queued by partition,
 //! run by a bounded pool (or, for a manual engine, by whoever assists).
+//!
+//! A worker stuck in a run that its task gave up on can be detached
+//! ([`Pool::detach`]): it leaves the pool once that run returns, and a
+//! replacement takes its place, so `workers` threads keep taking work. At
+//! most `workers` detached threads may be alive at once; past that, a stuck
+//! run simply keeps its worker.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -11,6 +17,11 @@ use crate::sync::{Condvar, Mutex};
 
 use super::Task;
 
+/// The flusher thread a run happens on, as [`Task::run`] is told it: what
+/// [`Engine::detach`](super::Engine::detach) takes to replace that thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WorkerId(pub(crate) usize);
+
 #[derive(Default)]
 struct WorkQueue {
     tasks: VecDeque<(Arc<dyn Task>, u32)>,
@@ -18,6 +29,10 @@ struct WorkQueue {
     stopping: bool,
     /// Indices of the workers that have left their loop.
     exited: Vec<usize>,
+    /// Workers that leave once their current run returns (not yet exited).
+    detached: Vec<usize>,
+    /// The next worker index to hand out.
+    next_index: usize,
 }
 
 /// The queue of pending runs and the threads that take from it.
@@ -27,14 +42,17 @@ pub(crate) struct Pool {
     worker_exited: Condvar,
     /// How many flusher threads the pool was built for (0: manual).
     pub(crate) workers: usize,
-    /// Every thread of the engine (workers first, then the timer).
-    pub(crate) threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Every worker thread not yet joined, by index.
+    pub(crate) threads: Mutex<Vec<(usize, JoinHandle<()>)>>,
 }
 
 impl Pool {
     pub(crate) fn new(workers: usize) -> Self {
         Self {
-            work: Mutex::new(WorkQueue::default()),
+            work: Mutex::new(WorkQueue {
+                next_index: workers,
+                ..WorkQueue::default()
+            }),
             work_ready: Condvar::new(),
             worker_exited: Condvar::new(),
             workers,
@@ -46,6 +64,13 @@ impl Pool {
     /// idle.
     pub(crate) fn schedule(&self, task: Arc<dyn Task>, partition: u32) {
         let mut q = self.work.lock();
+        if Self::all_gone(&q, self.workers) {
+            // No worker is left to run it: kept, it would be a reference
+            // cycle (task -> engine -> queue -> task) that nothing frees.
+            drop(q);
+            drop(task);
+            return;
+        }
         q.tasks.push_back((task, partition));
         let wake = q.idle > 0;
         drop(q);
@@ -63,7 +88,7 @@ impl Pool {
             let Some((task, partition)) = next else {
                 return ran;
             };
-            task.run(partition);
+            task.run(partition, None);
             ran += 1;
         }
     }
@@ -71,58 +96,150 @@ impl Pool {
     pub(crate) fn worker_loop(&self, index: usize) {
         let mut q = self.work.lock();
         loop {
+            if q.detached.contains(&index) {
+                break;
+            }
             if let Some((task, partition)) = q.tasks.pop_front() {
                 drop(q);
                 // Tasks catch their own panics (a buffer catches its sink's);
                 // this only keeps a worker alive through a bug, so one bad run
                 // cannot shrink the pool.
-                let _ = catch_unwind(AssertUnwindSafe(|| task.run(partition)));
+                let _ = catch_unwind(AssertUnwindSafe(|| {
+                    task.run(partition, Some(WorkerId(index)))
+                }));
+                drop(task);
                 q = self.work.lock();
                 continue;
             }
             if q.stopping {
-                q.exited.push(index);
-                drop(q);
-                self.worker_exited.notify_all();
-                return;
+                break;
             }
             q.idle += 1;
             self.work_ready.wait(&mut q);
             q.idle -= 1;
         }
+        q.detached.retain(|&i| i != index);
+        q.exited.push(index);
+        let orphans = if Self::all_gone(&q, self.workers) {
+            std::mem::take(&mut q.tasks)
+        } else {
+            VecDeque::new()
+        };
+        drop(q);
+        self.worker_exited.notify_all();
+        drop(orphans);
+    }
+
+    /// The pool is stopping and every worker it ever started has exited.
+    fn all_gone(q: &WorkQueue, workers: usize) -> bool {
+        workers > 0 && q.stopping && q.exited.len() >= q.next_index
+    }
+
+    /// Marks worker `id` to leave the pool once its current run returns, and
+    /// reserves the index of its replacement, which the caller starts (and
+    /// hands to [`Self::adopt`], or to [`Self::undetach`] if it could not).
+    /// `None` when the pool is stopping, `id` already left or was detached,
+    /// or `workers` detached threads are alive already.
+    pub(crate) fn detach(&self, id: WorkerId) -> Option<usize> {
+        let mut q = self.work.lock();
+        let gone = q.exited.contains(&id.0) || q.detached.contains(&id.0);
+        if q.stopping || gone || q.detached.len() >= self.workers {
+            return None;
+        }
+        q.detached.push(id.0);
+        let index = q.next_index;
+        q.next_index += 1;
+        Some(index)
+    }
+
+    /// The replacement for `id` could not start: `id` stays in the pool.
+    pub(crate) fn undetach(&self, id: WorkerId) {
+        self.work.lock().detached.retain(|&i| i != id.0);
+    }
+
+    /// Keeps the handle of a worker started after the pool was built.
+    pub(crate) fn adopt(&self, index: usize, handle: JoinHandle<()>) {
+        self.threads.lock().push((index, handle));
+    }
+
+    /// Detached workers still running their abandoned run.
+    pub(crate) fn detached(&self) -> usize {
+        self.work.lock().detached.len()
+    }
+
+    /// Worker threads not yet exited, detached ones included.
+    pub(crate) fn live(&self) -> usize {
+        let handles: Vec<usize> = self.threads.lock().iter().map(|(i, _)| *i).collect();
+        let q = self.work.lock();
+        handles.iter().filter(|i| !q.exited.contains(i)).count()
     }
 
     /// Stops the threads (the caller has stopped the timer). Workers finish
-    /// what is queued first, and every thread that stops is joined, so none
-    /// outlives the engine; only a worker still stuck in a task that never
-    /// returns is left behind (detached) once `deadline` passes, so shutdown
-    /// never hangs. Idempotent. When the last reference to the engine goes on
-    /// one of its own threads (a task held it), that thread neither waits for
-    /// nor joins itself.
+    /// what is queued first, and every worker that stops by `deadline` is
+    /// joined. A worker still stuck in a run that never returns (detached or
+    /// not) is left running so shutdown never hangs; its handle stays, for
+    /// [`Self::join_all`] or a later shutdown. Idempotent. When the last
+    /// reference to the engine goes on one of its own threads (a task held
+    /// it), that thread neither waits for nor joins itself.
     pub(crate) fn shutdown(&self, deadline: Instant) {
-        let handles: Vec<JoinHandle<()>> = std::mem::take(&mut *self.threads.lock());
-        if handles.is_empty() {
-            return; // a manual engine, or a shutdown that already ran
-        }
-        let me = current().id();
-        let own = handles.iter().position(|h| h.thread().id() == me);
-        let workers = handles.len().min(self.workers);
-        let expected = workers - usize::from(own.is_some_and(|i| i < workers));
         self.work.lock().stopping = true;
         self.work_ready.notify_all();
+        self.join_until(Some(deadline), false);
+    }
+
+    /// Waits until every worker but the calling one has exited, detached ones
+    /// included, and joins them. Call after [`Self::shutdown`], once nothing
+    /// can keep a run from returning.
+    pub(crate) fn join_all(&self) {
+        self.join_until(None, true);
+    }
+
+    /// Waits (until `deadline`, if any) for the workers to exit, detached
+    /// ones only when `detached` is set, then joins every one that did.
+    fn join_until(&self, deadline: Option<Instant>, detached: bool) {
+        let me = current().id();
+        let waited: Vec<usize> = self
+            .threads
+            .lock()
+            .iter()
+            .filter(|(_, h)| h.thread().id() != me)
+            .map(|(i, _)| *i)
+            .collect();
         let mut q = self.work.lock();
-        while q.exited.len() < expected {
-            if self.worker_exited.wait_until(&mut q, deadline).timed_out() {
+        loop {
+            let missing = waited
+                .iter()
+                .any(|i| !q.exited.contains(i) && (detached || !q.detached.contains(i)));
+            if !missing {
                 break;
+            }
+            match deadline {
+                Some(at) => {
+                    if self.worker_exited.wait_until(&mut q, at).timed_out() {
+                        break;
+                    }
+                }
+                None => self.worker_exited.wait(&mut q),
             }
         }
         let exited = q.exited.clone();
+        let orphans = if Self::all_gone(&q, self.workers) {
+            std::mem::take(&mut q.tasks)
+        } else {
+            VecDeque::new()
+        };
         drop(q);
-        for (i, h) in handles.into_iter().enumerate() {
-            let is_timer = i >= workers;
-            if Some(i) != own && (is_timer || exited.contains(&i)) {
-                let _ = h.join();
-            }
+        drop(orphans);
+        let done: Vec<JoinHandle<()>> = {
+            let mut threads = self.threads.lock();
+            let (done, left): (Vec<_>, Vec<_>) = std::mem::take(&mut *threads)
+                .into_iter()
+                .partition(|(i, h)| exited.contains(i) && h.thread().id() != me);
+            *threads = left;
+            done.into_iter().map(|(_, h)| h).collect()
+        };
+        for h in done {
+            let _ = h.join();
         }
     }
 }

@@ -17,6 +17,9 @@ pub(crate) enum TimerKind {
     Interval,
     /// A failed batch's backoff has run out.
     Retry,
+    /// A call's time limit has run out (the task may give up on the run and
+    /// have its thread replaced, see `Engine::detach`).
+    Watchdog,
 }
 
 struct TimerEntry {

@@ -61,9 +61,15 @@ impl Drop for spw_buffer {
         // A call that outlived close's timeout may still be running, and
         // queued flushes may still start on a detached thread: once the gate
         // is shut, neither can reach the callback, and C may free user_data.
-        let _shut = ShutOnDrop(&self.gate, &self.events);
+        let shut = ShutOnDrop(&self.gate, &self.events);
         // Idempotent: a buffer already closed returns at once.
         self.buffer.close(self.buffer.config().flush_timeout);
+        drop(shut);
+        // No callback runs now, nor ever will: every thread of a private
+        // engine, one left in a callback by close's timeout included, can
+        // only finish, so none outlives spw_buffer_free.
+        self.buffer.join_private_threads();
+        self.buffer.drop_undelivered();
     }
 }
 
@@ -453,15 +459,18 @@ pub unsafe extern "C" fn spw_buffer_stats(
 /// (0 = do not wait, `UINT64_MAX` = no limit) for the callback, and stops the
 /// flusher threads. Whatever it returns, the buffer is closed.
 ///
-/// A callback still running when the time runs out is left to finish on its
-/// own; `spw_buffer_free` waits for it. Idempotent: a later call returns at
-/// once, with the first call's status. `spw_buffer_len` and
-/// `spw_buffer_stats` still work afterwards.
+/// Returns within `timeout_ms` even when a callback never returns. A
+/// callback still running then (abandoned past `flush_timeout` or not) is
+/// left to finish on its own, and `spw_buffer_free` waits for it.
+/// Idempotent: a later call returns at once, with the first call's status.
+/// `spw_buffer_len` and `spw_buffer_stats` still work afterwards.
 ///
 /// Returns `SPW_OK` when every item buffered at close was accepted by the
 /// callback; `SPW_ERR_SINK` if some were given up (the callback failed
-/// through `max_retries`); `SPW_ERR_TIMEOUT` if some were still undelivered
-/// when the time ran out; `SPW_ERR_NULL`. Thread-safe.
+/// through `max_retries`); `SPW_ERR_TIMEOUT` if, when the time ran out, some
+/// were still undelivered or a callback was still running;
+/// `SPW_ERR_INVALID`, closing nothing, when called from the buffer's own
+/// flush callback (it would wait for itself); `SPW_ERR_NULL`. Thread-safe.
 ///
 /// # Safety
 /// `buf` is NULL or a live buffer.
@@ -470,6 +479,11 @@ pub unsafe extern "C" fn spw_buffer_close(buf: *mut spw_buffer, timeout_ms: u64)
     guard::status("spw_buffer_close", || {
         // SAFETY: the caller passes NULL or a live buffer from spw_buffer_new.
         let b = unsafe { ptr::handle(buf, "buf") }?;
+        if b.buffer.in_own_sink() {
+            return Err(Error::invalid(
+                "spw_buffer_close called from the buffer's own flush callback, where it would wait for itself",
+            ));
+        }
         let timeout = Wait::from_ms(timeout_ms).as_timeout();
         let report = b.fuse.run(|| b.buffer.close(timeout));
         close_result(&report)
@@ -480,11 +494,13 @@ pub unsafe extern "C" fn spw_buffer_close(buf: *mut spw_buffer, timeout_ms: u64)
 ///
 /// A buffer still open is closed first, waiting up to its `flush_timeout`
 /// for the callback (as `spw_buffer_close`). Then it waits for any callback
-/// still running to return, so once it returns the callback is never called
-/// again and `user_data` may be freed. (A callback that never returns makes
-/// this wait forever.) Producers of the buffer stay valid: their inserts
-/// then return `SPW_ERR_CLOSED`, and each is still freed with
-/// `spw_producer_free`.
+/// still running to return, abandoned ones (past `flush_timeout`) included,
+/// so once it returns the callback is never called again and `user_data`
+/// may be freed; the buffer's own flusher threads have exited by then too.
+/// (A callback that never returns makes this wait forever.) Items still
+/// undelivered are not delivered any more. Producers of the buffer stay
+/// valid: their inserts then return `SPW_ERR_CLOSED`, and each is still
+/// freed with `spw_producer_free`.
 ///
 /// Must be the last call on `buf`: no other thread may be using it, and the
 /// callback must not call it.
@@ -563,6 +579,60 @@ mod tests {
             assert_eq!(last_error_string(), "");
         }
         assert_eq!(delivered.load(Ordering::SeqCst), 1);
+    }
+
+    unsafe extern "C" fn always_fail(
+        _user_data: *mut c_void,
+        _items: *const spw_item,
+        _count: usize,
+        _info: *const spw_flush_info,
+    ) -> c_int {
+        1
+    }
+
+    #[test]
+    fn free_counts_what_is_still_undelivered_as_dropped() {
+        let cfg = spw_config_new();
+        let mut buf = null_mut();
+        // SAFETY: cfg is live, buf is valid for one pointer; the callback
+        // uses no user_data.
+        unsafe {
+            for (k, v) in [
+                ("max_retries", "100"),
+                ("retry_backoff", "1h"),
+                ("retry_backoff_max", "1h"),
+            ] {
+                let (k, v) = (
+                    std::ffi::CString::new(k).unwrap(),
+                    std::ffi::CString::new(v).unwrap(),
+                );
+                assert_eq!(
+                    crate::ffi::config::spw_config_set(cfg, k.as_ptr(), v.as_ptr()),
+                    spw_status::SPW_OK
+                );
+            }
+            let st = spw_buffer_new(cfg, Some(always_fail), null_mut(), &mut buf);
+            assert_eq!(st, spw_status::SPW_OK, "{}", last_error_string());
+            spw_config_free(cfg);
+            for item in [b"a", b"b", b"c"] {
+                let st = spw_buffer_insert(buf, item.as_ptr().cast(), 1);
+                assert_eq!(st, spw_status::SPW_OK);
+            }
+            assert_eq!(spw_buffer_close(buf, 0), spw_status::SPW_ERR_TIMEOUT);
+            // What spw_buffer_free does, step by step, so the counts can be
+            // read before the buffer goes.
+            let b = &*buf;
+            b.gate.shut();
+            b.buffer.join_private_threads();
+            b.buffer.drop_undelivered();
+            let c = b.buffer.stats().counts;
+            assert!(c.is_conserved(), "{c:?}");
+            assert_eq!(
+                (c.inserted, c.dropped, c.buffered, c.in_flight),
+                (3, 3, 0, 0)
+            );
+            spw_buffer_free(buf);
+        }
     }
 
     #[test]

@@ -105,10 +105,19 @@ pub(crate) fn c_text(text: &str) -> CString {
 /// in insertion order; different partitions may call at the same time, so
 /// anything `user_data` points at must be safe to use from several threads.
 ///
+/// A call that runs past `flush_timeout` is abandoned: the attempt counts as
+/// failed, a replacement flusher thread starts (at most `workers` abandoned
+/// calls per engine are replaced; past that the partition waits for the
+/// call), and the partition flushes on, so an abandoned call is the one
+/// exception to "one call per partition at a time". Its batch stays with it;
+/// when it returns, whatever it returns, the batch is retried or spilled as
+/// configured, so a batch may arrive twice (at least once).
+///
 /// The callback must return normally: no C++ exception and no `longjmp` may
-/// leave it (that is undefined behaviour). It may insert into its own buffer,
-/// but must not call `spw_buffer_sync_flush`, `spw_buffer_close` or
-/// `spw_buffer_free` on it (they wait for the callback to finish).
+/// leave it (that is undefined behaviour). It may insert into its own buffer;
+/// `spw_buffer_sync_flush` and `spw_buffer_close` on it return
+/// `SPW_ERR_INVALID` at once (they would wait for the callback itself), and
+/// it must not call `spw_buffer_free` on it.
 pub type spw_flush_fn = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,

@@ -83,18 +83,20 @@ pub(crate) fn sync_flush_result(
             ),
         )),
         Err(SyncFlushError::Closed) => Err(Error::closed("buffer is closed")),
+        Err(e @ SyncFlushError::InsideSink) => Err(Error::invalid(e.to_string())),
     }
 }
 
 /// The status of `close`: OK only when everything buffered at close reached
 /// the callback in time.
 pub(crate) fn close_result(report: &CloseReport) -> Result<(), Error> {
-    if report.timed_out {
+    if report.timed_out || report.running_calls > 0 {
         Err(Error::new(
             spw_status::SPW_ERR_TIMEOUT,
             format!(
-                "closed, but {} items were still undelivered when the timeout passed",
-                report.undelivered
+                "closed, but {} items were still undelivered and {} callbacks still running \
+                 when the timeout passed",
+                report.undelivered, report.running_calls
             ),
         ))
     } else if report.dropped > 0 {

@@ -16,6 +16,7 @@
 //! became of them.
 
 mod books;
+mod calls;
 mod mark;
 mod notes;
 mod pending;
@@ -52,6 +53,8 @@ pub(crate) fn weigh<T: Weigh>(item: &T) -> u64 {
 enum Source {
     /// The failed batch whose backoff has run out.
     Retry,
+    /// The batch of an abandoned call that returned.
+    Late,
     /// The front chunk in memory.
     Memory,
     /// The oldest records of the spool.
@@ -77,6 +80,9 @@ pub(crate) struct Flow {
     /// `close` has moved every ring's items into the pending queue; a
     /// producer that pushed after that takes its item back.
     pub(crate) final_drained: bool,
+    /// The deadline of the one watchdog entry this partition has in the
+    /// engine's timer heap, if any (`abandon.rs`).
+    pub(crate) watchdog: Option<Instant>,
 }
 
 pub(crate) struct PartState<T> {
@@ -86,6 +92,11 @@ pub(crate) struct PartState<T> {
     retry: Option<Batch<T>>,
     retry_due: bool,
     retry_gen: u64,
+    /// Batches of abandoned calls that returned, oldest first (`calls.rs`).
+    late: Vec<Batch<T>>,
+    /// The sink calls running now.
+    calls: Vec<calls::Call>,
+    next_call: u64,
     rings: rings::Rings<T>,
     marks: Marks,
     /// Counters of the mutex path; ring and gauge counts are added in
@@ -116,6 +127,9 @@ impl<T> PartState<T> {
             retry: None,
             retry_due: false,
             retry_gen: 0,
+            late: Vec::new(),
+            calls: Vec::new(),
+            next_call: 0,
             rings: rings::Rings::new(),
             marks: Marks::default(),
             counts: Counts {
@@ -131,6 +145,7 @@ impl<T> PartState<T> {
                 waiters: 0,
                 closing: false,
                 final_drained: false,
+                watchdog: None,
             },
             jitter: Jitter::new(),
             notes: Arc::new(Notes::new()),
@@ -254,6 +269,9 @@ impl<T> PartState<T> {
     fn next_source(&self) -> Option<Source> {
         if self.retry.is_some() {
             return self.retry_due.then_some(Source::Retry);
+        }
+        if !self.late.is_empty() {
+            return Some(Source::Late);
         }
         let spool_seq = self
             .spool
@@ -424,6 +442,7 @@ impl<T: Weigh> PartState<T> {
     ) -> Option<Batch<T>> {
         match self.next_source()? {
             Source::Retry => self.take_retry(),
+            Source::Late => self.take_late(),
             Source::Memory => self.take_memory(),
             Source::Spool => self.read_spool(max_size, codec?),
         }

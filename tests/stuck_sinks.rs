@@ -1,0 +1,297 @@
+//! `flush_timeout` enforced (issue 11 section 1): a sink call past it is
+//! abandoned, its flusher thread replaced (within a bound), the partition
+//! flushes on, and the batch goes again once the call returns. Also issue
+//! 13: `sync_flush` and `close` from inside the buffer's own sink return at
+//! once instead of waiting for themselves.
+//!
+//! The watchdog runs on the engine's real timer thread, so these tests use a
+//! short `flush_timeout`; every wait is on a channel, never a sleep.
+
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use spillway::observer::{AbandonedReturnEvent, FlushTimeoutEvent, Observer};
+use spillway::{Buffer, BufferConfig, Engine, FlushContext, SinkError};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A latch the sink blocks on until the test opens it.
+#[derive(Default)]
+struct Latch {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Latch {
+    fn wait(&self) {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+    }
+    fn release(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
+
+/// What the observer saw, in order.
+#[derive(Debug, Clone, PartialEq)]
+enum Seen {
+    Timeout { attempt: u32, items: usize },
+    Late { attempt: u32, error: Option<String> },
+}
+
+struct Events(Mutex<Sender<Seen>>);
+
+impl Observer for Events {
+    fn on_flush_timeout(&self, e: &FlushTimeoutEvent<'_>) {
+        let _ = self.0.lock().unwrap().send(Seen::Timeout {
+            attempt: e.attempt,
+            items: e.items,
+        });
+    }
+    fn on_abandoned_return(&self, e: &AbandonedReturnEvent<'_>) {
+        let _ = self.0.lock().unwrap().send(Seen::Late {
+            attempt: e.attempt,
+            error: e.error.map(str::to_owned),
+        });
+    }
+}
+
+fn events() -> (Arc<dyn Observer>, Receiver<Seen>) {
+    let (tx, rx) = channel();
+    (Arc::new(Events(Mutex::new(tx))), rx)
+}
+
+#[test]
+fn a_stuck_sink_does_not_stop_another_buffer_of_the_same_engine() {
+    // One worker: without a replacement, the stuck call would hold it.
+    let engine = Engine::new(1).unwrap();
+    let latch = Arc::new(Latch::default());
+    let (entered_tx, entered) = channel::<u32>();
+    let got_stuck = Arc::new(Mutex::new(Vec::new()));
+    let (obs, seen) = events();
+    let (l, g, e) = (latch.clone(), got_stuck.clone(), Mutex::new(entered_tx));
+    let stuck = Buffer::builder(
+        BufferConfig::new()
+            .name("stuck")
+            .max_size(1)
+            .max_retries(3)
+            .flush_timeout(Duration::from_millis(50)),
+    )
+    .sink(move |b: &[u32], _: &FlushContext<'_>| {
+        let _ = e.lock().unwrap().send(b[0]);
+        if b[0] == 1 && g.lock().unwrap().is_empty() {
+            l.wait(); // the first call of item 1 hangs until released
+        }
+        g.lock().unwrap().extend_from_slice(b);
+        Ok::<(), SinkError>(())
+    })
+    .observer(obs)
+    .engine(&engine)
+    .build()
+    .unwrap();
+    let (ok_tx, ok_rx) = channel::<u32>();
+    let ok_tx = Mutex::new(ok_tx);
+    let healthy = Buffer::builder(BufferConfig::new().name("healthy").max_size(1))
+        .sink(move |b: &[u32], _: &FlushContext<'_>| {
+            for &v in b {
+                let _ = ok_tx.lock().unwrap().send(v);
+            }
+            Ok::<(), SinkError>(())
+        })
+        .engine(&engine)
+        .build()
+        .unwrap();
+
+    stuck.insert(1).unwrap();
+    assert_eq!(entered.recv_timeout(WAIT), Ok(1));
+    assert_eq!(
+        seen.recv_timeout(WAIT),
+        Ok(Seen::Timeout {
+            attempt: 0,
+            items: 1
+        })
+    );
+    let c = stuck.stats().counts;
+    assert_eq!(
+        (c.flush_timeouts, c.failed_flushes, c.abandoned, c.in_flight),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(engine.abandoned_threads(), 1);
+    assert_eq!(
+        engine.live_threads(),
+        2,
+        "the stuck thread and its replacement"
+    );
+
+    // The other buffer delivers on the replacement thread, on time.
+    for v in 0..10 {
+        healthy.insert(v).unwrap();
+    }
+    let got: Vec<u32> = (0..10).map(|_| ok_rx.recv_timeout(WAIT).unwrap()).collect();
+    assert_eq!(got, (0..10).collect::<Vec<_>>());
+    // And the stuck buffer's partition flushes on.
+    stuck.insert(2).unwrap();
+    assert_eq!(entered.recv_timeout(WAIT), Ok(2));
+
+    // The sink recovers: the late Ok is counted, and the batch goes again
+    // (at least once: item 1 arrives twice).
+    latch.release();
+    assert_eq!(
+        seen.recv_timeout(WAIT),
+        Ok(Seen::Late {
+            attempt: 0,
+            error: None
+        })
+    );
+    let report = stuck
+        .sync_flush(WAIT)
+        .expect("the requeued batch is delivered");
+    assert!(report.all_delivered());
+    let mut all = got_stuck.lock().unwrap().clone();
+    all.sort_unstable();
+    assert_eq!(all, [1, 1, 2]);
+    let c = stuck.stats().counts;
+    assert!(c.is_conserved(), "{c:?}");
+    assert_eq!((c.inserted, c.delivered, c.abandoned), (2, 2, 0));
+    assert_eq!((c.flush_timeouts, c.failed_flushes, c.retries), (1, 1, 1));
+
+    let reports = engine.stop(WAIT);
+    assert!(reports
+        .iter()
+        .all(|(_, r)| r.undelivered == 0 && !r.timed_out));
+}
+
+#[test]
+fn abandoned_threads_are_bounded_by_workers() {
+    let engine = Engine::new(2).unwrap();
+    let latch = Arc::new(Latch::default());
+    let (entered_tx, entered) = channel::<u32>();
+    let (obs, seen) = events();
+    let (l, e) = (latch.clone(), Mutex::new(entered_tx));
+    let buf = Buffer::builder(
+        BufferConfig::new()
+            .name("all-stuck")
+            .partitions(4)
+            .max_size(1)
+            .max_retries(5)
+            .flush_timeout(Duration::from_millis(30)),
+    )
+    .sink(move |b: &[u32], ctx: &FlushContext<'_>| {
+        let _ = e.lock().unwrap().send(ctx.partition);
+        if ctx.attempt == 0 {
+            l.wait();
+        }
+        let _ = b;
+        Ok::<(), SinkError>(())
+    })
+    .observer(obs)
+    .engine(&engine)
+    .build()
+    .unwrap();
+    for v in 0..4 {
+        buf.insert(v).unwrap(); // round-robin: one item per partition
+    }
+    // Two calls on the two workers are abandoned and replaced; the two
+    // replacements then get stuck too, past the bound: they keep their
+    // threads, and their partitions wait.
+    let mut partitions: Vec<u32> = (0..4)
+        .map(|_| entered.recv_timeout(WAIT).unwrap())
+        .collect();
+    partitions.sort_unstable();
+    assert_eq!(partitions, [0, 1, 2, 3]);
+    for _ in 0..2 {
+        assert!(matches!(
+            seen.recv_timeout(WAIT),
+            Ok(Seen::Timeout { attempt: 0, .. })
+        ));
+    }
+    // Ten times flush_timeout: no third call is abandoned.
+    assert!(seen.recv_timeout(Duration::from_millis(300)).is_err());
+    assert_eq!(engine.abandoned_threads(), 2);
+    assert_eq!(engine.live_threads(), 4, "at most twice `workers`");
+    assert_eq!(buf.stats().counts.abandoned, 2);
+
+    latch.release();
+    let report = buf.sync_flush(WAIT).expect("everything goes through");
+    assert!(report.all_delivered());
+    let c = buf.stats().counts;
+    assert!(c.is_conserved(), "{c:?}");
+    // The two abandoned batches went again (after their late Ok); the two
+    // kept calls were counted timed out when they returned.
+    assert_eq!((c.inserted, c.delivered, c.abandoned), (4, 4, 0));
+    assert_eq!(c.flush_timeouts, 4);
+    assert_eq!(c.retries, 2);
+    let report = buf.close(WAIT);
+    assert_eq!((report.running_calls, report.undelivered), (0, 0));
+    engine.stop(WAIT);
+}
+
+#[test]
+fn close_returns_within_its_timeout_and_reports_a_stuck_call() {
+    let latch = Arc::new(Latch::default());
+    let (entered_tx, entered) = channel::<()>();
+    let (l, e) = (latch.clone(), Mutex::new(entered_tx));
+    let buf = Buffer::new(
+        BufferConfig::new()
+            .max_size(1)
+            .flush_timeout(Duration::from_secs(60)),
+        move |_: &[u32], _: &FlushContext<'_>| {
+            let _ = e.lock().unwrap().send(());
+            l.wait();
+            Ok::<(), SinkError>(())
+        },
+    )
+    .unwrap();
+    buf.insert(7).unwrap();
+    entered.recv_timeout(WAIT).unwrap();
+    let started = Instant::now();
+    let report = buf.close(Duration::from_millis(100));
+    assert!(started.elapsed() < Duration::from_secs(5), "close waited");
+    assert!(report.timed_out);
+    assert_eq!((report.undelivered, report.running_calls), (1, 1));
+    assert_eq!(report.counts.in_flight, 1);
+    latch.release();
+}
+
+#[test]
+fn sync_flush_and_close_from_inside_the_own_sink_return_at_once() {
+    let engine = Engine::manual();
+    let me: Arc<Mutex<Option<Buffer<u32>>>> = Arc::new(Mutex::new(None));
+    let answers = Arc::new(Mutex::new(Vec::new()));
+    let (m, a) = (me.clone(), answers.clone());
+    let buf = Buffer::builder(BufferConfig::new().max_size(1))
+        .sink(move |_: &[u32], _: &FlushContext<'_>| {
+            let me = m.lock().unwrap().clone().expect("set before the flush");
+            let err = me.sync_flush(WAIT).unwrap_err();
+            let report = me.close(WAIT);
+            a.lock()
+                .unwrap()
+                .push((err.to_string(), report.timed_out, report.running_calls));
+            Ok::<(), SinkError>(())
+        })
+        .engine(&engine)
+        .build()
+        .unwrap();
+    *me.lock().unwrap() = Some(buf.clone());
+    buf.insert(1).unwrap();
+    engine.run_pending();
+    assert_eq!(
+        *answers.lock().unwrap(),
+        [(
+            "sync_flush called from inside the buffer's own sink, where it would wait for itself"
+                .to_string(),
+            true,
+            1
+        )]
+    );
+    // The close begun inside goes on; from outside it waits and reports.
+    assert!(buf.is_closed());
+    let report = buf.close(WAIT);
+    assert!(!report.timed_out);
+    assert_eq!(report.counts.delivered, 1);
+    me.lock().unwrap().take();
+}
