@@ -303,10 +303,18 @@ fn two_threads_on_two_partitions_each_keep_one_partition_and_their_order() {
     }
     for t in 0..2 {
         assert_eq!(seq[t], (0..PER_THREAD).collect::<Vec<_>>(), "thread {t}");
-        assert_eq!(parts[t].len(), 1, "thread {t} used partitions {:?}", parts[t]);
+        assert_eq!(
+            parts[t].len(),
+            1,
+            "thread {t} used partitions {:?}",
+            parts[t]
+        );
     }
     let c = buf.stats().counts;
-    assert_eq!((c.inserted, c.delivered), (2 * u64::from(PER_THREAD), 2 * u64::from(PER_THREAD)));
+    assert_eq!(
+        (c.inserted, c.delivered),
+        (2 * u64::from(PER_THREAD), 2 * u64::from(PER_THREAD))
+    );
     assert!(c.is_conserved());
 }
 

@@ -314,7 +314,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::home_slot;
+    use crate::buffer::shared::home_slot;
 
     #[test]
     fn a_thread_keeps_its_home_slot_and_threads_get_distinct_ones() {
