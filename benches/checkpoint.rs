@@ -5,12 +5,17 @@
 //! `cargo bench --bench checkpoint`. Flushes are timed in the system temp
 //! directory (that file system's fsync) and, where it exists, in `/dev/shm`
 //! (a tmpfs: fsync is free, what remains is encoding and the system calls).
+//! Beside each wall time: the process's CPU time per operation (all threads,
+//! `common::Clock`), steadier than wall time on a shared machine.
+
+mod common;
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime};
 
+use common::Clock;
 use spillway::checkpoint::Checkpoint;
 
 /// Never triggers a background write during a measurement.
@@ -38,6 +43,7 @@ fn persist_ns(label: &str, names: &[String], threads: usize) {
         cp.persist(n, 0, now).unwrap();
     }
     let mut best = f64::MAX;
+    let mut cpu = Vec::new();
     for _round in 0..5 {
         let start = Arc::new(Barrier::new(threads + 1));
         let handles: Vec<_> = (0..threads)
@@ -57,15 +63,19 @@ fn persist_ns(label: &str, names: &[String], threads: usize) {
             })
             .collect();
         start.wait();
+        let clock = Clock::start();
         let slowest = handles
             .into_iter()
             .map(|h| h.join().unwrap())
             .max()
             .unwrap();
+        cpu.push(clock.stop().cpu_ns((PER_THREAD * threads) as u64));
         best = best.min(slowest.as_nanos() as f64 / PER_THREAD as f64);
     }
     println!(
-        "persist  {label:<44} {best:>8.1} ns/op (best of 5 rounds, {PER_THREAD} ops per thread)"
+        "persist  {label:<44} {best:>8.1} ns/op (best of 5 rounds, {PER_THREAD} ops per thread), \
+         CPU {:>8.1} ns/op (median, all threads)",
+        common::median(&mut cpu)
     );
     drop(cp);
     let _ = std::fs::remove_dir_all(&dir);
@@ -85,17 +95,20 @@ fn flush_us(base: &Path, sources: usize) {
     }
     cp.flush().unwrap();
     let mut times: Vec<Duration> = Vec::with_capacity(WRITES);
+    let mut cpu = Duration::ZERO;
     for i in 0..WRITES {
         cp.persist(&names[i % sources], i as u64, now).unwrap();
-        let began = Instant::now();
+        let clock = Clock::start();
         cp.flush().unwrap();
-        times.push(began.elapsed());
+        let s = clock.stop();
+        times.push(s.wall);
+        cpu += s.cpu;
     }
     times.sort();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let mean = times.iter().sum::<Duration>() / WRITES as u32;
     println!(
-        "flush    {:<9} {sources:>3} source(s), {:>6} bytes: median {:>8.1} us, mean {:>8.1} us, p90 {:>8.1} us, min {:>8.1} us, max {:>8.1} us ({WRITES} writes)",
+        "flush    {:<9} {sources:>3} source(s), {:>6} bytes: median {:>8.1} us, mean {:>8.1} us, p90 {:>8.1} us, min {:>8.1} us, max {:>8.1} us, CPU mean {:>8.1} us ({WRITES} writes)",
         base.display(),
         std::fs::metadata(&path).unwrap().len(),
         us(times[WRITES / 2]),
@@ -103,12 +116,14 @@ fn flush_us(base: &Path, sources: usize) {
         us(times[WRITES * 9 / 10]),
         us(times[0]),
         us(times[WRITES - 1]),
+        us(cpu / WRITES as u32),
     );
     drop(cp);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn main() {
+    common::print_machine("checkpoint");
     let one = vec!["Application".to_string()];
     let hundred: Vec<String> = (0..100)
         .map(|i| format!("Microsoft-Windows-Source-{i}/Operational"))

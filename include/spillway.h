@@ -923,8 +923,9 @@ enum spw_status spw_buffer_new(const struct spw_config *cfg,
                                struct spw_buffer **out);
 
 /*
- Inserts a copy of the `len` bytes at `data` as one item, into the next
- partition (round-robin). `data` may be NULL when `len` is 0 (an empty
+ Inserts a copy of the `len` bytes at `data` as one item, into the calling
+ thread's home partition (assigned round-robin when the thread first
+ inserts, so one thread's items keep their order). `data` may be NULL when `len` is 0 (an empty
  item). The caller keeps `data`.
 
  When the partition holds `capacity` items (buffered and in flight),
@@ -945,8 +946,8 @@ enum spw_status spw_buffer_new(const struct spw_config *cfg,
 enum spw_status spw_buffer_insert(struct spw_buffer *buf, const void *data, size_t len);
 
 /*
- Inserts copies of `items[0..count]`, in order, into one partition (the
- next, round-robin) under one lock. Stops at the first item refused (for
+ Inserts copies of `items[0..count]`, in order, into the calling thread's
+ home partition (as `spw_buffer_insert`) under one lock. Stops at the first item refused (for
  the reasons of `spw_buffer_insert`); the items before it are in.
 
  `*inserted`, when `inserted` is not NULL, is how many items went in: the

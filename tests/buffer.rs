@@ -218,7 +218,7 @@ fn size_jitter_is_drawn_afresh_each_cycle_and_stays_in_bounds() {
 }
 
 #[test]
-fn partitions_round_robin_and_keyed_inserts_keep_per_key_order() {
+fn keyed_inserts_keep_per_key_order_and_one_threads_inserts_share_a_partition() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<(u8, u32)>();
     let cfg = base().partitions(4).max_size(100).capacity(1000);
@@ -255,11 +255,67 @@ fn partitions_round_robin_and_keyed_inserts_keep_per_key_order() {
     for i in 0..9 {
         rr.insert(i).unwrap();
     }
+    rr.insert_batch(9..12).unwrap();
     rr.sync_flush(Duration::from_secs(5)).unwrap();
-    let mut by_part = log2.lock().unwrap().clone();
-    by_part.sort_by_key(|(_, p, _)| *p);
-    let got: Vec<Vec<u32>> = by_part.into_iter().map(|(_, _, b)| b).collect();
-    assert_eq!(got, [vec![0, 3, 6], vec![1, 4, 7], vec![2, 5, 8]]);
+    // One thread inserts into its home partition only, batches included,
+    // so its items keep their order.
+    let log2 = log2.lock().unwrap().clone();
+    assert_eq!(log2.len(), 1, "{log2:?}");
+    assert_eq!(log2[0].2, (0..12).collect::<Vec<_>>());
+}
+
+#[test]
+fn two_threads_on_two_partitions_each_keep_one_partition_and_their_order() {
+    let engine = Engine::manual();
+    let (log, sink) = recorder::<(u32, u32)>();
+    let cfg = base().partitions(2).max_size(50).capacity(100_000);
+    let buf = Buffer::builder(cfg)
+        .sink(sink)
+        .engine(&engine)
+        .build()
+        .unwrap();
+    const PER_THREAD: u32 = 5_000;
+    let start = Arc::new(std::sync::Barrier::new(2));
+    let threads: Vec<_> = (0..2u32)
+        .map(|t| {
+            let (buf, start) = (buf.clone(), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                for i in 0..PER_THREAD {
+                    buf.insert((t, i)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    buf.sync_flush(Duration::from_secs(5)).unwrap();
+    let mut seq = [Vec::new(), Vec::new()];
+    let mut parts = [Vec::new(), Vec::new()];
+    for (_, partition, b) in log.lock().unwrap().iter() {
+        for &(t, i) in b {
+            seq[t as usize].push(i);
+            if !parts[t as usize].contains(partition) {
+                parts[t as usize].push(*partition);
+            }
+        }
+    }
+    for t in 0..2 {
+        assert_eq!(seq[t], (0..PER_THREAD).collect::<Vec<_>>(), "thread {t}");
+        assert_eq!(
+            parts[t].len(),
+            1,
+            "thread {t} used partitions {:?}",
+            parts[t]
+        );
+    }
+    let c = buf.stats().counts;
+    assert_eq!(
+        (c.inserted, c.delivered),
+        (2 * u64::from(PER_THREAD), 2 * u64::from(PER_THREAD))
+    );
+    assert!(c.is_conserved());
 }
 
 #[test]

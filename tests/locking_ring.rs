@@ -929,3 +929,24 @@ fn stress_many_producers_many_consumers() {
     all.sort_unstable();
     assert!(all.iter().copied().eq(0..PRODUCERS * PER));
 }
+
+/// A pop moves every waiting item to the consumers' side at once; another
+/// consumer thread must still get the rest (in order), `len` must still
+/// count them, and a pusher must see the slots they hold as taken.
+#[test]
+fn items_one_pop_moved_to_the_consumers_side_stay_visible_to_every_thread() {
+    let ring = Arc::new(LockingRing::new(4));
+    for i in 0..4 {
+        ring.push(i).unwrap();
+    }
+    assert_eq!(ring.pop(), Ok(0));
+    assert_eq!(ring.len(), 3);
+    assert_eq!(ring.try_push(4), Ok(()));
+    assert_eq!(ring.try_push(5), Err(TryPushError::Full(5)));
+    let other = {
+        let ring = Arc::clone(&ring);
+        thread::spawn(move || (0..4).map(|_| ring.pop().unwrap()).collect::<Vec<_>>())
+    };
+    assert_eq!(other.join().unwrap(), [1, 2, 3, 4]);
+    assert!(ring.is_empty());
+}

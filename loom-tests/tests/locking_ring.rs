@@ -258,3 +258,33 @@ fn take_all_into_wakes_blocked_pusher() {
         assert_eq!(got, [0, 1]);
     });
 }
+
+/// The pushers' wake-up protocol across the two halves: the consumer frees
+/// slots from its cache without the producers' lock and looks at the
+/// pushers' waiter count with no lock, behind the light half of the fence
+/// pair; a pusher counts itself and re-checks behind the heavy half. Two
+/// pushers block on a full one-slot ring whose item sits in the cache;
+/// every pop must wake the pusher it made room for. Fails (deadlock) without
+/// the heavy fence: `loom-tests/breakage.sh`.
+#[test]
+fn pusher_blocked_on_the_cache_is_woken_by_each_pop() {
+    loom::model(|| {
+        let ring = Arc::new(LockingRing::new(1));
+        ring.push(0).unwrap();
+        let pusher = {
+            let ring = Arc::clone(&ring);
+            thread::spawn(move || {
+                ring.push(1).unwrap();
+                ring.push(2).unwrap();
+            })
+        };
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            got.push(ring.pop().unwrap());
+        }
+        pusher.join().unwrap();
+        assert_eq!(got, [0, 1, 2]);
+        assert!(ring.is_empty());
+        ring.close();
+    });
+}

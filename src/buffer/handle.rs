@@ -78,7 +78,15 @@ impl<T: Weigh + Send + 'static> Buffer<T> {
         &self.core().config
     }
 
-    /// Inserts one item into the next partition (round-robin).
+    /// Inserts one item into the calling thread's home partition.
+    ///
+    /// Each thread that inserts gets a home partition the first time it
+    /// inserts, round-robin over the partitions in the order threads first
+    /// insert (into any buffer), and keeps it for its life. So the items
+    /// one thread inserts reach the sink in the order it inserted them, and
+    /// several threads spread over the partitions; one thread alone fills
+    /// one partition. Use [`insert_keyed`](Self::insert_keyed) to choose the
+    /// partition, or one [`producer`](Self::producer) handle per thread.
     ///
     /// The insert that brings a partition to `max_size` items (or
     /// `max_bytes`) fires its flush. Producers never wait on the sink; they
@@ -92,7 +100,7 @@ impl<T: Weigh + Send + 'static> Buffer<T> {
     /// (or `spill`, as above) after `block_timeout`. The item comes back
     /// inside.
     pub fn insert(&self, item: T) -> Result<(), InsertError<T>> {
-        let p = self.core().next_partition();
+        let p = self.core().home_partition();
         self.core().insert_to(p, item)
     }
 
@@ -113,7 +121,9 @@ impl<T: Weigh + Send + 'static> Buffer<T> {
         (h.finish() % u64::from(self.core().partitions())) as u32
     }
 
-    /// Inserts many items into one partition (round-robin) under one lock.
+    /// Inserts many items into the calling thread's home partition (the one
+    /// [`insert`](Self::insert) uses, so they keep their order with the
+    /// thread's single inserts) under one lock.
     /// Stops at the first item that is refused; pass `iter.by_ref()` to keep
     /// the rest.
     ///
@@ -123,7 +133,7 @@ impl<T: Weigh + Send + 'static> Buffer<T> {
         &self,
         items: I,
     ) -> Result<usize, BatchInsertError<T>> {
-        let p = self.core().next_partition();
+        let p = self.core().home_partition();
         let mut iter = items.into_iter();
         if self.core().is_closed() {
             return match iter.next() {

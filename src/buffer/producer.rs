@@ -80,7 +80,10 @@ impl<T: Weigh + Send + 'static> Producer<T> {
         if self.core.is_closed() {
             return Err(InsertError::Closed(item));
         }
-        if self.ring.slots() == 0 {
+        // `is_full`, not `slots() == 0`: it reads the flusher's position
+        // (a line the flusher writes on every drain) only when the position
+        // it read last says the ring is full, not on every insert.
+        if self.ring.is_full() {
             if let Err(e) = self.make_room() {
                 return Err(e.with_item(item));
             }

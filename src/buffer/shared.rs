@@ -122,6 +122,43 @@ impl<T> Shared<T> {
         }
         (self.next_partition.fetch_add(1, Ordering::Relaxed) % self.parts.len()) as u32
     }
+
+    /// The calling thread's home partition, where `insert` and
+    /// `insert_batch` put its items: so one thread's items stay in order
+    /// (one partition) and threads spread over the partitions without a
+    /// shared counter touched per item (see [`home_slot`]).
+    pub(crate) fn home_partition(&self) -> u32 {
+        if self.parts.len() == 1 {
+            return 0;
+        }
+        (home_slot() % self.parts.len()) as u32
+    }
+}
+
+/// The calling thread's slot: 0 for the first thread that inserts into any
+/// buffer, 1 for the next, and so on, fixed for the thread's life. Taken
+/// modulo a buffer's partitions it gives each thread a home partition,
+/// assigned round-robin in the order threads first insert; a thread then
+/// pays one thread-local read per insert and touches the shared counter
+/// once in its life.
+///
+/// The counter is a process-wide `static` and hands out ids only (it guards
+/// no data), so it is std's atomic in every configuration, like `sync::rc`.
+fn home_slot() -> usize {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+
+    static NEXT_SLOT: StdAtomicUsize = StdAtomicUsize::new(0);
+    thread_local! {
+        static SLOT: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+    SLOT.with(|slot| {
+        slot.get().unwrap_or_else(|| {
+            let mine = NEXT_SLOT.fetch_add(1, StdOrdering::Relaxed);
+            slot.set(Some(mine));
+            mine
+        })
+    })
 }
 
 impl<T: Weigh + Send + 'static> Shared<T> {
@@ -330,5 +367,21 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         }
         stats.latency = all.summary();
         stats
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::buffer::shared::home_slot;
+
+    #[test]
+    fn a_thread_keeps_its_home_slot_and_threads_get_distinct_ones() {
+        let mine = home_slot();
+        assert_eq!(home_slot(), mine);
+        let other = std::thread::spawn(|| (home_slot(), home_slot()))
+            .join()
+            .unwrap();
+        assert_eq!(other.0, other.1);
+        assert_ne!(other.0, mine);
     }
 }

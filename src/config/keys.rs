@@ -230,7 +230,8 @@ static KEYS: [KeyDoc; 21] = [
         key: "partitions",
         default: Some("1"),
         accepts: "a whole number from 1 to 65536",
-        description: "Independent partitions; inserts go round-robin, or by key.",
+        description:
+            "Independent partitions; each inserting thread gets one (round-robin), or by key.",
         set: |c, v| {
             c.partitions = PARTITIONS.parse_usize(v)?;
             Ok(())

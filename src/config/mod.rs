@@ -110,7 +110,8 @@ pub struct BufferConfig {
     /// priority. Default unset.
     pub flush_meta: Option<String>,
     /// Independent partitions, each with its own items, timer and lock;
-    /// inserts go round-robin, or by key to keep per-key order.
+    /// each inserting thread gets a home partition (round-robin, when it
+    /// first inserts), or `insert_keyed` picks one by key.
     /// Default 1; from 1 to 65536.
     pub partitions: usize,
     /// Items one partition holds at most, those in flight to the sink

@@ -13,14 +13,27 @@
 //! the ring alone cannot promise that a push which returned `SPW_OK` is
 //! still popped: the consumer may see "closed" and "empty" just before that
 //! push publishes. The `pushed` counter closes that gap, Dekker-style. The
-//! producer counts a push, then a SeqCst fence, then the ring looks at
-//! `closed`; the consumer, after seeing `closed` with less than an element
-//! left, runs a SeqCst fence and then reads `pushed` (`settle`). If the push
-//! saw the ring open, its fence precedes the consumer's in the SeqCst order
-//! (C++20 [atomics.order]: the push's read of `closed` is coherence-ordered
-//! before the close), so the consumer sees the count and waits until the
-//! element is published. If the push saw the ring closed, it gives its count
-//! back and fails with `SPW_ERR_CLOSED`. Either way nothing is left behind.
+//! producer counts a push, then a fence, then the ring looks at `closed`;
+//! the consumer, after seeing `closed` with less than an element left, runs
+//! a fence and then reads `pushed` (`settle`). Read both fences as SeqCst
+//! first: if the push saw the ring open, its fence precedes the consumer's
+//! in the SeqCst order (C++20 [atomics.order]: the push's read of `closed`
+//! is coherence-ordered before the close), so the consumer sees the count
+//! and waits until the element is published. If the push saw the ring
+//! closed, it gives its count back and fails with `SPW_ERR_CLOSED`. Either
+//! way nothing is left behind.
+//!
+//! Every push pays its fence, a close race happens once per ring: so the
+//! push runs the light half of the asymmetric pair in `crate::sync` (a
+//! compiler fence once `membarrier` is registered) and `settle` the heavy
+//! half, once, before it first reads `pushed`. The pair gives the same two
+//! cases, for the reason `ring/spsc/parking.rs` sets out: when the heavy
+//! barrier reaches the producer's CPU, either the push has not yet read
+//! `closed` (it reads it after a full barrier, later than the consumer saw
+//! it set, so it sees the close) or it has, and then its count, stored
+//! before, is drained to memory before `settle` reads it. The loom model
+//! `loom-tests/tests/ffi_spsc.rs` checks the protocol, and fails without the
+//! heavy half (`loom-tests/breakage.sh`).
 
 use core::ffi::c_void;
 
@@ -32,8 +45,9 @@ use super::wait::Wait;
 use crate::backoff::Backoff;
 use crate::ring::spsc::{self, Closer, Consumer, Producer};
 use crate::ring::WaitError;
-use crate::sync::atomic::{fence, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::UnsafeCell;
+use crate::sync::{heavy_fence, light_fence};
 
 /// A lock-free ring of fixed-size elements for exactly one producer thread
 /// and one consumer thread.
@@ -189,7 +203,7 @@ impl spw_spsc {
         // pushed, and before the ring looks at `closed` (the fence), so a
         // consumer that saw the close waits for this push (module docs).
         bump(&self.pushed, count);
-        fence(Ordering::SeqCst);
+        light_fence();
         match p.push_slice(elems) {
             n if n == elems.len() => Ok(()),
             // `push_slice` looks at `closed` before it writes anything.
@@ -264,9 +278,11 @@ impl spw_spsc {
     /// a push blocks only before it counts.
     fn settle(&self, c: &Consumer<u8>) -> Result<(), Error> {
         let mut backoff = Backoff::new();
+        // Pairs with the light fence in `push_checked` (module docs). Once is
+        // enough: after it, a push that counted either publishes or gives its
+        // count back, and both become visible without further fences.
+        heavy_fence();
         loop {
-            // Pairs with the fence in `push_checked` (module docs).
-            fence(Ordering::SeqCst);
             let pushed = self.pushed.load(Ordering::Acquire);
             if c.len() >= self.elem_size {
                 return Ok(());

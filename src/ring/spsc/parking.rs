@@ -69,7 +69,11 @@ use std::time::Instant;
 use crate::backoff::Backoff;
 use crate::ring::WaitError;
 use crate::sync::atomic::{AtomicBool, Ordering};
-use crate::sync::{heavy_fence, light_fence, prepare_asymmetric_fences, Condvar, Mutex};
+use crate::sync::{heavy_fence, light_fence, prepare_asymmetric_fences, spin_loop, Condvar, Mutex};
+
+/// Polls a waiting side makes one spin hint apart before it backs off:
+/// a few microseconds at most, about what one futex wake-up costs.
+const EAGER_POLLS: u32 = 256;
 
 /// Which half of the ring waits or is woken.
 #[derive(Debug, Clone, Copy)]
@@ -153,8 +157,9 @@ impl Parking {
     }
 
     /// Waits until `poll` says [`Poll::Ready`] (`Ok`) or [`Poll::Closed`]
-    /// (`Err(Closed)`), or `deadline` passes (`Err(Timeout)`). Spins and
-    /// yields a little first, then sleeps (W1..W4 above).
+    /// (`Err(Closed)`), or `deadline` passes (`Err(Timeout)`). Polls eagerly
+    /// for a while, then spins and yields with growing pauses, then sleeps
+    /// (W1..W4 above).
     pub(super) fn wait(
         &self,
         side: Side,
@@ -162,10 +167,21 @@ impl Parking {
         mut poll: impl FnMut() -> Poll,
     ) -> Result<(), WaitError> {
         let mut backoff = Backoff::new();
+        // A ring that runs full or empty mostly waits for the other side's
+        // very next operation, a few hundred cycles away. Growing pauses
+        // between polls (up to 64 spin hints, thousands of cycles on CPUs
+        // whose hint is slow) would notice it late and leave the other side
+        // to run into the opposite wall: so poll one spin hint apart first.
+        // Under loom there is nothing to spin for (see `backoff.rs`).
+        let mut eager = if cfg!(loom) { 0 } else { EAGER_POLLS };
         loop {
             match poll() {
                 Poll::Ready => return Ok(()),
                 Poll::Closed => return Err(WaitError::Closed),
+                Poll::Pending if eager > 0 => {
+                    eager -= 1;
+                    spin_loop();
+                }
                 Poll::Pending if backoff.is_completed() => break,
                 Poll::Pending => backoff.snooze(),
             }

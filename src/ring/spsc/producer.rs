@@ -337,6 +337,29 @@ impl<T> Producer<T> {
         self.fresh_slots()
     }
 
+    /// Whether the next push would find no free slot. Cheaper than
+    /// [`slots`](Self::slots)`() == 0`: it answers from the consumer's
+    /// position as last read, and reads the consumer's (contended) line
+    /// again only when that old answer is "full". Like `slots`, a `false`
+    /// stays true until this handle pushes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spillway::ring::spsc;
+    ///
+    /// let (mut tx, mut rx) = spsc::channel(1);
+    /// assert!(!tx.is_full());
+    /// tx.try_push(1).unwrap();
+    /// assert!(tx.is_full());
+    /// rx.try_pop().unwrap();
+    /// assert!(!tx.is_full());
+    /// ```
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.slots_for(1) == 0
+    }
+
     /// The number of items the ring holds when full.
     ///
     /// # Examples

@@ -1,23 +1,65 @@
-//! A bounded FIFO ring behind one mutex, for any number of producers and
+//! A bounded FIFO ring behind two mutexes, for any number of producers and
 //! consumers, with blocking, deadlines, `force_push`, batch pops and an O(1)
 //! `take_all`.
 //!
+//! # Two halves: the pushers' tail and the consumers' cache
+//!
+//! The items live in two deques, each behind its own mutex: the *tail*,
+//! where pushes append, and the *cache*, from which pops take. A pop that
+//! finds the cache empty takes the tail lock once and swaps the whole tail
+//! into the cache (O(1)); the pops after it take the cache's lock only,
+//! which producers never touch. So a consumer keeping up with producers
+//! pays one contended lock per batch of waiting items instead of one per
+//! item, and producers fight only each other for the tail lock. Every cached
+//! item is older than every tail item (the cache is refilled only when
+//! empty, from the whole tail), so the ring stays one FIFO: `len`,
+//! `try_pop` and the rest keep their MPMC meaning (see the methods' docs for
+//! the little that changes: `take_all`'s O(1) swap, storage, `force_push`).
+//!
+//! Lock order: the cache's lock, then the tail's. The tail lock also guards
+//! the closed flag and the count of waiting poppers; the number of cached
+//! items is an atomic (`cached`) written only by the cache lock's holder and
+//! raised only while the tail lock is held too. A pusher checks for room
+//! against `tail.len() + cache_bound`, where `cache_bound` (under the tail
+//! lock) is `cached` as last read: `cached` only falls between refills, so
+//! the bound is safe, and the pusher re-reads `cached` (the consumers' line)
+//! only when the bound says full.
+//!
 //! # Wake-up protocol (why no wake-up is lost)
 //!
-//! All state lives under one [`Mutex`]: the items, the closed flag and two
-//! waiter counts. A thread that must block increments its count and calls
-//! `Condvar::wait` *while still holding the lock*; the condition variable
-//! enqueues it before releasing the mutex. Any thread that later makes
-//! progress possible (adds an item, frees a slot, closes) does so under the
-//! same lock, so it either ran before the waiter's check (and the waiter saw
-//! its effect and did not block) or after the waiter was enqueued, in which
-//! case it reads a non-zero count under the lock and notifies after
-//! unlocking, which reaches the enqueued waiter. The count is decremented only
-//! by the waiter itself, after it has re-acquired the lock, so a non-zero
-//! count can over-approximate (a notified waiter not yet running makes us
-//! notify once more, which costs nothing when the queue is empty) but never
-//! under-approximate.
+//! *Poppers* wait on the tail lock's condition variable, as in a one-lock
+//! queue: a popper that finds the cache and the tail empty (`cached == 0`
+//! read under the tail lock, where it can only rise) increments its count
+//! and calls `Condvar::wait` while still holding the tail lock, and every
+//! push happens under that lock and notifies after unlocking if the count
+//! is non-zero; so the push either ran before the check (the popper saw it)
+//! or after the popper was enqueued (the notify reaches it).
 //!
+//! *Pushers* wait for slots that consumers free under the cache lock
+//! without touching the tail lock, so their count (`waiting_pushers`) is an
+//! atomic the consumer reads with no lock, with an asymmetric fence pair
+//! (`crate::sync`):
+//!
+//! ```text
+//! pusher, holding the tail lock          consumer, after freeing slots
+//! P1 waiting_pushers += 1                C1 cached = new, lower count
+//! P2 heavy_fence()                       C2 light_fence()
+//! P3 re-read cached; room? take it       C3 if waiting_pushers > 0:
+//! P4 else cv.wait (unlocks the tail)        lock tail; unlock; notify
+//! ```
+//!
+//! With both fences read as `fence(SeqCst)` (what they are under loom and
+//! without `membarrier`): if P2 comes first in the SeqCst order, C3 sees
+//! P1's count; the consumer then takes the tail lock, which the pusher holds
+//! from P1 until P4 has enqueued it, so the notify reaches it. If C2 comes
+//! first, P3 sees C1's lower count and the pusher does not sleep. The
+//! asymmetric pair gives the same two cases for the reason set out in
+//! `ring/spsc/parking.rs`; the consumer's per-item cost is then a compiler
+//! fence and a load from a line pushers write only when they go to sleep.
+//! Without the heavy half loom finds the lost wake-up (`loom-tests/breakage.sh`).
+//!
+//! A non-zero count can over-approximate (a woken pusher not yet back makes
+//! us notify once more, which costs one lock) but never under-approximate.
 //! One `notify_one` per item added (or slot freed) is enough because a woken
 //! thread always re-checks its condition first and takes the item (slot) if
 //! it is there; if it finds nothing, another thread consumed that very unit,
@@ -27,47 +69,38 @@
 //! that free many slots at once (`pop_batch`, `take_all`) or change the state
 //! for everyone (`close`) use `notify_all`.
 //!
-//! The fast path (room to push, an item to pop, nobody waiting) takes the lock
-//! once and makes no notify call at all.
+//! The fast paths (room to push, an item to pop, nobody waiting) take one
+//! lock and make no notify call at all.
 //!
 //! # Spinning before parking
 //!
 //! A thread that finds the ring full (or empty) first backs off a few rounds
-//! (brief spins, then yields) with the lock released, re-checking under the
-//! lock after each, and only then registers as a waiter and parks. While it
-//! spins it is not counted, so the other side pays no wake-up system call for
-//! it; that is what keeps a ring that runs full or empty under load from
-//! costing one futex wake per item. It changes nothing in the argument above:
-//! a spinning thread re-checks the state itself, and it counts itself before
+//! (brief spins, then yields) with the locks released, re-checking after
+//! each, and only then registers as a waiter and parks. While it spins it is
+//! not counted, so the other side pays no wake-up system call for it; that
+//! is what keeps a ring that runs full or empty under load from costing one
+//! futex wake per item. It changes nothing in the argument above: a
+//! spinning thread re-checks the state itself, and it counts itself before
 //! its final check-then-park.
+
+mod halves;
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
-use super::deadline::Deadline;
 use super::error::{
     ClosedError, PopClosedError, PopTimeoutError, PushTimeoutError, TryPopError, TryPushError,
 };
-use crate::sync::{Condvar, Mutex, MutexGuard};
+use halves::{Cache, Tail};
 
 /// Rings larger than this start with this many slots allocated and grow on
 /// demand, so `LockingRing::new(usize::MAX)` ("practically unbounded") does
 /// not try to allocate the whole capacity up front.
 const MAX_PREALLOCATED_SLOTS: usize = 64 * 1024;
 
-/// Everything the mutex guards.
-struct State<T> {
-    items: VecDeque<T>,
-    closed: bool,
-    /// Threads blocked in `push`/`push_timeout` (or woken and not yet back).
-    waiting_pushers: usize,
-    /// Threads blocked in `pop`/`pop_timeout` (or woken and not yet back).
-    waiting_poppers: usize,
-}
-
-/// A bounded FIFO ring guarded by a mutex, for any number of producer and
-/// consumer threads.
+/// A bounded FIFO ring guarded by two mutexes (one for pushers, one for
+/// poppers), for any number of producer and consumer threads.
 ///
 /// Every method takes `&self`; share the ring with an `Arc` (or scoped
 /// threads). Items leave in the order they entered. A full ring refuses
@@ -107,11 +140,11 @@ struct State<T> {
 /// assert_eq!(got, (0..10).collect::<Vec<_>>());
 /// ```
 pub struct LockingRing<T> {
-    state: Mutex<State<T>>,
-    /// Signalled when a slot frees up (or on close); pushers wait here.
-    not_full: Condvar,
-    /// Signalled when an item arrives (or on close); poppers wait here.
-    not_empty: Condvar,
+    /// The consumers' half: the cached items and how many there are.
+    cache: Cache<T>,
+    /// The producers' half: the newest items, the closed flag, and the
+    /// waiters on it.
+    tail: Tail<T>,
     capacity: usize,
 }
 
@@ -125,7 +158,10 @@ impl<T> LockingRing<T> {
     /// Creates an empty ring that holds at most `capacity` items.
     ///
     /// Up to 65 536 slots are allocated at once; larger rings grow their
-    /// storage as they fill.
+    /// storage as they fill. The consumers' cache starts with no storage and
+    /// then trades buffers with the tail, so a busy ring keeps two buffers
+    /// in circulation (together up to twice the capacity's worth) and
+    /// allocates nothing in a steady state.
     ///
     /// # Panics
     ///
@@ -145,14 +181,8 @@ impl<T> LockingRing<T> {
     pub fn new(capacity: usize) -> Self {
         assert!(capacity > 0, "LockingRing capacity must be at least 1");
         Self {
-            state: Mutex::new(State {
-                items: VecDeque::with_capacity(capacity.min(MAX_PREALLOCATED_SLOTS)),
-                closed: false,
-                waiting_pushers: 0,
-                waiting_poppers: 0,
-            }),
-            not_full: Condvar::new(),
-            not_empty: Condvar::new(),
+            cache: Cache::new(),
+            tail: Tail::new(capacity.min(MAX_PREALLOCATED_SLOTS)),
             capacity,
         }
     }
@@ -176,14 +206,14 @@ impl<T> LockingRing<T> {
     /// assert_eq!(ring.try_push(3), Err(TryPushError::Closed(3)));
     /// ```
     pub fn try_push(&self, v: T) -> Result<(), TryPushError<T>> {
-        let st = self.state.lock();
+        let mut st = self.tail.lock();
         if st.closed {
             return Err(TryPushError::Closed(v));
         }
-        if st.items.len() == self.capacity {
+        if !self.tail.has_room(&mut st, &self.cache, self.capacity) {
             return Err(TryPushError::Full(v));
         }
-        self.push_back_and_wake(st, v);
+        self.tail.push_back_and_wake(st, v);
         Ok(())
     }
 
@@ -244,7 +274,9 @@ impl<T> LockingRing<T> {
     /// Appends `v`; if the ring is full, first removes the oldest item and
     /// returns it. Never blocks.
     ///
-    /// This is the drop-oldest overflow policy: the newest data wins.
+    /// This is the drop-oldest overflow policy: the newest data wins. On a
+    /// full ring it takes the consumers' lock as well as the producers' one,
+    /// since the oldest item may be in the consumers' cache.
     ///
     /// # Errors
     ///
@@ -263,20 +295,40 @@ impl<T> LockingRing<T> {
     /// assert_eq!(ring.take_all(), [2, 3]);
     /// ```
     pub fn force_push(&self, v: T) -> Result<Option<T>, ClosedError<T>> {
-        let mut st = self.state.lock();
+        {
+            let mut st = self.tail.lock();
+            if st.closed {
+                return Err(ClosedError(v));
+            }
+            if self.tail.has_room(&mut st, &self.cache, self.capacity) {
+                self.tail.push_back_and_wake(st, v);
+                return Ok(None);
+            }
+        }
+        // Full, as far as the tail can tell: the oldest item may be in the
+        // cache, so take both locks (in their order) and look again.
+        let mut cache = self.cache.lock();
+        let mut st = self.tail.lock();
         if st.closed {
             return Err(ClosedError(v));
         }
-        if st.items.len() == self.capacity {
-            // The length does not change, so no waiter's condition changes
-            // either: a full ring has no waiting poppers to wake, and
-            // pushers still find it full.
-            let evicted = st.items.pop_front();
-            st.items.push_back(v);
-            return Ok(evicted);
+        if cache.len() + st.items.len() < self.capacity {
+            drop(cache);
+            self.tail.push_back_and_wake(st, v);
+            return Ok(None);
         }
-        self.push_back_and_wake(st, v);
-        Ok(None)
+        // The length does not change, so no waiter's condition changes
+        // either: a full ring has no waiting poppers to wake, and pushers
+        // still find it full.
+        let evicted = match cache.pop_front() {
+            Some(old) => {
+                self.cache.set_cached(&cache);
+                Some(old)
+            }
+            None => st.items.pop_front(),
+        };
+        st.items.push_back(v);
+        Ok(evicted)
     }
 
     /// Removes the oldest item without blocking.
@@ -299,15 +351,21 @@ impl<T> LockingRing<T> {
     /// assert_eq!(ring.try_pop(), Err(TryPopError::Closed));
     /// ```
     pub fn try_pop(&self) -> Result<T, TryPopError> {
-        let mut st = self.state.lock();
-        match st.items.pop_front() {
-            Some(v) => {
-                self.wake_pushers(st, 1);
-                Ok(v)
+        let mut cache = self.cache.lock();
+        if cache.is_empty() {
+            if let Err(closed) = self.refill(&mut cache) {
+                return Err(if closed {
+                    TryPopError::Closed
+                } else {
+                    TryPopError::Empty
+                });
             }
-            None if st.closed => Err(TryPopError::Closed),
-            None => Err(TryPopError::Empty),
         }
+        let v = cache.pop_front();
+        self.cache.set_cached(&cache);
+        drop(cache);
+        self.wake_pushers(1);
+        v.ok_or(TryPopError::Empty)
     }
 
     /// Removes the oldest item, blocking while the ring is empty.
@@ -366,7 +424,9 @@ impl<T> LockingRing<T> {
     /// under one lock acquisition. Never blocks.
     ///
     /// Returns how many items were moved: at least 1 unless `max` is 0.
-    /// Blocked pushers are woken for the slots freed.
+    /// It takes the consumers' lock, and the producers' lock only when the
+    /// consumers' cache holds fewer than `max` items. Blocked pushers are
+    /// woken for the slots freed.
     ///
     /// # Errors
     ///
@@ -390,24 +450,37 @@ impl<T> LockingRing<T> {
     /// assert_eq!(ring.pop_batch(&mut out, 3), Err(TryPopError::Empty));
     /// ```
     pub fn pop_batch(&self, out: &mut Vec<T>, max: usize) -> Result<usize, TryPopError> {
-        let mut st = self.state.lock();
-        if st.items.is_empty() {
-            return Err(if st.closed {
-                TryPopError::Closed
-            } else {
-                TryPopError::Empty
-            });
+        let mut cache = self.cache.lock();
+        if cache.is_empty() {
+            if let Err(closed) = self.refill(&mut cache) {
+                return Err(if closed {
+                    TryPopError::Closed
+                } else {
+                    TryPopError::Empty
+                });
+            }
         }
-        let n = max.min(st.items.len());
-        out.extend(st.items.drain(..n));
-        self.wake_pushers(st, n);
+        let mut n = max.min(cache.len());
+        out.extend(cache.drain(..n));
+        // The cache ran out first: the rest comes from the tail, whose items
+        // are all newer.
+        if n < max && self.refill(&mut cache).is_ok() {
+            let more = (max - n).min(cache.len());
+            out.extend(cache.drain(..more));
+            n += more;
+        }
+        self.cache.set_cached(&cache);
+        drop(cache);
+        self.wake_pushers(n);
         Ok(n)
     }
 
     /// Removes every item at once and returns them, oldest first.
     ///
-    /// The ring's storage is swapped out in O(1), leaving the ring with no
-    /// allocation; its next push allocates again. To reuse one allocation in
+    /// When the items are all on one side (producers' tail or consumers'
+    /// cache) that side's storage is swapped out in O(1), leaving it with no
+    /// allocation; its next use allocates again. Otherwise the tail's items
+    /// are appended to the cache's (O(tail)). To reuse one allocation in
     /// a steady state, use [`take_all_into`](Self::take_all_into).
     /// Works on a closed ring too (it drains it). Blocked pushers are woken.
     ///
@@ -432,8 +505,10 @@ impl<T> LockingRing<T> {
     /// Moves every item to the back of `spare`, oldest first, and returns
     /// how many moved.
     ///
-    /// If `spare` is empty this is an O(1) swap: the ring keeps `spare`'s
-    /// allocation and `spare` receives the ring's. A consumer that empties
+    /// If `spare` is empty and the items are all on one side of the ring
+    /// (see the module docs) this is an O(1) swap: the ring keeps `spare`'s
+    /// allocation and `spare` receives the ring's. If both sides hold items,
+    /// the newer (tail) side is appended after the swap, O(tail). A consumer that empties
     /// `spare` (e.g. with `drain(..)`) and hands it back each time keeps two
     /// allocations in circulation and never allocates in a steady state. If
     /// `spare` is not empty, its items stay in front and the ring's items are
@@ -454,17 +529,24 @@ impl<T> LockingRing<T> {
     /// }
     /// ```
     pub fn take_all_into(&self, spare: &mut VecDeque<T>) -> usize {
-        let mut st = self.state.lock();
-        let n = st.items.len();
+        let mut cache = self.cache.lock();
+        let mut st = self.tail.lock();
+        let n = cache.len() + st.items.len();
         if n == 0 {
             return 0;
         }
-        if spare.is_empty() {
-            std::mem::swap(&mut st.items, spare);
-        } else {
-            spare.extend(st.items.drain(..));
+        for side in [&mut *cache, &mut st.items] {
+            if spare.is_empty() {
+                std::mem::swap(side, spare);
+            } else {
+                spare.extend(side.drain(..));
+            }
         }
-        self.wake_pushers(st, n);
+        self.cache.set_cached(&cache);
+        st.cache_bound = 0;
+        drop(st);
+        drop(cache);
+        self.wake_pushers(n);
         n
     }
 
@@ -481,7 +563,8 @@ impl<T> LockingRing<T> {
     /// assert_eq!(ring.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.state.lock().items.len()
+        let cache = self.cache.lock();
+        cache.len() + self.tail.lock().items.len()
     }
 
     /// The most items the ring holds, as given to [`new`](Self::new).
@@ -510,7 +593,7 @@ impl<T> LockingRing<T> {
     /// assert!(!ring.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.state.lock().items.is_empty()
+        self.len() == 0
     }
 
     /// Whether [`close`](Self::close) has been called. Once true it stays
@@ -527,7 +610,7 @@ impl<T> LockingRing<T> {
     /// assert!(ring.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.state.lock().closed
+        self.tail.lock().closed
     }
 
     /// Closes the ring: every later push fails and gives its item back,
@@ -548,112 +631,21 @@ impl<T> LockingRing<T> {
     /// assert_eq!(ring.try_pop(), Err(TryPopError::Closed));
     /// ```
     pub fn close(&self) {
-        let mut st = self.state.lock();
+        let mut st = self.tail.lock();
         if st.closed {
             return;
         }
         st.closed = true;
-        let wake_pushers = st.waiting_pushers > 0;
+        // Pushers count themselves under this lock, so a plain read here
+        // sees every pusher that is (or is about to be) asleep.
+        let wake_pushers = self.tail.waiting_pushers() > 0;
         let wake_poppers = st.waiting_poppers > 0;
         drop(st);
         if wake_pushers {
-            self.not_full.notify_all();
+            self.tail.not_full.notify_all();
         }
         if wake_poppers {
-            self.not_empty.notify_all();
-        }
-    }
-
-    /// The blocking push behind `push` and `push_timeout` (`None`: no
-    /// deadline). Gives `v` back with the reason on failure.
-    fn push_blocking(&self, v: T, timeout: Option<Duration>) -> Result<(), (Blocked, T)> {
-        let mut st = self.state.lock();
-        let mut deadline = Deadline::new(timeout);
-        let mut expired = false;
-        let mut backoff = deadline.backoff();
-        loop {
-            if st.closed {
-                return Err((Blocked::Closed, v));
-            }
-            if st.items.len() < self.capacity {
-                self.push_back_and_wake(st, v);
-                return Ok(());
-            }
-            // Checked only after the condition, so a wake-up that raced with
-            // the deadline is used rather than lost (see the module docs).
-            if expired {
-                return Err((Blocked::Timeout, v));
-            }
-            deadline.start();
-            if !backoff.is_completed() {
-                // One round with the lock released (see the module docs).
-                drop(st);
-                backoff.snooze();
-                st = self.state.lock();
-                continue;
-            }
-            st.waiting_pushers += 1;
-            expired = deadline.wait(&self.not_full, &mut st);
-            st.waiting_pushers -= 1;
-        }
-    }
-
-    /// The blocking pop behind `pop` and `pop_timeout` (`None`: no deadline).
-    fn pop_blocking(&self, timeout: Option<Duration>) -> Result<T, Blocked> {
-        let mut st = self.state.lock();
-        let mut deadline = Deadline::new(timeout);
-        let mut expired = false;
-        let mut backoff = deadline.backoff();
-        loop {
-            if let Some(v) = st.items.pop_front() {
-                self.wake_pushers(st, 1);
-                return Ok(v);
-            }
-            if st.closed {
-                return Err(Blocked::Closed);
-            }
-            if expired {
-                return Err(Blocked::Timeout);
-            }
-            deadline.start();
-            if !backoff.is_completed() {
-                // One round with the lock released (see the module docs).
-                drop(st);
-                backoff.snooze();
-                st = self.state.lock();
-                continue;
-            }
-            st.waiting_poppers += 1;
-            expired = deadline.wait(&self.not_empty, &mut st);
-            st.waiting_poppers -= 1;
-        }
-    }
-
-    /// Appends under the held lock, releases it, then wakes one popper if
-    /// any waits. The ring must have room and be open.
-    fn push_back_and_wake(&self, mut st: MutexGuard<'_, State<T>>, v: T) {
-        st.items.push_back(v);
-        let wake = st.waiting_poppers > 0;
-        // Notifying after unlocking lets the woken thread take the lock
-        // at once instead of blocking on it again.
-        drop(st);
-        if wake {
-            self.not_empty.notify_one();
-        }
-    }
-
-    /// Releases the lock after `freed` slots were freed and wakes as many
-    /// blocked pushers as could now succeed.
-    fn wake_pushers(&self, st: MutexGuard<'_, State<T>>, freed: usize) {
-        let waiting = st.waiting_pushers;
-        drop(st);
-        if waiting == 0 || freed == 0 {
-            return;
-        }
-        if freed == 1 || waiting == 1 {
-            self.not_full.notify_one();
-        } else {
-            self.not_full.notify_all();
+            self.tail.not_empty.notify_all();
         }
     }
 }
@@ -661,9 +653,10 @@ impl<T> LockingRing<T> {
 impl<T> fmt::Debug for LockingRing<T> {
     /// Shows the occupancy, not the items, so `T` need not be `Debug`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = self.state.lock();
+        let cache = self.cache.lock();
+        let st = self.tail.lock();
         f.debug_struct("LockingRing")
-            .field("len", &st.items.len())
+            .field("len", &(cache.len() + st.items.len()))
             .field("capacity", &self.capacity)
             .field("closed", &st.closed)
             .finish_non_exhaustive()

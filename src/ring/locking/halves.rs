@@ -1,0 +1,267 @@
+//! The locking ring's two halves (the consumers' cache and the producers'
+//! tail), and the blocking calls and wake-ups that cross between them. The
+//! protocol and why it loses no wake-up are in the parent module's docs.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use super::super::deadline::Deadline;
+use super::{Blocked, LockingRing};
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::{
+    heavy_fence, light_fence, prepare_asymmetric_fences, Condvar, Mutex, MutexGuard,
+};
+
+/// The consumers' half: items taken from the tail in one swap, popped one by
+/// one under a lock producers never take. On its own cache line, so pops do
+/// not fight pushes for it.
+pub(super) struct Cache<T>(CachePadded<CacheInner<T>>);
+
+struct CacheInner<T> {
+    items: Mutex<VecDeque<T>>,
+    /// `items.len()`, for pushers that must not take this lock. Written
+    /// only under `items`' lock; raised only under the tail lock as well.
+    cached: AtomicUsize,
+}
+
+impl<T> Cache<T> {
+    pub(super) fn new() -> Self {
+        Self(CachePadded::new(CacheInner {
+            items: Mutex::new(VecDeque::new()),
+            cached: AtomicUsize::new(0),
+        }))
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, VecDeque<T>> {
+        self.0.items.lock()
+    }
+
+    /// Publishes the cache's length; `items` is the locked cache.
+    pub(super) fn set_cached(&self, items: &VecDeque<T>) {
+        // Relaxed: it orders nothing but itself. Pushers read it under the
+        // tail lock (which orders it after any refill) or after the fence
+        // pair of the wake-up protocol.
+        self.0.cached.store(items.len(), Ordering::Relaxed);
+    }
+
+    fn cached(&self) -> usize {
+        self.0.cached.load(Ordering::Relaxed)
+    }
+}
+
+/// What the tail lock guards.
+pub(super) struct TailState<T> {
+    pub(super) items: VecDeque<T>,
+    pub(super) closed: bool,
+    /// Threads blocked in `pop`/`pop_timeout` (or woken and not yet back).
+    pub(super) waiting_poppers: usize,
+    /// An upper bound of the cache's length: `cached` as last read. It only
+    /// falls between refills, and refills update this too.
+    pub(super) cache_bound: usize,
+}
+
+/// The producers' half. The lock and the pushers' waiter count sit on lines
+/// of their own: consumers read the count after every pop, and it changes
+/// only when a pusher goes to sleep.
+pub(super) struct Tail<T> {
+    state: CachePadded<Mutex<TailState<T>>>,
+    /// Threads blocked in `push`/`push_timeout` (or woken and not yet back).
+    /// Changed under the tail lock, read by consumers without it.
+    waiting_pushers: CachePadded<AtomicUsize>,
+    /// Signalled when a slot frees up (or on close); pushers wait here.
+    pub(super) not_full: Condvar,
+    /// Signalled when an item arrives (or on close); poppers wait here.
+    pub(super) not_empty: Condvar,
+}
+
+impl<T> Tail<T> {
+    pub(super) fn new(prealloc: usize) -> Self {
+        // Decide the fence pair now, so no operation pays for it.
+        prepare_asymmetric_fences();
+        Self {
+            state: CachePadded::new(Mutex::new(TailState {
+                items: VecDeque::with_capacity(prealloc),
+                closed: false,
+                waiting_poppers: 0,
+                cache_bound: 0,
+            })),
+            waiting_pushers: CachePadded::new(AtomicUsize::new(0)),
+            not_full: Condvar::new(),
+            not_empty: Condvar::new(),
+        }
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, TailState<T>> {
+        self.state.lock()
+    }
+
+    pub(super) fn waiting_pushers(&self) -> usize {
+        self.waiting_pushers.load(Ordering::Relaxed)
+    }
+
+    /// Whether one more item fits; `st` is the locked tail. Reads the
+    /// consumers' count only when the bound says full.
+    pub(super) fn has_room(
+        &self,
+        st: &mut TailState<T>,
+        cache: &Cache<T>,
+        capacity: usize,
+    ) -> bool {
+        if st.items.len() + st.cache_bound < capacity {
+            return true;
+        }
+        st.cache_bound = cache.cached();
+        st.items.len() + st.cache_bound < capacity
+    }
+
+    /// Appends under the held lock, releases it, then wakes one popper if
+    /// any waits. The ring must have room and be open.
+    pub(super) fn push_back_and_wake(&self, mut st: MutexGuard<'_, TailState<T>>, v: T) {
+        st.items.push_back(v);
+        let wake = st.waiting_poppers > 0;
+        // Notifying after unlocking lets the woken thread take the lock
+        // at once instead of blocking on it again.
+        drop(st);
+        if wake {
+            self.not_empty.notify_one();
+        }
+    }
+}
+
+impl<T> LockingRing<T> {
+    /// Moves the whole tail into the empty, locked `cache` (O(1)). `Err`
+    /// says the tail was empty too, with whether the ring is closed.
+    pub(super) fn refill(&self, cache: &mut VecDeque<T>) -> Result<(), bool> {
+        let mut st = self.tail.lock();
+        if self.refill_from(cache, &mut st) {
+            Ok(())
+        } else {
+            Err(st.closed)
+        }
+    }
+
+    /// [`refill`](Self::refill) with the tail locked already (`st`);
+    /// returns whether there was anything to move.
+    fn refill_from(&self, cache: &mut VecDeque<T>, st: &mut TailState<T>) -> bool {
+        if st.items.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut st.items, cache);
+        // Before the tail lock goes: a pusher that takes it next must see
+        // the items as cached, or it would count them nowhere.
+        self.cache.set_cached(cache);
+        st.cache_bound = cache.len();
+        true
+    }
+
+    /// After a consumer freed `freed` slots (and published the cache's new
+    /// length): wakes as many blocked pushers as could now succeed. This is
+    /// C2/C3 of the wake-up protocol in the module docs.
+    pub(super) fn wake_pushers(&self, freed: usize) {
+        if freed == 0 {
+            return;
+        }
+        light_fence();
+        // Relaxed: the fence pair orders this load after the cache's new
+        // length (see the module docs).
+        let waiting = self.tail.waiting_pushers();
+        if waiting == 0 {
+            return;
+        }
+        // A counted pusher holds the tail lock until it is inside
+        // `Condvar::wait`: once we hold it, the notify cannot miss it.
+        drop(self.tail.lock());
+        if freed == 1 || waiting == 1 {
+            self.tail.not_full.notify_one();
+        } else {
+            self.tail.not_full.notify_all();
+        }
+    }
+
+    /// The blocking push behind `push` and `push_timeout` (`None`: no
+    /// deadline). Gives `v` back with the reason on failure.
+    pub(super) fn push_blocking(
+        &self,
+        v: T,
+        timeout: Option<Duration>,
+    ) -> Result<(), (Blocked, T)> {
+        let mut st = self.tail.lock();
+        let mut deadline = Deadline::new(timeout);
+        let mut expired = false;
+        let mut backoff = deadline.backoff();
+        loop {
+            if st.closed {
+                return Err((Blocked::Closed, v));
+            }
+            if self.tail.has_room(&mut st, &self.cache, self.capacity) {
+                self.tail.push_back_and_wake(st, v);
+                return Ok(());
+            }
+            // Checked only after the condition, so a wake-up that raced with
+            // the deadline is used rather than lost (see the module docs).
+            if expired {
+                return Err((Blocked::Timeout, v));
+            }
+            deadline.start();
+            if !backoff.is_completed() {
+                // One round with the lock released (see the module docs).
+                drop(st);
+                backoff.snooze();
+                st = self.tail.lock();
+                continue;
+            }
+            // P1-P4 of the wake-up protocol in the module docs.
+            self.tail.waiting_pushers.fetch_add(1, Ordering::Relaxed);
+            heavy_fence();
+            if !self.tail.has_room(&mut st, &self.cache, self.capacity) {
+                expired = deadline.wait(&self.tail.not_full, &mut st);
+            }
+            self.tail.waiting_pushers.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The blocking pop behind `pop` and `pop_timeout` (`None`: no deadline).
+    pub(super) fn pop_blocking(&self, timeout: Option<Duration>) -> Result<T, Blocked> {
+        let mut deadline = Deadline::new(timeout);
+        let mut expired = false;
+        let mut backoff = deadline.backoff();
+        loop {
+            let mut cache = self.cache.lock();
+            if cache.is_empty() {
+                // Holding the cache lock while taking the tail's: nobody can
+                // refill the cache in between, so "both empty" below is
+                // exact, and a later refill needs a push, which wakes us.
+                let mut st = self.tail.lock();
+                if !self.refill_from(&mut cache, &mut st) {
+                    drop(cache);
+                    if st.closed {
+                        return Err(Blocked::Closed);
+                    }
+                    if expired {
+                        return Err(Blocked::Timeout);
+                    }
+                    deadline.start();
+                    if !backoff.is_completed() {
+                        // One round with the locks released (see the module
+                        // docs).
+                        drop(st);
+                        backoff.snooze();
+                        continue;
+                    }
+                    st.waiting_poppers += 1;
+                    expired = deadline.wait(&self.tail.not_empty, &mut st);
+                    st.waiting_poppers -= 1;
+                    continue;
+                }
+            }
+            if let Some(v) = cache.pop_front() {
+                self.cache.set_cached(&cache);
+                drop(cache);
+                self.wake_pushers(1);
+                return Ok(v);
+            }
+        }
+    }
+}
