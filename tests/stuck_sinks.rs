@@ -192,8 +192,13 @@ fn abandoned_threads_are_bounded_by_workers() {
     .engine(&engine)
     .build()
     .unwrap();
-    for v in 0..4 {
-        buf.insert(v).unwrap(); // round-robin: one item per partition
+    // One item per partition: a key for each, found through partition_of
+    // (plain inserts from one thread all go to its home partition).
+    for p in 0..4u32 {
+        let key = (0u32..)
+            .find(|k| buf.partition_of(k) == p)
+            .expect("every partition has a key");
+        buf.insert_keyed(&key, p).unwrap();
     }
     // Two calls on the two workers are abandoned and replaced; the two
     // replacements then get stuck too, past the bound: they keep their
@@ -294,4 +299,66 @@ fn sync_flush_and_close_from_inside_the_own_sink_return_at_once() {
     assert!(!report.timed_out);
     assert_eq!(report.counts.delivered, 1);
     me.lock().unwrap().take();
+}
+
+#[test]
+fn an_abandoned_call_counts_as_a_failing_sink_so_spill_spills() {
+    // `overflow: spill` waits while the sink is healthy and spills while it
+    // fails; a call abandoned at flush_timeout is a failure, so a stuck sink
+    // must not turn every insert into a wait of block_timeout.
+    let latch = Arc::new(Latch::default());
+    let (entered_tx, entered) = channel::<Vec<u32>>();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let (obs, seen) = events();
+    let (l, g, e) = (latch.clone(), got.clone(), Mutex::new(entered_tx));
+    let buf = Buffer::builder(
+        BufferConfig::new()
+            .name("stuck-spill")
+            .capacity(1)
+            .max_size(1)
+            .overflow(spillway::config::Overflow::Spill)
+            .spool_dir("not-touched-the-spool-is-in-memory")
+            // An insert that waited would fail with a timeout after 60 s.
+            .block_timeout(Duration::from_secs(60))
+            .flush_timeout(Duration::from_millis(50)),
+    )
+    .sink(move |b: &[u32], _: &FlushContext<'_>| {
+        let _ = e.lock().unwrap().send(b.to_vec());
+        if b == [1] && g.lock().unwrap().is_empty() {
+            l.wait();
+        }
+        g.lock().unwrap().extend_from_slice(b);
+        Ok::<(), SinkError>(())
+    })
+    .observer(obs)
+    .spill(spillway::SpillCodec::of())
+    .spool_storage(|_| spillway::spool::MemStorage::new())
+    .build()
+    .unwrap();
+
+    buf.insert(1).unwrap(); // a whole batch: flushed at once, and stuck
+    assert_eq!(entered.recv_timeout(WAIT), Ok(vec![1]));
+    assert_eq!(
+        seen.recv_timeout(WAIT),
+        Ok(Seen::Timeout {
+            attempt: 0,
+            items: 1
+        })
+    );
+    // The partition is full (item 1 is with the abandoned call) and the sink
+    // is failing: the insert spills at once.
+    buf.insert(2).unwrap();
+    let c = buf.stats().counts;
+    assert_eq!((c.spooled, c.flush_timeouts, c.abandoned), (1, 1, 1), "{c:?}");
+
+    latch.release();
+    buf.sync_flush(WAIT).unwrap();
+    let report = buf.close(WAIT);
+    assert!(!report.timed_out, "{report:?}");
+    let mut got = got.lock().unwrap().clone();
+    got.sort_unstable();
+    got.dedup();
+    // At least once: item 1 may arrive twice (its late Ok, then its retry).
+    assert_eq!(got, vec![1, 2]);
+    assert!(report.counts.is_conserved(), "{:?}", report.counts);
 }

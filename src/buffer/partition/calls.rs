@@ -85,12 +85,13 @@ impl<T> PartState<T> {
             .min()
     }
 
-    /// Gives up call `id` at its time limit: a failed attempt, timed out,
-    /// and one more abandoned call running.
+    /// Gives up call `id` at its time limit: a failed attempt (so the sink
+    /// counts as failing, and `overflow: spill` spills rather than waits),
+    /// timed out, and one more abandoned call running.
     pub(crate) fn abandon_call(&mut self, id: u64) {
         if let Some(c) = self.calls.iter_mut().find(|c| c.id == id) {
             c.abandoned = true;
-            self.counts.failed_flushes += 1;
+            self.count_failure();
             self.counts.flush_timeouts += 1;
             self.counts.abandoned += 1;
         }
