@@ -40,8 +40,13 @@ fn flush_jitter_spreads_interval_flushes_within_interval_plus_jitter() {
         }
         when
     };
-    for i in 0..8u64 {
-        buf.insert(i).unwrap(); // round-robin: one item per partition
+    // One item per partition: plain inserts from one thread would all go to
+    // its home partition, so each item gets a key of its partition.
+    let keys: Vec<u32> = (0..8u32)
+        .map(|p| (0u32..).find(|k| buf.partition_of(k) == p).unwrap())
+        .collect();
+    for (i, key) in keys.iter().enumerate() {
+        buf.insert_keyed(key, i as u64).unwrap();
     }
     let first = watch(0, 160);
     assert_eq!(first.len(), 8, "every partition flushed: {first:?}");
@@ -52,8 +57,8 @@ fn flush_jitter_spreads_interval_flushes_within_interval_plus_jitter() {
     assert!(distinct.len() > 1, "jitter spread them apart: {first:?}");
 
     // Each flush restarts its partition's interval with a fresh draw.
-    for i in 0..8u64 {
-        buf.insert(i).unwrap();
+    for (i, key) in keys.iter().enumerate() {
+        buf.insert_keyed(key, i as u64).unwrap();
     }
     let second = watch(160, 320);
     assert_eq!(second.len(), 8, "{second:?}");
@@ -178,10 +183,10 @@ fn insert_every_way(obs: &Arc<Inserts>) -> Buffer<String> {
         .engine(&Engine::manual())
         .build()
         .unwrap();
-    buf.insert("a".to_string()).unwrap(); // 1 byte, partition 0
+    buf.insert("a".to_string()).unwrap(); // 1 byte, the thread's home partition
     buf.insert_keyed(&7u8, "bb".to_string()).unwrap(); // 2 bytes
     let n = buf
-        .insert_batch(["ccc", "dddd"].map(String::from)) // 7 bytes, partition 1
+        .insert_batch(["ccc", "dddd"].map(String::from)) // 7 bytes, the same home partition
         .unwrap();
     assert_eq!(n, 2);
     let mut producer = buf.producer();
@@ -197,8 +202,11 @@ fn an_observer_that_wants_inserts_sees_every_insert_path() {
     assert_eq!(obs.events.load(Ordering::SeqCst), 5);
     assert_eq!(obs.bytes.load(Ordering::SeqCst), 1 + 2 + 7 + 5);
     let parts = obs.partitions.lock().unwrap().clone();
-    assert_eq!(parts[0], 0);
-    assert_eq!(&parts[2..4], &[1, 1], "one batch, one partition");
+    assert_eq!(
+        &parts[2..4],
+        &[parts[0], parts[0]],
+        "insert_batch goes to the thread's home partition, as insert does"
+    );
     assert_eq!(parts[1], buf.partition_of(&7u8));
     // A refused insert is no insert.
     let key = (0u64..).find(|k| buf.partition_of(k) == 1).unwrap();
