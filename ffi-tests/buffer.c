@@ -496,7 +496,10 @@ static void partitions_are_numbered(void) {
   rec_init(&r);
   const char *const kv[][2] = {{"max_size", "2"}, {"partitions", "3"}, {NULL, NULL}};
   spw_buffer *buf = new_buffer(kv, &r);
-  for (int i = 0; i < 12; i++) insert_str(buf, "p");
+  /* By key: one thread's plain inserts all go to its home partition. Twelve
+     keys hash (deterministically) onto all three partitions. */
+  for (int i = 0; i < 12; i++)
+    CHECK_ST(spw_buffer_insert_keyed(buf, &i, sizeof i, "p", 1), SPW_OK);
   CHECK_ST(spw_buffer_sync_flush(buf, 10000), SPW_OK);
   pthread_mutex_lock(&r.mu);
   bool seen[3] = {false, false, false};
