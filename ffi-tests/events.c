@@ -1,16 +1,17 @@
-/* spw_buffer_observe and spw_event: the events the buffer fires today (flush
-   start and end, retry, drop, overflow), their fields and messages, and
-   replacing and removing the observer, also from inside its own callback.
-   SPW_EVENT_SPILL, SPW_EVENT_SPOOL_ERROR, SPW_EVENT_FLUSH_TIMEOUT and
-   SPW_EVENT_ABANDONED are bridged (src/ffi/event.rs) and get their C tests
-   with the Rust changes that emit them (issue 11 sections 1 and 3). */
-#define _POSIX_C_SOURCE 200809L
+/* spw_buffer_observe and spw_event: flush start and end, retry, drop,
+   overflow, spill, flush timeout and abandoned, their fields and messages,
+   and replacing and removing the observer, also from inside its own
+   callback. SPW_EVENT_SPOOL_ERROR needs a failing disk, which C cannot
+   inject: the Rust tests (tests/buffer_spool_errors.rs) cover its source and
+   src/ffi/event.rs its bridging. */
+#define _XOPEN_SOURCE 700
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
 #include "check.h"
+#include "tmpdir.h"
 
 enum { MAX_EVENTS = 128, MSG_MAX = 96 };
 
@@ -299,12 +300,101 @@ static void replacing_stops_the_old_function_and_reentry_is_refused(void) {
   sink_destroy(&s);
 }
 
+static void a_stuck_callback_gives_flush_timeout_then_abandoned(void) {
+  sink s;
+  sink_init(&s);
+  events e;
+  ev_init(&e);
+  const char *const kv[][2] = {{"max_size", "1"}, {"flush_timeout", "50ms"}, {NULL, NULL}};
+  spw_buffer *buf = new_buffer(kv, &s);
+  CHECK_ST(spw_buffer_observe(buf, on_event, &e), SPW_OK);
+  set_hold(&s, true);
+  CHECK_ST(spw_buffer_insert(buf, "abc", 3), SPW_OK); /* a size flush, held */
+  wait_inside(&s);
+
+  pthread_mutex_lock(&e.mu);
+  const seen_event *t = wait_kind(&e, SPW_EVENT_FLUSH_TIMEOUT, 1);
+  CHECK(t->ev.partition == 0 && t->ev.attempt == 0 && t->ev.items == 1);
+  CHECK(t->ev.reason == SPW_FLUSH_SIZE && t->ev.status == SPW_ERR_TIMEOUT);
+  CHECK(t->ev.duration_us >= 50000);
+  CHECK(strcmp(t->msg, "the callback ran past flush_timeout and was abandoned") == 0);
+  CHECK(count_kind(&e, SPW_EVENT_ABANDONED) == 0);
+  pthread_mutex_unlock(&e.mu);
+
+  spw_stats st;
+  CHECK_ST(spw_buffer_stats(buf, &st), SPW_OK);
+  CHECK(st.flush_timeouts == 1 && st.abandoned == 1 && st.failed_flushes >= 1);
+
+  set_hold(&s, false); /* the abandoned call returns 0, late */
+  pthread_mutex_lock(&e.mu);
+  const seen_event *a = wait_kind(&e, SPW_EVENT_ABANDONED, 1);
+  CHECK(a->ev.partition == 0 && a->ev.attempt == 0 && a->ev.items == 1);
+  CHECK(a->ev.status == SPW_OK && strcmp(a->msg, "") == 0);
+  CHECK(a->ev.duration_us >= t->ev.duration_us);
+  CHECK(t < a);
+  pthread_mutex_unlock(&e.mu);
+
+  CHECK_ST(spw_buffer_sync_flush(buf, 10000), SPW_OK);
+  CHECK_ST(spw_buffer_close(buf, 10000), SPW_OK);
+  CHECK_ST(spw_buffer_stats(buf, &st), SPW_OK);
+  CHECK(st.abandoned == 0 && st.flush_timeouts == 1);
+  CHECK(st.inserted == st.delivered + st.dropped + st.dumped + st.buffered + st.in_flight + st.spooled);
+  /* At least once: the late return was ignored, and the batch went again. */
+  pthread_mutex_lock(&s.mu);
+  CHECK(s.delivered >= 1);
+  pthread_mutex_unlock(&s.mu);
+  spw_buffer_free(buf);
+  ev_destroy(&e);
+  sink_destroy(&s);
+}
+
+static void a_failing_callback_with_spill_gives_spill_events(void) {
+  sink s;
+  sink_init(&s);
+  s.fail = true;
+  events e;
+  ev_init(&e);
+  char dir[TMPDIR_LEN];
+  make_dir(dir, "events");
+  const char *const kv[][2] = {{"max_size", "100"},     {"overflow", "spill"},
+                               {"spool_dir", dir},       {"max_retries", "0"},
+                               {"retry_backoff", "1ms"}, {NULL, NULL}};
+  spw_buffer *buf = new_buffer(kv, &s);
+  CHECK_ST(spw_buffer_observe(buf, on_event, &e), SPW_OK);
+  for (int i = 0; i < 3; i++) CHECK_ST(spw_buffer_insert(buf, "abcd", 4), SPW_OK);
+  CHECK_ST(spw_buffer_flush(buf), SPW_OK);
+
+  pthread_mutex_lock(&e.mu);
+  const seen_event *sp = wait_kind(&e, SPW_EVENT_SPILL, 1);
+  CHECK(sp->ev.partition == 0 && sp->ev.items == 3 && sp->ev.bytes >= 12);
+  CHECK(sp->ev.status == SPW_OK);
+  CHECK(strcmp(sp->msg, "the callback failed after max_retries") == 0);
+  CHECK(count_kind(&e, SPW_EVENT_DROP) == 0);
+  pthread_mutex_unlock(&e.mu);
+
+  /* The sink recovers: what was spilled is delivered from the spool. */
+  pthread_mutex_lock(&s.mu);
+  s.fail = false;
+  pthread_mutex_unlock(&s.mu);
+  CHECK_ST(spw_buffer_close(buf, 10000), SPW_OK);
+  spw_stats st;
+  CHECK_ST(spw_buffer_stats(buf, &st), SPW_OK);
+  CHECK(st.inserted == 3 && st.delivered == 3 && st.dropped == 0 && st.spooled == 0);
+  CHECK(st.spool_errors == 0);
+  spw_buffer_free(buf);
+  remove_dir(dir);
+  ev_destroy(&e);
+  sink_destroy(&s);
+}
+
 int main(void) {
   CHECK(SPW_EVENT_FLUSH_START == 1 && SPW_EVENT_ABANDONED == 9);
   flush_start_and_end_describe_the_call();
   a_failing_callback_gives_end_retry_and_drop();
   a_full_partition_gives_overflow_and_drop();
   replacing_stops_the_old_function_and_reentry_is_refused();
+  a_stuck_callback_gives_flush_timeout_then_abandoned();
+  a_failing_callback_with_spill_gives_spill_events();
   puts("events: ok");
   return 0;
 }
