@@ -135,9 +135,13 @@ pub struct SpoolErrorEvent<'a> {
     pub error: &'a str,
 }
 
-/// A sink call ran past `flush_timeout` and was abandoned: the attempt
-/// counts as failed, and the batch is retried or spilled as usual, so it may
-/// arrive twice if the abandoned call later succeeds.
+/// A sink call ran past `flush_timeout`. Usually it is abandoned: the
+/// attempt counts as failed, its thread is replaced, and the batch is
+/// retried or spilled as usual once the call returns, so it may arrive twice
+/// if the abandoned call succeeded. When the engine already has `workers`
+/// abandoned calls, the call is not abandoned (`abandoned` is false): it
+/// keeps its thread, the partition waits for it, and it is counted in
+/// `flush_timeouts` when it returns.
 #[derive(Debug, Clone)]
 pub struct FlushTimeoutEvent<'a> {
     /// The buffer's name.
@@ -150,8 +154,10 @@ pub struct FlushTimeoutEvent<'a> {
     pub attempt: u32,
     /// Items in the batch.
     pub items: usize,
-    /// How long the call had run when it was abandoned.
+    /// How long the call had run when it passed its deadline.
     pub duration: Duration,
+    /// Whether it was abandoned (false: kept, past the engine's bound).
+    pub abandoned: bool,
 }
 
 /// An abandoned sink call returned at last. Its result is ignored (the

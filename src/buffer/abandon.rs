@@ -52,8 +52,15 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         let overdue = st.overdue_call(now).cloned();
         // Under the partition lock, so the call cannot settle meanwhile: the
         // worker is still inside it when the engine marks it detached.
-        let abandoned =
-            overdue.filter(|call| call.worker.is_some_and(|worker| self.engine.detach(worker)));
+        let abandoned = overdue
+            .clone()
+            .filter(|call| call.worker.is_some_and(|worker| self.engine.detach(worker)));
+        // Past the engine's bound: the call keeps its thread. Reported once,
+        // so a user sees why the partition stopped flushing.
+        let kept = match (&overdue, &abandoned) {
+            (Some(call), None) if st.keep_call(call.id) => Some(call.clone()),
+            _ => None,
+        };
         if let Some(call) = &abandoned {
             st.abandon_call(call.id);
             // The abandoned flush owned `running`; it passes to the queue,
@@ -72,7 +79,11 @@ impl<T: Weigh + Send + 'static> Shared<T> {
             self.arm(next, p, TimerKind::Watchdog, 0);
         }
         drop(st);
-        let Some(call) = abandoned else { return };
+        let (call, was_abandoned) = match (abandoned, kept) {
+            (Some(call), _) => (call, true),
+            (None, Some(call)) => (call, false),
+            (None, None) => return,
+        };
         self.observe(|obs| {
             obs.on_flush_timeout(&FlushTimeoutEvent {
                 buffer: &self.name,
@@ -81,6 +92,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
                 attempt: call.attempt,
                 items: call.items,
                 duration: call.started.elapsed(),
+                abandoned: was_abandoned,
             })
         });
     }

@@ -326,7 +326,12 @@ impl Observer for Bridge {
         ev.status = spw_status::SPW_ERR_TIMEOUT as i32;
         self.0.emit(
             ev,
-            Some("the callback ran past flush_timeout and was abandoned"),
+            Some(if e.abandoned {
+                "the callback ran past flush_timeout and was abandoned"
+            } else {
+                "the callback ran past flush_timeout; the engine already has `workers` \
+                 abandoned callbacks, so this one keeps its thread and the partition waits"
+            }),
         );
     }
 

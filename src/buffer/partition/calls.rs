@@ -25,6 +25,9 @@ pub(crate) struct Call {
     pub(crate) thread: ThreadId,
     /// Given up at `flush_timeout`: the partition has moved on.
     pub(crate) abandoned: bool,
+    /// Past `flush_timeout` but kept (the engine's bound of abandoned
+    /// threads was reached), and reported as such once.
+    pub(crate) kept: bool,
     pub(crate) started: Instant,
     /// When `flush_timeout` runs out for it.
     pub(crate) deadline: Instant,
@@ -49,6 +52,7 @@ impl<T> PartState<T> {
             worker,
             thread: current().id(),
             abandoned: false,
+            kept: false,
             started: Instant::now(),
             deadline,
             reason: batch.reason,
@@ -66,11 +70,25 @@ impl<T> PartState<T> {
         }
     }
 
-    /// A call past its deadline at `now`, still running and not abandoned.
+    /// A call past its deadline at `now`, still running, neither abandoned
+    /// nor already kept past the bound.
     pub(crate) fn overdue_call(&self, now: Instant) -> Option<&Call> {
         self.calls
             .iter()
-            .find(|c| !c.abandoned && c.deadline <= now)
+            .find(|c| !c.abandoned && !c.kept && c.deadline <= now)
+    }
+
+    /// Call `id` is past its deadline, but the engine may not abandon more
+    /// threads: it keeps its thread (the partition waits for it). Returns
+    /// whether this is news, so it is reported once.
+    pub(crate) fn keep_call(&mut self, id: u64) -> bool {
+        match self.calls.iter_mut().find(|c| c.id == id && !c.kept) {
+            Some(c) => {
+                c.kept = true;
+                true
+            }
+            None => false,
+        }
     }
 
     /// When the partition's watchdog should look next: the earliest future
