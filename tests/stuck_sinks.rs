@@ -44,7 +44,10 @@ enum Seen {
         items: usize,
         abandoned: bool,
     },
-    Late { attempt: u32, error: Option<String> },
+    Late {
+        attempt: u32,
+        error: Option<String>,
+    },
 }
 
 struct Events(Mutex<Sender<Seen>>);
@@ -361,7 +364,11 @@ fn an_abandoned_call_counts_as_a_failing_sink_so_spill_spills() {
     // is failing: the insert spills at once.
     buf.insert(2).unwrap();
     let c = buf.stats().counts;
-    assert_eq!((c.spooled, c.flush_timeouts, c.abandoned), (1, 1, 1), "{c:?}");
+    assert_eq!(
+        (c.spooled, c.flush_timeouts, c.abandoned),
+        (1, 1, 1),
+        "{c:?}"
+    );
 
     latch.release();
     buf.sync_flush(WAIT).unwrap();

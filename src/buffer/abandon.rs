@@ -113,15 +113,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         let (attempt, items) = (batch.attempt, batch.len());
         let mut events = Events::new();
         let mut failed_items = None;
-        let again = if batch.attempt < self.config.max_retries {
-            Some(batch)
-        } else if let (Some(codec), true) = (&self.codec, st.has_spool()) {
-            st.spill_batch(batch, codec).err()
-        } else {
-            events = Events::dropped(batch.held, DropReason::SinkFailed);
-            failed_items = Some(st.drop_batch(batch));
-            None
-        };
+        let again = self.after_failure(&mut st, batch, &mut events, &mut failed_items);
         if let Some(batch) = again {
             st.requeue_late(batch);
         }

@@ -16,6 +16,31 @@ use super::partition::{Batch, PartState};
 use super::shared::{Events, Shared};
 
 impl<T: Weigh + Send + 'static> Shared<T> {
+    /// What becomes of a batch whose attempt failed (an error, a panic, or a
+    /// call abandoned at `flush_timeout` that has returned): it comes back
+    /// for another attempt while retries are left; then it goes to the spool
+    /// if there is one (a batch the spool refuses comes back too, so under
+    /// spill nothing is dropped); else it is dropped, its items handed back
+    /// in `dropped` (to be dropped without the lock) and the drop noted in
+    /// `events`.
+    pub(super) fn after_failure(
+        &self,
+        st: &mut PartState<T>,
+        batch: Batch<T>,
+        events: &mut Events<T>,
+        dropped: &mut Option<Vec<T>>,
+    ) -> Option<Batch<T>> {
+        if batch.attempt < self.config.max_retries {
+            Some(batch)
+        } else if let (Some(codec), true) = (&self.codec, st.has_spool()) {
+            st.spill_batch(batch, codec).err()
+        } else {
+            *events = Events::dropped(batch.held, DropReason::SinkFailed);
+            *dropped = Some(st.drop_batch(batch));
+            None
+        }
+    }
+
     /// One flush of partition `p`, on flusher thread `worker` (`None`: a
     /// thread assisting a manual engine).
     pub(super) fn flush_one(&self, p: u32, worker: Option<WorkerId>) {
@@ -59,17 +84,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
                 // Under `overflow: spill`, an insert waiting on a full
                 // partition now spills instead.
                 part.notify(&st);
-                // Under spill a batch is never dropped: it goes to the spool,
-                // or is retried (at the capped backoff) until it can go.
-                let again = if batch.attempt < self.config.max_retries {
-                    Some(batch)
-                } else if let (Some(codec), true) = (&self.codec, st.has_spool()) {
-                    st.spill_batch(batch, codec).err()
-                } else {
-                    events = Events::dropped(batch.held, DropReason::SinkFailed);
-                    failed_items = Some(st.drop_batch(batch));
-                    None
-                };
+                let again = self.after_failure(&mut st, batch, &mut events, &mut failed_items);
                 if let Some(batch) = again {
                     self.retry_later(st, p, batch);
                     return;
