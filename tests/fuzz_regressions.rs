@@ -316,7 +316,14 @@ fn drop_oldest_refusal_with_everything_in_flight_counts_inserted_and_dropped() {
     assert_eq!(unsafe { spw_buffer_close(buf, 10_000) }, spw_status::SPW_OK);
     let s = stats(buf);
     assert_eq!(
-        (s.inserted, s.delivered, s.dropped, s.buffered, s.in_flight, s.spooled),
+        (
+            s.inserted,
+            s.delivered,
+            s.dropped,
+            s.buffered,
+            s.in_flight,
+            s.spooled
+        ),
         (2, 1, 1, 0, 0, 0),
         "after close: {s:?}"
     );
