@@ -333,3 +333,32 @@ fn drop_oldest_refusal_with_everything_in_flight_counts_inserted_and_dropped() {
         spw_config_free(cfg);
     }
 }
+
+/// config_text, artifact crash-64b1635ce30eb1a9124e902aa33a5f3bedbe42dc
+/// (the 10-minute run of 2026-12-02, after about 219,000 inputs): a YAML
+/// complex key (`? ...`) whose text spans lines folded by carriage returns
+/// is an unknown key holding `\n`, and `unknown key `...`` printed it
+/// verbatim: a multi-line error. Keys in messages are escaped.
+#[test]
+fn unknown_key_with_line_breaks_gives_a_one_line_error() {
+    use spillway::config::BufferConfig;
+    let yaml = "# \r\r\r\r\r\r\r?\r\r\r\r\r\r\r\r\r a commen\r\r\r\r a co!!!!!!#!0\"\n";
+    let e = BufferConfig::from_yaml_str(yaml).expect_err("an unknown key");
+    let msg = e.to_string();
+    assert!(!msg.contains(['\n', '\r']), "a multi-line error: {msg:?}");
+    assert!(msg.starts_with("unknown key `a commen\\n"), "{msg}");
+
+    let e = BufferConfig::new()
+        .set("max\nsize", "1")
+        .expect_err("an unknown key");
+    assert_eq!(
+        e.key(),
+        Some("max\nsize"),
+        "the key itself is kept as given"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("unknown key `max\\nsize`"),
+        "the key is escaped: {msg:?}"
+    );
+}
