@@ -111,11 +111,7 @@ elif ! cargo +nightly --version >/dev/null 2>&1; then
 elif ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   echo "SKIPPED: fuzz targets: cargo-fuzz is not installed (cargo install cargo-fuzz --locked)"
 else
-  # ffi_calls has an open finding, kept in fuzz/known-failures/ (replay:
-  # cargo +nightly fuzz run -O -a ffi_calls fuzz/known-failures/ffi_calls/crash-*)
-  # until it is fixed and turned into a tests/fuzz_regressions.rs entry.
-  echo "SKIPPED: fuzz target ffi_calls: an open finding in fuzz/known-failures/ (see fuzz/known-failures/README.md)"
-  bash scripts/fuzz.sh "$FUZZ_SECONDS" agent_lines checkpoint_decode config_text spool_recover
+  bash scripts/fuzz.sh "$FUZZ_SECONDS"
 fi
 
 step "all checks passed"

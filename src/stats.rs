@@ -10,7 +10,8 @@ use std::time::Duration;
 /// `inserted == delivered + dropped + dumped + buffered + in_flight + spooled`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
-    /// Items accepted by an insert, ever (also those `drop_newest` refused).
+    /// Items accepted by an insert, ever (also those refused and counted
+    /// dropped: by `drop_newest`, or by `drop_oldest` with nothing to evict).
     pub inserted: u64,
     /// Items the sink accepted, ever.
     pub delivered: u64,

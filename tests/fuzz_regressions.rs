@@ -227,3 +227,140 @@ fn no_thread_outlives_spw_buffer_free_after_close_with_timeout_zero() {
         "a thread of the buffer outlived spw_buffer_free"
     );
 }
+
+/// ffi_calls, known failure crash-7b4759e067947a38dff11675b4e7f5519ff53e0c
+/// (fuzz/corpus/ffi_calls/drop-oldest-everything-in-flight): under
+/// `overflow: drop_oldest` with `capacity` = `max_size` and a timer flush,
+/// an insert found every item it held already in flight, so there was
+/// nothing to evict and it returned `SPW_ERR_FULL`. The library counts that
+/// item as inserted and dropped, as `drop_newest` does; the target's model
+/// counted a refusal as inserted under `drop_newest` only, so whether it
+/// failed depended on whether the flusher had taken the batch yet. Here the
+/// batch is held in the callback, so the insert always meets that case.
+#[test]
+fn drop_oldest_refusal_with_everything_in_flight_counts_inserted_and_dropped() {
+    use spillway::ffi::*;
+    use std::ffi::{c_int, c_void};
+    use std::sync::mpsc::{channel, Receiver, Sender};
+    use std::sync::Mutex;
+
+    struct Gate {
+        entered: Mutex<Sender<()>>,
+        release: Mutex<Receiver<()>>,
+    }
+    unsafe extern "C" fn held(
+        user: *mut c_void,
+        _items: *const spw_item,
+        _count: usize,
+        _info: *const spw_flush_info,
+    ) -> c_int {
+        // SAFETY: user is the Gate below, alive until spw_buffer_free returns.
+        let gate = unsafe { &*(user as *const Gate) };
+        let _ = gate.entered.lock().unwrap().send(());
+        let _ = gate.release.lock().unwrap().recv();
+        0
+    }
+
+    let (entered_tx, entered) = channel();
+    let (release, release_rx) = channel();
+    let gate = Gate {
+        entered: Mutex::new(entered_tx),
+        release: Mutex::new(release_rx),
+    };
+    let cfg = spw_config_new();
+    let set = |k: &str, v: &str| {
+        let (k, v) = (
+            std::ffi::CString::new(k).unwrap(),
+            std::ffi::CString::new(v).unwrap(),
+        );
+        // SAFETY: cfg is live; both strings are NUL-terminated.
+        let st = unsafe { spw_config_set(cfg, k.as_ptr(), v.as_ptr()) };
+        assert_eq!(st, spw_status::SPW_OK);
+    };
+    set("max_size", "1");
+    set("capacity", "1");
+    set("overflow", "drop_oldest");
+    let mut buf = std::ptr::null_mut();
+    // SAFETY: cfg is live; the gate outlives the buffer.
+    let st = unsafe {
+        spw_buffer_new(
+            cfg,
+            Some(held),
+            (&gate as *const Gate).cast_mut().cast(),
+            &mut buf,
+        )
+    };
+    assert_eq!(st, spw_status::SPW_OK);
+    let stats = |buf: *mut spw_buffer| {
+        let mut s = spw_stats::default();
+        // SAFETY: buf is live; s is valid for writing.
+        assert_eq!(unsafe { spw_buffer_stats(buf, &mut s) }, spw_status::SPW_OK);
+        s
+    };
+
+    // SAFETY: buf is live; the item is readable.
+    let st = unsafe { spw_buffer_insert(buf, b"a".as_ptr().cast(), 1) };
+    assert_eq!(st, spw_status::SPW_OK);
+    entered.recv().expect("the callback runs");
+    // "a" is in flight and fills `capacity`: nothing buffered to evict.
+    // SAFETY: buf is live; the item is readable.
+    let st = unsafe { spw_buffer_insert(buf, b"b".as_ptr().cast(), 1) };
+    assert_eq!(st, spw_status::SPW_ERR_FULL);
+    let s = stats(buf);
+    assert_eq!(
+        (s.inserted, s.dropped, s.in_flight, s.buffered, s.delivered),
+        (2, 1, 1, 0, 0),
+        "the refused item counts as inserted and dropped: {s:?}"
+    );
+
+    release.send(()).expect("release the callback");
+    // SAFETY: buf is live.
+    assert_eq!(unsafe { spw_buffer_close(buf, 10_000) }, spw_status::SPW_OK);
+    let s = stats(buf);
+    assert_eq!(
+        (
+            s.inserted,
+            s.delivered,
+            s.dropped,
+            s.buffered,
+            s.in_flight,
+            s.spooled
+        ),
+        (2, 1, 1, 0, 0, 0),
+        "after close: {s:?}"
+    );
+    // SAFETY: buf and cfg are live and used by nothing else.
+    unsafe {
+        spw_buffer_free(buf);
+        spw_config_free(cfg);
+    }
+}
+
+/// config_text, artifact crash-64b1635ce30eb1a9124e902aa33a5f3bedbe42dc
+/// (the 10-minute run of 2026-12-02, after about 219,000 inputs): a YAML
+/// complex key (`? ...`) whose text spans lines folded by carriage returns
+/// is an unknown key holding `\n`, and `unknown key `...`` printed it
+/// verbatim: a multi-line error. Keys in messages are escaped.
+#[test]
+fn unknown_key_with_line_breaks_gives_a_one_line_error() {
+    use spillway::config::BufferConfig;
+    let yaml = "# \r\r\r\r\r\r\r?\r\r\r\r\r\r\r\r\r a commen\r\r\r\r a co!!!!!!#!0\"\n";
+    let e = BufferConfig::from_yaml_str(yaml).expect_err("an unknown key");
+    let msg = e.to_string();
+    assert!(!msg.contains(['\n', '\r']), "a multi-line error: {msg:?}");
+    assert!(msg.starts_with("unknown key `a commen\\n"), "{msg}");
+
+    let e = BufferConfig::new()
+        .set("max\nsize", "1")
+        .expect_err("an unknown key");
+    assert_eq!(
+        e.key(),
+        Some("max\nsize"),
+        "the key itself is kept as given"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("unknown key `max\\nsize`"),
+        "the key is escaped: {msg:?}"
+    );
+}

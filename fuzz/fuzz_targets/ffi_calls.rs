@@ -396,10 +396,11 @@ struct Buffer {
     producer: *mut spw_producer,
     closed: Option<spw_status>,
     next_id: u32,
-    /// Ids of items an insert took (including drop_newest's "inserted and dropped").
+    /// Ids of items an insert took (including refusals counted "inserted and dropped").
     inserted: Vec<u32>,
-    /// Items a batch insert refused under drop_newest: the header does not
-    /// say whether they count as inserted (and dropped), as a single insert's do.
+    /// Items a batch insert refused under drop_newest (or drop_oldest with
+    /// everything in flight): the header does not say whether they count as
+    /// inserted (and dropped), as a single insert's do.
     maybe_inserted: u64,
     in_order: bool,
     overflow: &'static str,
@@ -431,8 +432,28 @@ impl Buffer {
         }
     }
 
+    /// Whether `SPW_ERR_FULL` from `spw_buffer_insert` (or the item a batch
+    /// stopped at) means the item counts as inserted and dropped. Under
+    /// `drop_newest`, always. Under `drop_oldest` the buffer refuses the new
+    /// item only when everything it holds is already in flight (nothing to
+    /// evict), and counts it as `drop_newest` does; whether that happens
+    /// depends on whether the flusher has taken the batch yet, so the model
+    /// must not tell it apart from an eviction by timing.
+    fn full_counts_inserted(&self) -> bool {
+        matches!(self.overflow, "drop_newest" | "drop_oldest")
+    }
+
     fn took(&mut self, item: &[u8], st: spw_status) {
-        // drop_newest counts the refused item as inserted (and dropped).
+        if st == SPW_OK || (st == SPW_ERR_FULL && self.full_counts_inserted()) {
+            self.inserted
+                .push(u32::from_le_bytes(item[..4].try_into().unwrap()));
+        }
+    }
+
+    /// A producer's insert: `drop_newest` counts a refused item as inserted
+    /// (and dropped); under `drop_oldest` a producer evicts from its own
+    /// ring, and a refusal (the ring still full after that) is not counted.
+    fn producer_took(&mut self, item: &[u8], st: spw_status) {
         if st == SPW_OK || (st == SPW_ERR_FULL && self.overflow == "drop_newest") {
             self.inserted
                 .push(u32::from_le_bytes(item[..4].try_into().unwrap()));
@@ -484,7 +505,7 @@ impl Buffer {
                 for item in &owned[..n] {
                     self.took(item, SPW_OK);
                 }
-                if st == SPW_ERR_FULL && self.overflow == "drop_newest" {
+                if st == SPW_ERR_FULL && self.full_counts_inserted() {
                     self.maybe_inserted += 1;
                 }
             }
@@ -510,7 +531,7 @@ impl Buffer {
                 let st =
                     unsafe { spw_producer_insert(self.producer, item.as_ptr().cast(), item.len()) };
                 check("spw_producer_insert", st, self.insert_statuses());
-                self.took(&item, st);
+                self.producer_took(&item, st);
             }
             Op::Flush => {
                 // SAFETY: b is live.

@@ -11,8 +11,10 @@ use super::report::FlushReport;
 /// Why an insert did not take the item; the item comes back inside.
 #[derive(PartialEq, Eq)]
 pub enum InsertError<T> {
-    /// The partition was full and `overflow` is `reject` or `drop_newest`
-    /// (under `drop_newest` the item also counts as inserted and dropped).
+    /// The partition was full and `overflow` is `reject` or `drop_newest`,
+    /// or `drop_oldest` with every item held already in flight (nothing to
+    /// evict). Under `drop_newest` and `drop_oldest` the item also counts as
+    /// inserted and dropped.
     Full(T),
     /// The partition stayed full for `block_timeout` (`overflow: block`).
     Timeout(T),

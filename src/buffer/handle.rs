@@ -96,9 +96,9 @@ impl<T: Weigh + Send + 'static> Buffer<T> {
     ///
     /// # Errors
     /// [`InsertError::Closed`] after close; [`InsertError::Full`] under
-    /// `reject` and `drop_newest`; [`InsertError::Timeout`] under `block`
-    /// (or `spill`, as above) after `block_timeout`. The item comes back
-    /// inside.
+    /// `reject` and `drop_newest`, and under `drop_oldest` when every item
+    /// held is in flight; [`InsertError::Timeout`] under `block` (or
+    /// `spill`, as above) after `block_timeout`. The item comes back inside.
     pub fn insert(&self, item: T) -> Result<(), InsertError<T>> {
         let p = self.core().home_partition();
         self.core().insert_to(p, item)

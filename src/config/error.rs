@@ -89,7 +89,9 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UnknownKey { key } => {
-                write!(f, "unknown key `{key}`")?;
+                // Escaped: a key from a file may hold line breaks, and the
+                // message must stay on one line.
+                write!(f, "unknown key `{}`", key.escape_debug())?;
                 if let Some(near) = suggest_key(key) {
                     write!(f, ", did you mean `{near}`?")?;
                 }

@@ -32,7 +32,10 @@ pub enum Overflow {
     /// dropped; the insert reports that the buffer was full.
     DropNewest,
     /// `drop_oldest`: the oldest buffered item (not one already handed to
-    /// the sink) is dropped and counted, making room for the new one.
+    /// the sink) is dropped and counted, making room for the new one. When
+    /// every item held is already with the sink, there is nothing to evict:
+    /// the new item is refused as under `drop_newest` (counted inserted and
+    /// dropped, the insert reports that the buffer was full).
     DropOldest,
     /// `reject`: the insert fails at once and the caller keeps the item;
     /// nothing is counted as dropped.

@@ -137,7 +137,8 @@ impl spw_buffer {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct spw_stats {
-    /// Items accepted by an insert, ever (also those `drop_newest` refused).
+    /// Items accepted by an insert, ever (also those refused and counted
+    /// dropped: by `drop_newest`, or by `drop_oldest` with nothing to evict).
     pub inserted: u64,
     /// Items the callback accepted, ever.
     pub delivered: u64,
@@ -241,8 +242,9 @@ pub unsafe extern "C" fn spw_buffer_new(
 ///
 /// Returns `SPW_OK`; `SPW_ERR_FULL` (`reject`; `drop_newest`, which counts
 /// the item as inserted and dropped; `drop_oldest` when every item held is
-/// already in flight, so there is nothing to evict); `SPW_ERR_TIMEOUT` (`block`, still full
-/// after `block_timeout`); `SPW_ERR_CLOSED` after `spw_buffer_close`;
+/// already in flight, so there is nothing to evict, also counting it as
+/// inserted and dropped); `SPW_ERR_TIMEOUT` (`block`, still full after
+/// `block_timeout`); `SPW_ERR_CLOSED` after `spw_buffer_close`;
 /// `SPW_ERR_NULL` (`buf`, or `data` with `len > 0`); `SPW_ERR_INVALID` (`len`
 /// larger than any object). Thread-safe.
 ///
