@@ -99,6 +99,20 @@ round() {
   echo "round: bare ${bare_s}s, agent ${agent_s}s, agent / bare $(awk -v a="$bare_s" -v b="$agent_s" 'BEGIN { printf "%.2f", a / b }')"
 }
 
+# Only an idle machine gives a figure: wait (up to 300 s) for the 1-minute
+# load average to fall to 0.5, after the build above; refuse otherwise.
+load() { cut -d' ' -f1 /proc/loadavg; }
+above() { awk -v l="$1" 'BEGIN { exit !(l > 0.5) }'; }
+waited=0
+while above "$(load)" && [ "$waited" -lt 300 ]; do
+  sleep 5
+  waited=$((waited + 5))
+done
+if above "$(load)"; then
+  echo "refusing to run: load average $(load) > 0.5 (another build or job is running?)" >&2
+  exit 1
+fi
+
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); cpu: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 minutes) at start"
 rm -f "$DIR/rounds"
