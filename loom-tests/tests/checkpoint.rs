@@ -41,7 +41,8 @@ fn at(secs: u64) -> SystemTime {
 fn reaching_max_updates_wakes_the_writer() {
     loom::model(|| {
         let dir = fresh_dir("updates");
-        let cp = loom::sync::Arc::new(Checkpoint::open(dir.join("cp.yaml"), 2, Duration::MAX).unwrap());
+        let cp =
+            loom::sync::Arc::new(Checkpoint::open(dir.join("cp.yaml"), 2, Duration::MAX).unwrap());
         let seen = cp.write_generation();
         let updater = {
             let cp = cp.clone();
@@ -73,7 +74,9 @@ fn reaching_max_updates_wakes_the_writer() {
 fn shutdown_wakes_the_writer_and_writes_what_is_left() {
     loom::model(|| {
         let dir = fresh_dir("shutdown");
-        let cp = loom::sync::Arc::new(Checkpoint::open(dir.join("cp.yaml"), 100, Duration::MAX).unwrap());
+        let cp = loom::sync::Arc::new(
+            Checkpoint::open(dir.join("cp.yaml"), 100, Duration::MAX).unwrap(),
+        );
         let updater = {
             let cp = cp.clone();
             // One update, far below max_updates: the writer has no reason to
