@@ -62,6 +62,10 @@ pub enum DropReason {
     DropNewest,
     /// `overflow: drop_oldest` evicted a buffered item.
     DropOldest,
+    /// `overflow: drop_oldest` found every item held already in flight, so
+    /// nothing was left to evict and the new item was refused (and counted
+    /// inserted and dropped, as under `drop_newest`).
+    NothingToEvict,
     /// The sink failed the batch `max_retries + 1` times.
     SinkFailed,
     /// The buffer closed before the items could be delivered.

@@ -349,6 +349,41 @@ impl Observer for Drops {
 }
 
 #[test]
+fn overflow_drop_oldest_with_everything_in_flight_refuses_with_its_own_reason() {
+    // The sink holds the one batch until released: every item held is in
+    // flight, so drop_oldest has nothing to evict and refuses the new item.
+    let (entered_tx, entered) = mpsc::channel::<()>();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let (entered_tx, release_rx) = (Mutex::new(entered_tx), Mutex::new(release_rx));
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    let obs = Arc::new(Drops::default());
+    let cfg = base().capacity(3).overflow(Overflow::DropOldest);
+    let buf = Buffer::builder(cfg)
+        .sink(move |b: &[u32], _: &FlushContext<'_>| {
+            let _ = entered_tx.lock().unwrap().send(());
+            let _ = release_rx.lock().unwrap().recv();
+            g.lock().unwrap().extend_from_slice(b);
+            Ok::<(), SinkError>(())
+        })
+        .observer(obs.clone())
+        .build()
+        .unwrap();
+    for i in 0..3 {
+        buf.insert(i).unwrap(); // a whole batch: flushed, and held
+    }
+    entered.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(buf.insert(99), Err(InsertError::Full(99)));
+    assert_eq!(*obs.0.lock().unwrap(), [(1, DropReason::NothingToEvict)]);
+    release.send(()).unwrap();
+    buf.sync_flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(*got.lock().unwrap(), [0, 1, 2]);
+    let c = buf.stats().counts;
+    assert_eq!((c.inserted, c.delivered, c.dropped), (4, 3, 1));
+    assert!(c.is_conserved());
+}
+
+#[test]
 fn overflow_drop_newest_refuses_counts_and_reports() {
     let engine = Engine::manual();
     let (log, sink) = recorder::<u32>();

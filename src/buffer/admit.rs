@@ -93,14 +93,30 @@ impl<T: Weigh + Send + 'static> Shared<T> {
                     // more, so look again.
                     Some(old) => {
                         events.garbage.push(old);
-                        let n = events.dropped.map_or(0, |(n, _)| n);
-                        events.dropped = Some((n + 1, DropReason::DropOldest));
+                        match events.dropped.last_mut() {
+                            Some((n, DropReason::DropOldest)) => *n += 1,
+                            _ => events.dropped.push((1, DropReason::DropOldest)),
+                        }
                     }
                     // Everything held is in flight: nothing old to evict, so
                     // the new item is the one given up.
-                    None => return Err(Self::refuse_newest(st, item, events)),
+                    None => {
+                        return Err(Self::refuse_newest(
+                            st,
+                            item,
+                            events,
+                            DropReason::NothingToEvict,
+                        ))
+                    }
                 },
-                Overflow::DropNewest => return Err(Self::refuse_newest(st, item, events)),
+                Overflow::DropNewest => {
+                    return Err(Self::refuse_newest(
+                        st,
+                        item,
+                        events,
+                        DropReason::DropNewest,
+                    ))
+                }
                 Overflow::Reject | Overflow::Spill => return Err(InsertError::Full(item)),
             }
         }
@@ -121,9 +137,14 @@ impl<T: Weigh + Send + 'static> Shared<T> {
                 && st.held_bytes().saturating_add(weight) > cfg.capacity_bytes)
     }
 
-    fn refuse_newest(st: &mut PartState<T>, item: T, events: &mut Events<T>) -> InsertError<T> {
+    fn refuse_newest(
+        st: &mut PartState<T>,
+        item: T,
+        events: &mut Events<T>,
+        reason: DropReason,
+    ) -> InsertError<T> {
         st.refuse_newest();
-        events.dropped = Some((1, DropReason::DropNewest));
+        events.dropped.push((1, reason));
         InsertError::Full(item)
     }
 

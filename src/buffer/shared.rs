@@ -51,7 +51,9 @@ impl<T> Partition<T> {
 /// Observer events gathered under the lock, emitted after it is released.
 pub(super) struct Events<T> {
     pub(super) overflow: bool,
-    pub(super) dropped: Option<(usize, DropReason)>,
+    /// Items given up, by reason, in the order it happened (an insert under
+    /// `drop_oldest` may evict some, then find nothing more to evict).
+    pub(super) dropped: Vec<(usize, DropReason)>,
     /// Evicted or failed items, dropped outside the lock (their `Drop` is
     /// user code).
     pub(super) garbage: Vec<T>,
@@ -61,7 +63,7 @@ impl<T> Events<T> {
     pub(super) fn new() -> Self {
         Self {
             overflow: false,
-            dropped: None,
+            dropped: Vec::new(),
             garbage: Vec::new(),
         }
     }
@@ -69,13 +71,15 @@ impl<T> Events<T> {
     /// Events of `count` items dropped for `reason`.
     pub(super) fn dropped(count: usize, reason: DropReason) -> Self {
         let mut ev = Self::new();
-        ev.dropped = (count > 0).then_some((count, reason));
+        if count > 0 {
+            ev.dropped.push((count, reason));
+        }
         ev
     }
 
     /// Whether there is anything to emit.
     pub(super) fn any(&self) -> bool {
-        self.overflow || self.dropped.is_some() || !self.garbage.is_empty()
+        self.overflow || !self.dropped.is_empty() || !self.garbage.is_empty()
     }
 }
 
@@ -290,7 +294,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
                 })
             });
         }
-        if let Some((count, reason)) = events.dropped {
+        for &(count, reason) in &events.dropped {
             self.observe(|obs| {
                 obs.on_drop(&DropEvent {
                     buffer: &self.name,

@@ -238,6 +238,10 @@ fn drop_cause(reason: DropReason) -> (spw_status, &'static str) {
             spw_status::SPW_ERR_FULL,
             "overflow drop_oldest evicted the item",
         ),
+        DropReason::NothingToEvict => (
+            spw_status::SPW_ERR_FULL,
+            "overflow drop_oldest found everything in flight and refused the item",
+        ),
         DropReason::SinkFailed => (
             spw_status::SPW_ERR_SINK,
             "the callback failed after max_retries",
