@@ -124,6 +124,11 @@ pub struct BufferConfig {
     /// still taken into an empty partition, so it cannot wait forever.
     /// Items without a weight count 0. Default 0: no byte bound.
     ///
+    /// Like `capacity`, it bounds the partition. Each
+    /// [`producer`](crate::Buffer::producer) handle has a ring of its own
+    /// (2 × `max_size` items, from 64 to 65,536) on top, where its items
+    /// wait until the partition has room.
+    ///
     /// [`Weigh`]: crate::Weigh
     pub capacity_bytes: u64,
     /// What an insert into a full partition does. Default
