@@ -1,9 +1,9 @@
 //! The engine: a scheduler. One timer thread and a bounded pool of flusher
 //! threads, shared by many named tasks, with typed lookup by name.
 //!
-//! The engine knows nothing of what it runs: a [`Task`] is run for a
+//! The engine knows nothing of what it runs: a `Task` is run for a
 //! partition number when scheduled, and fired when a deadline it armed comes;
-//! a [`Closable`] is what [`Engine::stop`] closes. Buffers are built on an
+//! a `Closable` is what [`Engine::stop`] closes. Buffers are built on an
 //! engine by [`Buffer::builder`](crate::Buffer::builder) with
 //! `.engine(&engine)`; a buffer built without one gets a private engine.
 //!
