@@ -9,6 +9,7 @@ use crossbeam_utils::CachePadded;
 
 use super::super::deadline::Deadline;
 use super::{Blocked, LockingRing};
+use crate::ring::TryPopError;
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{
     heavy_fence, light_fence, prepare_asymmetric_fences, Condvar, Mutex, MutexGuard,
@@ -140,6 +141,18 @@ impl<T> LockingRing<T> {
         } else {
             Err(st.closed)
         }
+    }
+
+    /// [`refill`](Self::refill) for a pop that found the cache empty: the
+    /// pop's error when the tail is empty too.
+    pub(super) fn refill_for_pop(&self, cache: &mut VecDeque<T>) -> Result<(), TryPopError> {
+        self.refill(cache).map_err(|closed| {
+            if closed {
+                TryPopError::Closed
+            } else {
+                TryPopError::Empty
+            }
+        })
     }
 
     /// [`refill`](Self::refill) with the tail locked already (`st`);

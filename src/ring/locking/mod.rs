@@ -353,13 +353,7 @@ impl<T> LockingRing<T> {
     pub fn try_pop(&self) -> Result<T, TryPopError> {
         let mut cache = self.cache.lock();
         if cache.is_empty() {
-            if let Err(closed) = self.refill(&mut cache) {
-                return Err(if closed {
-                    TryPopError::Closed
-                } else {
-                    TryPopError::Empty
-                });
-            }
+            self.refill_for_pop(&mut cache)?;
         }
         let v = cache.pop_front();
         self.cache.set_cached(&cache);
@@ -452,13 +446,7 @@ impl<T> LockingRing<T> {
     pub fn pop_batch(&self, out: &mut Vec<T>, max: usize) -> Result<usize, TryPopError> {
         let mut cache = self.cache.lock();
         if cache.is_empty() {
-            if let Err(closed) = self.refill(&mut cache) {
-                return Err(if closed {
-                    TryPopError::Closed
-                } else {
-                    TryPopError::Empty
-                });
-            }
+            self.refill_for_pop(&mut cache)?;
         }
         let mut n = max.min(cache.len());
         out.extend(cache.drain(..n));
