@@ -134,6 +134,111 @@ fn yaml_plain_numbers_get_the_same_answer_as_set() {
     }
 }
 
+/// A C buffer whose callback reports each call on `entered`, then waits
+/// for `release` and returns `status`: for the C regressions that need a
+/// call in progress.
+mod held {
+    use spillway::ffi::*;
+    use std::ffi::{c_int, c_void, CString};
+    use std::sync::mpsc::{channel, Receiver, Sender};
+    use std::sync::Mutex;
+
+    struct Gate {
+        entered: Mutex<Sender<()>>,
+        release: Mutex<Receiver<()>>,
+        status: c_int,
+    }
+
+    unsafe extern "C" fn held(
+        user: *mut c_void,
+        _items: *const spw_item,
+        _count: usize,
+        _info: *const spw_flush_info,
+    ) -> c_int {
+        // SAFETY: user is the boxed Gate of a HeldBuffer, alive until after
+        // spw_buffer_free returns.
+        let gate = unsafe { &*(user as *const Gate) };
+        let _ = gate.entered.lock().unwrap().send(());
+        let _ = gate.release.lock().unwrap().recv();
+        gate.status
+    }
+
+    pub struct HeldBuffer {
+        pub buf: *mut spw_buffer,
+        pub entered: Receiver<()>,
+        pub release: Sender<()>,
+        cfg: *mut spw_config,
+        // Boxed so its address stays put; dropped after the buffer is freed.
+        _gate: Box<Gate>,
+    }
+
+    /// A buffer with the given keys whose callback returns `status`.
+    pub fn buffer(keys: &[(&str, &str)], status: c_int) -> HeldBuffer {
+        let (entered_tx, entered) = channel();
+        let (release, release_rx) = channel();
+        let gate = Box::new(Gate {
+            entered: Mutex::new(entered_tx),
+            release: Mutex::new(release_rx),
+            status,
+        });
+        let cfg = spw_config_new();
+        for (k, v) in keys {
+            let (k, v) = (CString::new(*k).unwrap(), CString::new(*v).unwrap());
+            // SAFETY: cfg is live; both strings are NUL-terminated.
+            let st = unsafe { spw_config_set(cfg, k.as_ptr(), v.as_ptr()) };
+            assert_eq!(st, spw_status::SPW_OK);
+        }
+        let mut buf = std::ptr::null_mut();
+        // SAFETY: cfg is live; the gate is boxed and outlives the buffer.
+        let st = unsafe {
+            spw_buffer_new(
+                cfg,
+                Some(held),
+                (&*gate as *const Gate).cast_mut().cast(),
+                &mut buf,
+            )
+        };
+        assert_eq!(st, spw_status::SPW_OK);
+        HeldBuffer {
+            buf,
+            entered,
+            release,
+            cfg,
+            _gate: gate,
+        }
+    }
+
+    impl HeldBuffer {
+        /// Inserts one byte string.
+        pub fn insert(&self, item: &[u8]) -> spw_status {
+            // SAFETY: buf is live; the item is readable.
+            unsafe { spw_buffer_insert(self.buf, item.as_ptr().cast(), item.len()) }
+        }
+
+        /// The buffer's stats.
+        pub fn stats(&self) -> spw_stats {
+            let mut s = spw_stats::default();
+            // SAFETY: buf is live; s is valid for writing.
+            assert_eq!(
+                unsafe { spw_buffer_stats(self.buf, &mut s) },
+                spw_status::SPW_OK
+            );
+            s
+        }
+    }
+
+    impl Drop for HeldBuffer {
+        fn drop(&mut self) {
+            // SAFETY: buf and cfg are live and used by nothing else; the gate
+            // is dropped after this, once no callback can run.
+            unsafe {
+                spw_buffer_free(self.buf);
+                spw_config_free(self.cfg);
+            }
+        }
+    }
+}
+
 /// ffi_calls, artifact leak-448c976daf20637e0c380f34f8280836711f78c8 (one
 /// report in 12,920 inputs; LeakSanitizer's per-input check saw 64 bytes in
 /// 2 allocations still held): `spw_buffer_close(buf, 0)` while a callback
@@ -149,26 +254,7 @@ fn yaml_plain_numbers_get_the_same_answer_as_set() {
 #[test]
 fn no_thread_outlives_spw_buffer_free_after_close_with_timeout_zero() {
     use spillway::ffi::*;
-    use std::ffi::{c_int, c_void};
-    use std::sync::mpsc::{channel, Receiver, Sender};
-    use std::sync::Mutex;
 
-    struct Gate {
-        entered: Mutex<Sender<()>>,
-        release: Mutex<Receiver<()>>,
-    }
-    unsafe extern "C" fn held(
-        user: *mut c_void,
-        _items: *const spw_item,
-        _count: usize,
-        _info: *const spw_flush_info,
-    ) -> c_int {
-        // SAFETY: user is the Gate below, alive until spw_buffer_free returns.
-        let gate = unsafe { &*(user as *const Gate) };
-        let _ = gate.entered.lock().unwrap().send(());
-        let _ = gate.release.lock().unwrap().recv();
-        1
-    }
     fn threads() -> usize {
         std::fs::read_dir("/proc/self/task")
             .expect("procfs")
@@ -178,49 +264,17 @@ fn no_thread_outlives_spw_buffer_free_after_close_with_timeout_zero() {
     }
 
     let before = threads();
-    let (entered_tx, entered) = channel();
-    let (release, release_rx) = channel();
-    let gate = Gate {
-        entered: Mutex::new(entered_tx),
-        release: Mutex::new(release_rx),
-    };
-    let cfg = spw_config_new();
-    let set = |k: &str, v: &str| {
-        let (k, v) = (
-            std::ffi::CString::new(k).unwrap(),
-            std::ffi::CString::new(v).unwrap(),
-        );
-        // SAFETY: cfg is live; both strings are NUL-terminated.
-        let st = unsafe { spw_config_set(cfg, k.as_ptr(), v.as_ptr()) };
-        assert_eq!(st, spw_status::SPW_OK);
-    };
-    set("max_size", "1");
-    set("max_retries", "0");
-    set("workers", "2");
-    let mut buf = std::ptr::null_mut();
-    // SAFETY: cfg is live; the gate outlives the buffer.
-    let st = unsafe {
-        spw_buffer_new(
-            cfg,
-            Some(held),
-            (&gate as *const Gate).cast_mut().cast(),
-            &mut buf,
-        )
-    };
-    assert_eq!(st, spw_status::SPW_OK);
-    // SAFETY: buf is live; the item is readable.
-    let st = unsafe { spw_buffer_insert(buf, b"x".as_ptr().cast(), 1) };
-    assert_eq!(st, spw_status::SPW_OK);
-    entered.recv().expect("the callback runs");
+    let held = held::buffer(
+        &[("max_size", "1"), ("max_retries", "0"), ("workers", "2")],
+        1,
+    );
+    assert_eq!(held.insert(b"x"), spw_status::SPW_OK);
+    held.entered.recv().expect("the callback runs");
     // SAFETY: buf is live.
-    let st = unsafe { spw_buffer_close(buf, 0) };
+    let st = unsafe { spw_buffer_close(held.buf, 0) };
     assert_eq!(st, spw_status::SPW_ERR_TIMEOUT);
-    release.send(()).expect("release the callback");
-    // SAFETY: buf and cfg are live and used by nothing else.
-    unsafe {
-        spw_buffer_free(buf);
-        spw_config_free(cfg);
-    }
+    held.release.send(()).expect("release the callback");
+    drop(held); // spw_buffer_free
     assert_eq!(
         threads(),
         before,
@@ -240,83 +294,33 @@ fn no_thread_outlives_spw_buffer_free_after_close_with_timeout_zero() {
 #[test]
 fn drop_oldest_refusal_with_everything_in_flight_counts_inserted_and_dropped() {
     use spillway::ffi::*;
-    use std::ffi::{c_int, c_void};
-    use std::sync::mpsc::{channel, Receiver, Sender};
-    use std::sync::Mutex;
 
-    struct Gate {
-        entered: Mutex<Sender<()>>,
-        release: Mutex<Receiver<()>>,
-    }
-    unsafe extern "C" fn held(
-        user: *mut c_void,
-        _items: *const spw_item,
-        _count: usize,
-        _info: *const spw_flush_info,
-    ) -> c_int {
-        // SAFETY: user is the Gate below, alive until spw_buffer_free returns.
-        let gate = unsafe { &*(user as *const Gate) };
-        let _ = gate.entered.lock().unwrap().send(());
-        let _ = gate.release.lock().unwrap().recv();
-        0
-    }
-
-    let (entered_tx, entered) = channel();
-    let (release, release_rx) = channel();
-    let gate = Gate {
-        entered: Mutex::new(entered_tx),
-        release: Mutex::new(release_rx),
-    };
-    let cfg = spw_config_new();
-    let set = |k: &str, v: &str| {
-        let (k, v) = (
-            std::ffi::CString::new(k).unwrap(),
-            std::ffi::CString::new(v).unwrap(),
-        );
-        // SAFETY: cfg is live; both strings are NUL-terminated.
-        let st = unsafe { spw_config_set(cfg, k.as_ptr(), v.as_ptr()) };
-        assert_eq!(st, spw_status::SPW_OK);
-    };
-    set("max_size", "1");
-    set("capacity", "1");
-    set("overflow", "drop_oldest");
-    let mut buf = std::ptr::null_mut();
-    // SAFETY: cfg is live; the gate outlives the buffer.
-    let st = unsafe {
-        spw_buffer_new(
-            cfg,
-            Some(held),
-            (&gate as *const Gate).cast_mut().cast(),
-            &mut buf,
-        )
-    };
-    assert_eq!(st, spw_status::SPW_OK);
-    let stats = |buf: *mut spw_buffer| {
-        let mut s = spw_stats::default();
-        // SAFETY: buf is live; s is valid for writing.
-        assert_eq!(unsafe { spw_buffer_stats(buf, &mut s) }, spw_status::SPW_OK);
-        s
-    };
-
-    // SAFETY: buf is live; the item is readable.
-    let st = unsafe { spw_buffer_insert(buf, b"a".as_ptr().cast(), 1) };
-    assert_eq!(st, spw_status::SPW_OK);
-    entered.recv().expect("the callback runs");
+    let held = held::buffer(
+        &[
+            ("max_size", "1"),
+            ("capacity", "1"),
+            ("overflow", "drop_oldest"),
+        ],
+        0,
+    );
+    assert_eq!(held.insert(b"a"), spw_status::SPW_OK);
+    held.entered.recv().expect("the callback runs");
     // "a" is in flight and fills `capacity`: nothing buffered to evict.
-    // SAFETY: buf is live; the item is readable.
-    let st = unsafe { spw_buffer_insert(buf, b"b".as_ptr().cast(), 1) };
-    assert_eq!(st, spw_status::SPW_ERR_FULL);
-    let s = stats(buf);
+    assert_eq!(held.insert(b"b"), spw_status::SPW_ERR_FULL);
+    let s = held.stats();
     assert_eq!(
         (s.inserted, s.dropped, s.in_flight, s.buffered, s.delivered),
         (2, 1, 1, 0, 0),
         "the refused item counts as inserted and dropped: {s:?}"
     );
 
-    release.send(()).expect("release the callback");
+    held.release.send(()).expect("release the callback");
     // SAFETY: buf is live.
-    assert_eq!(unsafe { spw_buffer_close(buf, 10_000) }, spw_status::SPW_OK);
-    let s = stats(buf);
+    assert_eq!(
+        unsafe { spw_buffer_close(held.buf, 10_000) },
+        spw_status::SPW_OK
+    );
+    let s = held.stats();
     assert_eq!(
         (
             s.inserted,
@@ -329,11 +333,6 @@ fn drop_oldest_refusal_with_everything_in_flight_counts_inserted_and_dropped() {
         (2, 1, 1, 0, 0, 0),
         "after close: {s:?}"
     );
-    // SAFETY: buf and cfg are live and used by nothing else.
-    unsafe {
-        spw_buffer_free(buf);
-        spw_config_free(cfg);
-    }
 }
 
 /// config_text, artifact crash-64b1635ce30eb1a9124e902aa33a5f3bedbe42dc
