@@ -219,10 +219,8 @@ mod held {
         pub fn stats(&self) -> spw_stats {
             let mut s = spw_stats::default();
             // SAFETY: buf is live; s is valid for writing.
-            assert_eq!(
-                unsafe { spw_buffer_stats(self.buf, &mut s) },
-                spw_status::SPW_OK
-            );
+            let st = unsafe { spw_buffer_stats(self.buf, &mut s) };
+            assert_eq!(st, spw_status::SPW_OK);
             s
         }
     }
@@ -316,10 +314,8 @@ fn drop_oldest_refusal_with_everything_in_flight_counts_inserted_and_dropped() {
 
     held.release.send(()).expect("release the callback");
     // SAFETY: buf is live.
-    assert_eq!(
-        unsafe { spw_buffer_close(held.buf, 10_000) },
-        spw_status::SPW_OK
-    );
+    let st = unsafe { spw_buffer_close(held.buf, 10_000) };
+    assert_eq!(st, spw_status::SPW_OK);
     let s = held.stats();
     assert_eq!(
         (
