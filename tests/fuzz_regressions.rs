@@ -1,11 +1,8 @@
 //! Inputs the fuzz targets in `fuzz/` found failing, replayed on stable so
 //! they stay fixed. Each test names its target and what the input was; the
 //! bytes are written out here rather than loaded from fuzz/, so the test
-//! reads without the fuzz crate.
-//!
-//! Tests marked `#[ignore]` reproduce a defect whose fix belongs to another
-//! part of issue 13 and had not landed when the test was written; the
-//! attribute comes off with that fix.
+//! reads without the fuzz crate. None is ignored: a regression is fixed
+//! before its test lands.
 
 use spillway::spool::{MemStorage, Spool, SpoolConfig};
 
