@@ -273,14 +273,10 @@ impl<T> PartState<T> {
         if !self.late.is_empty() {
             return Some(Source::Late);
         }
-        let spool_seq = self
-            .spool
-            .as_ref()
-            .filter(|sp| !sp.is_empty() && sp.reading == 0 && !sp.parked)
-            .map(|sp| sp.first_seq);
-        match (self.pending.front(), spool_seq) {
-            (Some((m, sealed)), Some(s)) if m < s => sealed.then_some(Source::Memory),
-            (_, Some(_)) => Some(Source::Spool),
+        let spool = self.spool.as_ref().and_then(PartSpool::front);
+        match (self.pending.front(), spool) {
+            (Some((m, sealed)), Some((s, _))) if m < s => sealed.then_some(Source::Memory),
+            (_, Some((_, readable))) => readable.then_some(Source::Spool),
             (Some((_, true)), None) => Some(Source::Memory),
             _ => None,
         }

@@ -231,6 +231,23 @@ impl PartSpool {
         result.map(|_| ())
     }
 
+    /// The spool's place in the partition's order, for choosing the next
+    /// batch: the sequence number of its oldest record, and whether a flush
+    /// may read it now. `None` when nothing in it waits for a flush (empty,
+    /// parked, or what it holds is with the sink).
+    pub(crate) fn front(&self) -> Option<(u64, bool)> {
+        if self.parked || self.is_empty() {
+            return None;
+        }
+        if self.reading == 0 {
+            return Some((self.first_seq, true));
+        }
+        // Delivered records whose removal failed stay at the front until a
+        // retry removes them; the records behind them are older than what
+        // memory holds now, so memory waits for them too.
+        (self.remove_pending && self.waiting() > 0).then_some((self.first_seq, false))
+    }
+
     /// A delivered batch's records could not all be removed yet.
     pub(crate) fn remove_pending(&self) -> bool {
         self.remove_pending
