@@ -6,6 +6,7 @@
 #     undefined behaviour are failures).
 #   bash ffi-tests/run.sh target/ci
 # SPILLWAY_FFI_PASSES="valgrind" (or "sanitize") runs one pass only.
+# SPILLWAY_FFI_TESTS="engine events" runs only the programs named so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 libdir=${1:?usage: ffi-tests/run.sh TARGET_PROFILE_DIR}
@@ -32,6 +33,15 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 shopt -s nullglob
 sources=(ffi-tests/*.c ffi-tests/*.cpp)
+if [ -n "${SPILLWAY_FFI_TESTS:-}" ]; then
+  picked=()
+  for want in $SPILLWAY_FFI_TESTS; do
+    for src in "${sources[@]}"; do
+      name=$(basename "$src"); [ "${name%.*}" = "$want" ] && picked+=("$src")
+    done
+  done
+  sources=("${picked[@]}")
+fi
 [ ${#sources[@]} -gt 0 ] || { echo "no programs in ffi-tests/" >&2; exit 1; }
 passes=(${SPILLWAY_FFI_PASSES:-valgrind sanitize})
 passed=0

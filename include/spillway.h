@@ -1195,9 +1195,16 @@ enum spw_status spw_engine_stop(struct spw_engine *e, uint64_t timeout_ms);
  first (as `spw_engine_stop`), waiting up to the longest `flush_timeout`
  of its buffers.
 
+ Then it waits for every callback still running on the engine's threads
+ to return, abandoned ones (past `flush_timeout`) included, and joins
+ those threads: once it returns, no callback of its buffers runs and no
+ thread of the engine is left. (A callback that never returns makes this
+ wait forever, as `spw_buffer_free` does.)
+
  Buffers made on it are freed with `spw_buffer_free` before this; one
  that is not stays valid (closed, see `spw_engine_buffer_new`) until it
- is freed. Must be the last call on `e`.
+ is freed. Must be the last call on `e`, and must not be called from a
+ callback of its buffers.
 
  # Safety
  `e` is NULL or a live engine that no other thread is using; it is

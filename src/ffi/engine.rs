@@ -63,6 +63,14 @@ impl Drop for spw_engine {
         // Idempotent: after spw_engine_stop no buffer is registered and the
         // threads are gone, so this returns at once.
         let _ = self.stop(timeout);
+        // Stop leaves behind, so as never to hang, the threads still in a
+        // callback: those abandoned past a buffer's flush_timeout, and any
+        // call that outlived the stop's timeout. A buffer's free waits for
+        // its own calls but does not join the engine's threads, and a
+        // buffer may be freed after its engine. Waiting for them here is
+        // what makes the C rule hold: after spw_engine_free no callback of
+        // its buffers runs and none of its threads is left.
+        self.engine.join_threads();
     }
 }
 
@@ -198,9 +206,16 @@ pub unsafe extern "C" fn spw_engine_stop(e: *mut spw_engine, timeout_ms: u64) ->
 /// first (as `spw_engine_stop`), waiting up to the longest `flush_timeout`
 /// of its buffers.
 ///
+/// Then it waits for every callback still running on the engine's threads
+/// to return, abandoned ones (past `flush_timeout`) included, and joins
+/// those threads: once it returns, no callback of its buffers runs and no
+/// thread of the engine is left. (A callback that never returns makes this
+/// wait forever, as `spw_buffer_free` does.)
+///
 /// Buffers made on it are freed with `spw_buffer_free` before this; one
 /// that is not stays valid (closed, see `spw_engine_buffer_new`) until it
-/// is freed. Must be the last call on `e`.
+/// is freed. Must be the last call on `e`, and must not be called from a
+/// callback of its buffers.
 ///
 /// # Safety
 /// `e` is NULL or a live engine that no other thread is using; it is
