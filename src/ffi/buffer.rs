@@ -469,9 +469,13 @@ pub unsafe extern "C" fn spw_buffer_stats(
 /// `spw_buffer_len` and `spw_buffer_stats` still work afterwards.
 ///
 /// Returns `SPW_OK` when every item buffered at close was accepted by the
-/// callback; `SPW_ERR_SINK` if some were given up (the callback failed
-/// through `max_retries`); `SPW_ERR_TIMEOUT` if, when the time ran out, some
-/// were still undelivered or a callback was still running;
+/// callback (or, with `overflow` `spill`, is in the spool and durable);
+/// `SPW_ERR_SINK` if some were given up (the callback failed through
+/// `max_retries`); `SPW_ERR_TIMEOUT` if, when the time ran out, some were
+/// still undelivered or a callback was still running; `SPW_ERR_IO` if the
+/// spool's final flush failed, so that items it holds are only in memory
+/// and lost when the process ends (each spool failure is also an
+/// `SPW_EVENT_SPOOL_ERROR`, naming the file);
 /// `SPW_ERR_INVALID`, closing nothing, when called from the buffer's own
 /// flush callback (it would wait for itself); `SPW_ERR_NULL`. Thread-safe.
 ///

@@ -88,7 +88,7 @@ pub(crate) fn sync_flush_result(
 }
 
 /// The status of `close`: OK only when everything buffered at close reached
-/// the callback in time.
+/// the callback in time, or is in the spool and known durable.
 pub(crate) fn close_result(report: &CloseReport) -> Result<(), Error> {
     if report.timed_out || report.running_calls > 0 {
         Err(Error::new(
@@ -106,6 +106,15 @@ pub(crate) fn close_result(report: &CloseReport) -> Result<(), Error> {
                 "closed, but {} items buffered at close were given up (the callback failed \
                  after retries)",
                 report.dropped
+            ),
+        ))
+    } else if report.not_durable > 0 {
+        Err(Error::new(
+            spw_status::SPW_ERR_IO,
+            format!(
+                "closed, but {} items are only in memory, lost when the process ends: the \
+                 spool could not make them durable (each failure was an SPW_EVENT_SPOOL_ERROR)",
+                report.not_durable
             ),
         ))
     } else {
@@ -205,9 +214,23 @@ mod tests {
             close_result(&dropped).unwrap_err().status(),
             spw_status::SPW_ERR_SINK
         );
+        let not_durable = CloseReport {
+            spooled: 3,
+            not_durable: 2,
+            ..ok.clone()
+        };
+        let e = close_result(&not_durable).unwrap_err();
+        assert_eq!(e.status(), spw_status::SPW_ERR_IO);
+        assert!(
+            e.detail()
+                .starts_with("closed, but 2 items are only in memory"),
+            "{}",
+            e.detail()
+        );
         let late = CloseReport {
             undelivered: 1,
             timed_out: true,
+            not_durable: 1,
             ..dropped
         };
         let e = close_result(&late).unwrap_err();
