@@ -57,6 +57,15 @@ static size_t threads_settled_to(size_t want) {
   }
 }
 
+/* Fails unless the thread count settles back to `before`. */
+static void check_threads_back_to(size_t before) {
+  size_t after = threads_settled_to(before);
+  if (after != before) {
+    fprintf(stderr, "threads: %zu before, %zu after spw_engine_free\n", before, after);
+    exit(1);
+  }
+}
+
 static int on_flush(void *user_data, const spw_item *items, size_t count,
                     const spw_flush_info *info) {
   struct state *s = user_data;
@@ -126,9 +135,10 @@ static bool engine_freed(struct state *s) {
   return done;
 }
 
-/* An engine of one worker and a buffer on it whose call of "a" has been
-   abandoned (its thread replaced), with "b" waiting in memory. */
-static spw_buffer *stuck_buffer(spw_engine *e, struct state *s) {
+/* Makes *e, an engine of one worker, and a buffer on it whose call of "a"
+   has been abandoned (its thread replaced), with "b" waiting in memory. */
+static spw_buffer *stuck_buffer(spw_engine **e, struct state *s) {
+  CHECK_ST(spw_engine_new(1, e), SPW_OK);
   spw_config *cfg = spw_config_new();
   CHECK(cfg != NULL);
   static const char *const kv[][2] = {
@@ -139,7 +149,7 @@ static spw_buffer *stuck_buffer(spw_engine *e, struct state *s) {
     CHECK_ST(spw_config_set(cfg, kv[i][0], kv[i][1]), SPW_OK);
   }
   spw_buffer *buf = NULL;
-  CHECK_ST(spw_engine_buffer_new(e, cfg, on_flush, s, &buf), SPW_OK);
+  CHECK_ST(spw_engine_buffer_new(*e, cfg, on_flush, s, &buf), SPW_OK);
   spw_config_free(cfg);
   CHECK_ST(spw_buffer_observe(buf, on_event, s), SPW_OK);
   CHECK_ST(spw_buffer_insert(buf, "a", 1), SPW_OK);
@@ -158,8 +168,7 @@ static void buffer_then_engine(void) {
   size_t before = threads();
   struct state *s = state_new();
   spw_engine *e = NULL;
-  CHECK_ST(spw_engine_new(1, &e), SPW_OK);
-  spw_buffer *buf = stuck_buffer(e, s);
+  spw_buffer *buf = stuck_buffer(&e, s);
   CHECK(threads() == before + 3); /* the timer, the stuck worker, its replacement */
   spw_buffer_free(buf); /* its close releases "a"; it waits for "a" */
   pthread_mutex_lock(&s->mu);
@@ -168,11 +177,7 @@ static void buffer_then_engine(void) {
   CHECK(returned);
   spw_engine_free(e);
   CHECK(engine_freed(s));
-  size_t after = threads_settled_to(before);
-  if (after != before) {
-    fprintf(stderr, "threads: %zu before, %zu after spw_engine_free\n", before, after);
-    exit(1);
-  }
+  check_threads_back_to(before);
   state_free(s);
 }
 
@@ -183,15 +188,10 @@ static void engine_before_buffer(void) {
   size_t before = threads();
   struct state *s = state_new();
   spw_engine *e = NULL;
-  CHECK_ST(spw_engine_new(1, &e), SPW_OK);
-  spw_buffer *buf = stuck_buffer(e, s);
+  spw_buffer *buf = stuck_buffer(&e, s);
   spw_engine_free(e); /* its stop closes buf, which releases "a" */
   CHECK(engine_freed(s));
-  size_t after = threads_settled_to(before);
-  if (after != before) {
-    fprintf(stderr, "threads: %zu before, %zu after spw_engine_free\n", before, after);
-    exit(1);
-  }
+  check_threads_back_to(before);
   spw_stats st;
   CHECK_ST(spw_buffer_stats(buf, &st), SPW_OK);
   CHECK(st.abandoned == 0);

@@ -76,19 +76,30 @@ fn spill_config() -> BufferConfig {
         .flush_interval(Duration::from_secs(60))
 }
 
+/// A buffer of `cfg` on `engine` whose spool is `mem`.
+fn spilling<S: Sink<u64>>(
+    cfg: BufferConfig,
+    sink: S,
+    mem: &MemStorage,
+    engine: &Engine,
+) -> Buffer<u64> {
+    let disk = mem.clone();
+    Buffer::builder(cfg)
+        .sink(sink)
+        .spill(SpillCodec::of())
+        .spool_storage(move |_| disk.clone())
+        .engine(engine)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn a_slow_healthy_sink_is_backpressure_not_a_reason_to_spill() {
     let (sink, started, release) = gate();
     let engine = Engine::new(1).unwrap();
     let mem = MemStorage::new();
-    let disk = mem.clone();
-    let buf = Buffer::builder(spill_config().block_timeout(Duration::from_millis(30)))
-        .sink(sink.clone())
-        .spill(SpillCodec::of())
-        .spool_storage(move |_| disk.clone())
-        .engine(&engine)
-        .build()
-        .unwrap();
+    let cfg = spill_config().block_timeout(Duration::from_millis(30));
+    let buf = spilling(cfg, sink.clone(), &mem, &engine);
     for i in 0..4u64 {
         buf.insert(i).unwrap();
     }
@@ -134,13 +145,8 @@ fn a_failing_sink_makes_a_full_partition_spill_at_once() {
     let engine = Engine::manual();
     let sink = Flaky::default();
     sink.down.store(true, Ordering::SeqCst);
-    let buf = Buffer::builder(spill_config().block_timeout(Duration::from_secs(60)))
-        .sink(sink.clone())
-        .spill(SpillCodec::of())
-        .spool_storage(|_| MemStorage::new())
-        .engine(&engine)
-        .build()
-        .unwrap();
+    let cfg = spill_config().block_timeout(Duration::from_secs(60));
+    let buf = spilling(cfg, sink.clone(), &MemStorage::new(), &engine);
     for i in 0..4u64 {
         buf.insert(i).unwrap();
     }
@@ -164,19 +170,11 @@ fn a_full_spool_falls_back_from_spill_to_block() {
     let engine = Engine::manual();
     let sink = Flaky::default();
     sink.down.store(true, Ordering::SeqCst);
-    let mem = MemStorage::new();
-    let disk = mem.clone();
     let cfg = spill_config()
         .capacity(8)
         .spool_max_bytes(200)
         .block_timeout(Duration::from_millis(20));
-    let buf = Buffer::builder(cfg)
-        .sink(sink.clone())
-        .spill(SpillCodec::of())
-        .spool_storage(move |_| disk.clone())
-        .engine(&engine)
-        .build()
-        .unwrap();
+    let buf = spilling(cfg, sink.clone(), &MemStorage::new(), &engine);
     for i in 0..4u64 {
         buf.insert(i).unwrap();
     }

@@ -66,6 +66,18 @@ impl Observer for Seen {
 }
 
 impl Seen {
+    /// The one spool error seen so far is `operation` on partition 0, made
+    /// by a failed fsync of `MemStorage`.
+    fn assert_one_failed_fsync(&self, operation: &str) {
+        let errors = self.errors.lock().unwrap().clone();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let (p, op, message) = &errors[0];
+        assert_eq!((*p, *op), (0, operation));
+        assert!(
+            message.starts_with("spool I/O error: ") && message.contains("fsync mem/"),
+            "{message}"
+        );
+    }
     fn spilled(&self, reason: SpillReason) -> usize {
         let spills = self.spills.lock().unwrap();
         spills.iter().filter(|s| s.3 == reason).map(|s| s.1).sum()
@@ -88,22 +100,27 @@ fn config() -> BufferConfig {
         .flush_interval(Duration::from_secs(60))
 }
 
-fn build(
-    cfg: BufferConfig,
-    mem: &MemStorage,
-    sink: &Switch,
-    seen: &Arc<Seen>,
-    engine: &Engine,
-) -> Buffer<u64> {
+/// What a test here works with: the spools' storage, the sink, what the
+/// observer saw, the manual engine, and the buffer of `cfg` built on them.
+type Rig = (MemStorage, Switch, Arc<Seen>, Engine, Buffer<u64>);
+
+fn rig(cfg: BufferConfig) -> Rig {
+    let (mem, sink, seen, engine) = (
+        MemStorage::new(),
+        Switch::default(),
+        Arc::new(Seen::default()),
+        Engine::manual(),
+    );
     let disk = mem.clone();
-    Buffer::builder(cfg)
+    let buf = Buffer::builder(cfg)
         .sink(sink.clone())
         .spill(SpillCodec::of())
         .spool_storage(move |_| disk.clone())
-        .observer(Arc::clone(seen) as Arc<dyn Observer>)
-        .engine(engine)
+        .observer(Arc::clone(&seen) as Arc<dyn Observer>)
+        .engine(&engine)
         .build()
-        .unwrap()
+        .unwrap();
+    (mem, sink, seen, engine, buf)
 }
 
 /// The records a spool on `mem` holds, decoded.
@@ -118,13 +135,7 @@ fn records(mem: MemStorage) -> Vec<u64> {
 
 #[test]
 fn every_spill_is_an_event_with_its_reason_and_size() {
-    let (mem, sink, seen, engine) = (
-        MemStorage::new(),
-        Switch::default(),
-        Arc::new(Seen::default()),
-        Engine::manual(),
-    );
-    let buf = build(config(), &mem, &sink, &seen, &engine);
+    let (mem, _, seen, engine, buf) = rig(config());
     for i in 0..4u64 {
         buf.insert(i).unwrap();
     }
@@ -150,13 +161,7 @@ fn every_spill_is_an_event_with_its_reason_and_size() {
 
 #[test]
 fn a_failed_push_is_a_spool_error_event_and_counter() {
-    let (mem, sink, seen, engine) = (
-        MemStorage::new(),
-        Switch::default(),
-        Arc::new(Seen::default()),
-        Engine::manual(),
-    );
-    let buf = build(config(), &mem, &sink, &seen, &engine);
+    let (mem, _, seen, engine, buf) = rig(config());
     for i in 0..4u64 {
         buf.insert(i).unwrap();
     }
@@ -180,19 +185,7 @@ fn a_failed_push_is_a_spool_error_event_and_counter() {
 
 #[test]
 fn a_failed_final_flush_counts_the_unsynced_records_as_not_durable() {
-    let (mem, sink, seen, engine) = (
-        MemStorage::new(),
-        Switch::default(),
-        Arc::new(Seen::default()),
-        Engine::manual(),
-    );
-    let buf = build(
-        config().spool_sync(SyncMode::Never),
-        &mem,
-        &sink,
-        &seen,
-        &engine,
-    );
+    let (mem, _, seen, engine, buf) = rig(config().spool_sync(SyncMode::Never));
     for i in 0..4u64 {
         buf.insert(i).unwrap();
     }
@@ -218,19 +211,7 @@ fn a_failed_final_flush_counts_the_unsynced_records_as_not_durable() {
 
 #[test]
 fn a_clean_close_leaves_nothing_only_in_memory() {
-    let (mem, sink, seen, engine) = (
-        MemStorage::new(),
-        Switch::default(),
-        Arc::new(Seen::default()),
-        Engine::manual(),
-    );
-    let buf = build(
-        config().spool_sync(SyncMode::Never),
-        &mem,
-        &sink,
-        &seen,
-        &engine,
-    );
+    let (mem, _, _, engine, buf) = rig(config().spool_sync(SyncMode::Never));
     for i in 0..6u64 {
         buf.insert(i).unwrap();
     }
@@ -280,17 +261,9 @@ fn interval_config() -> BufferConfig {
         .spool_sync_interval(Duration::from_nanos(1))
 }
 
-const FSYNC_FAILED: &str = "fsync mem/";
-
 #[test]
 fn a_failed_removal_of_delivered_records_is_reported_retried_and_keeps_the_order() {
-    let (mem, sink, seen, engine) = (
-        MemStorage::new(),
-        Switch::default(),
-        Arc::new(Seen::default()),
-        Engine::manual(),
-    );
-    let buf = build(interval_config(), &mem, &sink, &seen, &engine);
+    let (mem, sink, seen, engine, buf) = rig(interval_config());
     // The sink is down: the first batch goes to the spool (and waits there
     // for its retry), the rest overflows into the spool behind it.
     for i in 0..12u64 {
@@ -306,14 +279,7 @@ fn a_failed_removal_of_delivered_records_is_reported_retried_and_keeps_the_order
     sink.up.store(true, Ordering::SeqCst);
     engine.advance(Duration::from_millis(20));
     assert_eq!(*sink.got.lock().unwrap(), vec![0, 1, 2, 3]);
-    let errors = seen.errors.lock().unwrap().clone();
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    let (p, operation, message) = &errors[0];
-    assert_eq!((*p, *operation), (0, "remove"));
-    assert!(
-        message.starts_with("spool I/O error: ") && message.contains(FSYNC_FAILED),
-        "{message}"
-    );
+    seen.assert_one_failed_fsync("remove");
     let c = buf.stats().counts;
     assert_eq!(c.spool_errors, 1, "{c:?}");
     // Delivered, though its records are still on disk (never sent twice
@@ -350,26 +316,24 @@ fn a_failed_removal_of_delivered_records_is_reported_retried_and_keeps_the_order
     );
 }
 
-#[test]
-fn a_failed_interval_sync_is_reported_and_retried_by_the_next_interval() {
-    let (mem, sink, seen, engine) = (
-        MemStorage::new(),
-        Switch::default(),
-        Arc::new(Seen::default()),
-        Engine::manual(),
-    );
-    // Retries wait an hour, so that while the sink is down only the
-    // interval timer (each second) calls the spool.
+/// The records of `mem` that a crash now would keep.
+fn durable(mem: &MemStorage) -> Vec<u64> {
+    records(mem.snapshot().crash(Crash::drop_unsynced()))
+}
+
+/// A rig whose sink is down, with 0..4 in the spool (read back for a retry
+/// an hour away, so that only the interval timer, each second, calls the
+/// spool), after the interval timer's sync of the last of them failed.
+fn rig_after_a_failed_interval_sync() -> Rig {
     let cfg = interval_config()
         .flush_interval(Duration::from_secs(1))
         .retry_backoff(Duration::from_secs(3600))
         .retry_backoff_max(Duration::from_secs(3600));
-    let buf = build(cfg, &mem, &sink, &seen, &engine);
+    let (mem, sink, seen, engine, buf) = rig(cfg);
     for i in 0..4u64 {
         buf.insert(i).unwrap();
     }
-    engine.run_pending(); // fails: to the spool, read back, waits for its retry
-    let durable = |mem: &MemStorage| records(mem.snapshot().crash(Crash::drop_unsynced()));
+    engine.run_pending(); // fails: to the spool, read back
     assert_eq!(
         durable(&mem),
         vec![0, 1, 2],
@@ -377,14 +341,13 @@ fn a_failed_interval_sync_is_reported_and_retried_by_the_next_interval() {
     );
     mem.fail_next_syncs(u32::MAX);
     engine.advance(Duration::from_secs(1)); // the interval timer's sync fails
-    let errors = seen.errors.lock().unwrap().clone();
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    let (p, operation, message) = &errors[0];
-    assert_eq!((*p, *operation), (0, "sync"));
-    assert!(
-        message.starts_with("spool I/O error: ") && message.contains(FSYNC_FAILED),
-        "{message}"
-    );
+    (mem, sink, seen, engine, buf)
+}
+
+#[test]
+fn a_failed_interval_sync_is_reported_and_retried_by_the_next_interval() {
+    let (mem, sink, seen, engine, buf) = rig_after_a_failed_interval_sync();
+    seen.assert_one_failed_fsync("sync");
     assert_eq!(buf.stats().counts.spool_errors, 1);
     assert_eq!(durable(&mem), vec![0, 1, 2]);
     // The disk recovers, and the next interval syncs. (Failing until close
@@ -411,23 +374,7 @@ fn a_failed_interval_sync_is_reported_and_retried_by_the_next_interval() {
 
 #[test]
 fn an_interval_sync_failing_until_close_counts_its_records_not_durable() {
-    let (mem, sink, seen, engine) = (
-        MemStorage::new(),
-        Switch::default(),
-        Arc::new(Seen::default()),
-        Engine::manual(),
-    );
-    let cfg = interval_config()
-        .flush_interval(Duration::from_secs(1))
-        .retry_backoff(Duration::from_secs(3600))
-        .retry_backoff_max(Duration::from_secs(3600));
-    let buf = build(cfg, &mem, &sink, &seen, &engine);
-    for i in 0..4u64 {
-        buf.insert(i).unwrap();
-    }
-    engine.run_pending();
-    mem.fail_next_syncs(u32::MAX);
-    engine.advance(Duration::from_secs(1));
+    let (mem, _, seen, _, buf) = rig_after_a_failed_interval_sync();
     assert_eq!(seen.operations(), vec!["sync"]);
     let report = buf.close(Duration::from_millis(100));
     // Not one of the four is known durable since the failed sync (three

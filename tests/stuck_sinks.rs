@@ -12,7 +12,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use spillway::observer::{AbandonedReturnEvent, FlushTimeoutEvent, Observer};
-use spillway::{Buffer, BufferConfig, Engine, FlushContext, SinkError};
+use spillway::{Buffer, BufferConfig, Engine, FlushContext, Sink, SinkError};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -34,6 +34,43 @@ impl Latch {
         *self.open.lock().unwrap() = true;
         self.opened.notify_all();
     }
+}
+
+/// A sink whose first call with item 1 at the front blocks until the test
+/// opens `latch`. Every call first sends its batch on `entered`; what it
+/// accepts is added to `got`.
+struct StuckOnOne {
+    latch: Arc<Latch>,
+    entered: Mutex<Sender<Vec<u32>>>,
+    got: Got,
+}
+
+/// What a sink accepted, in order.
+type Got = Arc<Mutex<Vec<u32>>>;
+
+impl Sink<u32> for StuckOnOne {
+    fn flush(&self, b: &[u32], _: &FlushContext<'_>) -> Result<(), SinkError> {
+        let _ = self.entered.lock().unwrap().send(b.to_vec());
+        if b.first() == Some(&1) && self.got.lock().unwrap().is_empty() {
+            self.latch.wait();
+        }
+        self.got.lock().unwrap().extend_from_slice(b);
+        Ok(())
+    }
+}
+
+/// A [`StuckOnOne`], with its latch, the receiver of what it was called
+/// with, and what it accepted.
+fn stuck_on_one() -> (StuckOnOne, Arc<Latch>, Receiver<Vec<u32>>, Got) {
+    let latch = Arc::new(Latch::default());
+    let (entered_tx, entered) = channel();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = StuckOnOne {
+        latch: latch.clone(),
+        entered: Mutex::new(entered_tx),
+        got: got.clone(),
+    };
+    (sink, latch, entered, got)
 }
 
 /// What the observer saw, in order.
@@ -73,15 +110,26 @@ fn events() -> (Arc<dyn Observer>, Receiver<Seen>) {
     (Arc::new(Events(Mutex::new(tx))), rx)
 }
 
+/// Waits until a [`StuckOnOne`] is stuck in its call with item 1, alone,
+/// and the call was abandoned at its first attempt.
+fn item_one_is_stuck_and_abandoned(entered: &Receiver<Vec<u32>>, seen: &Receiver<Seen>) {
+    assert_eq!(entered.recv_timeout(WAIT), Ok(vec![1]));
+    assert_eq!(
+        seen.recv_timeout(WAIT),
+        Ok(Seen::Timeout {
+            attempt: 0,
+            items: 1,
+            abandoned: true
+        })
+    );
+}
+
 #[test]
 fn a_stuck_sink_does_not_stop_another_buffer_of_the_same_engine() {
     // One worker: without a replacement, the stuck call would hold it.
     let engine = Engine::new(1).unwrap();
-    let latch = Arc::new(Latch::default());
-    let (entered_tx, entered) = channel::<u32>();
-    let got_stuck = Arc::new(Mutex::new(Vec::new()));
+    let (sink, latch, entered, got_stuck) = stuck_on_one();
     let (obs, seen) = events();
-    let (l, g, e) = (latch.clone(), got_stuck.clone(), Mutex::new(entered_tx));
     let stuck = Buffer::builder(
         BufferConfig::new()
             .name("stuck")
@@ -89,14 +137,7 @@ fn a_stuck_sink_does_not_stop_another_buffer_of_the_same_engine() {
             .max_retries(3)
             .flush_timeout(Duration::from_millis(50)),
     )
-    .sink(move |b: &[u32], _: &FlushContext<'_>| {
-        let _ = e.lock().unwrap().send(b[0]);
-        if b[0] == 1 && g.lock().unwrap().is_empty() {
-            l.wait(); // the first call of item 1 hangs until released
-        }
-        g.lock().unwrap().extend_from_slice(b);
-        Ok::<(), SinkError>(())
-    })
+    .sink(sink)
     .observer(obs)
     .engine(&engine)
     .build()
@@ -115,15 +156,7 @@ fn a_stuck_sink_does_not_stop_another_buffer_of_the_same_engine() {
         .unwrap();
 
     stuck.insert(1).unwrap();
-    assert_eq!(entered.recv_timeout(WAIT), Ok(1));
-    assert_eq!(
-        seen.recv_timeout(WAIT),
-        Ok(Seen::Timeout {
-            attempt: 0,
-            items: 1,
-            abandoned: true
-        })
-    );
+    item_one_is_stuck_and_abandoned(&entered, &seen);
     let c = stuck.stats().counts;
     assert_eq!(
         (c.flush_timeouts, c.failed_flushes, c.abandoned, c.in_flight),
@@ -144,7 +177,7 @@ fn a_stuck_sink_does_not_stop_another_buffer_of_the_same_engine() {
     assert_eq!(got, (0..10).collect::<Vec<_>>());
     // And the stuck buffer's partition flushes on.
     stuck.insert(2).unwrap();
-    assert_eq!(entered.recv_timeout(WAIT), Ok(2));
+    assert_eq!(entered.recv_timeout(WAIT), Ok(vec![2]));
 
     // The sink recovers: the late Ok is counted, and the batch goes again
     // (at least once: item 1 arrives twice).
@@ -320,11 +353,8 @@ fn an_abandoned_call_counts_as_a_failing_sink_so_spill_spills() {
     // `overflow: spill` waits while the sink is healthy and spills while it
     // fails; a call abandoned at flush_timeout is a failure, so a stuck sink
     // must not turn every insert into a wait of block_timeout.
-    let latch = Arc::new(Latch::default());
-    let (entered_tx, entered) = channel::<Vec<u32>>();
-    let got = Arc::new(Mutex::new(Vec::new()));
+    let (sink, latch, entered, got) = stuck_on_one();
     let (obs, seen) = events();
-    let (l, g, e) = (latch.clone(), got.clone(), Mutex::new(entered_tx));
     let buf = Buffer::builder(
         BufferConfig::new()
             .name("stuck-spill")
@@ -336,14 +366,7 @@ fn an_abandoned_call_counts_as_a_failing_sink_so_spill_spills() {
             .block_timeout(Duration::from_secs(60))
             .flush_timeout(Duration::from_millis(50)),
     )
-    .sink(move |b: &[u32], _: &FlushContext<'_>| {
-        let _ = e.lock().unwrap().send(b.to_vec());
-        if b == [1] && g.lock().unwrap().is_empty() {
-            l.wait();
-        }
-        g.lock().unwrap().extend_from_slice(b);
-        Ok::<(), SinkError>(())
-    })
+    .sink(sink)
     .observer(obs)
     .spill(spillway::SpillCodec::of())
     .spool_storage(|_| spillway::spool::MemStorage::new())
@@ -351,15 +374,7 @@ fn an_abandoned_call_counts_as_a_failing_sink_so_spill_spills() {
     .unwrap();
 
     buf.insert(1).unwrap(); // a whole batch: flushed at once, and stuck
-    assert_eq!(entered.recv_timeout(WAIT), Ok(vec![1]));
-    assert_eq!(
-        seen.recv_timeout(WAIT),
-        Ok(Seen::Timeout {
-            attempt: 0,
-            items: 1,
-            abandoned: true
-        })
-    );
+    item_one_is_stuck_and_abandoned(&entered, &seen);
     // The partition is full (item 1 is with the abandoned call) and the sink
     // is failing: the insert spills at once.
     buf.insert(2).unwrap();
