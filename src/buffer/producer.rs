@@ -118,7 +118,7 @@ impl<T: Weigh + Send + 'static> Producer<T> {
         self.since_hint += 1;
         if self.since_hint >= self.hint_every {
             self.since_hint = 0;
-            self.core.request(self.partition, FlushReason::Size);
+            self.core.nudge(self.partition);
         }
         Ok(())
     }
