@@ -79,9 +79,13 @@
 //! each, and only then registers as a waiter and parks. While it spins it is
 //! not counted, so the other side pays no wake-up system call for it; that
 //! is what keeps a ring that runs full or empty under load from costing one
-//! futex wake per item. It changes nothing in the argument above: a
-//! spinning thread re-checks the state itself, and it counts itself before
-//! its final check-then-park.
+//! futex wake per item. A popper spins on the tail's push counter (on the
+//! tail lock's own cache line, written by pushers under the lock) and takes
+//! the lock again only once the counter moves, so a consumer that keeps up
+//! waits without taking that line from the pushers on every round. It
+//! changes nothing in the argument above: the counter is only a hint, a
+//! spinning thread re-checks the state itself under the locks, and it counts
+//! itself before its final check-then-park.
 
 mod halves;
 
@@ -328,6 +332,7 @@ impl<T> LockingRing<T> {
             None => st.items.pop_front(),
         };
         st.items.push_back(v);
+        self.tail.count_push(&st);
         Ok(evicted)
     }
 
