@@ -422,10 +422,13 @@ impl<T> LockingRing<T> {
     /// Moves up to `max` of the oldest items to the back of `out`, in order,
     /// under one lock acquisition. Never blocks.
     ///
-    /// Returns how many items were moved: at least 1 unless `max` is 0.
-    /// It takes the consumers' lock, and the producers' lock only when the
-    /// consumers' cache holds fewer than `max` items. Blocked pushers are
-    /// woken for the slots freed.
+    /// Returns how many items were moved: at least 1 unless `max` is 0, and
+    /// possibly fewer than `max` while the ring holds more. It takes what
+    /// the consumers' cache holds, and the producers' lock only when the
+    /// cache is empty (to swap the whole tail in), so a consumer that keeps
+    /// up takes that lock once per swap, not once per call. A caller that
+    /// wants `max` items calls again. Blocked pushers are woken for the
+    /// slots freed.
     ///
     /// # Errors
     ///
@@ -453,15 +456,8 @@ impl<T> LockingRing<T> {
         if cache.is_empty() {
             self.refill_for_pop(&mut cache)?;
         }
-        let mut n = max.min(cache.len());
+        let n = max.min(cache.len());
         out.extend(cache.drain(..n));
-        // The cache ran out first: the rest comes from the tail, whose items
-        // are all newer.
-        if n < max && self.refill(&mut cache).is_ok() {
-            let more = (max - n).min(cache.len());
-            out.extend(cache.drain(..more));
-            n += more;
-        }
         self.cache.set_cached(&cache);
         drop(cache);
         self.wake_pushers(n);
