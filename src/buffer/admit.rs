@@ -263,7 +263,13 @@ impl<T: Weigh + Send + 'static> Shared<T> {
     /// thread, so a handle's insert stays a ring push. Schedules the
     /// partition unless a flush owns it already; that flush drains the
     /// rings again when its sink call returns.
+    ///
+    /// A manual engine runs queued work only when its owner says so, so
+    /// there the hint drains on the producer's thread, as `request` does.
     pub(crate) fn nudge(&self, p: u32) {
+        if self.engine.is_manual() {
+            return self.request(p, FlushReason::Size);
+        }
         let mut st = self.parts[p as usize].state.lock();
         if !st.flow().running && st.has_rings() {
             st.flow_mut().running = true;
