@@ -20,8 +20,32 @@ use super::partition::{weigh, PartState};
 use super::shared::{Events, Partition, Shared};
 
 impl<T: Weigh + Send + 'static> Shared<T> {
+    /// The common case of [`admit`](Self::admit), small enough to inline
+    /// into every insert: an open partition with room, and no spool holding
+    /// its newest items. Gives the item back when any of that is not so.
+    #[inline]
+    fn admit_fast(
+        &self,
+        st: &mut MutexGuard<'_, PartState<T>>,
+        p: u32,
+        item: T,
+        weight: u64,
+    ) -> Result<(), T> {
+        if st.flow().closing
+            || (self.codec.is_some() && st.spool_tail())
+            || self.is_full(st, weight)
+        {
+            return Err(item);
+        }
+        if st.admit(item, weight, self.limits) {
+            self.kick(st, p);
+        }
+        Ok(())
+    }
+
     /// Admits one item into partition `p` under its lock, applying the
     /// overflow policy when the partition is full.
+    #[inline(never)]
     fn admit(
         &self,
         part: &Partition<T>,
@@ -154,11 +178,21 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         }
         let w = weigh(&item);
         let part = &self.parts[p as usize];
-        let mut events = Events::new();
         let mut st = part.state.lock();
-        let result = self.admit(part, &mut st, p, item, w, &mut events);
-        drop(st);
-        self.emit(p, events);
+        let result = match self.admit_fast(&mut st, p, item, w) {
+            Ok(()) => {
+                drop(st);
+                self.emit_notes(p);
+                Ok(())
+            }
+            Err(item) => {
+                let mut events = Events::new();
+                let result = self.admit(part, &mut st, p, item, w, &mut events);
+                drop(st);
+                self.emit(p, events);
+                result
+            }
+        };
         if self.wants_inserts && result.is_ok() {
             self.emit_insert(p, w);
         }
@@ -222,6 +256,25 @@ impl<T: Weigh + Send + 'static> Shared<T> {
             st.seal_open(reason);
         }
         self.kick(&mut st, p);
+    }
+
+    /// A producer handle's size hint for partition `p`: hands the draining
+    /// of its rings to a flusher rather than doing it on the producer's
+    /// thread, so a handle's insert stays a ring push. Schedules the
+    /// partition unless a flush owns it already; that flush drains the
+    /// rings again when its sink call returns.
+    ///
+    /// A manual engine runs queued work only when its owner says so, so
+    /// there the hint drains on the producer's thread, as `request` does.
+    pub(crate) fn nudge(&self, p: u32) {
+        if self.engine.is_manual() {
+            return self.request(p, FlushReason::Size);
+        }
+        let mut st = self.parts[p as usize].state.lock();
+        if !st.flow().running && st.has_rings() {
+            st.flow_mut().running = true;
+            self.schedule(p);
+        }
     }
 
     /// Asks every partition to flush what it holds; returns at once.

@@ -22,8 +22,9 @@ use super::shared::{Events, Shared};
 /// the partition's flusher drains it. Items from one handle reach the sink
 /// in the order they were inserted.
 ///
-/// Every `max_size` items the handle asks for a size check; the flush
-/// interval covers the rest. Dropping the handle is fine at any moment: what
+/// Every `max_size` items the handle asks a flusher to drain its ring (the
+/// handle's thread does not drain it itself, unless the engine is manual);
+/// the flush interval covers the rest. Dropping the handle is fine at any moment: what
 /// it holds is still delivered.
 ///
 /// ```
@@ -118,7 +119,7 @@ impl<T: Weigh + Send + 'static> Producer<T> {
         self.since_hint += 1;
         if self.since_hint >= self.hint_every {
             self.since_hint = 0;
-            self.core.request(self.partition, FlushReason::Size);
+            self.core.nudge(self.partition);
         }
         Ok(())
     }

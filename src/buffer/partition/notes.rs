@@ -70,9 +70,15 @@ impl Notes {
         self.pending.store(true, Ordering::Release);
     }
 
+    /// Whether anything may be noted: the cheap check before [`take`](Self::take).
+    #[inline]
+    pub(crate) fn pending(&self) -> bool {
+        self.pending.load(Ordering::Relaxed)
+    }
+
     /// Takes what was noted; cheap when nothing was.
     pub(crate) fn take(&self) -> Vec<Note> {
-        if !self.pending.load(Ordering::Relaxed) {
+        if !self.pending() {
             return Vec::new();
         }
         let mut list = self.list.lock();

@@ -3,6 +3,9 @@
 //! protocol and why it loses no wake-up are in the parent module's docs.
 
 use std::collections::VecDeque;
+// Not `crate::sync`: the push counter is only a hint for spinning waiters
+// (see `Tail::pushes`), and loom never spins, so it need not model it.
+use std::sync::atomic::AtomicUsize as HintCounter;
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
@@ -67,7 +70,7 @@ pub(super) struct TailState<T> {
 /// of their own: consumers read the count after every pop, and it changes
 /// only when a pusher goes to sleep.
 pub(super) struct Tail<T> {
-    state: CachePadded<Mutex<TailState<T>>>,
+    state: CachePadded<TailLine<T>>,
     /// Threads blocked in `push`/`push_timeout` (or woken and not yet back).
     /// Changed under the tail lock, read by consumers without it.
     waiting_pushers: CachePadded<AtomicUsize>,
@@ -77,17 +80,31 @@ pub(super) struct Tail<T> {
     pub(super) not_empty: Condvar,
 }
 
+/// The tail lock and the push counter, on one cache line: pushers own that
+/// line anyway while they hold the lock, so counting costs them no miss.
+struct TailLine<T> {
+    lock: Mutex<TailState<T>>,
+    /// How many items were ever pushed (wrapping), written only under the
+    /// lock. A waiter that found the ring empty spins on this instead of on
+    /// the lock, so it waits without taking the line from the pushers; it
+    /// is a hint only: the decision to park is taken under the lock.
+    pushes: HintCounter,
+}
+
 impl<T> Tail<T> {
     pub(super) fn new(prealloc: usize) -> Self {
         // Decide the fence pair now, so no operation pays for it.
         prepare_asymmetric_fences();
         Self {
-            state: CachePadded::new(Mutex::new(TailState {
-                items: VecDeque::with_capacity(prealloc),
-                closed: false,
-                waiting_poppers: 0,
-                cache_bound: 0,
-            })),
+            state: CachePadded::new(TailLine {
+                lock: Mutex::new(TailState {
+                    items: VecDeque::with_capacity(prealloc),
+                    closed: false,
+                    waiting_poppers: 0,
+                    cache_bound: 0,
+                }),
+                pushes: HintCounter::new(0),
+            }),
             waiting_pushers: CachePadded::new(AtomicUsize::new(0)),
             not_full: Condvar::new(),
             not_empty: Condvar::new(),
@@ -95,7 +112,20 @@ impl<T> Tail<T> {
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, TailState<T>> {
-        self.state.lock()
+        self.state.lock.lock()
+    }
+
+    /// The push counter (see [`TailLine::pushes`]).
+    fn pushes(&self) -> usize {
+        self.state.pushes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts one push; `_st` proves the tail lock is held, so a plain
+    /// load and store cannot lose a count.
+    pub(super) fn count_push(&self, _st: &TailState<T>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let pushes = &self.state.pushes;
+        pushes.store(pushes.load(Relaxed).wrapping_add(1), Relaxed);
     }
 
     pub(super) fn waiting_pushers(&self) -> usize {
@@ -121,6 +151,7 @@ impl<T> Tail<T> {
     /// any waits. The ring must have room and be open.
     pub(super) fn push_back_and_wake(&self, mut st: MutexGuard<'_, TailState<T>>, v: T) {
         st.items.push_back(v);
+        self.count_push(&st);
         let wake = st.waiting_poppers > 0;
         // Notifying after unlocking lets the woken thread take the lock
         // at once instead of blocking on it again.
@@ -257,10 +288,14 @@ impl<T> LockingRing<T> {
                     }
                     deadline.start();
                     if !backoff.is_completed() {
-                        // One round with the locks released (see the module
-                        // docs).
+                        // Spin with the locks released, watching the push
+                        // counter rather than taking the pushers' lock
+                        // each round (see the module docs).
+                        let seen = self.tail.pushes();
                         drop(st);
-                        backoff.snooze();
+                        while !backoff.is_completed() && self.tail.pushes() == seen {
+                            backoff.snooze();
+                        }
                         continue;
                     }
                     st.waiting_poppers += 1;

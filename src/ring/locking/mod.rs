@@ -79,9 +79,13 @@
 //! each, and only then registers as a waiter and parks. While it spins it is
 //! not counted, so the other side pays no wake-up system call for it; that
 //! is what keeps a ring that runs full or empty under load from costing one
-//! futex wake per item. It changes nothing in the argument above: a
-//! spinning thread re-checks the state itself, and it counts itself before
-//! its final check-then-park.
+//! futex wake per item. A popper spins on the tail's push counter (on the
+//! tail lock's own cache line, written by pushers under the lock) and takes
+//! the lock again only once the counter moves, so a consumer that keeps up
+//! waits without taking that line from the pushers on every round. It
+//! changes nothing in the argument above: the counter is only a hint, a
+//! spinning thread re-checks the state itself under the locks, and it counts
+//! itself before its final check-then-park.
 
 mod halves;
 
@@ -328,6 +332,7 @@ impl<T> LockingRing<T> {
             None => st.items.pop_front(),
         };
         st.items.push_back(v);
+        self.tail.count_push(&st);
         Ok(evicted)
     }
 
@@ -417,10 +422,13 @@ impl<T> LockingRing<T> {
     /// Moves up to `max` of the oldest items to the back of `out`, in order,
     /// under one lock acquisition. Never blocks.
     ///
-    /// Returns how many items were moved: at least 1 unless `max` is 0.
-    /// It takes the consumers' lock, and the producers' lock only when the
-    /// consumers' cache holds fewer than `max` items. Blocked pushers are
-    /// woken for the slots freed.
+    /// Returns how many items were moved: at least 1 unless `max` is 0, and
+    /// possibly fewer than `max` while the ring holds more. It takes what
+    /// the consumers' cache holds, and the producers' lock only when the
+    /// cache is empty (to swap the whole tail in), so a consumer that keeps
+    /// up takes that lock once per swap, not once per call. A caller that
+    /// wants `max` items calls again. Blocked pushers are woken for the
+    /// slots freed.
     ///
     /// # Errors
     ///
@@ -448,15 +456,8 @@ impl<T> LockingRing<T> {
         if cache.is_empty() {
             self.refill_for_pop(&mut cache)?;
         }
-        let mut n = max.min(cache.len());
+        let n = max.min(cache.len());
         out.extend(cache.drain(..n));
-        // The cache ran out first: the rest comes from the tail, whose items
-        // are all newer.
-        if n < max && self.refill(&mut cache).is_ok() {
-            let more = (max - n).min(cache.len());
-            out.extend(cache.drain(..more));
-            n += more;
-        }
         self.cache.set_cached(&cache);
         drop(cache);
         self.wake_pushers(n);
