@@ -254,7 +254,12 @@ impl NatsOutput {
             }
             let client = options.connect(addrs).await.map_err(|e| {
                 let detail = error_chain(&e);
-                match e.kind() {
+                let kind = if is_tls_failure(&e) {
+                    ConnectErrorKind::Tls
+                } else {
+                    e.kind()
+                };
+                match kind {
                     ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
                         ConnectFailure::Settings(format!(
                             "NATS server {servers} refused the credentials: {detail}"
@@ -568,6 +573,27 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// Whether a failed connection failed in the TLS handshake (a server
+/// certificate that the CA does not vouch for, no common protocol...): a
+/// setting to fix, not a server to wait for. The client files the
+/// handshake's errors as I/O errors, with rustls's error inside.
+fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    use async_nats::rustls::Error as TlsError;
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err.is::<TlsError>() {
+            return true;
+        }
+        if let Some(inner) = err.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+            if inner.is::<TlsError>() {
+                return true;
+            }
+        }
+        next = err.source();
+    }
+    false
 }
 
 fn is_not_found(e: &async_nats::jetstream::context::GetStreamError) -> bool {
