@@ -3,6 +3,7 @@
 //! client to read a stream back.
 #![allow(dead_code)]
 
+pub mod jwt;
 pub mod tls;
 
 use std::net::{TcpListener, TcpStream};
@@ -234,6 +235,14 @@ impl Client {
             async_nats::ConnectOptions::new()
                 .add_root_certificates(ca.to_path_buf())
                 .require_tls(true)
+        })
+    }
+
+    /// Connects with a credentials file (a user JWT and its seed).
+    pub fn connect_creds(urls: &[String], creds: &Path) -> Self {
+        let text = std::fs::read_to_string(creds).unwrap();
+        Self::connect_with(urls, || {
+            async_nats::ConnectOptions::with_credentials(&text).unwrap()
         })
     }
 
