@@ -439,7 +439,9 @@ fn pump(
 /// output a round trip and the checkpoint a synced write.
 fn nothing_will_free_memory(buffer: &Buffer<Record>, settings: &Settings) -> bool {
     let counts = buffer.stats().counts;
-    let full = settings.buffer.max_size as u64;
+    // A batch with the most jitter: below it, a batch may be open, not full.
+    let cfg = &settings.buffer;
+    let full = cfg.max_size.saturating_add(cfg.max_size_jitter) as u64;
     counts.in_flight == 0 && counts.buffered < full
 }
 
