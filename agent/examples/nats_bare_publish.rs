@@ -3,10 +3,14 @@
 //! line, published pipelined in batches of `BATCH`, every acknowledgement
 //! of a batch awaited before the next batch starts.
 //!
-//!     nats_bare_publish FILE nats://HOST:PORT SUBJECT BATCH [STREAM]
+//!     nats_bare_publish FILE nats://HOST:PORT SUBJECT BATCH [STREAM [ids]]
 //!
 //! With STREAM, a stream of that name is created for SUBJECT first (not
-//! timed).
+//! timed). With `ids` after it, every message also carries a `Nats-Msg-Id`
+//! header shaped like the agent's (agent id, device, inode, epoch, byte
+//! offset), so that the server deduplicates as it does for the agent: the
+//! bench shows what exactly-once costs the server apart from what the agent
+//! costs.
 
 use std::io::BufRead;
 use std::time::Instant;
@@ -16,12 +20,14 @@ use bytes::Bytes;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let (file, url, subject, batch, stream) = match &args[..] {
-        [_, f, u, s, b] => (f, u, s, b, None),
-        [_, f, u, s, b, st] => (f, u, s, b, Some(st)),
+    let (file, url, subject, batch, stream, ids) = match &args[..] {
+        [_, f, u, s, b] => (f, u, s, b, None, false),
+        [_, f, u, s, b, st] => (f, u, s, b, Some(st), false),
+        [_, f, u, s, b, st, i] if i == "ids" => (f, u, s, b, Some(st), true),
         _ => {
             return Err(
-                "usage: nats_bare_publish FILE nats://HOST:PORT SUBJECT BATCH [STREAM]".into(),
+                "usage: nats_bare_publish FILE nats://HOST:PORT SUBJECT BATCH [STREAM [ids]]"
+                    .into(),
             )
         }
     };
@@ -46,9 +52,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let started = Instant::now();
         let mut pending = Vec::with_capacity(batch);
         let mut n = 0u64;
+        let mut offset = 0u64;
         for line in reader.split(b'\n') {
             let line = line?;
-            pending.push(js.publish(subject.clone(), Bytes::from(line)).await?);
+            let len = line.len() as u64 + 1;
+            let ack = if ids {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(
+                    "Nats-Msg-Id",
+                    format!("0123456789abcdef.801.2a3b4c.0.{offset}"),
+                );
+                let msg = jetstream::message::PublishMessage::build()
+                    .payload(Bytes::from(line))
+                    .headers(headers);
+                js.send_publish(subject.clone(), msg).await?
+            } else {
+                js.publish(subject.clone(), Bytes::from(line)).await?
+            };
+            pending.push(ack);
+            offset += len;
             n += 1;
             if pending.len() == batch {
                 for ack in pending.drain(..) {

@@ -130,7 +130,10 @@ impl Sink<Record> for Shipper {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let inner = &mut *guard;
         let mut moved: HashMap<usize, (FileId, u64)> = HashMap::new();
-        let mut out = Pieces::default();
+        let mut out = Pieces {
+            origins: Vec::with_capacity(batch.len()),
+            ..Pieces::default()
+        };
         let mut skipped = 0u64;
         for rec in batch {
             match rec.view() {

@@ -24,17 +24,20 @@
 //! afresh, trying the servers in the order given.
 
 use std::collections::VecDeque;
-use std::future::IntoFuture;
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::ToSocketAddrs;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
-use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::header::NATS_MESSAGE_ID;
+use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
+use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::stream::{Config as StreamConfig, DiscardPolicy};
 use async_nats::jetstream::{self, Context};
-use async_nats::{ConnectErrorKind, ConnectOptions, Event, HeaderMap, ServerAddr};
+use async_nats::{ConnectErrorKind, ConnectOptions, Event, HeaderMap, ServerAddr, Subject};
 use bytes::Bytes;
 use tokio::runtime::Runtime;
 
@@ -51,8 +54,8 @@ const WINDOW: usize = 4096;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one message's acknowledgement may take.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often a wait for an acknowledgement looks whether the connection was
-/// lost meanwhile.
+/// How often a batch's publishing looks whether the connection was lost
+/// meanwhile.
 const LOST_POLL: Duration = Duration::from_millis(100);
 
 /// A connection, on a runtime of its own: dropping it drops the client's
@@ -254,7 +257,12 @@ impl NatsOutput {
             }
             let client = options.connect(addrs).await.map_err(|e| {
                 let detail = error_chain(&e);
-                match e.kind() {
+                let kind = if is_tls_failure(&e) {
+                    ConnectErrorKind::Tls
+                } else {
+                    e.kind()
+                };
+                match kind {
                     ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
                         ConnectFailure::Settings(format!(
                             "NATS server {servers} refused the credentials: {detail}"
@@ -427,35 +435,41 @@ impl NatsOutput {
         let Some(conn) = &self.conn else {
             return Err("not connected".into());
         };
-        let lines = split_lines(parts);
-        if lines.len() != origins.len() {
+        // Lines are taken one by one as they are published (a batch's list
+        // of them would be one more allocation the size of the batch).
+        let newlines: usize = parts
+            .iter()
+            .map(|p| memchr::memchr_iter(b'\n', p).count())
+            .sum();
+        if newlines != origins.len() {
             return Err(format!(
-                "internal error: {} lines but {} origins in a batch",
-                lines.len(),
+                "internal error: {newlines} lines but {} origins in a batch",
                 origins.len()
             ));
         }
-        let subject = self.spec.subject.clone();
+        let lines = Lines::new(parts);
+        // Made once per batch: each message then costs a reference count
+        // for the subject and a short string for its id, nothing more.
+        let subject = Subject::from(self.spec.subject.as_str());
         let js = &conn.js;
-        let lost = &conn.lost;
         let headers = &self.headers;
-        let id_prefix = &self.id_prefix;
-        let work = async {
+        let mut ids = MessageIds::new(&self.id_prefix);
+        let publish = async {
             let mut pending: VecDeque<PublishAckFuture> = VecDeque::with_capacity(WINDOW);
             let mut last = 0u64;
             let mut duplicates = 0u64;
-            for (data, at) in lines.iter().zip(origins) {
+            for (data, at) in lines.zip(origins) {
                 if pending.len() >= WINDOW {
                     if let Some(f) = pending.pop_front() {
-                        let ack = await_ack(f, lost).await?;
+                        let ack = acknowledged(f.await)?;
                         last = last.max(ack.0);
                         duplicates += u64::from(ack.1);
                     }
                 }
                 let mut h = headers.clone();
-                h.insert("Nats-Msg-Id", message_id(id_prefix, at));
+                h.insert(NATS_MESSAGE_ID, ids.id(at));
                 let msg = jetstream::message::PublishMessage::build()
-                    .payload(Bytes::copy_from_slice(data))
+                    .payload(Bytes::copy_from_slice(&data))
                     .headers(h);
                 let f = js.send_publish(subject.clone(), msg).await.map_err(|e| {
                     format!("NATS publish on {subject} failed: {}", error_chain(&e))
@@ -463,12 +477,15 @@ impl NatsOutput {
                 pending.push_back(f);
             }
             while let Some(f) = pending.pop_front() {
-                let ack = await_ack(f, lost).await?;
+                let ack = acknowledged(f.await)?;
                 last = last.max(ack.0);
                 duplicates += u64::from(ack.1);
             }
             Ok::<_, String>((last, duplicates))
         };
+        // One watch for the whole batch, rather than a timer per message: a
+        // lost connection ends the wait for acknowledgements early.
+        let work = first_of(publish, watch_lost(&conn.lost));
         let until = tokio::time::Instant::from_std(deadline);
         let (last, duplicates) = conn
             .rt
@@ -490,30 +507,73 @@ impl NatsOutput {
     }
 }
 
-/// Waits for one acknowledgement: the stream sequence and whether the
-/// message was a duplicate. A lost connection ends the wait early.
-async fn await_ack(f: PublishAckFuture, lost: &AtomicBool) -> Result<(u64, bool), String> {
-    let mut fut = f.into_future();
-    loop {
-        match tokio::time::timeout(LOST_POLL, &mut fut).await {
-            Ok(Ok(ack)) => return Ok((ack.sequence, ack.duplicate)),
-            Ok(Err(e)) => {
-                let why = match e.kind() {
-                    PublishErrorKind::StreamNotFound => {
-                        "no stream took the message (no stream for the subject, or the stream \
-                         has no leader)"
-                            .to_owned()
-                    }
-                    _ => error_chain(&e),
-                };
-                return Err(format!("NATS did not store a record: {why}"));
-            }
-            Err(_) => {
-                if lost.load(Ordering::SeqCst) {
-                    return Err("the connection to the NATS server was lost".into());
+/// The stream sequence of one acknowledgement and whether the message was a
+/// duplicate, or why the stream did not store it.
+fn acknowledged(ack: Result<PublishAck, PublishError>) -> Result<(u64, bool), String> {
+    match ack {
+        Ok(ack) => Ok((ack.sequence, ack.duplicate)),
+        Err(e) => {
+            let why = match e.kind() {
+                PublishErrorKind::StreamNotFound => {
+                    "no stream took the message (no stream for the subject, or the stream \
+                     has no leader)"
+                        .to_owned()
                 }
-            }
+                _ => error_chain(&e),
+            };
+            Err(format!("NATS did not store a record: {why}"))
         }
+    }
+}
+
+/// Ends with an error once the client says the connection was lost; looks
+/// every [`LOST_POLL`].
+async fn watch_lost<T>(lost: &AtomicBool) -> Result<T, String> {
+    loop {
+        tokio::time::sleep(LOST_POLL).await;
+        if lost.load(Ordering::SeqCst) {
+            return Err("the connection to the NATS server was lost".into());
+        }
+    }
+}
+
+/// The output of whichever of `a` and `b` ends first (`a` is polled first).
+async fn first_of<T>(a: impl Future<Output = T>, b: impl Future<Output = T>) -> T {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    std::future::poll_fn(move |cx| match a.as_mut().poll(cx) {
+        Poll::Ready(v) => Poll::Ready(v),
+        Poll::Pending => b.as_mut().poll(cx),
+    })
+    .await
+}
+
+/// Makes the message ids of a batch (see [`message_id`]): the part before
+/// the offset is made once per input, not once per record.
+struct MessageIds<'a> {
+    prefix: &'a str,
+    file: Option<FileId>,
+    head: String,
+}
+
+impl<'a> MessageIds<'a> {
+    fn new(prefix: &'a str) -> Self {
+        Self {
+            prefix,
+            file: None,
+            head: String::new(),
+        }
+    }
+
+    fn id(&mut self, at: &Span) -> String {
+        if self.file != Some(at.file) {
+            self.head = id_head(self.prefix, at.file);
+            self.file = Some(at.file);
+        }
+        let mut id = String::with_capacity(self.head.len() + 20);
+        id.push_str(&self.head);
+        push_decimal(&mut id, at.start);
+        id
     }
 }
 
@@ -522,37 +582,80 @@ async fn await_ack(f: PublishAckFuture, lost: &AtomicBool) -> Result<(u64, bool)
 /// count bytes of one stream that goes on across runs), then the record's
 /// byte offset. Each part is stable across runs, so a record sent again
 /// gets the id it had.
+#[cfg(test)]
 fn message_id(prefix: &str, at: &Span) -> String {
-    if at.file == FileId::STDIN {
-        format!("{prefix}.stdin.{}", at.start)
+    MessageIds::new(prefix).id(at)
+}
+
+/// Everything of a message id before the record's offset.
+fn id_head(prefix: &str, file: FileId) -> String {
+    if file == FileId::STDIN {
+        format!("{prefix}.stdin.")
     } else {
-        let f = at.file;
-        format!("{prefix}.{:x}.{:x}.{}.{}", f.dev, f.ino, f.epoch, at.start)
+        format!("{prefix}.{:x}.{:x}.{}.", file.dev, file.ino, file.epoch)
     }
 }
 
-/// The lines of a batch, without their newlines.
-fn split_lines<'a>(parts: &'a [IoSlice<'a>]) -> Vec<std::borrow::Cow<'a, [u8]>> {
-    let mut lines = Vec::new();
-    let mut pending: Option<Vec<u8>> = None;
-    for part in parts {
-        let mut rest: &'a [u8] = part;
-        while let Some(i) = memchr::memchr(b'\n', rest) {
-            let (line, after) = (&rest[..i], &rest[i + 1..]);
-            match pending.take() {
-                Some(mut head) => {
-                    head.extend_from_slice(line);
-                    lines.push(std::borrow::Cow::Owned(head));
-                }
-                None => lines.push(std::borrow::Cow::Borrowed(line)),
-            }
-            rest = after;
-        }
-        if !rest.is_empty() {
-            pending.get_or_insert_with(Vec::new).extend_from_slice(rest);
+/// Appends `n` in decimal, without the formatting machinery (once per
+/// message).
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
         }
     }
-    lines
+    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+}
+
+/// The lines of a batch, without their newlines, one at a time: a line is
+/// borrowed from its part, or put together when it spans parts (a line and
+/// its newline given apart). Bytes after the last newline are not a line.
+struct Lines<'a> {
+    parts: std::slice::Iter<'a, IoSlice<'a>>,
+    rest: &'a [u8],
+    head: Option<Vec<u8>>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(parts: &'a [IoSlice<'a>]) -> Self {
+        Self {
+            parts: parts.iter(),
+            rest: &[],
+            head: None,
+        }
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = std::borrow::Cow<'a, [u8]>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', self.rest) {
+                let (line, after) = (&self.rest[..i], &self.rest[i + 1..]);
+                self.rest = after;
+                return Some(match self.head.take() {
+                    Some(mut head) => {
+                        head.extend_from_slice(line);
+                        std::borrow::Cow::Owned(head)
+                    }
+                    None => std::borrow::Cow::Borrowed(line),
+                });
+            }
+            if !self.rest.is_empty() {
+                self.head
+                    .get_or_insert_with(Vec::new)
+                    .extend_from_slice(self.rest);
+            }
+            let part: &'a [u8] = self.parts.next()?;
+            self.rest = part;
+        }
+    }
 }
 
 /// An error and its sources, on one line.
@@ -568,6 +671,27 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// Whether a failed connection failed in the TLS handshake (a server
+/// certificate that the CA does not vouch for, no common protocol...): a
+/// setting to fix, not a server to wait for. The client files the
+/// handshake's errors as I/O errors, with rustls's error inside.
+fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    use async_nats::rustls::Error as TlsError;
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err.is::<TlsError>() {
+            return true;
+        }
+        if let Some(inner) = err.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+            if inner.is::<TlsError>() {
+                return true;
+            }
+        }
+        next = err.source();
+    }
+    false
 }
 
 fn is_not_found(e: &async_nats::jetstream::context::GetStreamError) -> bool {
@@ -604,10 +728,40 @@ mod tests {
             IoSlice::new(b"c"),
             IoSlice::new(b"\n"),
             IoSlice::new(b"\n"),
+            IoSlice::new(b"no newline"),
         ];
-        let lines = split_lines(&parts);
-        let lines: Vec<&[u8]> = lines.iter().map(|c| c.as_ref()).collect();
+        let lines: Vec<Vec<u8>> = Lines::new(&parts).map(|c| c.into_owned()).collect();
+        let lines: Vec<&[u8]> = lines.iter().map(|c| c.as_slice()).collect();
         assert_eq!(lines, [&b"a"[..], b"bb", b"c", b""]);
+    }
+
+    #[test]
+    fn ids_made_in_a_batch_are_those_of_each_record_alone() {
+        let at = |ino, start| Span {
+            file: FileId {
+                dev: 3,
+                ino,
+                epoch: 0,
+            },
+            start,
+            end: start + 1,
+        };
+        let records = [at(9, 0), at(9, 10), at(7, 0), at(9, u64::MAX - 1), at(0, 5)];
+        let mut ids = MessageIds::new("a1");
+        let got: Vec<String> = records.iter().map(|r| ids.id(r)).collect();
+        assert_eq!(
+            got,
+            [
+                "a1.3.9.0.0",
+                "a1.3.9.0.10",
+                "a1.3.7.0.0",
+                "a1.3.9.0.18446744073709551614",
+                "a1.3.0.0.5"
+            ]
+        );
+        for (r, id) in records.iter().zip(&got) {
+            assert_eq!(&message_id("a1", r), id);
+        }
     }
 
     #[test]

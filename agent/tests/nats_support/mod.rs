@@ -3,6 +3,9 @@
 //! client to read a stream back.
 #![allow(dead_code)]
 
+pub mod jwt;
+pub mod tls;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -223,6 +226,23 @@ impl Client {
                 Some((u, p)) => opts.user_and_password(u.to_owned(), p.to_owned()),
                 None => opts,
             }
+        })
+    }
+
+    /// Connects over TLS, trusting the CA certificates (PEM) in `ca`.
+    pub fn connect_tls(urls: &[String], ca: &Path) -> Self {
+        Self::connect_with(urls, || {
+            async_nats::ConnectOptions::new()
+                .add_root_certificates(ca.to_path_buf())
+                .require_tls(true)
+        })
+    }
+
+    /// Connects with a credentials file (a user JWT and its seed).
+    pub fn connect_creds(urls: &[String], creds: &Path) -> Self {
+        let text = std::fs::read_to_string(creds).unwrap();
+        Self::connect_with(urls, || {
+            async_nats::ConnectOptions::with_credentials(&text).unwrap()
         })
     }
 
