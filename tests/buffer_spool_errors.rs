@@ -261,8 +261,10 @@ fn interval_config() -> BufferConfig {
         .spool_sync_interval(Duration::from_nanos(1))
 }
 
-#[test]
-fn a_failed_removal_of_delivered_records_is_reported_retried_and_keeps_the_order() {
+/// A rig whose delivered spool records 0..4 could not be removed (the disk
+/// fails every sync since), with 4..12 in the spool behind them and 12..16
+/// in memory, none of them delivered yet.
+fn rig_with_a_failed_removal() -> Rig {
     let (mem, sink, seen, engine, buf) = rig(interval_config());
     // The sink is down: the first batch goes to the spool (and waits there
     // for its retry), the rest overflows into the spool behind it.
@@ -295,6 +297,12 @@ fn a_failed_removal_of_delivered_records_is_reported_retried_and_keeps_the_order
     engine.run_pending();
     assert_eq!(*sink.got.lock().unwrap(), vec![0, 1, 2, 3]);
     assert_eq!(seen.operations(), vec!["remove", "push"]);
+    (mem, sink, seen, engine, buf)
+}
+
+#[test]
+fn a_failed_removal_of_delivered_records_is_reported_retried_and_keeps_the_order() {
+    let (mem, sink, seen, engine, buf) = rig_with_a_failed_removal();
     // The disk recovers; the interval timer retries the removal, and the
     // spool is read again, in order, before memory.
     mem.fail_next_syncs(0);
@@ -308,6 +316,28 @@ fn a_failed_removal_of_delivered_records_is_reported_retried_and_keeps_the_order
     assert_eq!(report.counts.spool_errors, 2, "{report:?}");
     assert!(report.counts.is_conserved(), "{report:?}");
     assert!(mem.violations().is_empty(), "{:?}", mem.violations());
+    drop(buf);
+    assert_eq!(
+        records(mem),
+        Vec::<u64>::new(),
+        "every delivered record was removed"
+    );
+}
+
+/// Close does not wait out its timeout behind a failed removal: no
+/// interval timer runs once the buffer is closing, so close itself retries
+/// the removal, and the spool records behind it are delivered, in order.
+#[test]
+fn close_retries_a_failed_removal_and_delivers_what_waits_behind_it() {
+    let (mem, sink, seen, _engine, buf) = rig_with_a_failed_removal();
+    mem.fail_next_syncs(0);
+    let report = buf.close(Duration::from_secs(30));
+    assert!(!report.timed_out, "{report:?}");
+    assert_eq!(*sink.got.lock().unwrap(), (0..16).collect::<Vec<_>>());
+    assert_eq!(report.counts.delivered, 16, "{report:?}");
+    assert_eq!((report.spooled, report.not_durable), (0, 0), "{report:?}");
+    assert!(report.counts.is_conserved(), "{report:?}");
+    assert_eq!(seen.operations(), vec!["remove", "push"]);
     drop(buf);
     assert_eq!(
         records(mem),

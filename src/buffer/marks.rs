@@ -17,6 +17,10 @@ use super::partition::Mark;
 use super::report::{FlushReport, PartitionFlush};
 use super::shared::{Events, Shared};
 
+/// How often a closing buffer retries a failed removal of delivered spool
+/// records while its close waits for the records behind them.
+const CLOSE_REMOVAL_RETRY: Duration = Duration::from_millis(10);
+
 impl<T: Weigh + Send + 'static> Shared<T> {
     /// Leaves a mark in every partition for what it holds now (rings
     /// drained, open chunk sealed with `reason`) and kicks the flushes.
@@ -48,22 +52,38 @@ impl<T: Weigh + Send + 'static> Shared<T> {
     /// passes; returns it and whether it timed out.
     fn wait_mark(&self, p: u32, id: u64, deadline: Instant) -> (Option<Mark>, bool) {
         let part = &self.parts[p as usize];
+        let mut next_removal = Instant::now();
         loop {
             self.engine.assist();
+            self.emit_notes(p); // a failed removal retried below
             let mut st = part.state.lock();
             if let Some(m) = st.take_mark_if_done(id) {
                 return (Some(m), false);
             }
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            if now >= deadline {
                 return (st.remove_mark(id), true);
             }
-            st.flow_mut().waiters += 1;
             // A manual engine progresses only on this thread: look again soon.
-            let until = if self.engine.is_manual() {
-                deadline.min(Instant::now() + Duration::from_millis(1))
+            let mut until = if self.engine.is_manual() {
+                deadline.min(now + Duration::from_millis(1))
             } else {
                 deadline
             };
+            // The interval timer retries a failed removal of delivered spool
+            // records, but does nothing once the buffer is closing, and the
+            // records behind them hold this mark: close retries it itself.
+            if st.flow().closing && st.spool_remove_pending() {
+                if now >= next_removal {
+                    next_removal = now + CLOSE_REMOVAL_RETRY;
+                    if st.retry_remove() {
+                        self.kick(&mut st, p);
+                    }
+                    continue;
+                }
+                until = until.min(next_removal);
+            }
+            st.flow_mut().waiters += 1;
             part.changed.wait_until(&mut st, until);
             st.flow_mut().waiters -= 1;
         }

@@ -51,9 +51,15 @@ impl<T> PartState<T> {
         removed
     }
 
+    /// Whether delivered records wait for a failed removal to be retried
+    /// (the spool's records behind them wait with them).
+    pub(crate) fn spool_remove_pending(&self) -> bool {
+        self.spool.as_ref().is_some_and(|sp| sp.remove_pending())
+    }
+
     /// Retries a failed removal of delivered records. Returns whether one
     /// was pending and is now done.
-    fn retry_remove(&mut self) -> bool {
+    pub(crate) fn retry_remove(&mut self) -> bool {
         let Some(sp) = self.spool.as_mut().filter(|sp| sp.remove_pending()) else {
             return false;
         };
