@@ -363,8 +363,10 @@ struct DumpedItems {
 
 /* One timer thread and `workers` flusher threads shared by many Buffers
    (spw_engine). Destruction is spw_engine_free: it stops the engine first if
-   still running. Destroy the engine's Buffers before it; a Buffer that
-   outlives it stays valid but closed. */
+   still running, then waits for every callback still running on its
+   threads (abandoned ones past flush_timeout included) and joins them.
+   Destroy the engine's Buffers before it; a Buffer that outlives it stays
+   valid but closed. */
 class Engine {
  public:
   /* Starts the threads (spw_engine_new); throws SPW_ERR_INVALID for 0. */
