@@ -115,7 +115,7 @@ round() {
 # Only an idle machine gives a figure: wait (up to 300 s) for the 1-minute
 # load average to fall to 0.5, after the build above; refuse otherwise.
 load() { cut -d' ' -f1 /proc/loadavg; }
-above() { awk -v l="$1" 'BEGIN { exit !(l > 0.5) }'; }
+above() { awk -v l="$1" 'BEGIN { exit !(l >= 0.5) }'; }
 waited=0
 while above "$(load)" && [ "$waited" -lt 300 ]; do
   sleep 5

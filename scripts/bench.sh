@@ -4,7 +4,7 @@
 # Prints the machine (CPU model, cores, kernel, date) and the load average
 # first. Builds the benches, then before each bench waits up to
 # SPILLWAY_BENCH_WAIT seconds (default 300) for the 1-minute load average to
-# fall to 0.5 or below (the previous bench raises it), and refuses to run if
+# fall under 0.5 (the previous bench raises it), and refuses to run if
 # it does not: a busy machine flatters a parking ring
 # against a spinning peer, so its ratios are not ones to publish. --force
 # runs anyway (each bench still prints the load it started under).
@@ -25,7 +25,7 @@ if [ ${#benches[@]} -eq 0 ]; then
 fi
 
 load() { cut -d' ' -f1 /proc/loadavg; }
-above() { awk -v l="$1" 'BEGIN { exit !(l > 0.5) }'; }
+above() { awk -v l="$1" 'BEGIN { exit !(l >= 0.5) }'; }
 
 echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "cpu:     $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
@@ -38,13 +38,13 @@ for b in "${benches[@]}"; do args+=(--bench "$b"); done
 echo "==> building the benches"
 cargo bench --no-run "${args[@]}" 2>&1 | tail -n 2
 
-# Waits until the 1-minute load average is 0.5 or below, up to the limit.
+# Waits until the 1-minute load average is under 0.5, up to the limit.
 # Returns 1 if it never got there. Called before every bench, since each
 # bench itself raises the load average of the next one's start to about 1.
 settle() {
   local waited=0 limit=${SPILLWAY_BENCH_WAIT:-300}
   while above "$(load)" && [ "$waited" -lt "$limit" ]; do
-    [ $((waited % 30)) -eq 0 ] && echo "load average $(load) > 0.5: waiting for the machine to settle (${waited}s of ${limit}s)"
+    [ $((waited % 30)) -eq 0 ] && echo "load average $(load) >= 0.5: waiting for the machine to settle (${waited}s of ${limit}s)"
     sleep 5
     waited=$((waited + 5))
   done
@@ -55,9 +55,9 @@ for b in "${benches[@]}"; do
   echo
   if ! settle; then
     if [ "$force" -eq 1 ]; then
-      echo "WARNING: load average $(load) > 0.5; running anyway (--force): do not publish these figures"
+      echo "WARNING: load average $(load) >= 0.5; running anyway (--force): do not publish these figures"
     else
-      echo "refusing to run $b: load average $(load) > 0.5 (another build or job is running?). --force runs anyway." >&2
+      echo "refusing to run $b: load average $(load) >= 0.5 (another build or job is running?). --force runs anyway." >&2
       exit 1
     fi
   fi

@@ -92,7 +92,7 @@ pub fn cpu_model() -> String {
 
 /// The first lines of every bench's output: what ran, where, and how busy
 /// the machine was when it started. A figure taken with a load average
-/// above 0.5 is not one to publish (see BENCHMARKS.md).
+/// of 0.5 or more is not one to publish (see BENCHMARKS.md).
 pub fn print_machine(bench: &str) {
     let load = load_average().map_or("unknown".into(), |l| format!("{l:.2}"));
     println!(
@@ -100,7 +100,9 @@ pub fn print_machine(bench: &str) {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         cpu_model(),
     );
-    if load_average().is_some_and(|l| l > 0.5) {
-        println!("WARNING: load average above 0.5: these figures are not from an idle machine");
+    if load_average().is_some_and(|l| l >= 0.5) {
+        println!(
+            "WARNING: load average at or above 0.5: these figures are not from an idle machine"
+        );
     }
 }
