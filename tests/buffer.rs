@@ -789,6 +789,41 @@ fn producer_handles_deliver_everything_in_order_per_handle() {
     assert!(c.is_conserved());
 }
 
+/// A producer handle's hint every `max_size` items hands its ring to a
+/// flusher: each batch arrives by size, long before the hour-long interval,
+/// though the ring (2 x max_size slots) never fills, which would drain it on
+/// the producer's thread instead.
+#[test]
+fn a_producer_handles_ring_is_flushed_by_size_without_filling_it() {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let sink = move |b: &[u32], ctx: &FlushContext<'_>| {
+        tx.lock().unwrap().send((ctx.reason, b.to_vec())).unwrap();
+        Ok::<(), SinkError>(())
+    };
+    let cfg = BufferConfig::new()
+        .max_size(64)
+        .capacity(10_000)
+        .flush_interval(Duration::from_secs(3600));
+    let buf = Buffer::new(cfg, sink).unwrap();
+    let mut p = buf.producer();
+    for k in 0..3u32 {
+        // One batch at a time, each waited for: the ring is never full.
+        for i in k * 64..(k + 1) * 64 {
+            p.insert(i).unwrap();
+        }
+        let (reason, batch) = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("batch {k} did not come by size: {e}"));
+        assert_eq!(reason, FlushReason::Size);
+        assert_eq!(batch, (k * 64..(k + 1) * 64).collect::<Vec<_>>());
+    }
+    drop(p);
+    let report = buf.close(Duration::from_secs(10));
+    assert_eq!(report.counts.delivered, 192);
+    assert!(report.counts.is_conserved(), "{report:?}");
+}
+
 #[test]
 fn a_producer_handle_after_close_gets_its_item_back() {
     let (_log, sink) = recorder::<u32>();

@@ -24,8 +24,8 @@ use super::shared::{Events, Shared};
 ///
 /// Every `max_size` items the handle asks a flusher to drain its ring (the
 /// handle's thread does not drain it itself, unless the engine is manual);
-/// the flush interval covers the rest. Dropping the handle is fine at any moment: what
-/// it holds is still delivered.
+/// the flush interval covers the rest. Dropping the handle is fine at any
+/// moment: what it holds is still delivered.
 ///
 /// ```
 /// use spillway::{Buffer, BufferConfig, FlushContext, SinkError};
