@@ -109,11 +109,8 @@ fn a_user_and_password_by_flags_or_in_the_url_deliver_and_a_wrong_one_is_exit_2(
         return;
     };
     let s = Scratch::new("nats-password");
-    let extra: Vec<String> = ["--user", "device", "--pass", "p@ss:w0rd"]
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-    let server = Server::start(&bin, &s.dir, "password", &extra);
+    let extra = ["--user", "device", "--pass", "p@ss:w0rd"];
+    let server = Server::start_with(&bin, &s.dir, "password", &extra);
     let host = format!("127.0.0.1:{}", server.port);
     let refused = format!("NATS server {host} refused the credentials");
     let client = Client::connect_as(&[server.url()], Some(("device", "p@ss:w0rd")));
@@ -160,12 +157,7 @@ fn a_token_by_flag_or_in_the_url_delivers_and_a_wrong_one_is_exit_2() {
         return;
     };
     let s = Scratch::new("nats-token");
-    let server = Server::start(
-        &bin,
-        &s.dir,
-        "token",
-        &["--auth".to_owned(), "t0ken-4-devices".to_owned()],
-    );
+    let server = Server::start_with(&bin, &s.dir, "token", &["--auth", "t0ken-4-devices"]);
     let host = format!("127.0.0.1:{}", server.port);
     let refused = format!("NATS server {host} refused the credentials");
     let client = Client::connect_token(&[server.url()], "t0ken-4-devices");

@@ -71,11 +71,8 @@ fn a_wrong_password_or_a_subject_without_stream_is_one_line_and_exit_2() {
         return;
     };
     let s = Scratch::new("nats-bad-auth");
-    let extra: Vec<String> = ["--user", "spw", "--pass", "right"]
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-    let server = Server::start(&bin, &s.dir, "auth", &extra);
+    let extra = ["--user", "spw", "--pass", "right"];
+    let server = Server::start_with(&bin, &s.dir, "auth", &extra);
     let host = format!("127.0.0.1:{}", server.port);
 
     refused(

@@ -15,12 +15,7 @@ fn stdin_with_a_token_and_headers_goes_into_a_created_stream() {
         return;
     };
     let s = Scratch::new("nats-options");
-    let server = Server::start(
-        &bin,
-        &s.dir,
-        "opts",
-        &["--auth".to_owned(), "s3cret".to_owned()],
-    );
+    let server = Server::start_with(&bin, &s.dir, "opts", &["--auth", "s3cret"]);
     let state = s.path("state");
     let output = format!("nats://s3cret@127.0.0.1:{}/opts.lines", server.port);
     let out = ship_stdin(

@@ -65,6 +65,12 @@ impl Server {
         Self::start_on(bin, dir, name, port, extra)
     }
 
+    /// [`start`](Self::start) with the extra arguments as string slices.
+    pub fn start_with(bin: &Path, dir: &Path, name: &str, extra: &[&str]) -> Self {
+        let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        Self::start(bin, dir, name, &extra)
+    }
+
     pub fn start_on(bin: &Path, dir: &Path, name: &str, port: u16, extra: &[String]) -> Self {
         let store = dir.join(format!("store-{name}"));
         std::fs::create_dir_all(&store).unwrap();
