@@ -23,7 +23,7 @@
 # round, then the median throughputs, the ratios, and the largest peak
 # memory (max RSS) of each side. Needs nats-server (apt-get install
 # nats-server). Run it on an idle machine: it waits up to 300 s for the
-# 1-minute load average to fall to 0.5 and refuses to run otherwise, unless
+# 1-minute load average to fall under 0.5 and refuses to run otherwise, unless
 # FORCE=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -113,7 +113,7 @@ round() {
 }
 
 # Only an idle machine gives a figure: wait (up to 300 s) for the 1-minute
-# load average to fall to 0.5, after the build above; refuse otherwise.
+# load average to fall under 0.5, after the build above; refuse otherwise.
 load() { cut -d' ' -f1 /proc/loadavg; }
 above() { awk -v l="$1" 'BEGIN { exit !(l >= 0.5) }'; }
 waited=0
