@@ -347,9 +347,18 @@ fn table(title: &str, names: &[&str], rows: &[Row]) {
 }
 
 fn main() {
-    // `cargo bench --bench spsc -- one` (or `-- batch`) runs one table.
-    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    // `cargo bench --bench spsc -- one` (or `-- batch`) runs one table;
+    // a second word keeps only the variants whose names contain it, for
+    // profiling one (`-- one blocking`): its ratios then mean nothing.
+    let mut words = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
+    let (only, variant) = (words.next(), words.next());
     let wanted = |t: &str| only.as_deref().is_none_or(|o| t.contains(o));
+    let keep = |v: &[Variant]| -> Vec<Variant> {
+        v.iter()
+            .filter(|(name, _)| variant.as_deref().is_none_or(|w| name.contains(w)))
+            .copied()
+            .collect()
+    };
     common::print_machine("spsc");
     println!(
         "spsc bench: u64 items, capacity {CAPACITY}, {SINGLE_ITEMS} items per run one at a time, \
@@ -364,8 +373,14 @@ fn main() {
         ("crossbeam ArrayQueue push/pop", array_queue),
         ("std mpsc::sync_channel send/recv", sync_channel),
     ];
-    let single_rates = measure(&single, SINGLE_ITEMS);
     let one = "one item at a time";
+    if variant.is_some() && wanted(one) {
+        let single = keep(&single);
+        let names: Vec<&str> = single.iter().map(|v| v.0).collect();
+        table(one, &names, &measure(&single, SINGLE_ITEMS));
+        return;
+    }
+    let single_rates = measure(&single, SINGLE_ITEMS);
     if wanted(one) {
         let names: Vec<&str> = single.iter().map(|v| v.0).collect();
         table(one, &names, &single_rates);

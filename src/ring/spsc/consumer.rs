@@ -167,15 +167,28 @@ impl<T> Consumer<T> {
     /// assert_eq!(rx.pop(), Ok("hi"));
     /// assert_eq!(rx.pop(), Err(PopClosedError)); // producer gone
     /// ```
+    #[inline]
     pub fn pop(&mut self) -> Result<T, PopClosedError> {
+        // The fast path is `try_pop` inlined into the caller; only an empty
+        // ring calls out.
+        match self.try_pop() {
+            Ok(v) => Ok(v),
+            Err(TryPopError::Closed) => Err(PopClosedError),
+            Err(TryPopError::Empty) => self.pop_waiting(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn pop_waiting(&mut self) -> Result<T, PopClosedError> {
         loop {
+            if self.wait(1, None).is_err() {
+                return Err(PopClosedError);
+            }
             match self.try_pop() {
                 Ok(v) => return Ok(v),
                 Err(TryPopError::Closed) => return Err(PopClosedError),
                 Err(TryPopError::Empty) => {}
-            }
-            if self.wait(1, None).is_err() {
-                return Err(PopClosedError);
             }
         }
     }

@@ -63,17 +63,35 @@
 //! Each side has one waiter at most (the handles are `&mut self`), hence one
 //! flag and one condition variable per side and `notify_one`. A stale `true`
 //! (W cleared it after P read it) costs P one useless lock, nothing more.
+//!
+//! W does not sleep as soon as its condition fails: the heavy fence is
+//! costly (see [`YIELD_FOR`]), so W first polls, as the spinning peers do.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::backoff::Backoff;
 use crate::ring::WaitError;
 use crate::sync::atomic::{AtomicBool, Ordering};
-use crate::sync::{heavy_fence, light_fence, prepare_asymmetric_fences, spin_loop, Condvar, Mutex};
+use crate::sync::{
+    heavy_fence, light_fence, prepare_asymmetric_fences, spin_loop, thread, Condvar, Mutex,
+};
 
-/// Polls a waiting side makes one spin hint apart before it backs off:
-/// a few microseconds at most, about what one futex wake-up costs.
-const EAGER_POLLS: u32 = 256;
+/// Polls a waiting side makes one spin hint apart before it starts to
+/// yield: a ring that runs full or empty mostly waits for the other side's
+/// very next operation, a few hundred cycles away.
+const EAGER_POLLS: u32 = 64;
+
+/// How long a waiting side keeps polling, yielding its core between polls,
+/// before it sleeps. Sleeping costs the heavy fence, and `membarrier`
+/// interrupts every CPU that runs the other side: on a virtual machine that
+/// takes tens of microseconds, and up to milliseconds in the tail. A side
+/// that parks within a few microseconds of waiting does so thousands of
+/// times a second in a busy hand-off, and each park stalls the side it
+/// waits for. Past this budget the wait is long enough for the park to pay
+/// for itself.
+const YIELD_FOR: Duration = Duration::from_micros(50);
+
+/// Polls between two looks at the clock while yielding.
+const POLLS_PER_CLOCK: u32 = 8;
 
 /// Which half of the ring waits or is woken.
 #[derive(Debug, Clone, Copy)]
@@ -158,33 +176,18 @@ impl Parking {
 
     /// Waits until `poll` says [`Poll::Ready`] (`Ok`) or [`Poll::Closed`]
     /// (`Err(Closed)`), or `deadline` passes (`Err(Timeout)`). Polls eagerly
-    /// for a while, then spins and yields with growing pauses, then sleeps
-    /// (W1..W4 above).
+    /// for a moment, then yields between polls for up to [`YIELD_FOR`], then
+    /// sleeps (W1..W4 above).
     pub(super) fn wait(
         &self,
         side: Side,
         deadline: Option<Instant>,
         mut poll: impl FnMut() -> Poll,
     ) -> Result<(), WaitError> {
-        let mut backoff = Backoff::new();
-        // A ring that runs full or empty mostly waits for the other side's
-        // very next operation, a few hundred cycles away. Growing pauses
-        // between polls (up to 64 spin hints, thousands of cycles on CPUs
-        // whose hint is slow) would notice it late and leave the other side
-        // to run into the opposite wall: so poll one spin hint apart first.
-        // Under loom there is nothing to spin for (see `backoff.rs`).
-        let mut eager = if cfg!(loom) { 0 } else { EAGER_POLLS };
-        loop {
-            match poll() {
-                Poll::Ready => return Ok(()),
-                Poll::Closed => return Err(WaitError::Closed),
-                Poll::Pending if eager > 0 => {
-                    eager -= 1;
-                    spin_loop();
-                }
-                Poll::Pending if backoff.is_completed() => break,
-                Poll::Pending => backoff.snooze(),
-            }
+        match spin_then_yield(deadline, &mut poll) {
+            Poll::Ready => return Ok(()),
+            Poll::Closed => return Err(WaitError::Closed),
+            Poll::Pending => {}
         }
 
         let sleeper = self.sleeper(side);
@@ -215,6 +218,37 @@ impl Parking {
         sleeper.waiting.store(false, Ordering::Relaxed);
         drop(guard);
         outcome
+    }
+}
+
+/// The waiting before a park: polls one spin hint apart, then with a yield
+/// between polls until [`YIELD_FOR`] has passed (or `deadline`, if sooner).
+/// Returns the last poll. Under loom nothing spins: a spinning thread would
+/// always see the change it waits for, and the park-and-notify protocol the
+/// models are there for would go unchecked.
+fn spin_then_yield(deadline: Option<Instant>, poll: &mut impl FnMut() -> Poll) -> Poll {
+    if cfg!(loom) {
+        return poll();
+    }
+    for _ in 0..EAGER_POLLS {
+        match poll() {
+            Poll::Pending => spin_loop(),
+            done => return done,
+        }
+    }
+    let start = Instant::now();
+    let end = start.checked_add(YIELD_FOR).unwrap_or(start);
+    let until = deadline.map_or(end, |d| d.min(end));
+    loop {
+        for _ in 0..POLLS_PER_CLOCK {
+            match poll() {
+                Poll::Pending => thread::yield_now(),
+                done => return done,
+            }
+        }
+        if Instant::now() >= until {
+            return poll();
+        }
     }
 }
 

@@ -177,15 +177,28 @@ impl<T> Producer<T> {
     /// t.join().unwrap();
     /// assert_eq!(got, (0..10).collect::<Vec<_>>());
     /// ```
-    pub fn push(&mut self, mut v: T) -> Result<(), ClosedError<T>> {
+    #[inline]
+    pub fn push(&mut self, v: T) -> Result<(), ClosedError<T>> {
+        // The fast path is `try_push` inlined into the caller; only a full
+        // ring calls out.
+        match self.try_push(v) {
+            Ok(()) => Ok(()),
+            Err(TryPushError::Closed(back)) => Err(ClosedError(back)),
+            Err(TryPushError::Full(back)) => self.push_waiting(back),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn push_waiting(&mut self, mut v: T) -> Result<(), ClosedError<T>> {
         loop {
+            if self.wait(1, None).is_err() {
+                return Err(ClosedError(v));
+            }
             match self.try_push(v) {
                 Ok(()) => return Ok(()),
                 Err(TryPushError::Closed(back)) => return Err(ClosedError(back)),
                 Err(TryPushError::Full(back)) => v = back,
-            }
-            if self.wait(1, None).is_err() {
-                return Err(ClosedError(v));
             }
         }
     }
