@@ -1,11 +1,20 @@
-//! The wait loop in front of every park: spin a little, then yield, then
-//! tell the caller to block (the shape of crossbeam's `Backoff`). Used by
-//! the SPSC ring's parking and by the locking ring's blocking calls.
+//! The waiting in front of every park.
+//!
+//! - [`Backoff`]: spin a little, then yield, then tell the caller to block
+//!   (the shape of crossbeam's `Backoff`); the locking ring's blocking calls
+//!   and the C SPSC calls use it.
+//! - [`spin_then_yield`]: poll one spin hint apart for a moment, then with a
+//!   yield between polls until a time budget is spent; for waits whose park
+//!   is costly (the SPSC ring's heavy fence, a flusher thread's futex
+//!   wake-up), so that a hand-off that is only briefly late never parks.
 //!
 //! Under loom there is nothing to gain from spinning, and every extra check
 //! multiplies the interleavings (a spinning thread would always see the
 //! change it waits for, so the park-and-notify protocols the models are
-//! there for would go unchecked): a backoff is completed from the start.
+//! there for would go unchecked): a backoff is completed from the start, and
+//! `spin_then_yield` polls once.
+
+use std::time::{Duration, Instant};
 
 use crate::sync::{spin_loop, thread};
 
@@ -59,9 +68,53 @@ impl Backoff {
     }
 }
 
+/// Polls before the first yield, one spin hint apart: a hand-off that runs
+/// full or empty mostly waits for the other side's very next step, a few
+/// hundred cycles away.
+const EAGER_POLLS: u32 = 64;
+
+/// Polls between two looks at the clock while yielding.
+const POLLS_PER_CLOCK: u32 = 8;
+
+/// Waits for `ready` without parking: polls it one spin hint apart a few
+/// dozen times, then with a `yield_now` between polls until `budget` has
+/// passed (or `deadline`, if sooner). Returns whether `ready` said yes; the
+/// caller parks if not. Under loom it polls once.
+pub(crate) fn spin_then_yield(
+    budget: Duration,
+    deadline: Option<Instant>,
+    mut ready: impl FnMut() -> bool,
+) -> bool {
+    if cfg!(loom) {
+        return ready();
+    }
+    for _ in 0..EAGER_POLLS {
+        if ready() {
+            return true;
+        }
+        spin_loop();
+    }
+    let start = Instant::now();
+    let end = start.checked_add(budget).unwrap_or(start);
+    let until = deadline.map_or(end, |d| d.min(end));
+    loop {
+        for _ in 0..POLLS_PER_CLOCK {
+            if ready() {
+                return true;
+            }
+            thread::yield_now();
+        }
+        if Instant::now() >= until {
+            return ready();
+        }
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::Backoff;
+    use std::time::{Duration, Instant};
+
+    use super::{spin_then_yield, Backoff};
 
     #[test]
     fn completes_after_the_spin_and_yield_rounds() {
@@ -73,5 +126,27 @@ mod tests {
         }
         assert_eq!(rounds, Backoff::YIELD_LIMIT + 1);
         assert!(Backoff::completed().is_completed());
+    }
+
+    #[test]
+    fn spin_then_yield_returns_as_soon_as_ready_and_gives_up_after_the_budget() {
+        let mut polls = 0;
+        assert!(spin_then_yield(Duration::from_secs(60), None, || {
+            polls += 1;
+            polls == 100
+        }));
+        assert_eq!(polls, 100, "kept polling after ready");
+
+        let start = Instant::now();
+        assert!(!spin_then_yield(Duration::from_millis(2), None, || false));
+        assert!(start.elapsed() >= Duration::from_millis(2));
+
+        // A deadline sooner than the budget ends the wait.
+        let start = Instant::now();
+        let deadline = Some(start + Duration::from_millis(1));
+        assert!(!spin_then_yield(Duration::from_secs(60), deadline, || {
+            false
+        }));
+        assert!(start.elapsed() < Duration::from_secs(60));
     }
 }

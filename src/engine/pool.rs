@@ -6,16 +6,29 @@
 //! replacement takes its place, so `workers` threads keep taking work. At
 //! most `workers` detached threads may be alive at once; past that, a stuck
 //! run simply keeps its worker.
+//!
+//! A worker that runs out of work polls the queue for [`IDLE_POLL`] before
+//! it sleeps. A producer handle asks for a drain every `max_size` items, a
+//! few microseconds apart when it is busy; a worker that slept after each
+//! drain would cost the producer a futex wake-up per batch and leave its
+//! ring to fill while the worker woke.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use crate::backoff::spin_then_yield;
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::rc::Arc;
 use crate::sync::thread::{current, JoinHandle};
 use crate::sync::{Condvar, Mutex};
 
 use super::Task;
+
+/// How long a worker that ran out of work polls the queue (yielding its
+/// core between polls) before it sleeps: about what a futex wake-up and the
+/// switch to the woken thread cost on a virtual machine.
+const IDLE_POLL: Duration = Duration::from_micros(50);
 
 /// The flusher thread a run happens on, as [`Task::run`] is told it: what
 /// [`Engine::detach`](super::Engine::detach) takes to replace that thread.
@@ -38,6 +51,9 @@ struct WorkQueue {
 /// The queue of pending runs and the threads that take from it.
 pub(crate) struct Pool {
     work: Mutex<WorkQueue>,
+    /// `work.tasks.len()`, for a polling worker to read without the lock
+    /// (a hint: what it finds is taken under the lock).
+    queued: AtomicUsize,
     work_ready: Condvar,
     worker_exited: Condvar,
     /// How many flusher threads the pool was built for (0: manual).
@@ -53,6 +69,7 @@ impl Pool {
                 next_index: workers,
                 ..WorkQueue::default()
             }),
+            queued: AtomicUsize::new(0),
             work_ready: Condvar::new(),
             worker_exited: Condvar::new(),
             workers,
@@ -72,6 +89,7 @@ impl Pool {
             return;
         }
         q.tasks.push_back((task, partition));
+        self.queued.store(q.tasks.len(), Ordering::Relaxed);
         let wake = q.idle > 0;
         drop(q);
         if wake {
@@ -84,7 +102,7 @@ impl Pool {
     pub(crate) fn run_queued(&self) -> usize {
         let mut ran = 0;
         loop {
-            let next = self.work.lock().tasks.pop_front();
+            let next = self.pop(&mut self.work.lock());
             let Some((task, partition)) = next else {
                 return ran;
             };
@@ -93,13 +111,23 @@ impl Pool {
         }
     }
 
+    /// Takes the oldest queued run.
+    fn pop(&self, q: &mut WorkQueue) -> Option<(Arc<dyn Task>, u32)> {
+        let next = q.tasks.pop_front();
+        self.queued.store(q.tasks.len(), Ordering::Relaxed);
+        next
+    }
+
     pub(crate) fn worker_loop(&self, index: usize) {
         let mut q = self.work.lock();
+        // Whether this worker polled the queue since its last run.
+        let mut polled = false;
         loop {
             if q.detached.contains(&index) {
                 break;
             }
-            if let Some((task, partition)) = q.tasks.pop_front() {
+            if let Some((task, partition)) = self.pop(&mut q) {
+                polled = false;
                 drop(q);
                 // Tasks catch their own panics (a buffer catches its sink's);
                 // this only keeps a worker alive through a bug, so one bad run
@@ -113,6 +141,14 @@ impl Pool {
             }
             if q.stopping {
                 break;
+            }
+            if !polled && !cfg!(loom) {
+                // Not counted idle meanwhile: `schedule` does not wake us.
+                polled = true;
+                drop(q);
+                spin_then_yield(IDLE_POLL, None, || self.queued.load(Ordering::Relaxed) > 0);
+                q = self.work.lock();
+                continue;
             }
             q.idle += 1;
             self.work_ready.wait(&mut q);

@@ -36,6 +36,7 @@ impl RingShared {
     }
 
     /// Publishes the handle's own count of pushed items.
+    #[inline]
     pub(crate) fn set_pushed(&self, n: u64) {
         self.pushed.store(n, Ordering::Release);
     }

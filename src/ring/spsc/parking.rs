@@ -69,16 +69,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::backoff::spin_then_yield;
 use crate::ring::WaitError;
 use crate::sync::atomic::{AtomicBool, Ordering};
-use crate::sync::{
-    heavy_fence, light_fence, prepare_asymmetric_fences, spin_loop, thread, Condvar, Mutex,
-};
-
-/// Polls a waiting side makes one spin hint apart before it starts to
-/// yield: a ring that runs full or empty mostly waits for the other side's
-/// very next operation, a few hundred cycles away.
-const EAGER_POLLS: u32 = 64;
+use crate::sync::{heavy_fence, light_fence, prepare_asymmetric_fences, Condvar, Mutex};
 
 /// How long a waiting side keeps polling, yielding its core between polls,
 /// before it sleeps. Sleeping costs the heavy fence, and `membarrier`
@@ -89,9 +83,6 @@ const EAGER_POLLS: u32 = 64;
 /// waits for. Past this budget the wait is long enough for the park to pay
 /// for itself.
 const YIELD_FOR: Duration = Duration::from_micros(50);
-
-/// Polls between two looks at the clock while yielding.
-const POLLS_PER_CLOCK: u32 = 8;
 
 /// Which half of the ring waits or is woken.
 #[derive(Debug, Clone, Copy)]
@@ -184,7 +175,12 @@ impl Parking {
         deadline: Option<Instant>,
         mut poll: impl FnMut() -> Poll,
     ) -> Result<(), WaitError> {
-        match spin_then_yield(deadline, &mut poll) {
+        let mut last = Poll::Pending;
+        spin_then_yield(YIELD_FOR, deadline, || {
+            last = poll();
+            last != Poll::Pending
+        });
+        match last {
             Poll::Ready => return Ok(()),
             Poll::Closed => return Err(WaitError::Closed),
             Poll::Pending => {}
@@ -218,37 +214,6 @@ impl Parking {
         sleeper.waiting.store(false, Ordering::Relaxed);
         drop(guard);
         outcome
-    }
-}
-
-/// The waiting before a park: polls one spin hint apart, then with a yield
-/// between polls until [`YIELD_FOR`] has passed (or `deadline`, if sooner).
-/// Returns the last poll. Under loom nothing spins: a spinning thread would
-/// always see the change it waits for, and the park-and-notify protocol the
-/// models are there for would go unchecked.
-fn spin_then_yield(deadline: Option<Instant>, poll: &mut impl FnMut() -> Poll) -> Poll {
-    if cfg!(loom) {
-        return poll();
-    }
-    for _ in 0..EAGER_POLLS {
-        match poll() {
-            Poll::Pending => spin_loop(),
-            done => return done,
-        }
-    }
-    let start = Instant::now();
-    let end = start.checked_add(YIELD_FOR).unwrap_or(start);
-    let until = deadline.map_or(end, |d| d.min(end));
-    loop {
-        for _ in 0..POLLS_PER_CLOCK {
-            match poll() {
-                Poll::Pending => thread::yield_now(),
-                done => return done,
-            }
-        }
-        if Instant::now() >= until {
-            return poll();
-        }
     }
 }
 
