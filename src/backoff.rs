@@ -1,24 +1,26 @@
-//! The waiting in front of every park.
+//! Waiting without parking.
 //!
-//! - [`Backoff`]: spin a little, then yield, then tell the caller to block
-//!   (the shape of crossbeam's `Backoff`); the locking ring's blocking calls
-//!   and the C SPSC calls use it.
 //! - [`spin_then_yield`]: poll one spin hint apart for a moment, then with a
-//!   yield between polls until a time budget is spent; for waits whose park
-//!   is costly (the SPSC ring's heavy fence, a flusher thread's futex
-//!   wake-up), so that a hand-off that is only briefly late never parks.
+//!   yield between polls until a time budget ([`PARK_AFTER`]) is spent; the
+//!   step in front of every park (the SPSC ring's, the locking ring's, a
+//!   flusher thread's), so that a hand-off that is only briefly late never
+//!   parks.
+//! - [`Backoff`]: spin with growing pauses, then yield, for a wait that is
+//!   known to end within a few instructions of another thread's (the C SPSC
+//!   consumer settling a push under way).
 //!
 //! Under loom there is nothing to gain from spinning, and every extra check
 //! multiplies the interleavings (a spinning thread would always see the
 //! change it waits for, so the park-and-notify protocols the models are
-//! there for would go unchecked): a backoff is completed from the start, and
-//! `spin_then_yield` polls once.
+//! there for would go unchecked): `spin_then_yield` polls once, and the
+//! callers skip it.
 
 use std::time::{Duration, Instant};
 
 use crate::sync::{spin_loop, thread};
 
-/// Spin, then yield, then block.
+/// Spin with growing pauses, then yield: for a wait known to be a few
+/// instructions of another thread's (it never blocks).
 #[derive(Debug, Default)]
 pub(crate) struct Backoff {
     step: u32,
@@ -27,20 +29,10 @@ pub(crate) struct Backoff {
 impl Backoff {
     /// Rounds of exponential spinning (2^0 .. 2^SPIN_LIMIT spin hints).
     const SPIN_LIMIT: u32 = 6;
-    /// Rounds after which blocking beats yielding.
-    const YIELD_LIMIT: u32 = 10;
 
     /// A fresh backoff.
     pub(crate) fn new() -> Self {
         Self { step: 0 }
-    }
-
-    /// A backoff that is completed already: for a wait that must not spin
-    /// (a zero timeout).
-    pub(crate) fn completed() -> Self {
-        Self {
-            step: Self::YIELD_LIMIT + 1,
-        }
     }
 
     /// Waits a little longer than last time: spin hints first, then
@@ -55,18 +47,21 @@ impl Backoff {
         } else {
             thread::yield_now();
         }
-        if self.step <= Self::YIELD_LIMIT {
+        if self.step <= Self::SPIN_LIMIT {
             self.step += 1;
         }
     }
-
-    /// True once waiting longer should block instead of burning CPU; always
-    /// under loom.
-    #[inline]
-    pub(crate) fn is_completed(&self) -> bool {
-        cfg!(loom) || self.step > Self::YIELD_LIMIT
-    }
 }
+
+/// How long a waiter polls (yielding its core between polls) before it
+/// parks, where parking is costly: the SPSC ring's heavy fence
+/// (`membarrier` interrupts every CPU running the other side, tens of
+/// microseconds on a virtual machine and up to milliseconds in the tail),
+/// or a futex wake-up the other side pays and a thread switch. A waiter
+/// that parks within microseconds does so thousands of times a second in a
+/// busy hand-off, and each park stalls the side it waits for; past this
+/// budget the wait is long enough for the park to pay for itself.
+pub(crate) const PARK_AFTER: Duration = Duration::from_micros(50);
 
 /// Polls before the first yield, one spin hint apart: a hand-off that runs
 /// full or empty mostly waits for the other side's very next step, a few
@@ -117,15 +112,18 @@ mod tests {
     use super::{spin_then_yield, Backoff};
 
     #[test]
-    fn completes_after_the_spin_and_yield_rounds() {
+    fn spins_longer_each_round_then_only_yields() {
         let mut b = Backoff::new();
-        let mut rounds = 0;
-        while !b.is_completed() {
+        for round in 0..=Backoff::SPIN_LIMIT {
+            assert_eq!(b.step, round);
             b.snooze();
-            rounds += 1;
         }
-        assert_eq!(rounds, Backoff::YIELD_LIMIT + 1);
-        assert!(Backoff::completed().is_completed());
+        b.snooze();
+        assert_eq!(
+            b.step,
+            Backoff::SPIN_LIMIT + 1,
+            "the yield rounds do not grow"
+        );
     }
 
     #[test]

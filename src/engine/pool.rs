@@ -7,7 +7,7 @@
 //! most `workers` detached threads may be alive at once; past that, a stuck
 //! run simply keeps its worker.
 //!
-//! A worker that runs out of work polls the queue for [`IDLE_POLL`] before
+//! A worker that runs out of work polls the queue for `PARK_AFTER` before
 //! it sleeps. A producer handle asks for a drain every `max_size` items, a
 //! few microseconds apart when it is busy; a worker that slept after each
 //! drain would cost the producer a futex wake-up per batch and leave its
@@ -15,20 +15,15 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::backoff::spin_then_yield;
+use crate::backoff::{spin_then_yield, PARK_AFTER};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::rc::Arc;
 use crate::sync::thread::{current, JoinHandle};
 use crate::sync::{Condvar, Mutex};
 
 use super::Task;
-
-/// How long a worker that ran out of work polls the queue (yielding its
-/// core between polls) before it sleeps: about what a futex wake-up and the
-/// switch to the woken thread cost on a virtual machine.
-const IDLE_POLL: Duration = Duration::from_micros(50);
 
 /// The flusher thread a run happens on, as [`Task::run`] is told it: what
 /// [`Engine::detach`](super::Engine::detach) takes to replace that thread.
@@ -146,7 +141,7 @@ impl Pool {
                 // Not counted idle meanwhile: `schedule` does not wake us.
                 polled = true;
                 drop(q);
-                spin_then_yield(IDLE_POLL, None, || self.queued.load(Ordering::Relaxed) > 0);
+                spin_then_yield(PARK_AFTER, None, || self.queued.load(Ordering::Relaxed) > 0);
                 q = self.work.lock();
                 continue;
             }

@@ -1,9 +1,8 @@
-//! The deadline of a blocking call of the locking ring, and the back-off
-//! it spends before parking.
+//! The deadline of a blocking call of the locking ring, and whether it may
+//! poll before parking.
 
 use std::time::{Duration, Instant};
 
-use crate::backoff::Backoff;
 use crate::sync::{Condvar, MutexGuard};
 
 /// Resolves a relative timeout into an absolute deadline the first time an
@@ -19,13 +18,10 @@ impl Deadline {
         Self { timeout, at: None }
     }
 
-    /// The back-off to spend before parking: a zero timeout means "do not
-    /// wait", so it skips it.
-    pub(super) fn backoff(&self) -> Backoff {
-        match self.timeout {
-            Some(t) if t.is_zero() => Backoff::completed(),
-            _ => Backoff::new(),
-        }
+    /// Whether to poll before parking: not for a zero timeout, which means
+    /// "do not wait", and not under loom (see `backoff.rs`).
+    pub(super) fn may_poll(&self) -> bool {
+        !cfg!(loom) && self.timeout != Some(Duration::ZERO)
     }
 
     /// Fixes the deadline on the first call (when the operation first finds

@@ -12,6 +12,7 @@ use crossbeam_utils::CachePadded;
 
 use super::super::deadline::Deadline;
 use super::{Blocked, LockingRing};
+use crate::backoff::{spin_then_yield, PARK_AFTER};
 use crate::ring::TryPopError;
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{
@@ -50,7 +51,7 @@ impl<T> Cache<T> {
         self.0.cached.store(items.len(), Ordering::Relaxed);
     }
 
-    fn cached(&self) -> usize {
+    pub(super) fn cached(&self) -> usize {
         self.0.cached.load(Ordering::Relaxed)
     }
 }
@@ -234,7 +235,7 @@ impl<T> LockingRing<T> {
         let mut st = self.tail.lock();
         let mut deadline = Deadline::new(timeout);
         let mut expired = false;
-        let mut backoff = deadline.backoff();
+        let mut polled = !deadline.may_poll();
         loop {
             if st.closed {
                 return Err((Blocked::Closed, v));
@@ -248,11 +249,14 @@ impl<T> LockingRing<T> {
             if expired {
                 return Err((Blocked::Timeout, v));
             }
-            deadline.start();
-            if !backoff.is_completed() {
-                // One round with the lock released (see the module docs).
+            let at = deadline.start();
+            if !polled {
+                // Poll with the lock released, watching the cache's length,
+                // which every pop and refill moves (see the module docs).
+                polled = true;
+                let seen = self.cache.cached();
                 drop(st);
-                backoff.snooze();
+                spin_then_yield(PARK_AFTER, at, || self.cache.cached() != seen);
                 st = self.tail.lock();
                 continue;
             }
@@ -270,7 +274,7 @@ impl<T> LockingRing<T> {
     pub(super) fn pop_blocking(&self, timeout: Option<Duration>) -> Result<T, Blocked> {
         let mut deadline = Deadline::new(timeout);
         let mut expired = false;
-        let mut backoff = deadline.backoff();
+        let mut polled = !deadline.may_poll();
         loop {
             let mut cache = self.cache.lock();
             if cache.is_empty() {
@@ -286,16 +290,15 @@ impl<T> LockingRing<T> {
                     if expired {
                         return Err(Blocked::Timeout);
                     }
-                    deadline.start();
-                    if !backoff.is_completed() {
-                        // Spin with the locks released, watching the push
+                    let at = deadline.start();
+                    if !polled {
+                        // Poll with the locks released, watching the push
                         // counter rather than taking the pushers' lock
                         // each round (see the module docs).
+                        polled = true;
                         let seen = self.tail.pushes();
                         drop(st);
-                        while !backoff.is_completed() && self.tail.pushes() == seen {
-                            backoff.snooze();
-                        }
+                        spin_then_yield(PARK_AFTER, at, || self.tail.pushes() != seen);
                         continue;
                     }
                     st.waiting_poppers += 1;

@@ -74,18 +74,19 @@
 //!
 //! # Spinning before parking
 //!
-//! A thread that finds the ring full (or empty) first backs off a few rounds
-//! (brief spins, then yields) with the locks released, re-checking after
-//! each, and only then registers as a waiter and parks. While it spins it is
-//! not counted, so the other side pays no wake-up system call for it; that
-//! is what keeps a ring that runs full or empty under load from costing one
-//! futex wake per item. A popper spins on the tail's push counter (on the
-//! tail lock's own cache line, written by pushers under the lock) and takes
-//! the lock again only once the counter moves, so a consumer that keeps up
-//! waits without taking that line from the pushers on every round. It
-//! changes nothing in the argument above: the counter is only a hint, a
-//! spinning thread re-checks the state itself under the locks, and it counts
-//! itself before its final check-then-park.
+//! A thread that finds the ring full (or empty) first polls with the locks
+//! released (brief spins, then yields, for up to `backoff::PARK_AFTER`),
+//! re-checks under the locks once something moved, and only then registers
+//! as a waiter and parks. While it polls it is not counted, so the other
+//! side pays no wake-up system call for it; that is what keeps a ring that
+//! runs full or empty under load from costing one futex wake per item. A
+//! popper watches the tail's push counter (on the tail lock's own cache
+//! line, written by pushers under the lock) and a pusher the cache's length
+//! (`cached`, which every pop and refill moves), so neither takes the other
+//! side's lock on every round. It changes nothing in the argument above:
+//! what they watch is only a hint, a polling thread re-checks the state
+//! itself under the locks, and it counts itself before its final
+//! check-then-park.
 
 mod halves;
 

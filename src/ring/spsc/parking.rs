@@ -65,24 +65,14 @@
 //! (W cleared it after P read it) costs P one useless lock, nothing more.
 //!
 //! W does not sleep as soon as its condition fails: the heavy fence is
-//! costly (see [`YIELD_FOR`]), so W first polls, as the spinning peers do.
+//! costly (see `backoff::PARK_AFTER`), so W first polls, as the spinning peers do.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::backoff::spin_then_yield;
+use crate::backoff::{spin_then_yield, PARK_AFTER};
 use crate::ring::WaitError;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{heavy_fence, light_fence, prepare_asymmetric_fences, Condvar, Mutex};
-
-/// How long a waiting side keeps polling, yielding its core between polls,
-/// before it sleeps. Sleeping costs the heavy fence, and `membarrier`
-/// interrupts every CPU that runs the other side: on a virtual machine that
-/// takes tens of microseconds, and up to milliseconds in the tail. A side
-/// that parks within a few microseconds of waiting does so thousands of
-/// times a second in a busy hand-off, and each park stalls the side it
-/// waits for. Past this budget the wait is long enough for the park to pay
-/// for itself.
-const YIELD_FOR: Duration = Duration::from_micros(50);
 
 /// Which half of the ring waits or is woken.
 #[derive(Debug, Clone, Copy)]
@@ -167,7 +157,7 @@ impl Parking {
 
     /// Waits until `poll` says [`Poll::Ready`] (`Ok`) or [`Poll::Closed`]
     /// (`Err(Closed)`), or `deadline` passes (`Err(Timeout)`). Polls eagerly
-    /// for a moment, then yields between polls for up to [`YIELD_FOR`], then
+    /// for a moment, then yields between polls for up to `PARK_AFTER`, then
     /// sleeps (W1..W4 above).
     pub(super) fn wait(
         &self,
@@ -176,7 +166,7 @@ impl Parking {
         mut poll: impl FnMut() -> Poll,
     ) -> Result<(), WaitError> {
         let mut last = Poll::Pending;
-        spin_then_yield(YIELD_FOR, deadline, || {
+        spin_then_yield(PARK_AFTER, deadline, || {
             last = poll();
             last != Poll::Pending
         });
