@@ -115,8 +115,9 @@ const MAX_PREALLOCATED_SLOTS: usize = 64 * 1024;
 /// ([`try_pop`](Self::try_pop)) or blocks ([`pop`](Self::pop),
 /// [`pop_timeout`](Self::pop_timeout)). After [`close`](Self::close) pushes
 /// fail and give the item back, while pops drain what is left and only then
-/// report that the ring is closed. A call that has to block spins briefly
-/// before it sleeps, and wakes the other side only if that side sleeps.
+/// report that the ring is closed. A call that has to block polls for up to
+/// 50 µs (spinning briefly, then yielding its core) before it sleeps, and
+/// wakes the other side only if that side sleeps.
 ///
 /// Items still inside when the ring is dropped are dropped with it, each
 /// exactly once.

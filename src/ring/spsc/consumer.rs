@@ -150,8 +150,9 @@ impl<T> Consumer<T> {
         Ok(v)
     }
 
-    /// Pops the oldest item, waiting as long as it takes: spins briefly,
-    /// then sleeps until the producer publishes.
+    /// Pops the oldest item, waiting as long as it takes: polls for up to
+    /// 50 µs (spinning briefly, then yielding its core between polls), then
+    /// sleeps until the producer publishes.
     ///
     /// # Errors
     ///

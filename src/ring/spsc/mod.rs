@@ -11,7 +11,8 @@
 //! publish their index once per batch.
 //!
 //! Blocking calls (`push`, `pop`, the `_timeout` variants, `wait_for_*`)
-//! spin a little, then sleep on a mutex and condition variable. The other
+//! poll for up to 50 µs (spinning a little, then yielding between polls),
+//! then sleep on a mutex and condition variable. The other
 //! side takes that lock only when a waiter has announced itself, so the
 //! non-blocking path stays lock-free; the `parking` module proves that no
 //! wake-up is lost.

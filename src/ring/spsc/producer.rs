@@ -155,8 +155,9 @@ impl<T> Producer<T> {
         Ok(())
     }
 
-    /// Pushes `v`, waiting as long as it takes for room: spins briefly,
-    /// then sleeps until the consumer frees a slot.
+    /// Pushes `v`, waiting as long as it takes for room: polls for up to
+    /// 50 µs (spinning briefly, then yielding its core between polls), then
+    /// sleeps until the consumer frees a slot.
     ///
     /// # Errors
     ///
