@@ -699,3 +699,81 @@ fn an_abandoned_batch_out_of_attempts_is_dropped_at_once_and_counted_once() {
         Err(std::sync::mpsc::TryRecvError::Empty)
     );
 }
+
+/// An item whose `Clone` panics: the copy at abandonment fails.
+#[derive(Debug, PartialEq)]
+struct NoCopy(u32);
+
+impl Clone for NoCopy {
+    fn clone(&self) -> Self {
+        panic!("NoCopy {} cannot be copied", self.0)
+    }
+}
+
+impl spillway::Weigh for NoCopy {}
+
+#[test]
+fn a_batch_that_cannot_be_copied_stays_with_its_call_and_goes_again_when_it_returns() {
+    let latch = Arc::new(Latch::default());
+    let (entered_tx, entered) = channel::<(u32, Vec<u32>)>();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let (l, e, g) = (latch.clone(), Mutex::new(entered_tx), got.clone());
+    let calls = AtomicUsize::new(0);
+    let (obs, seen) = copy_events();
+    let buf = Buffer::builder(pairs("no-copy").max_retries(3))
+        .sink(move |b: &[NoCopy], ctx: &FlushContext<'_>| {
+            let values: Vec<u32> = b.iter().map(|x| x.0).collect();
+            let _ = e.lock().unwrap().send((ctx.attempt, values.clone()));
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                l.wait();
+            }
+            g.lock().unwrap().extend(values);
+            Ok::<(), SinkError>(())
+        })
+        .observer(obs)
+        .retry_abandoned_batches()
+        .build()
+        .unwrap();
+    buf.insert(NoCopy(1)).unwrap();
+    buf.insert(NoCopy(2)).unwrap();
+    assert_eq!(entered.recv_timeout(WAIT), Ok((0, vec![1, 2])));
+    let timeout = Copied::Timeout {
+        attempt: 0,
+        items: 2,
+    };
+    assert_eq!(seen.recv_timeout(WAIT), Ok(timeout));
+    // No copy: the partition flushes on, and the batch waits for its call.
+    buf.insert(NoCopy(3)).unwrap();
+    buf.insert(NoCopy(4)).unwrap();
+    assert_eq!(entered.recv_timeout(WAIT), Ok((0, vec![3, 4])));
+    let c = buf.stats().counts;
+    assert_eq!(
+        (c.failed_flushes, c.abandoned, c.retries),
+        (1, 1, 0),
+        "{c:?}"
+    );
+
+    latch.release();
+    let late = Copied::Late {
+        attempt: 0,
+        items: 2,
+    };
+    assert_eq!(seen.recv_timeout(WAIT), Ok(late));
+    assert_eq!(entered.recv_timeout(WAIT), Ok((1, vec![1, 2])));
+    let report = buf.close(WAIT);
+    assert!(!report.timed_out, "{report:?}");
+    let c = report.counts;
+    assert!(c.is_conserved(), "{c:?}");
+    assert_eq!(
+        (c.inserted, c.delivered, c.in_flight, c.retries),
+        (4, 4, 0, 1)
+    );
+    // The stuck call's take and its batch's retry: twice, at least once.
+    let mut got = got.lock().unwrap().clone();
+    got.sort_unstable();
+    assert_eq!(got, [1, 1, 2, 2, 3, 4]);
+    assert_eq!(
+        entered.try_recv(),
+        Err(std::sync::mpsc::TryRecvError::Empty)
+    );
+}
