@@ -391,9 +391,12 @@ typedef struct spw_flush_info {
  failed, a replacement flusher thread starts (at most `workers` abandoned
  calls per engine are replaced; past that the partition waits for the
  call), and the partition flushes on, so an abandoned call is the one
- exception to "one call per partition at a time". Its batch stays with it;
- when it returns, whatever it returns, the batch is retried or spilled as
- configured, so a batch may arrive twice (at least once).
+ exception to "one call per partition at a time". At that moment the
+ library copies its batch and retries, spills or gives up the copy as
+ configured, without waiting for the call; the abandoned call's own
+ `items` stay valid until it returns. When it returns, its result is
+ ignored and its batch discarded. So a batch may arrive twice (at least
+ once): in the abandoned call and in the retry.
 
  The callback must return normally: no C++ exception and no `longjmp` may
  leave it (that is undefined behaviour). It may insert into its own buffer;
@@ -1039,7 +1042,10 @@ enum spw_status spw_buffer_stats(const struct spw_buffer *buf, struct spw_stats 
 
  Returns within `timeout_ms` even when a callback never returns. A
  callback still running then (abandoned past `flush_timeout` or not) is
- left to finish on its own, and `spw_buffer_free` waits for it.
+ left to finish on its own, and `spw_buffer_free` waits for it. The items
+ of an abandoned call whose copy was delivered or spooled are not
+ undelivered, but the running call still makes the result
+ `SPW_ERR_TIMEOUT`.
  Idempotent: a later call returns at once, with the first call's status.
  `spw_buffer_len` and `spw_buffer_stats` still work afterwards.
 

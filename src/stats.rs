@@ -126,7 +126,9 @@ pub struct CloseReport {
     /// The timeout passed before everything was resolved.
     pub timed_out: bool,
     /// Sink calls still running when close returned, abandoned ones (past
-    /// `flush_timeout`) included: their batches are among `undelivered`.
+    /// `flush_timeout`) included: their batches are among `undelivered`,
+    /// except an abandoned call's whose copy (`retry_abandoned_batches`)
+    /// was delivered, spooled or dropped.
     pub running_calls: u64,
     /// The buffer's final counters.
     pub counts: Counts,

@@ -1,17 +1,22 @@
 //! `flush_timeout` enforced (issue 11 section 1): a sink call past it is
 //! abandoned, its flusher thread replaced (within a bound), the partition
-//! flushes on, and the batch goes again once the call returns. Also issue
+//! flushes on, and the batch goes again once the call returns, or at once
+//! from a copy with `retry_abandoned_batches`. Also issue
 //! 13: `sync_flush` and `close` from inside the buffer's own sink return at
 //! once instead of waiting for themselves.
 //!
 //! The watchdog runs on the engine's real timer thread, so these tests use a
 //! short `flush_timeout`; every wait is on a channel, never a sleep.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use spillway::observer::{AbandonedReturnEvent, FlushTimeoutEvent, Observer};
+use spillway::observer::{
+    AbandonedReturnEvent, DropEvent, DropReason, FlushTimeoutEvent, Observer, SpillEvent,
+    SpillReason,
+};
 use spillway::{Buffer, BufferConfig, Engine, FlushContext, Sink, SinkError};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -395,4 +400,380 @@ fn an_abandoned_call_counts_as_a_failing_sink_so_spill_spills() {
     // At least once: item 1 may arrive twice (its late Ok, then its retry).
     assert_eq!(got, vec![1, 2]);
     assert!(report.counts.is_conserved(), "{:?}", report.counts);
+}
+
+// `retry_abandoned_batches`: at abandonment a copy of the batch goes on at
+// once, while the stuck call still reads the original.
+
+/// One sink call as the sink saw it on entry: attempt, reason, batch.
+type Entry = (u32, &'static str, Vec<u32>);
+
+/// A sink whose first call blocks until the test opens `latch`, and whose
+/// call number `fail_call` (0-based), if any, fails. Every call sends what
+/// it was handed on `entered` first; what a call accepts is added to `got`
+/// when it returns, so the stuck call's items are read after the release.
+struct StuckOnFirstCall {
+    calls: AtomicUsize,
+    fail_call: Option<usize>,
+    latch: Arc<Latch>,
+    entered: Mutex<Sender<Entry>>,
+    got: Got,
+}
+
+impl Sink<u32> for StuckOnFirstCall {
+    fn flush(&self, b: &[u32], ctx: &FlushContext<'_>) -> Result<(), SinkError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let entry = (ctx.attempt, ctx.reason.as_str(), b.to_vec());
+        let _ = self.entered.lock().unwrap().send(entry);
+        if n == 0 {
+            self.latch.wait();
+        }
+        if Some(n) == self.fail_call {
+            return Err(SinkError::msg("down"));
+        }
+        self.got.lock().unwrap().extend_from_slice(b);
+        Ok(())
+    }
+}
+
+fn stuck_on_first_call(
+    fail_call: Option<usize>,
+) -> (StuckOnFirstCall, Arc<Latch>, Receiver<Entry>, Got) {
+    let latch = Arc::new(Latch::default());
+    let (entered_tx, entered) = channel();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = StuckOnFirstCall {
+        calls: AtomicUsize::new(0),
+        fail_call,
+        latch: latch.clone(),
+        entered: Mutex::new(entered_tx),
+        got: got.clone(),
+    };
+    (sink, latch, entered, got)
+}
+
+/// Every event the copy tests look at, in order.
+#[derive(Debug, Clone, PartialEq)]
+enum Copied {
+    Timeout { attempt: u32, items: usize },
+    Late { attempt: u32, items: usize },
+    Spill { items: usize, reason: SpillReason },
+    Drop { count: usize, reason: DropReason },
+}
+
+struct CopyEvents(Mutex<Sender<Copied>>);
+
+impl Observer for CopyEvents {
+    fn on_flush_timeout(&self, e: &FlushTimeoutEvent<'_>) {
+        assert!(e.abandoned);
+        let (attempt, items) = (e.attempt, e.items);
+        let _ = self
+            .0
+            .lock()
+            .unwrap()
+            .send(Copied::Timeout { attempt, items });
+    }
+    fn on_abandoned_return(&self, e: &AbandonedReturnEvent<'_>) {
+        assert_eq!(e.error, None);
+        let (attempt, items) = (e.attempt, e.items);
+        let _ = self.0.lock().unwrap().send(Copied::Late { attempt, items });
+    }
+    fn on_spill(&self, e: &SpillEvent<'_>) {
+        let (items, reason) = (e.items, e.reason);
+        let _ = self.0.lock().unwrap().send(Copied::Spill { items, reason });
+    }
+    fn on_drop(&self, e: &DropEvent<'_>) {
+        let (count, reason) = (e.count, e.reason);
+        let _ = self.0.lock().unwrap().send(Copied::Drop { count, reason });
+    }
+}
+
+fn copy_events() -> (Arc<dyn Observer>, Receiver<Copied>) {
+    let (tx, rx) = channel();
+    (Arc::new(CopyEvents(Mutex::new(tx))), rx)
+}
+
+/// Batches of two items, abandoned after 50 ms.
+fn pairs(name: &str) -> BufferConfig {
+    BufferConfig::new()
+        .name(name)
+        .max_size(2)
+        .flush_timeout(Duration::from_millis(50))
+}
+
+#[test]
+fn an_abandoned_batch_is_retried_from_a_copy_while_the_call_is_still_stuck() {
+    let (sink, latch, entered, got) = stuck_on_first_call(None);
+    let (obs, seen) = copy_events();
+    let buf = Buffer::builder(pairs("copies").max_retries(3))
+        .sink(sink)
+        .observer(obs)
+        .retry_abandoned_batches()
+        .build()
+        .unwrap();
+
+    buf.insert(1).unwrap();
+    buf.insert(2).unwrap();
+    assert_eq!(entered.recv_timeout(WAIT), Ok((0, "size", vec![1, 2])));
+    assert_eq!(
+        seen.recv_timeout(WAIT),
+        Ok(Copied::Timeout {
+            attempt: 0,
+            items: 2
+        })
+    );
+    // Without the copy, nothing would come until the release below.
+    assert_eq!(entered.recv_timeout(WAIT), Ok((1, "size", vec![1, 2])));
+    buf.insert(3).unwrap();
+    buf.insert(4).unwrap();
+    assert_eq!(entered.recv_timeout(WAIT), Ok((0, "size", vec![3, 4])));
+    let report = buf
+        .sync_flush(WAIT)
+        .expect("delivered, the first call stuck");
+    assert!(report.all_delivered(), "{report:?}");
+    assert_eq!(*got.lock().unwrap(), [1, 2, 3, 4]);
+    let c = buf.stats().counts;
+    assert!(c.is_conserved(), "{c:?}");
+    assert_eq!(
+        (c.inserted, c.delivered, c.in_flight, c.dropped, c.batches),
+        (4, 4, 0, 0, 2)
+    );
+    assert_eq!(
+        (c.flush_timeouts, c.failed_flushes, c.retries, c.abandoned),
+        (1, 1, 1, 1)
+    );
+
+    // Close counts the running call, but not its items: the copy went on.
+    let report = buf.close(Duration::from_millis(200));
+    assert!(!report.timed_out, "{report:?}");
+    assert_eq!(
+        (report.running_calls, report.undelivered, report.not_durable),
+        (1, 0, 0)
+    );
+    assert_eq!(report.counts.in_flight, 0);
+
+    // The call returns: counted, and its batch discarded, not delivered a
+    // third time (the sink itself took it twice: at least once).
+    latch.release();
+    assert_eq!(
+        seen.recv_timeout(WAIT),
+        Ok(Copied::Late {
+            attempt: 0,
+            items: 2
+        })
+    );
+    assert_eq!(*got.lock().unwrap(), [1, 2, 3, 4, 1, 2]);
+    let c = buf.stats().counts;
+    assert!(c.is_conserved(), "{c:?}");
+    assert_eq!(
+        (c.inserted, c.delivered, c.in_flight, c.abandoned, c.retries),
+        (4, 4, 0, 0, 1)
+    );
+    assert_eq!(
+        entered.try_recv(),
+        Err(std::sync::mpsc::TryRecvError::Empty)
+    );
+    assert_eq!(seen.try_recv(), Err(std::sync::mpsc::TryRecvError::Empty));
+}
+
+#[test]
+fn an_abandoned_batch_whose_copy_fails_is_spilled_and_replayed() {
+    // Call 0 is stuck, call 1 (the copy, the last attempt) fails: the copy
+    // goes to the spool, and call 2 replays it from there.
+    let (sink, latch, entered, got) = stuck_on_first_call(Some(1));
+    let (obs, seen) = copy_events();
+    let cfg = pairs("copy-spilled")
+        .max_retries(1)
+        .overflow(spillway::config::Overflow::Spill)
+        .spool_dir("not-touched-the-spool-is-in-memory");
+    let buf = Buffer::builder(cfg)
+        .sink(sink)
+        .observer(obs)
+        .spill(spillway::SpillCodec::of())
+        .spool_storage(|_| spillway::spool::MemStorage::new())
+        .retry_abandoned_batches()
+        .build()
+        .unwrap();
+
+    buf.insert(1).unwrap();
+    buf.insert(2).unwrap();
+    assert_eq!(entered.recv_timeout(WAIT), Ok((0, "size", vec![1, 2])));
+    assert_eq!(entered.recv_timeout(WAIT), Ok((1, "size", vec![1, 2])));
+    // The watchdog tells of the timeout after it let the partition go, so
+    // the failed copy's spill may be told first.
+    let mut two: Vec<Copied> = (0..2).map(|_| seen.recv_timeout(WAIT).unwrap()).collect();
+    two.sort_by_key(|e| matches!(e, Copied::Spill { .. }));
+    let timeout = Copied::Timeout {
+        attempt: 0,
+        items: 2,
+    };
+    let spill = Copied::Spill {
+        items: 2,
+        reason: SpillReason::SinkFailed,
+    };
+    assert_eq!(two, [timeout, spill]);
+    assert_eq!(entered.recv_timeout(WAIT), Ok((0, "replay", vec![1, 2])));
+    let report = buf
+        .sync_flush(WAIT)
+        .expect("replayed, the first call stuck");
+    assert!(report.all_delivered(), "{report:?}");
+    assert_eq!(*got.lock().unwrap(), [1, 2]);
+    let c = buf.stats().counts;
+    assert!(c.is_conserved(), "{c:?}");
+    assert_eq!(
+        (c.inserted, c.delivered, c.spooled, c.in_flight, c.dropped),
+        (2, 2, 0, 0, 0)
+    );
+    assert_eq!(
+        (c.flush_timeouts, c.failed_flushes, c.retries, c.abandoned),
+        (1, 2, 1, 1)
+    );
+
+    latch.release();
+    let late = Copied::Late {
+        attempt: 0,
+        items: 2,
+    };
+    assert_eq!(seen.recv_timeout(WAIT), Ok(late));
+    let report = buf.close(WAIT);
+    assert!(!report.timed_out, "{report:?}");
+    assert_eq!((report.running_calls, report.undelivered), (0, 0));
+    assert_eq!(*got.lock().unwrap(), [1, 2, 1, 2]);
+    let c = report.counts;
+    assert!(c.is_conserved(), "{c:?}");
+    assert_eq!((c.inserted, c.delivered, c.spooled), (2, 2, 0));
+    assert_eq!(
+        entered.try_recv(),
+        Err(std::sync::mpsc::TryRecvError::Empty)
+    );
+}
+
+#[test]
+fn an_abandoned_batch_out_of_attempts_is_dropped_at_once_and_counted_once() {
+    let (sink, latch, entered, got) = stuck_on_first_call(None);
+    let (obs, seen) = copy_events();
+    let buf = Buffer::builder(pairs("copy-dropped").max_retries(0))
+        .sink(sink)
+        .observer(obs)
+        .retry_abandoned_batches()
+        .build()
+        .unwrap();
+    buf.insert(1).unwrap();
+    buf.insert(2).unwrap();
+    assert_eq!(entered.recv_timeout(WAIT), Ok((0, "size", vec![1, 2])));
+    let timeout = Copied::Timeout {
+        attempt: 0,
+        items: 2,
+    };
+    assert_eq!(seen.recv_timeout(WAIT), Ok(timeout));
+    let drop = Copied::Drop {
+        count: 2,
+        reason: DropReason::SinkFailed,
+    };
+    assert_eq!(seen.recv_timeout(WAIT), Ok(drop));
+    let c = buf.stats().counts;
+    assert!(c.is_conserved(), "{c:?}");
+    assert_eq!(
+        (c.inserted, c.dropped, c.delivered, c.in_flight, c.abandoned),
+        (2, 2, 0, 0, 1)
+    );
+
+    // Its late Ok is only counted: the books gave the items up already.
+    latch.release();
+    let late = Copied::Late {
+        attempt: 0,
+        items: 2,
+    };
+    assert_eq!(seen.recv_timeout(WAIT), Ok(late));
+    let report = buf.close(WAIT);
+    assert_eq!((report.running_calls, report.undelivered), (0, 0));
+    let c = report.counts;
+    assert!(c.is_conserved(), "{c:?}");
+    assert_eq!(
+        (c.inserted, c.dropped, c.delivered, c.abandoned),
+        (2, 2, 0, 0)
+    );
+    assert_eq!(*got.lock().unwrap(), [1, 2], "the stuck call's own take");
+    assert_eq!(
+        entered.try_recv(),
+        Err(std::sync::mpsc::TryRecvError::Empty)
+    );
+}
+
+/// An item whose `Clone` panics: the copy at abandonment fails.
+#[derive(Debug, PartialEq)]
+struct NoCopy(u32);
+
+impl Clone for NoCopy {
+    fn clone(&self) -> Self {
+        panic!("NoCopy {} cannot be copied", self.0)
+    }
+}
+
+impl spillway::Weigh for NoCopy {}
+
+#[test]
+fn a_batch_that_cannot_be_copied_stays_with_its_call_and_goes_again_when_it_returns() {
+    let latch = Arc::new(Latch::default());
+    let (entered_tx, entered) = channel::<(u32, Vec<u32>)>();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let (l, e, g) = (latch.clone(), Mutex::new(entered_tx), got.clone());
+    let calls = AtomicUsize::new(0);
+    let (obs, seen) = copy_events();
+    let buf = Buffer::builder(pairs("no-copy").max_retries(3))
+        .sink(move |b: &[NoCopy], ctx: &FlushContext<'_>| {
+            let values: Vec<u32> = b.iter().map(|x| x.0).collect();
+            let _ = e.lock().unwrap().send((ctx.attempt, values.clone()));
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                l.wait();
+            }
+            g.lock().unwrap().extend(values);
+            Ok::<(), SinkError>(())
+        })
+        .observer(obs)
+        .retry_abandoned_batches()
+        .build()
+        .unwrap();
+    buf.insert(NoCopy(1)).unwrap();
+    buf.insert(NoCopy(2)).unwrap();
+    assert_eq!(entered.recv_timeout(WAIT), Ok((0, vec![1, 2])));
+    let timeout = Copied::Timeout {
+        attempt: 0,
+        items: 2,
+    };
+    assert_eq!(seen.recv_timeout(WAIT), Ok(timeout));
+    // No copy: the partition flushes on, and the batch waits for its call.
+    buf.insert(NoCopy(3)).unwrap();
+    buf.insert(NoCopy(4)).unwrap();
+    assert_eq!(entered.recv_timeout(WAIT), Ok((0, vec![3, 4])));
+    let c = buf.stats().counts;
+    assert_eq!(
+        (c.failed_flushes, c.abandoned, c.retries),
+        (1, 1, 0),
+        "{c:?}"
+    );
+
+    latch.release();
+    let late = Copied::Late {
+        attempt: 0,
+        items: 2,
+    };
+    assert_eq!(seen.recv_timeout(WAIT), Ok(late));
+    assert_eq!(entered.recv_timeout(WAIT), Ok((1, vec![1, 2])));
+    let report = buf.close(WAIT);
+    assert!(!report.timed_out, "{report:?}");
+    let c = report.counts;
+    assert!(c.is_conserved(), "{c:?}");
+    assert_eq!(
+        (c.inserted, c.delivered, c.in_flight, c.retries),
+        (4, 4, 0, 1)
+    );
+    // The stuck call's take and its batch's retry: twice, at least once.
+    let mut got = got.lock().unwrap().clone();
+    got.sort_unstable();
+    assert_eq!(got, [1, 1, 2, 2, 3, 4]);
+    assert_eq!(
+        entered.try_recv(),
+        Err(std::sync::mpsc::TryRecvError::Empty)
+    );
 }

@@ -16,7 +16,7 @@ use crate::weigh::Weigh;
 
 use super::error::BufferError;
 use super::handle::{Buffer, BufferHandle};
-use super::partition::{partition_dir, PartSpool};
+use super::partition::{lend, partition_dir, LendFn, PartSpool};
 use super::shared::Shared;
 
 /// The sink of a [`BufferBuilder`] before [`sink`](BufferBuilder::sink) is
@@ -25,7 +25,8 @@ use super::shared::Shared;
 pub struct NoSink;
 
 /// Builds a [`Buffer`]: `Buffer::builder(config).sink(s)`, then any of
-/// `.observer(o)`, `.spill(codec)`, `.engine(&engine)`, then `.build()`.
+/// `.observer(o)`, `.spill(codec)`, `.engine(&engine)`,
+/// `.retry_abandoned_batches()`, then `.build()`.
 ///
 /// ```
 /// use spillway::{Buffer, BufferConfig, Engine, FlushContext, SinkError, SpillCodec};
@@ -51,6 +52,7 @@ pub struct BufferBuilder<T, S = NoSink> {
     codec: Option<SpillCodec<T>>,
     engine: Option<Engine>,
     storage: Option<OpenSpool>,
+    lend: Option<LendFn<T>>,
     item: PhantomData<fn(T)>,
 }
 
@@ -65,6 +67,7 @@ impl<T, S> fmt::Debug for BufferBuilder<T, S> {
             .field("spill", &self.codec.is_some())
             .field("engine", &self.engine)
             .field("spool_storage", &self.storage.is_some())
+            .field("retry_abandoned_batches", &self.lend.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -98,6 +101,7 @@ impl<T> BufferBuilder<T, NoSink> {
             codec: None,
             engine: None,
             storage: None,
+            lend: None,
             item: PhantomData,
         }
     }
@@ -113,6 +117,7 @@ impl<T, S> BufferBuilder<T, S> {
             codec: self.codec,
             engine: self.engine,
             storage: self.storage,
+            lend: self.lend,
             item: PhantomData,
         }
     }
@@ -176,6 +181,53 @@ impl<T, S> BufferBuilder<T, S> {
     }
 }
 
+impl<T: Clone + Send + Sync + 'static, S> BufferBuilder<T, S> {
+    /// Retries or spills the batch of a sink call abandoned at
+    /// `flush_timeout` at once, from a copy, instead of waiting for the call
+    /// to return (which a call that never returns never does).
+    ///
+    /// Without it, an abandoned call keeps its batch, because the sink still
+    /// reads the items: the partition flushes on, but that batch goes again
+    /// only when the call returns, and stays in memory for as long as it
+    /// does not. With it, at abandonment the buffer copies the batch
+    /// (`T::clone`, while the stuck call may still be reading the items,
+    /// hence `T: Sync`) and settles the copy as the failed attempt: queued
+    /// again ahead of anything newer while `max_retries` allows, else
+    /// spilled under `overflow: spill`, else dropped (`DropReason::SinkFailed`).
+    /// When the abandoned call returns, its result is only counted
+    /// (`Observer::on_abandoned_return`) and its batch is discarded.
+    ///
+    /// At least once: if the abandoned call returns `Ok`, its items arrive
+    /// twice (once from it, once from the copy). The books count them once:
+    /// while the call runs, the copy stands for the batch (in `in_flight`,
+    /// then delivered, spooled or dropped), and `close` no longer counts
+    /// them undelivered once the copy is settled (it still counts the
+    /// running call in `running_calls`). While both exist the batch is in
+    /// memory twice, and `capacity` counts it once.
+    ///
+    /// Nothing is copied on the normal path: each batch's items move into
+    /// one shared allocation for the call (an `Arc`) and back after it; the
+    /// copy is made only for a call that is abandoned. A manual engine
+    /// abandons nothing, so there the option does nothing. The C ABI turns
+    /// it on for every buffer.
+    ///
+    /// ```
+    /// use spillway::{Buffer, BufferConfig, FlushContext, SinkError};
+    /// use std::time::Duration;
+    /// let buf = Buffer::builder(BufferConfig::new().flush_timeout(Duration::from_secs(5)))
+    ///     .sink(|b: &[String], _: &FlushContext<'_>| Ok::<(), SinkError>(println!("{b:?}")))
+    ///     .retry_abandoned_batches() // String: Clone + Sync
+    ///     .build()?;
+    /// buf.insert("hello".to_string()).unwrap();
+    /// assert_eq!(buf.close(Duration::from_secs(5)).counts.delivered, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn retry_abandoned_batches(mut self) -> Self {
+        self.lend = Some(lend::<T>);
+        self
+    }
+}
+
 impl<T: Weigh + Send + 'static, S: Sink<T>> BufferBuilder<T, S> {
     /// Builds the buffer.
     ///
@@ -210,7 +262,15 @@ impl<T: Weigh + Send + 'static, S: Sink<T>> BufferBuilder<T, S> {
         };
         let name = config.name.clone();
         let sink: Box<dyn Sink<T>> = Box::new(self.sink);
-        let core = Shared::new(config, sink, self.observer, spill, engine.clone(), private);
+        let core = Shared::new(
+            config,
+            sink,
+            self.observer,
+            spill,
+            self.lend,
+            engine.clone(),
+            private,
+        );
         let closer: Arc<dyn Closable> = Arc::clone(&core) as Arc<dyn Closable>;
         let weak_closer = Arc::downgrade(&closer);
         let handle = Arc::new(BufferHandle { core, closer });

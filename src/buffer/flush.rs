@@ -12,7 +12,7 @@ use crate::sink::{FlushContext, SinkError};
 use crate::sync::MutexGuard;
 use crate::weigh::Weigh;
 
-use super::partition::{Batch, PartState};
+use super::partition::{Batch, Ended, PartState};
 use super::shared::{Events, Shared};
 
 impl<T: Weigh + Send + 'static> Shared<T> {
@@ -48,7 +48,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         let mut st = part.state.lock();
         let room = self.room(&st);
         self.drain(&mut st, room);
-        let Some(batch) = st.take_batch(self.config.max_size, self.codec.as_ref()) else {
+        let Some(mut batch) = st.take_batch(self.config.max_size, self.codec.as_ref()) else {
             // Nothing ready; or a batch waits out its backoff, and then the
             // retry timer owns the partition (`running` stays set).
             if !st.has_retry() {
@@ -58,14 +58,22 @@ impl<T: Weigh + Send + 'static> Shared<T> {
             self.emit_notes(p); // a failed spool read
             return;
         };
-        let (call, deadline) = self.begin_call(&mut st, p, worker, &batch);
+        let (call, deadline, lent) = self.begin_call(&mut st, p, worker, &mut batch);
         drop(st);
 
-        let (result, elapsed) = self.call_sink(p, &batch, deadline);
+        let items = lent
+            .as_deref()
+            .map_or(&batch.chunk.items[..], |l| l.items());
+        let (result, elapsed) = self.call_sink(p, &batch, items, deadline);
 
         let mut st = part.state.lock();
-        if st.end_call(call) {
-            self.settle_late(st, p, batch, result, elapsed);
+        let ended = st.end_call(call);
+        if let Some(lent) = lent {
+            // The books let go of their share in `end_call`: no copy here.
+            batch.chunk.items = lent.into_items();
+        }
+        if ended != Ended::Settle {
+            self.settle_late(st, p, (batch, ended), result, elapsed);
             return;
         }
         // Past flush_timeout but kept (no thread to replace it, or a manual
@@ -105,16 +113,18 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         drop(failed_items);
     }
 
-    /// Calls the sink with `batch` (no lock held), between the observer's
-    /// start and end events. A panicking sink is a failed call.
+    /// Calls the sink with `items`, those of `batch` (no lock held), between
+    /// the observer's start and end events. A panicking sink is a failed
+    /// call.
     fn call_sink(
         &self,
         p: u32,
         batch: &Batch<T>,
+        items: &[T],
         deadline: Instant,
     ) -> (Result<(), SinkError>, Duration) {
         let cfg = &self.config;
-        let n = batch.len();
+        let n = items.len();
         self.observe(|obs| {
             obs.on_flush_start(&FlushStart {
                 buffer: &self.name,
@@ -134,15 +144,13 @@ impl<T: Weigh + Send + 'static> Shared<T> {
             flush_meta: cfg.flush_meta.as_deref(),
             batch_bytes: batch.chunk.bytes,
         };
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            self.sink.flush(&batch.chunk.items, &ctx)
-        }))
-        .unwrap_or_else(|payload| {
-            Err(SinkError::msg(format!(
-                "sink panicked: {}",
-                panic_message(payload.as_ref())
-            )))
-        });
+        let result = catch_unwind(AssertUnwindSafe(|| self.sink.flush(items, &ctx)))
+            .unwrap_or_else(|payload| {
+                Err(SinkError::msg(format!(
+                    "sink panicked: {}",
+                    panic_message(payload.as_ref())
+                )))
+            });
         let elapsed = started.elapsed();
         self.observe(|obs| {
             let msg = result.as_ref().err().map(ToString::to_string);

@@ -197,7 +197,9 @@ impl<T: Weigh + Send + 'static> Buffer<T> {
     /// for). Idempotent: later calls return the first report.
     ///
     /// Returns within `timeout` even when sink calls are stuck: the report
-    /// counts them (`running_calls`; their items are `undelivered`).
+    /// counts them (`running_calls`; their items are `undelivered`, unless
+    /// a copy of an abandoned call's batch was settled: see
+    /// [`retry_abandoned_batches`](crate::BufferBuilder::retry_abandoned_batches)).
     /// Called from inside this buffer's own sink, it begins the close but
     /// returns at once (it would wait for itself), with `timed_out` set;
     /// that report is not kept, so a later close from outside still waits.

@@ -27,7 +27,7 @@ use crate::sync::rc::{Arc, Weak};
 use crate::sync::{Condvar, Mutex};
 use crate::weigh::Weigh;
 
-use super::partition::{Limits, Note, Notes, PartSpool, PartState};
+use super::partition::{LendFn, Limits, Note, Notes, PartSpool, PartState};
 
 /// One partition: its state and the condvar its waiters sleep on.
 pub(crate) struct Partition<T> {
@@ -96,6 +96,9 @@ pub(crate) struct Shared<T> {
     pub(super) wants_inserts: bool,
     /// Present with `overflow: spill`: how items become spool records.
     pub(super) codec: Option<SpillCodec<T>>,
+    /// Present with `retry_abandoned_batches`: how a sink call lends its
+    /// items to the books, so an abandoned call's batch can be copied.
+    pub(super) lend: Option<LendFn<T>>,
     pub(super) engine: Engine,
     /// The engine is this buffer's own: stopped when it closes.
     pub(super) private_engine: bool,
@@ -174,6 +177,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         sink: Box<dyn Sink<T>>,
         observer: Option<Arc<dyn Observer>>,
         spill: Option<(SpillCodec<T>, Vec<PartSpool>)>,
+        lend: Option<LendFn<T>>,
         engine: Engine,
         private_engine: bool,
     ) -> Arc<Self> {
@@ -208,6 +212,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
             sink,
             observer,
             codec,
+            lend,
             engine,
             private_engine,
             closed: AtomicBool::new(false),

@@ -102,7 +102,12 @@ pub struct BufferConfig {
     /// partition flushes on. The call keeps its batch; when it returns, its
     /// result is only counted (`Observer::on_abandoned_return`) and the batch
     /// is retried, spilled or dropped as usual, so it may be delivered twice
-    /// (at least once). The sink sees the deadline as
+    /// (at least once). With
+    /// [`retry_abandoned_batches`](crate::BufferBuilder::retry_abandoned_batches)
+    /// (for `T: Clone + Sync`; always on in the C ABI) a copy of the batch is
+    /// retried, spilled or dropped at once instead, and the batch the call
+    /// returns with is discarded: still at least once, since a call that
+    /// returns `Ok` late delivered it too. The sink sees the deadline as
     /// [`FlushContext::deadline`](crate::FlushContext::deadline). On a manual
     /// engine a call past it is only counted. Default 30 s; above 0.
     pub flush_timeout: Duration,

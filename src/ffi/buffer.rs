@@ -97,10 +97,12 @@ impl spw_buffer {
             .with_meta(config.flush_meta.as_deref());
         let events = Arc::new(EventSlot::new());
         // The codec is used only when `overflow` is `spill`; byte items
-        // always have one, so C gets the spool whenever it asks.
+        // always have one, so C gets the spool whenever it asks. Byte items
+        // can be copied, so an abandoned callback's batch goes on at once.
         let mut builder = Buffer::builder(config)
             .sink(sink)
             .spill(SpillCodec::of())
+            .retry_abandoned_batches()
             .observer(Arc::new(Bridge(Arc::clone(&events))));
         if let Some(engine) = engine {
             builder = builder.engine(engine);
@@ -464,7 +466,10 @@ pub unsafe extern "C" fn spw_buffer_stats(
 ///
 /// Returns within `timeout_ms` even when a callback never returns. A
 /// callback still running then (abandoned past `flush_timeout` or not) is
-/// left to finish on its own, and `spw_buffer_free` waits for it.
+/// left to finish on its own, and `spw_buffer_free` waits for it. The items
+/// of an abandoned call whose copy was delivered or spooled are not
+/// undelivered, but the running call still makes the result
+/// `SPW_ERR_TIMEOUT`.
 /// Idempotent: a later call returns at once, with the first call's status.
 /// `spw_buffer_len` and `spw_buffer_stats` still work afterwards.
 ///

@@ -109,9 +109,12 @@ pub(crate) fn c_text(text: &str) -> CString {
 /// failed, a replacement flusher thread starts (at most `workers` abandoned
 /// calls per engine are replaced; past that the partition waits for the
 /// call), and the partition flushes on, so an abandoned call is the one
-/// exception to "one call per partition at a time". Its batch stays with it;
-/// when it returns, whatever it returns, the batch is retried or spilled as
-/// configured, so a batch may arrive twice (at least once).
+/// exception to "one call per partition at a time". At that moment the
+/// library copies its batch and retries, spills or gives up the copy as
+/// configured, without waiting for the call; the abandoned call's own
+/// `items` stay valid until it returns. When it returns, its result is
+/// ignored and its batch discarded. So a batch may arrive twice (at least
+/// once): in the abandoned call and in the retry.
 ///
 /// The callback must return normally: no C++ exception and no `longjmp` may
 /// leave it (that is undefined behaviour). It may insert into its own buffer;

@@ -1,21 +1,37 @@
 //! The sink calls a partition has running, and the books of those given up
-//! at `flush_timeout`: an abandoned call keeps its batch (the sink still
-//! borrows the items) until it returns; then, whatever it returned, the
-//! batch goes again under the usual policy, ahead of anything newer.
+//! at `flush_timeout`. By default an abandoned call keeps its batch (the
+//! sink still borrows the items) until it returns; then, whatever it
+//! returned, the batch goes again under the usual policy, ahead of anything
+//! newer. With `retry_abandoned_batches` the call lends its items to the
+//! books too (`lent.rs`): at abandonment a copy goes on at once, and the
+//! original is discarded when the call returns.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use crate::engine::WorkerId;
 use crate::sink::FlushReason;
 use crate::sync::thread::{current, ThreadId};
 
+use super::lent::{Ended, Lent};
 use super::mark::Outcome;
 use super::pending::Batch;
 use super::PartState;
 
+/// What the watchdog needs of a call past its deadline, and tells the
+/// observer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Overdue {
+    pub(crate) id: u64,
+    pub(crate) worker: Option<WorkerId>,
+    pub(crate) started: Instant,
+    pub(crate) reason: FlushReason,
+    pub(crate) attempt: u32,
+    pub(crate) items: usize,
+}
+
 /// One sink call in progress.
-#[derive(Debug, Clone)]
-pub(crate) struct Call {
+pub(crate) struct Call<T> {
     /// Unique within the partition; the watchdog's timer generation.
     pub(crate) id: u64,
     /// The flusher thread it runs on (`None` on a manual engine).
@@ -34,16 +50,23 @@ pub(crate) struct Call {
     pub(crate) reason: FlushReason,
     pub(crate) attempt: u32,
     pub(crate) items: usize,
+    /// With `retry_abandoned_batches`: the items it reads, until the
+    /// watchdog copies them.
+    lent: Option<Lent<T>>,
+    /// A copy of its batch went on at abandonment.
+    copied: bool,
 }
 
 impl<T> PartState<T> {
-    /// Records a sink call about to start for `batch`, due by `deadline`.
-    /// Returns its id.
+    /// Records a sink call about to start for `batch`, due by `deadline`,
+    /// with the items it lends the books (`lent`, whose shell is `batch`
+    /// without its items). Returns its id.
     pub(crate) fn begin_call(
         &mut self,
         worker: Option<WorkerId>,
         batch: &Batch<T>,
         deadline: Instant,
+        lent: Option<Lent<T>>,
     ) -> u64 {
         self.next_call += 1;
         let id = self.next_call;
@@ -57,25 +80,40 @@ impl<T> PartState<T> {
             deadline,
             reason: batch.reason,
             attempt: batch.attempt,
-            items: batch.len(),
+            items: lent.as_ref().map_or(batch.len(), |l| l.items.items().len()),
+            lent,
+            copied: false,
         });
         id
     }
 
-    /// Call `id` returned. Returns whether it had been abandoned.
-    pub(crate) fn end_call(&mut self, id: u64) -> bool {
+    /// Call `id` returned: how its batch is settled. The books' share of
+    /// its items is released here, so the flusher gets them back whole.
+    pub(crate) fn end_call(&mut self, id: u64) -> Ended {
         match self.calls.iter().position(|c| c.id == id) {
-            Some(i) => self.calls.swap_remove(i).abandoned,
-            None => false,
+            Some(i) => match self.calls.swap_remove(i) {
+                c if c.copied => Ended::Copied,
+                c if c.abandoned => Ended::Late,
+                _ => Ended::Settle,
+            },
+            None => Ended::Settle,
         }
     }
 
     /// A call past its deadline at `now`, still running, neither abandoned
     /// nor already kept past the bound.
-    pub(crate) fn overdue_call(&self, now: Instant) -> Option<&Call> {
+    pub(crate) fn overdue_call(&self, now: Instant) -> Option<Overdue> {
         self.calls
             .iter()
             .find(|c| !c.abandoned && !c.kept && c.deadline <= now)
+            .map(|c| Overdue {
+                id: c.id,
+                worker: c.worker,
+                started: c.started,
+                reason: c.reason,
+                attempt: c.attempt,
+                items: c.items,
+            })
     }
 
     /// Call `id` is past its deadline, but the engine may not abandon more
@@ -105,14 +143,24 @@ impl<T> PartState<T> {
 
     /// Gives up call `id` at its time limit: a failed attempt (so the sink
     /// counts as failing, and `overflow: spill` spills rather than waits),
-    /// timed out, and one more abandoned call running.
-    pub(crate) fn abandon_call(&mut self, id: u64) {
-        if let Some(c) = self.calls.iter_mut().find(|c| c.id == id) {
-            c.abandoned = true;
-            self.count_failure();
-            self.counts.flush_timeouts += 1;
-            self.counts.abandoned += 1;
-        }
+    /// timed out, and one more abandoned call running. A call that lent its
+    /// items returns a copy of its batch, which takes over the batch's place
+    /// in the books (in flight, its sequence numbers): the caller settles it
+    /// as a failed attempt. Should `T::clone` panic, there is no copy and
+    /// the batch stays with the call, as without the option.
+    pub(crate) fn abandon_call(&mut self, id: u64) -> Option<Batch<T>> {
+        let c = self.calls.iter_mut().find(|c| c.id == id)?;
+        c.abandoned = true;
+        let copy = c.lent.take().and_then(|Lent { items, mut shell }| {
+            let copy = catch_unwind(AssertUnwindSafe(|| items.copy())).ok()?;
+            shell.chunk.items = copy;
+            Some(shell)
+        });
+        c.copied = copy.is_some();
+        self.count_failure();
+        self.counts.flush_timeouts += 1;
+        self.counts.abandoned += 1;
+        copy
     }
 
     /// Whether the calling thread is inside one of this partition's sink

@@ -17,6 +17,7 @@
 
 mod books;
 mod calls;
+mod lent;
 mod mark;
 mod notes;
 mod pending;
@@ -37,6 +38,7 @@ use super::jitter::Jitter;
 use self::mark::{Marks, Outcome};
 use self::pending::Pending;
 
+pub(crate) use self::lent::{lend, Ended, LendFn, Lent, LentItems};
 pub(crate) use self::mark::Mark;
 pub(crate) use self::notes::{Note, Notes};
 pub(crate) use self::pending::{Batch, Limits};
@@ -95,7 +97,7 @@ pub(crate) struct PartState<T> {
     /// Batches of abandoned calls that returned, oldest first (`calls.rs`).
     late: Vec<Batch<T>>,
     /// The sink calls running now.
-    calls: Vec<calls::Call>,
+    calls: Vec<calls::Call<T>>,
     next_call: u64,
     rings: rings::Rings<T>,
     marks: Marks,

@@ -92,6 +92,25 @@ impl<T> Batch<T> {
     pub(crate) fn len(&self) -> usize {
         self.chunk.items.len()
     }
+
+    /// This batch with no items (no allocation): what a copy of it is
+    /// filled into.
+    pub(crate) fn shell(&self) -> Batch<T> {
+        let c = &self.chunk;
+        Batch {
+            chunk: Chunk {
+                items: Vec::new(),
+                bytes: c.bytes,
+                first_seq: c.first_seq,
+                sealed: c.sealed,
+                limit: c.limit,
+            },
+            reason: self.reason,
+            attempt: self.attempt,
+            from_spool: self.from_spool,
+            held: self.held,
+        }
+    }
 }
 
 /// How many emptied batch vectors a partition keeps for reuse.
