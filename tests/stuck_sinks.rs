@@ -777,3 +777,87 @@ fn a_batch_that_cannot_be_copied_stays_with_its_call_and_goes_again_when_it_retu
         Err(std::sync::mpsc::TryRecvError::Empty)
     );
 }
+
+#[test]
+fn close_spools_the_copy_of_an_abandoned_batch_that_no_flusher_was_free_to_take() {
+    // One worker. `copies` is stuck and abandoned; its replacement thread
+    // takes the flush `blocker` queued meanwhile and is stuck there too, so
+    // the copy of `copies`' batch waits with no flusher to take it. Close
+    // must spool it, as it spools a batch waiting for its retry.
+    let engine = Engine::new(1).unwrap();
+    let (sink, latch, entered, got) = stuck_on_first_call(None);
+    let (obs, seen) = copy_events();
+    let cfg = pairs("late-at-close")
+        .max_retries(3)
+        .overflow(spillway::config::Overflow::Spill)
+        .spool_dir("not-touched-the-spool-is-in-memory");
+    let copies = Buffer::builder(cfg)
+        .sink(sink)
+        .observer(obs)
+        .engine(&engine)
+        .spill(spillway::SpillCodec::of())
+        .spool_storage(|_| spillway::spool::MemStorage::new())
+        .retry_abandoned_batches()
+        .build()
+        .unwrap();
+    let blocked = Arc::new(Latch::default());
+    let (blocker_tx, blocker_entered) = channel::<Vec<u32>>();
+    let (b, blocker_tx) = (blocked.clone(), Mutex::new(blocker_tx));
+    let blocker = Buffer::builder(BufferConfig::new().name("blocker").max_size(1))
+        .sink(move |batch: &[u32], _: &FlushContext<'_>| {
+            let _ = blocker_tx.lock().unwrap().send(batch.to_vec());
+            b.wait();
+            Ok::<(), SinkError>(())
+        })
+        .engine(&engine)
+        .build()
+        .unwrap();
+
+    copies.insert(1).unwrap();
+    copies.insert(2).unwrap();
+    assert_eq!(entered.recv_timeout(WAIT), Ok((0, "size", vec![1, 2])));
+    // Queued while the only worker is stuck: ahead of the copy's flush.
+    blocker.insert(7).unwrap();
+    assert_eq!(
+        seen.recv_timeout(WAIT),
+        Ok(Copied::Timeout {
+            attempt: 0,
+            items: 2
+        })
+    );
+    assert_eq!(blocker_entered.recv_timeout(WAIT), Ok(vec![7]));
+
+    let report = copies.close(Duration::from_millis(100));
+    assert_eq!(
+        (report.spooled, report.not_durable, report.running_calls),
+        (2, 0, 1),
+        "{report:?}"
+    );
+    assert_eq!(
+        seen.recv_timeout(WAIT),
+        Ok(Copied::Spill {
+            items: 2,
+            reason: SpillReason::Close
+        })
+    );
+    assert!(report.counts.is_conserved(), "{:?}", report.counts);
+    assert_eq!(
+        entered.try_recv(),
+        Err(std::sync::mpsc::TryRecvError::Empty),
+        "the copy went to the spool, not to the sink"
+    );
+
+    latch.release();
+    blocked.release();
+    // The stuck call reads its own items to the end; its result is only
+    // counted.
+    assert_eq!(
+        seen.recv_timeout(WAIT),
+        Ok(Copied::Late {
+            attempt: 0,
+            items: 2
+        })
+    );
+    assert_eq!(*got.lock().unwrap(), vec![1, 2]);
+    assert!(!blocker.close(WAIT).timed_out);
+}

@@ -291,8 +291,9 @@ impl<T> PartState<T> {
     }
 
     /// At the end of close: whatever is still in memory and not with the
-    /// sink (a batch waiting for its retry, pending items) goes to the
-    /// spool, which is then synced and closed. Returns how many items the
+    /// sink (a batch waiting for its retry, batches requeued after an
+    /// abandoned call, pending items) goes to the spool, oldest first, which
+    /// is then synced and closed. Returns how many items the
     /// spool refused (counted dropped) and how many of its records are not
     /// known to be durable (its final flush failed).
     pub(crate) fn settle_spool(&mut self, codec: &SpillCodec<T>) -> Settled {
@@ -303,22 +304,35 @@ impl<T> PartState<T> {
         // next run (at least once); a last try to remove them.
         self.retry_remove();
         let mut lost = 0u64;
+        // Requeued copies of abandoned calls wait only until a flusher takes
+        // them: at close that means every flusher was stuck. Those read from
+        // the spool stay there, their records still on disk.
+        let (mut waiting, from_spool): (Vec<_>, Vec<_>) = std::mem::take(&mut self.late)
+            .into_iter()
+            .partition(|b| !b.from_spool);
+        self.late = from_spool;
         if let Some(batch) = self.retry.take() {
             self.retry_due = false;
             self.flow.running = false;
-            self.in_flight_bytes = self.in_flight_bytes.saturating_sub(batch.chunk.bytes);
-            if let Some(sp) = self.spool.as_mut() {
-                if batch.from_spool {
-                    // Its records never left the spool.
+            if batch.from_spool {
+                // Its records never left the spool.
+                self.in_flight_bytes = self.in_flight_bytes.saturating_sub(batch.chunk.bytes);
+                if let Some(sp) = self.spool.as_mut() {
                     sp.reading = 0;
-                    self.in_flight -= batch.held;
-                } else {
-                    let n = batch.len();
-                    let pushed = sp.push_all(&batch.chunk.items, batch.chunk.first_seq, codec);
-                    self.in_flight -= n;
-                    lost += (n - self.book_push(pushed, SpillReason::Close)) as u64;
                 }
+                self.in_flight -= batch.held;
+            } else {
+                waiting.push(batch);
             }
+        }
+        waiting.sort_by_key(|b| b.chunk.first_seq);
+        for batch in waiting {
+            let Some(sp) = self.spool.as_mut() else { break };
+            let n = batch.len();
+            self.in_flight_bytes = self.in_flight_bytes.saturating_sub(batch.chunk.bytes);
+            let pushed = sp.push_all(&batch.chunk.items, batch.chunk.first_seq, codec);
+            self.in_flight -= n;
+            lost += (n - self.book_push(pushed, SpillReason::Close)) as u64;
         }
         for chunk in self.pending.take_all() {
             let Some(sp) = self.spool.as_mut() else { break };
