@@ -41,6 +41,8 @@
 //! cargo bench --bench buffer
 //! ```
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
@@ -599,6 +601,7 @@ fn lateness() {
 }
 
 fn main() {
+    common::print_machine("buffer");
     let part = std::env::var("SPILLWAY_BENCH_PART").unwrap_or_default();
     if part.is_empty() || part == "throughput" {
         throughput();

@@ -19,6 +19,8 @@
 //! cargo bench --bench ffi
 //! ```
 
+mod common;
+
 use core::ffi::{c_int, c_void};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -210,6 +212,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
+    common::print_machine("ffi");
     let items = env_or("SPILLWAY_BENCH_ITEMS", 2_000_000).max(1);
     let runs = env_or("SPILLWAY_BENCH_RUNS", 7).max(1) as usize;
     println!(
