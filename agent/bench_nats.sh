@@ -18,6 +18,9 @@
 #      the agent, so 3 vs 1 is what exactly-once costs the server, and 2 vs 3
 #      what the agent costs beyond it (shown for information; the goal is
 #      2 vs 1);
+#   4. the same bare publisher with the same header value under a name the
+#      server does not read (Spw-Pos): 4 vs 1 is what the header's bytes
+#      cost, so 3 vs 4 is the deduplication alone (for information);
 # all under /usr/bin/time -v, into streams of their own, and checks that the
 # agent's stream ends at sequence LINES. Prints the load average, each
 # round, then the median throughputs, the ratios, and the largest peak
@@ -74,7 +77,7 @@ stop_server() {
 trap stop_server EXIT
 
 # One round: a fresh server and store, the bare client, then the agent.
-# Appends "bare_s agent_s agent_rss_kib bare_rss_kib ids_s" to $DIR/rounds.
+# Appends "bare_s agent_s agent_rss_kib bare_rss_kib ids_s hdr_s" to $DIR/rounds.
 round() {
   stop_server
   rm -rf "$DIR/store" "$DIR/state"
@@ -108,8 +111,12 @@ round() {
   "$BARE" "$INPUT" "$url" bench.ids "$BATCH" IDS ids > /dev/null
   t1=$(now)
   ids_s=$(secs "$t0" "$t1")
-  echo "$bare_s $agent_s $(rss_kib "$DIR/time-agent.txt") $(rss_kib "$DIR/time-bare.txt") $ids_s" >> "$DIR/rounds"
-  echo "round: bare ${bare_s}s, agent ${agent_s}s, bare with ids ${ids_s}s; agent / bare $(awk -v a="$bare_s" -v b="$agent_s" 'BEGIN { printf "%.2f", a / b }')"
+  t0=$(now)
+  "$BARE" "$INPUT" "$url" bench.hdr "$BATCH" HDR hdr > /dev/null
+  t1=$(now)
+  hdr_s=$(secs "$t0" "$t1")
+  echo "$bare_s $agent_s $(rss_kib "$DIR/time-agent.txt") $(rss_kib "$DIR/time-bare.txt") $ids_s $hdr_s" >> "$DIR/rounds"
+  echo "round: bare ${bare_s}s, agent ${agent_s}s, bare with ids ${ids_s}s, with a plain header ${hdr_s}s; agent / bare $(awk -v a="$bare_s" -v b="$agent_s" 'BEGIN { printf "%.2f", a / b }')"
 }
 
 # Only an idle machine gives a figure: wait (up to 300 s) for the 1-minute
@@ -141,13 +148,15 @@ agent_s=$(cut -d' ' -f2 "$DIR/rounds" | median)
 agent_rss=$(cut -d' ' -f3 "$DIR/rounds" | sort -g | tail -n 1)
 bare_rss=$(cut -d' ' -f4 "$DIR/rounds" | sort -g | tail -n 1)
 ids_s=$(cut -d' ' -f5 "$DIR/rounds" | median)
+hdr_s=$(cut -d' ' -f6 "$DIR/rounds" | median)
 echo
 echo "input: $INPUT, $(awk -v b="$bytes" 'BEGIN { printf "%.1f MiB", b / 1048576 }'), $LINES lines; batches of $BATCH; median of $ROUNDS rounds"
 echo "bare async-nats:  ${bare_s}s  $(rate "$bare_s")  peak memory $(awk -v k="$bare_rss" 'BEGIN { printf "%.1f MiB", k / 1024 }')"
 echo "spillway ship:    ${agent_s}s  $(rate "$agent_s")  peak memory $(awk -v k="$agent_rss" 'BEGIN { printf "%.1f MiB", k / 1024 }')"
 echo "bare with ids:    ${ids_s}s  $(rate "$ids_s")"
+echo "bare, plain hdr:  ${hdr_s}s  $(rate "$hdr_s")"
 echo "ratio (agent / bare): $(awk -v a="$bare_s" -v b="$agent_s" 'BEGIN { printf "%.2f", a / b }')  (goal >= 0.80)"
-echo "for information: bare with ids / bare $(awk -v a="$bare_s" -v b="$ids_s" 'BEGIN { printf "%.2f", a / b }') (the server's deduplication), agent / bare with ids $(awk -v a="$ids_s" -v b="$agent_s" 'BEGIN { printf "%.2f", a / b }') (the agent's own cost)"
+echo "for information: bare with ids / bare $(awk -v a="$bare_s" -v b="$ids_s" 'BEGIN { printf "%.2f", a / b }') (the server's deduplication), agent / bare with ids $(awk -v a="$ids_s" -v b="$agent_s" 'BEGIN { printf "%.2f", a / b }') (the agent's own cost), bare with the same value in a header the server does not read / bare $(awk -v a="$bare_s" -v b="$hdr_s" 'BEGIN { printf "%.2f", a / b }') (the header's bytes alone)"
 echo "agent peak memory (largest of the rounds): $(awk -v k="$agent_rss" 'BEGIN { printf "%.1f MiB", k / 1024 }')  (goal < 32 MiB)"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 minutes) at the end"
 if [ -n "$FORCED" ]; then echo "$FORCED"; fi
