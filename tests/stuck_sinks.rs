@@ -501,6 +501,14 @@ fn pairs(name: &str) -> BufferConfig {
         .flush_timeout(Duration::from_millis(50))
 }
 
+/// Inserts 1 and 2, a whole batch, and waits until the sink's first call
+/// has them (and is stuck in them).
+fn first_pair_is_stuck(buf: &Buffer<u32>, entered: &Receiver<Entry>) {
+    buf.insert(1).unwrap();
+    buf.insert(2).unwrap();
+    assert_eq!(entered.recv_timeout(WAIT), Ok((0, "size", vec![1, 2])));
+}
+
 #[test]
 fn an_abandoned_batch_is_retried_from_a_copy_while_the_call_is_still_stuck() {
     let (sink, latch, entered, got) = stuck_on_first_call(None);
@@ -512,9 +520,7 @@ fn an_abandoned_batch_is_retried_from_a_copy_while_the_call_is_still_stuck() {
         .build()
         .unwrap();
 
-    buf.insert(1).unwrap();
-    buf.insert(2).unwrap();
-    assert_eq!(entered.recv_timeout(WAIT), Ok((0, "size", vec![1, 2])));
+    first_pair_is_stuck(&buf, &entered);
     assert_eq!(
         seen.recv_timeout(WAIT),
         Ok(Copied::Timeout {
@@ -595,9 +601,7 @@ fn an_abandoned_batch_whose_copy_fails_is_spilled_and_replayed() {
         .build()
         .unwrap();
 
-    buf.insert(1).unwrap();
-    buf.insert(2).unwrap();
-    assert_eq!(entered.recv_timeout(WAIT), Ok((0, "size", vec![1, 2])));
+    first_pair_is_stuck(&buf, &entered);
     assert_eq!(entered.recv_timeout(WAIT), Ok((1, "size", vec![1, 2])));
     // The watchdog tells of the timeout after it let the partition go, so
     // the failed copy's spill may be told first.
@@ -658,9 +662,7 @@ fn an_abandoned_batch_out_of_attempts_is_dropped_at_once_and_counted_once() {
         .retry_abandoned_batches()
         .build()
         .unwrap();
-    buf.insert(1).unwrap();
-    buf.insert(2).unwrap();
-    assert_eq!(entered.recv_timeout(WAIT), Ok((0, "size", vec![1, 2])));
+    first_pair_is_stuck(&buf, &entered);
     let timeout = Copied::Timeout {
         attempt: 0,
         items: 2,
@@ -813,9 +815,7 @@ fn close_spools_the_copy_of_an_abandoned_batch_that_no_flusher_was_free_to_take(
         .build()
         .unwrap();
 
-    copies.insert(1).unwrap();
-    copies.insert(2).unwrap();
-    assert_eq!(entered.recv_timeout(WAIT), Ok((0, "size", vec![1, 2])));
+    first_pair_is_stuck(&copies, &entered);
     // Queued while the only worker is stuck: ahead of the copy's flush.
     blocker.insert(7).unwrap();
     assert_eq!(
