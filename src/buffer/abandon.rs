@@ -100,7 +100,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
             let room = self.room(&st);
             self.drain(&mut st, room);
             if st.has_ready() {
-                self.schedule(p);
+                self.schedule(&st, p);
             } else {
                 st.flow_mut().running = false;
             }

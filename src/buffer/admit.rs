@@ -273,7 +273,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         let mut st = self.parts[p as usize].state.lock();
         if !st.flow().running && st.has_rings() {
             st.flow_mut().running = true;
-            self.schedule(p);
+            self.schedule(&st, p);
         }
     }
 

@@ -103,7 +103,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         let room = self.room(&st);
         self.drain(&mut st, room);
         if st.has_ready() {
-            self.schedule(p); // `running` stays set: the queue owns it
+            self.schedule(&st, p); // `running` stays set: the queue owns it
         } else {
             st.flow_mut().running = false;
         }

@@ -230,10 +230,13 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         shared
     }
 
-    /// Queues a flush of partition `p` on the engine.
-    pub(super) fn schedule(&self, p: u32) {
+    /// Queues a flush of partition `p` (whose state is `st`) on the engine.
+    /// A partition fed by producer handles asks its flusher to poll for the
+    /// next run before sleeping: a handle's ring holds two batches, so a
+    /// drain that comes late stalls the handle.
+    pub(super) fn schedule(&self, st: &PartState<T>, p: u32) {
         if let Some(me) = self.me.upgrade() {
-            self.engine.schedule(me, p);
+            self.engine.schedule(me, p, st.has_rings());
         }
     }
 
@@ -274,7 +277,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
     pub(super) fn kick(&self, st: &mut PartState<T>, p: u32) -> bool {
         if st.has_ready() && !st.flow().running {
             st.flow_mut().running = true;
-            self.schedule(p);
+            self.schedule(st, p);
             return true;
         }
         false

@@ -57,7 +57,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
         let mut st = self.parts[p as usize].state.lock();
         if st.retry_due(gen) {
             // `running` is still set by the failed flush: we own the partition.
-            self.schedule(p);
+            self.schedule(&st, p);
         }
     }
 }

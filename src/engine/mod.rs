@@ -250,9 +250,12 @@ impl Engine {
         self.inner().is_manual()
     }
 
-    /// Queues a run of `task` for `partition` on the pool.
-    pub(crate) fn schedule(&self, task: Arc<dyn Task>, partition: u32) {
-        self.inner().pool.schedule(task, partition);
+    /// Queues a run of `task` for `partition` on the pool. `poll_after`:
+    /// another run is likely within microseconds, and coming late would
+    /// stall someone (a producer whose small ring fills), so the worker
+    /// polls for it before sleeping; otherwise it sleeps at once.
+    pub(crate) fn schedule(&self, task: Arc<dyn Task>, partition: u32, poll_after: bool) {
+        self.inner().pool.schedule(task, partition, poll_after);
     }
 
     /// Replaces flusher thread `worker`, stuck in a run its task gave up on:
