@@ -355,26 +355,18 @@ mod tests {
         pool.adopt(0, worker);
         let (tx, ran) = mpsc::channel();
         let task: Arc<dyn Task> = Arc::new(Signal(Mutex::new(tx)));
-        let ran_once = || ran.recv_timeout(Duration::from_secs(30)).expect("the run");
+        // Queues one run, waits for it and for the worker to sleep again;
+        // returns the polls so far.
+        let run = |poll_after| {
+            pool.schedule(Arc::clone(&task), 0, poll_after);
+            ran.recv_timeout(Duration::from_secs(30)).expect("the run");
+            polls_once_asleep(&pool)
+        };
 
         assert_eq!(polls_once_asleep(&pool), 0, "nothing ran yet");
-        pool.schedule(Arc::clone(&task), 0, false);
-        ran_once();
-        assert_eq!(
-            polls_once_asleep(&pool),
-            0,
-            "a plain run: straight to sleep"
-        );
-        pool.schedule(Arc::clone(&task), 0, true);
-        ran_once();
-        assert_eq!(polls_once_asleep(&pool), 1, "polled once, then slept");
-        pool.schedule(Arc::clone(&task), 0, false);
-        ran_once();
-        assert_eq!(
-            polls_once_asleep(&pool),
-            1,
-            "the next plain run polls no more"
-        );
+        assert_eq!(run(false), 0, "a plain run: straight to sleep");
+        assert_eq!(run(true), 1, "polled once, then slept");
+        assert_eq!(run(false), 1, "the next plain run polls no more");
 
         pool.shutdown(Instant::now() + Duration::from_secs(30));
         assert_eq!(pool.live(), 0);
