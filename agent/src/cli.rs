@@ -278,6 +278,13 @@ pub struct ShipArgs {
     /// Replicas of the stream that --nats-stream creates (1-5) [default: 1].
     #[arg(long, value_name = "N", help_heading = NATS_HEADING, requires = "nats_stream")]
     pub nats_replicas: Option<String>,
+    /// How each record is kept from landing twice: sequence (the default:
+    /// the agent must be the only publisher on SUBJECT; exactly once
+    /// across any restart delay) or msg-id (Nats-Msg-Id on every message;
+    /// exactly once for a restart within the stream's duplicate window,
+    /// SUBJECT may be shared). See OUTPUTS below.
+    #[arg(long, value_name = "sequence|msg-id", help_heading = NATS_HEADING)]
+    pub nats_dedup: Option<String>,
     /// Flags of the HTTP output.
     #[cfg(feature = "http")]
     #[command(flatten)]

@@ -18,6 +18,9 @@
 //!   record_number: 17               # stream sequence of the last acknowledged
 //!                                   # message (0: none yet)
 //!   agent: 81985529216486895        # the Nats-Msg-Id prefix, made once
+//!   segment: 0                      # sequence mode: the first message of
+//!                                   # the segment that message 17 is inside,
+//!                                   # when not all of it landed (0: none)
 //! - name: stdin                     # standard input's delivered stream offset
 //! ```
 //!
@@ -50,6 +53,8 @@ const INODE: &str = "inode";
 const EPOCH: &str = "epoch";
 /// Field: a NATS output's agent id.
 const AGENT: &str = "agent";
+/// Field: a NATS output's unfinished segment (sequence mode).
+const SEGMENT: &str = "segment";
 
 /// Entries that reach the checkpoint file together, in one write, or not
 /// at all: a batch's output length with the input offsets it covers.
@@ -183,15 +188,24 @@ impl NatsNames {
         group.add_with(&self.entry, 0, vec![(AGENT, agent)]);
     }
 
-    /// Adds the stream sequence of the last acknowledged message to `group`
-    /// (the agent id stays as it is).
-    pub fn add_sequence(&self, group: &mut Group, sequence: u64) {
-        group.add(&self.entry, sequence);
+    /// Adds the stream sequence of the last acknowledged (or read back)
+    /// message to `group`, and the first message of the segment it is
+    /// inside when that segment did not land whole (the agent id stays as
+    /// it is).
+    pub fn add_sequence(&self, group: &mut Group, sequence: u64, segment: Option<u64>) {
+        group.add_with(&self.entry, sequence, vec![(SEGMENT, segment.unwrap_or(0))]);
     }
 
     /// The agent id that `state` (this output's entry) holds.
     pub fn agent(state: &EventLogState) -> Option<u64> {
         state.fields.get_u64(AGENT)
+    }
+
+    /// The last stream sequence and unfinished segment that `state` (this
+    /// output's entry) holds.
+    pub fn known(state: &EventLogState) -> (u64, Option<u64>) {
+        let segment = state.fields.get_u64(SEGMENT).filter(|&s| s > 0);
+        (state.record_number, segment)
     }
 }
 

@@ -7,13 +7,54 @@
 //! thread is inside [`NatsOutput::send`] (or opening the output). Nothing
 //! else in the agent sees tokio.
 //!
-//! **Exactly once.** Every message carries `Nats-Msg-Id`, made of this state
-//! directory's agent id, the record's input (its own file's device, inode
-//! and truncation epoch, or standard input, whose offsets count bytes of one
-//! stream that goes on across runs) and the record's byte offset. A batch sent again - a retry, or
-//! the next run after a kill - is dropped by the stream's duplicate window
-//! (2 minutes unless the stream says otherwise) for every message it
-//! already stored.
+//! **Exactly once, sequence mode** (`--nats-dedup sequence`, the
+//! default). Condition: the agent is the only publisher on its subject (a
+//! fleet gives each device a subject of its own, `logs.DEVICE`, and one
+//! stream takes `logs.>`). Ordinary messages carry no header (a header on
+//! every message costs the server 10-25% of its rate). Instead:
+//!
+//! - The checkpoint holds, in the same write as the input offsets a batch
+//!   moves, the stream sequence of the last message on the subject that the
+//!   agent accounts for (`known`).
+//! - A batch goes out as one segment (more only when its records make more
+//!   than [`manifest::MAX_RUNS`] runs). A segment's first message carries
+//!   `Nats-Expected-Last-Subject-Sequence: known` and a manifest
+//!   (`Spw-Batch`, see `nats_manifest`) that maps the segment's messages,
+//!   in order, to the input records they are. It is sent alone and its
+//!   acknowledgement awaited; the rest follows pipelined. The server stores
+//!   the first message only if the subject still ends at `known`: nothing
+//!   the checkpoint does not know of can lie between the checkpoint's last
+//!   message and the segment. A refused guard fails the batch.
+//! - Before the first batch, after a failed batch and on every new
+//!   connection, the agent reads back (`nats_readback`): every message on
+//!   the subject after `known`, mapped through the manifests to input
+//!   records, which are then delivered: the checkpoint takes their offsets
+//!   and the new last sequence in one write, and a batch that holds them
+//!   again publishes only the rest. A message there that no manifest maps
+//!   (another publisher) is an error naming the subject, never a guess.
+//!
+//! Why each record lands once, in order. A record is published again only
+//! in a batch sent after a read-back that did not find it, and a message
+//! that lands after a read-back makes the next guard fail (it is found by
+//! the next read-back) - except one of a connection that is already gone
+//! but whose data the server had not finished taking in; such a late
+//! message is mapped through its segment's manifest, whose first message
+//! the checkpoint keeps (`Known::segment`) while not all of it landed.
+//! Across `kill -9` the checkpoint and the stream agree by the same
+//! read-back at start; a server restart or a leader failover keeps what the
+//! stream acknowledged and at most a prefix of what it did not (below), and
+//! the read-back finds that prefix. No duplicate window is involved, so
+//! this holds whatever time passes before the restart.
+//!
+//! **Exactly once, msg-id mode** (`--nats-dedup msg-id`, for a subject
+//! shared by several publishers). Every message carries `Nats-Msg-Id`, made
+//! of this state directory's agent id, the record's input (its own file's
+//! device, inode and truncation epoch, or standard input, whose offsets
+//! count bytes of one stream that goes on across runs) and the record's
+//! byte offset. A batch sent again - a retry, or the next run after a kill
+//! - is dropped by the stream's duplicate window (2 minutes unless the
+//! stream says otherwise) for every message it already stored. Past the
+//! window, delivery is at least once.
 //!
 //! **Order.** A connection delivers a prefix of what was written to it. So
 //! that a batch never lands with a hole that a retry would fill later (out
@@ -32,7 +73,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
-use async_nats::header::NATS_MESSAGE_ID;
+use async_nats::header::{NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, NATS_MESSAGE_ID};
 use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
 use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::stream::{Config as StreamConfig, DiscardPolicy};
@@ -41,10 +82,13 @@ use async_nats::{ConnectErrorKind, ConnectOptions, Event, HeaderMap, ServerAddr,
 use bytes::Bytes;
 use tokio::runtime::Runtime;
 
-use super::nats_spec::{NatsOptions, NatsSpec};
+use super::nats_ids::MessageIds;
+use super::nats_manifest::{self as manifest, Manifest, PushError};
+use super::nats_readback::{self as readback, Known, Landed, ReadBackError};
+use super::nats_spec::{Dedup, NatsOptions, NatsSpec};
 use crate::entries::NatsNames;
 use crate::error::AgentError;
-use crate::record::{FileId, Span};
+use crate::record::Span;
 use crate::state::{Group, State};
 use crate::ui;
 
@@ -57,6 +101,8 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a batch's publishing looks whether the connection was lost
 /// meanwhile.
 const LOST_POLL: Duration = Duration::from_millis(100);
+/// How long the read-back at start-up may take.
+const START_READ_BACK: Duration = Duration::from_secs(60);
 
 /// A connection, on a runtime of its own: dropping it drops the client's
 /// tasks and whatever they still held to send. (Fields drop in order: the
@@ -80,9 +126,22 @@ pub struct NatsOutput {
     /// `Nats-Msg-Id` prefix of every record: the agent id.
     id_prefix: String,
     /// Stream sequence of the last acknowledged message of the batch just
-    /// sent.
+    /// sent (msg-id mode).
     last_sequence: Option<u64>,
     headers: HeaderMap,
+    /// Sequence mode: the last message on the subject the agent accounts
+    /// for (acknowledged, or read back).
+    known: Known,
+    /// Sequence mode: whether the subject may hold messages past `known`
+    /// (at start, after a failed batch, on a new connection): they are read
+    /// back before anything is published.
+    doubt: bool,
+    /// Sequence mode: records that landed without an acknowledgement and
+    /// were read back; a batch that holds them again does not publish them.
+    landed: Vec<Span>,
+    /// Sequence mode: what the start-up read-back found, for the sink's
+    /// first batch to record in the checkpoint.
+    pending: Option<Landed>,
 }
 
 impl std::fmt::Debug for NatsOutput {
@@ -112,10 +171,14 @@ impl NatsOutput {
     /// batches then fail (and are spooled) until a server answers, and the
     /// stream is looked up then.
     ///
+    /// In sequence mode, what landed on the subject after the checkpoint's
+    /// last sequence is read back here (see the module doc).
+    ///
     /// # Errors
     /// [`AgentError::Input`] (exit 2): an unknown host, refused credentials,
     /// an unreadable credentials or CA file, a TLS failure, no stream for
-    /// the subject, or a `--nats-stream` that does not take it.
+    /// the subject, a `--nats-stream` that does not take it, or (sequence
+    /// mode) a message on the subject that this agent did not send.
     pub fn open(spec: NatsSpec, state: &State) -> Result<Self, AgentError> {
         let opts = spec.options.clone();
         for (host, port) in &spec.servers {
@@ -153,6 +216,7 @@ impl NatsOutput {
         for (k, v) in &opts.headers {
             headers.insert(k.as_str(), v.as_str());
         }
+        let (sequence, segment) = state.nats_known(&names);
         let mut out = Self {
             id_prefix: format!("{agent:016x}"),
             spec,
@@ -162,6 +226,10 @@ impl NatsOutput {
             stream: None,
             last_sequence: None,
             headers,
+            known: Known { sequence, segment },
+            doubt: true,
+            landed: Vec::new(),
+            pending: None,
         };
         match out.connect() {
             Ok(()) => {}
@@ -174,20 +242,117 @@ impl NatsOutput {
             }
         }
         out.find_stream().map_err(AgentError::input)?;
+        if out.opts.dedup == Dedup::Sequence {
+            match out.read_back_now(Instant::now() + START_READ_BACK) {
+                Ok(landed) => out.pending = landed,
+                Err(ReadBackError::Foreign(m)) => return Err(AgentError::input(m)),
+                Err(ReadBackError::Failed(m)) => {
+                    // Tried again before the first batch is published.
+                    ui::note(m);
+                    out.conn = None;
+                }
+            }
+        }
         Ok(out)
     }
 
-    /// Adds the stream sequence of the batch just delivered to `group`, the
-    /// checkpoint write that also holds the offsets the batch covers.
+    /// Adds the stream sequence of the batch just delivered (or of the
+    /// messages just read back) to `group`, the checkpoint write that also
+    /// holds the offsets they cover.
     pub fn add_to(&self, group: &mut Group) {
-        if let Some(seq) = self.last_sequence {
-            self.names.add_sequence(group, seq);
+        match self.opts.dedup {
+            Dedup::Sequence => {
+                self.names
+                    .add_sequence(group, self.known.sequence, self.known.segment);
+            }
+            Dedup::MsgId => {
+                if let Some(seq) = self.last_sequence {
+                    self.names.add_sequence(group, seq, None);
+                }
+            }
         }
+    }
+
+    /// Sequence mode: reads back what landed on the subject past what the
+    /// agent knows, when it may have (see `doubt`). `Some` when the
+    /// checkpoint must learn something: the records that landed (which the
+    /// caller records as delivered, with [`add_to`](Self::add_to)'s
+    /// sequence, in one checkpoint write) or a new last sequence.
+    ///
+    /// # Errors
+    /// No server answers, or the subject holds a message this agent did not
+    /// send (the message says so); the batch at hand then fails.
+    pub fn read_back(&mut self, deadline: Instant) -> io::Result<Option<Landed>> {
+        if self.opts.dedup != Dedup::Sequence {
+            return Ok(None);
+        }
+        if let Some(l) = self.pending.take() {
+            return Ok(Some(l));
+        }
+        if !self.doubt {
+            return Ok(None);
+        }
+        let result = self.ensure_connected().and_then(|()| {
+            self.read_back_now(deadline)
+                .map_err(|e| e.text().to_owned())
+        });
+        if result.is_err() {
+            self.conn = None;
+        }
+        result.map_err(io::Error::other)
+    }
+
+    /// Reads back now (needs a connection and the stream), and takes what
+    /// it found into `known` and `landed`. `None` when nothing changed.
+    fn read_back_now(&mut self, deadline: Instant) -> Result<Option<Landed>, ReadBackError> {
+        let (Some(conn), Some(stream)) = (&self.conn, &self.stream) else {
+            return Err(ReadBackError::Failed("not connected".into()));
+        };
+        let until = tokio::time::Instant::from_std(deadline);
+        let work = readback::read_back(&conn.js, stream, &self.spec.subject, self.known);
+        let landed = conn
+            .rt
+            .block_on(async { tokio::time::timeout_at(until, work).await })
+            .map_err(|_| {
+                ReadBackError::Failed(format!(
+                    "reading back subject {} did not end before flush_timeout",
+                    self.spec.subject
+                ))
+            })??;
+        self.doubt = false;
+        if landed.messages > 0 {
+            ui::note(format!(
+                "{} records of subject {} had landed in the stream without being \
+                 acknowledged (a run was stopped or a batch failed); they count as delivered \
+                 and are not sent again",
+                landed.messages, self.spec.subject
+            ));
+        }
+        let changed = landed.messages > 0 || landed.known != self.known;
+        self.known = landed.known;
+        readback::merge(&mut self.landed, &landed.ranges);
+        Ok(changed.then_some(landed))
+    }
+
+    /// Connects and finds the stream, unless that is done.
+    fn ensure_connected(&mut self) -> Result<(), String> {
+        if self.conn.is_none() {
+            match self.connect() {
+                Ok(()) => {}
+                Err(ConnectFailure::Settings(m) | ConnectFailure::Unreachable(m)) => return Err(m),
+            }
+        }
+        if self.stream.is_none() {
+            self.find_stream()?;
+        }
+        Ok(())
     }
 
     /// Connects to the first server that answers, in the order given.
     fn connect(&mut self) -> Result<(), ConnectFailure> {
         self.conn = None;
+        // What a dropped connection still held may have landed.
+        self.doubt = true;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -376,7 +541,11 @@ impl NatsOutput {
                 if r == 1 { "" } else { "s" }
             ));
         }
-        if let Some(window) = self.duplicate_window(&name) {
+        let window = match self.opts.dedup {
+            Dedup::MsgId => self.duplicate_window(&name),
+            Dedup::Sequence => None,
+        };
+        if let Some(window) = window {
             if window.is_zero() {
                 ui::note(format!(
                     "stream {name} keeps no duplicate window: a batch sent again after a \
@@ -408,30 +577,158 @@ impl NatsOutput {
         deadline: Instant,
     ) -> io::Result<()> {
         self.last_sequence = None;
-        let result = self.try_send(parts, origins, deadline);
+        let result = match self.opts.dedup {
+            Dedup::Sequence => self.try_send_guarded(parts, origins, deadline),
+            Dedup::MsgId => self.try_send_with_ids(parts, origins, deadline),
+        };
         if result.is_err() {
             // Whatever the connection still holds of this attempt must never
-            // arrive after a gap: it goes with the connection.
+            // arrive after a gap: it goes with the connection. Some of it
+            // may have landed: read back before the next attempt.
             self.conn = None;
+            self.doubt = true;
         }
         result.map_err(io::Error::other)
     }
 
-    fn try_send(
+    /// Sequence mode (see the module doc): the batch's records that did not
+    /// land already, as segments; each segment's first message alone,
+    /// guarded and with its manifest, then the rest pipelined.
+    fn try_send_guarded(
         &mut self,
         parts: &[IoSlice<'_>],
         origins: &[Span],
         deadline: Instant,
     ) -> Result<(), String> {
-        if self.conn.is_none() {
-            match self.connect() {
+        if self.doubt || self.conn.is_none() {
+            return Err(format!(
+                "what landed on subject {} was not read back yet",
+                self.spec.subject
+            ));
+        }
+        let landed = &self.landed;
+        let fresh = |at: &&Span| !readback::covered(landed, at);
+        // First pass: the segments' manifests (the first message of a
+        // segment names all of it).
+        let mut segments: Vec<(Manifest, u64)> = Vec::new();
+        let mut current = Manifest::default();
+        let mut lines = 0usize;
+        let mut all = Lines::new(parts);
+        for (at, data) in origins.iter().zip(all.by_ref()) {
+            lines += 1;
+            if !fresh(&at) {
+                continue;
+            }
+            match current.push(data.len(), *at) {
                 Ok(()) => {}
-                Err(ConnectFailure::Settings(m) | ConnectFailure::Unreachable(m)) => return Err(m),
+                Err(PushError::Full) => {
+                    let full = std::mem::take(&mut current);
+                    let n = full.messages();
+                    segments.push((full, n));
+                    current
+                        .push(data.len(), *at)
+                        .map_err(|_| "internal error: a record fits no manifest".to_owned())?;
+                }
+                Err(PushError::Bad(s)) => {
+                    return Err(format!(
+                        "internal error: record at {}..{} is not its line and a newline",
+                        s.start, s.end
+                    ))
+                }
             }
         }
-        if self.stream.is_none() {
-            self.find_stream()?;
+        if lines != origins.len() || all.next().is_some() {
+            return Err(format!(
+                "internal error: the lines of a batch and their {} origins disagree",
+                origins.len()
+            ));
         }
+        if !current.is_empty() {
+            let n = current.messages();
+            segments.push((current, n));
+        }
+        let Some(conn) = &self.conn else {
+            return Err("not connected".into());
+        };
+        let subject = Subject::from(self.spec.subject.as_str());
+        let js = &conn.js;
+        let headers = &self.headers;
+        let known = self.known.sequence;
+        let mut records = Lines::new(parts).zip(origins).filter(|(_, at)| fresh(at));
+        let publish = async {
+            let mut pending: VecDeque<PublishAckFuture> = VecDeque::with_capacity(WINDOW);
+            let mut last = known;
+            for (manifest, count) in &segments {
+                // The guard names the subject's last message: every earlier
+                // one must be acknowledged first.
+                while let Some(f) = pending.pop_front() {
+                    last = last.max(acknowledged(f.await)?.0);
+                }
+                let Some((data, _)) = records.next() else {
+                    return Err("internal error: a segment without records".to_owned());
+                };
+                let mut h = headers.clone();
+                h.insert(NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, last.to_string().as_str());
+                h.insert(manifest::HEADER, manifest.encode().as_str());
+                let msg = jetstream::message::PublishMessage::build()
+                    .payload(Bytes::copy_from_slice(&data))
+                    .headers(h);
+                let f = js.send_publish(subject.clone(), msg).await.map_err(|e| {
+                    format!("NATS publish on {subject} failed: {}", error_chain(&e))
+                })?;
+                last = guarded(f.await, &subject, last)?;
+                for _ in 1..*count {
+                    if pending.len() >= WINDOW {
+                        if let Some(f) = pending.pop_front() {
+                            last = last.max(acknowledged(f.await)?.0);
+                        }
+                    }
+                    let Some((data, _)) = records.next() else {
+                        return Err("internal error: a segment shorter than its manifest".into());
+                    };
+                    let mut msg = jetstream::message::PublishMessage::build()
+                        .payload(Bytes::copy_from_slice(&data));
+                    if !headers.is_empty() {
+                        msg = msg.headers(headers.clone());
+                    }
+                    let f = js.send_publish(subject.clone(), msg).await.map_err(|e| {
+                        format!("NATS publish on {subject} failed: {}", error_chain(&e))
+                    })?;
+                    pending.push_back(f);
+                }
+            }
+            while let Some(f) = pending.pop_front() {
+                last = last.max(acknowledged(f.await)?.0);
+            }
+            Ok::<_, String>(last)
+        };
+        let work = first_of(publish, watch_lost(&conn.lost));
+        let until = tokio::time::Instant::from_std(deadline);
+        let last = conn
+            .rt
+            .block_on(async { tokio::time::timeout_at(until, work).await })
+            .map_err(|_| {
+                format!(
+                    "NATS did not acknowledge the batch on {} before flush_timeout",
+                    self.spec.subject
+                )
+            })??;
+        self.known = Known {
+            sequence: last,
+            segment: None,
+        };
+        self.last_sequence = Some(last);
+        Ok(())
+    }
+
+    /// msg-id mode: every message with its `Nats-Msg-Id`, pipelined.
+    fn try_send_with_ids(
+        &mut self,
+        parts: &[IoSlice<'_>],
+        origins: &[Span],
+        deadline: Instant,
+    ) -> Result<(), String> {
+        self.ensure_connected()?;
         let Some(conn) = &self.conn else {
             return Err("not connected".into());
         };
@@ -507,6 +804,23 @@ impl NatsOutput {
     }
 }
 
+/// The stream sequence of a segment's first message, or why the stream did
+/// not store it: a refused guard says that something the agent does not know
+/// of landed on the subject after sequence `expected`.
+fn guarded(
+    ack: Result<PublishAck, PublishError>,
+    subject: &Subject,
+    expected: u64,
+) -> Result<u64, String> {
+    match ack {
+        Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Err(format!(
+            "subject {subject} no longer ends at sequence {expected} (a message this agent \
+             does not know of landed there): reading it back before the batch is sent again"
+        )),
+        other => acknowledged(other).map(|(seq, _)| seq),
+    }
+}
+
 /// The stream sequence of one acknowledgement and whether the message was a
 /// duplicate, or why the stream did not store it.
 fn acknowledged(ack: Result<PublishAck, PublishError>) -> Result<(u64, bool), String> {
@@ -546,70 +860,6 @@ async fn first_of<T>(a: impl Future<Output = T>, b: impl Future<Output = T>) -> 
         Poll::Pending => b.as_mut().poll(cx),
     })
     .await
-}
-
-/// Makes the message ids of a batch (see [`message_id`]): the part before
-/// the offset is made once per input, not once per record.
-struct MessageIds<'a> {
-    prefix: &'a str,
-    file: Option<FileId>,
-    head: String,
-}
-
-impl<'a> MessageIds<'a> {
-    fn new(prefix: &'a str) -> Self {
-        Self {
-            prefix,
-            file: None,
-            head: String::new(),
-        }
-    }
-
-    fn id(&mut self, at: &Span) -> String {
-        if self.file != Some(at.file) {
-            self.head = id_head(self.prefix, at.file);
-            self.file = Some(at.file);
-        }
-        let mut id = String::with_capacity(self.head.len() + 20);
-        id.push_str(&self.head);
-        push_decimal(&mut id, at.start);
-        id
-    }
-}
-
-/// The message id of the record at `at`: the agent id, then which input
-/// (a file's device, inode and truncation epoch, or `stdin`, whose offsets
-/// count bytes of one stream that goes on across runs), then the record's
-/// byte offset. Each part is stable across runs, so a record sent again
-/// gets the id it had.
-#[cfg(test)]
-fn message_id(prefix: &str, at: &Span) -> String {
-    MessageIds::new(prefix).id(at)
-}
-
-/// Everything of a message id before the record's offset.
-fn id_head(prefix: &str, file: FileId) -> String {
-    if file == FileId::STDIN {
-        format!("{prefix}.stdin.")
-    } else {
-        format!("{prefix}.{:x}.{:x}.{}.", file.dev, file.ino, file.epoch)
-    }
-}
-
-/// Appends `n` in decimal, without the formatting machinery (once per
-/// message).
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 /// The lines of a batch, without their newlines, one at a time: a line is
@@ -733,57 +983,5 @@ mod tests {
         let lines: Vec<Vec<u8>> = Lines::new(&parts).map(|c| c.into_owned()).collect();
         let lines: Vec<&[u8]> = lines.iter().map(|c| c.as_slice()).collect();
         assert_eq!(lines, [&b"a"[..], b"bb", b"c", b""]);
-    }
-
-    #[test]
-    fn ids_made_in_a_batch_are_those_of_each_record_alone() {
-        let at = |ino, start| Span {
-            file: FileId {
-                dev: 3,
-                ino,
-                epoch: 0,
-            },
-            start,
-            end: start + 1,
-        };
-        let records = [at(9, 0), at(9, 10), at(7, 0), at(9, u64::MAX - 1), at(0, 5)];
-        let mut ids = MessageIds::new("a1");
-        let got: Vec<String> = records.iter().map(|r| ids.id(r)).collect();
-        assert_eq!(
-            got,
-            [
-                "a1.3.9.0.0",
-                "a1.3.9.0.10",
-                "a1.3.7.0.0",
-                "a1.3.9.0.18446744073709551614",
-                "a1.3.0.0.5"
-            ]
-        );
-        for (r, id) in records.iter().zip(&got) {
-            assert_eq!(&message_id("a1", r), id);
-        }
-    }
-
-    #[test]
-    fn message_ids_tell_apart_agents_files_epochs_offsets_and_stdin() {
-        let at = |dev, ino, epoch, start| Span {
-            file: FileId { dev, ino, epoch },
-            start,
-            end: start + 1,
-        };
-        assert_eq!(message_id("a1", &at(0x10, 0xff, 2, 7)), "a1.10.ff.2.7");
-        // Standard input: the stream offset, the same in every run.
-        assert_eq!(message_id("a1", &at(0, 0, 0, 7)), "a1.stdin.7");
-        let ids = [
-            message_id("a1", &at(1, 2, 0, 3)),
-            message_id("a2", &at(1, 2, 0, 3)),
-            message_id("a1", &at(1, 2, 1, 3)),
-            message_id("a1", &at(1, 3, 0, 3)),
-            message_id("a1", &at(1, 2, 0, 4)),
-            message_id("a1", &at(0, 0, 0, 3)),
-            message_id("a2", &at(0, 0, 0, 3)),
-        ];
-        let unique: std::collections::HashSet<_> = ids.iter().collect();
-        assert_eq!(unique.len(), ids.len());
     }
 }
