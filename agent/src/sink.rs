@@ -131,14 +131,11 @@ impl Inner {
         if let (Ack::Stdin(_), Some(offset)) = (&self.ack, stdin_moved) {
             state::add_stdin(&mut group, offset);
         }
-        // The same order as for a batch (see `flush`): checkpoint, then the
-        // stdin spool.
+        // Unlike a batch's, these records may lie in stdin spool chunks that
+        // the reader has not handed on yet: the chunks stay (a checkpoint
+        // ahead of the spool is a state the spool knows, see `flush`) and go
+        // with the next delivered batch, which lies after them.
         self.writer.commit(group)?;
-        if let (Ack::Stdin(spool), Some(offset)) = (&self.ack, stdin_moved) {
-            if let Err(e) = spool.remove_through(offset) {
-                crate::ui::note(format!("stdin spool: cannot remove delivered chunks: {e}"));
-            }
-        }
         self.positions.extend(moved);
         Ok(())
     }
