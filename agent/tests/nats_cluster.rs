@@ -56,16 +56,16 @@ fn leader_killed(dedup: Dedup) {
         .collect();
     let output = format!("nats://{}/cluster.lines", hosts.join(","));
     let mut extra = vec![
-            "--max-size",
-            "2000",
-            "--config",
-            config.to_str().unwrap(),
-            "--nats-stream",
-            "CLUSTER",
-            "--nats-replicas",
-            "3",
-            "--follow",
-        ];
+        "--max-size",
+        "2000",
+        "--config",
+        config.to_str().unwrap(),
+        "--nats-stream",
+        "CLUSTER",
+        "--nats-replicas",
+        "3",
+        "--follow",
+    ];
     extra.extend_from_slice(dedup.flags());
     let args = ship_args(input.to_str().unwrap(), &output, &state, &extra);
     let mut agent = spawn(&args, Stdio::null());

@@ -66,5 +66,8 @@ fn kill_loop(dedup: Dedup) {
 
     let got = client.read_all("KILL");
     assert_exactly_once_in_order(&got, LINES, line, dedup);
-    eprintln!("{dedup:?}: {KILLS} kills, {LINES} lines, {:?}", started.elapsed());
+    eprintln!(
+        "{dedup:?}: {KILLS} kills, {LINES} lines, {:?}",
+        started.elapsed()
+    );
 }

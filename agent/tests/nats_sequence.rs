@@ -43,11 +43,7 @@ fn manifest(input: &Path, from: u64, to: u64) -> String {
 fn publish_segment(client: &Client, subject: &str, input: &Path, from: u64, to: u64, upto: u64) {
     let m = manifest(input, from, to);
     for n in from..=upto {
-        let headers: &[(&str, &str)] = if n == from {
-            &[("Spw-Batch", &m)]
-        } else {
-            &[]
-        };
+        let headers: &[(&str, &str)] = if n == from { &[("Spw-Batch", &m)] } else { &[] };
         client.publish(subject, line(n).as_bytes(), headers);
     }
 }

@@ -19,6 +19,8 @@ mod nats_ids;
 #[cfg(feature = "nats")]
 mod nats_manifest;
 #[cfg(feature = "nats")]
+mod nats_publish;
+#[cfg(feature = "nats")]
 pub(crate) mod nats_readback;
 pub(crate) mod nats_spec;
 

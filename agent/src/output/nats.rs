@@ -51,10 +51,10 @@
 //! of this state directory's agent id, the record's input (its own file's
 //! device, inode and truncation epoch, or standard input, whose offsets
 //! count bytes of one stream that goes on across runs) and the record's
-//! byte offset. A batch sent again - a retry, or the next run after a kill
-//! - is dropped by the stream's duplicate window (2 minutes unless the
-//! stream says otherwise) for every message it already stored. Past the
-//! window, delivery is at least once.
+//! byte offset. A batch sent again (a retry, or the next run after a kill)
+//! is dropped by the stream's duplicate window (2 minutes unless the stream
+//! says otherwise) for every message it already stored. Past the window,
+//! delivery is at least once.
 //!
 //! **Order.** A connection delivers a prefix of what was written to it. So
 //! that a batch never lands with a hole that a retry would fill later (out
@@ -64,7 +64,6 @@
 //! dropped, with whatever it still held, and the next attempt connects
 //! afresh, trying the servers in the order given.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::ToSocketAddrs;
@@ -73,17 +72,12 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
-use async_nats::header::{NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, NATS_MESSAGE_ID};
-use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
-use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::stream::{Config as StreamConfig, DiscardPolicy};
 use async_nats::jetstream::{self, Context};
-use async_nats::{ConnectErrorKind, ConnectOptions, Event, HeaderMap, ServerAddr, Subject};
-use bytes::Bytes;
+use async_nats::{ConnectErrorKind, ConnectOptions, Event, HeaderMap, ServerAddr};
 use tokio::runtime::Runtime;
 
-use super::nats_ids::MessageIds;
-use super::nats_manifest::{self as manifest, Manifest, PushError};
+use super::nats_publish::{self as publish, Batch, WINDOW};
 use super::nats_readback::{self as readback, Known, Landed, ReadBackError};
 use super::nats_spec::{Dedup, NatsOptions, NatsSpec};
 use crate::entries::NatsNames;
@@ -92,8 +86,6 @@ use crate::record::Span;
 use crate::state::{Group, State};
 use crate::ui;
 
-/// Publishes whose acknowledgement may be outstanding at once.
-const WINDOW: usize = 4096;
 /// How long connecting to one server, and each request, may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one message's acknowledgement may take.
@@ -606,113 +598,24 @@ impl NatsOutput {
                 self.spec.subject
             ));
         }
-        let landed = &self.landed;
-        let fresh = |at: &&Span| !readback::covered(landed, at);
-        // First pass: the segments' manifests (the first message of a
-        // segment names all of it).
-        let mut segments: Vec<(Manifest, u64)> = Vec::new();
-        let mut current = Manifest::default();
-        let mut lines = 0usize;
-        let mut all = Lines::new(parts);
-        for (at, data) in origins.iter().zip(all.by_ref()) {
-            lines += 1;
-            if !fresh(&at) {
-                continue;
-            }
-            match current.push(data.len(), *at) {
-                Ok(()) => {}
-                Err(PushError::Full) => {
-                    let full = std::mem::take(&mut current);
-                    let n = full.messages();
-                    segments.push((full, n));
-                    current
-                        .push(data.len(), *at)
-                        .map_err(|_| "internal error: a record fits no manifest".to_owned())?;
-                }
-                Err(PushError::Bad(s)) => {
-                    return Err(format!(
-                        "internal error: record at {}..{} is not its line and a newline",
-                        s.start, s.end
-                    ))
-                }
-            }
-        }
-        if lines != origins.len() || all.next().is_some() {
-            return Err(format!(
-                "internal error: the lines of a batch and their {} origins disagree",
-                origins.len()
-            ));
-        }
-        if !current.is_empty() {
-            let n = current.messages();
-            segments.push((current, n));
-        }
+        let batch = Batch {
+            parts,
+            origins,
+            landed: &self.landed,
+        };
+        let segments = publish::segments(&batch)?;
         let Some(conn) = &self.conn else {
             return Err("not connected".into());
         };
-        let subject = Subject::from(self.spec.subject.as_str());
-        let js = &conn.js;
-        let headers = &self.headers;
-        let known = self.known.sequence;
-        let mut records = Lines::new(parts).zip(origins).filter(|(_, at)| fresh(at));
-        let publish = async {
-            let mut pending: VecDeque<PublishAckFuture> = VecDeque::with_capacity(WINDOW);
-            let mut last = known;
-            for (manifest, count) in &segments {
-                // The guard names the subject's last message: every earlier
-                // one must be acknowledged first.
-                while let Some(f) = pending.pop_front() {
-                    last = last.max(acknowledged(f.await)?.0);
-                }
-                let Some((data, _)) = records.next() else {
-                    return Err("internal error: a segment without records".to_owned());
-                };
-                let mut h = headers.clone();
-                h.insert(NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, last.to_string().as_str());
-                h.insert(manifest::HEADER, manifest.encode().as_str());
-                let msg = jetstream::message::PublishMessage::build()
-                    .payload(Bytes::copy_from_slice(&data))
-                    .headers(h);
-                let f = js.send_publish(subject.clone(), msg).await.map_err(|e| {
-                    format!("NATS publish on {subject} failed: {}", error_chain(&e))
-                })?;
-                last = guarded(f.await, &subject, last)?;
-                for _ in 1..*count {
-                    if pending.len() >= WINDOW {
-                        if let Some(f) = pending.pop_front() {
-                            last = last.max(acknowledged(f.await)?.0);
-                        }
-                    }
-                    let Some((data, _)) = records.next() else {
-                        return Err("internal error: a segment shorter than its manifest".into());
-                    };
-                    let mut msg = jetstream::message::PublishMessage::build()
-                        .payload(Bytes::copy_from_slice(&data));
-                    if !headers.is_empty() {
-                        msg = msg.headers(headers.clone());
-                    }
-                    let f = js.send_publish(subject.clone(), msg).await.map_err(|e| {
-                        format!("NATS publish on {subject} failed: {}", error_chain(&e))
-                    })?;
-                    pending.push_back(f);
-                }
-            }
-            while let Some(f) = pending.pop_front() {
-                last = last.max(acknowledged(f.await)?.0);
-            }
-            Ok::<_, String>(last)
-        };
-        let work = first_of(publish, watch_lost(&conn.lost));
-        let until = tokio::time::Instant::from_std(deadline);
-        let last = conn
-            .rt
-            .block_on(async { tokio::time::timeout_at(until, work).await })
-            .map_err(|_| {
-                format!(
-                    "NATS did not acknowledge the batch on {} before flush_timeout",
-                    self.spec.subject
-                )
-            })??;
+        let publish = publish::guarded(
+            &conn.js,
+            &self.spec.subject,
+            &self.headers,
+            &batch,
+            &segments,
+            self.known.sequence,
+        );
+        let last = self.run_batch(publish, deadline)?;
         self.known = Known {
             sequence: last,
             segment: None,
@@ -732,67 +635,19 @@ impl NatsOutput {
         let Some(conn) = &self.conn else {
             return Err("not connected".into());
         };
-        // Lines are taken one by one as they are published (a batch's list
-        // of them would be one more allocation the size of the batch).
-        let newlines: usize = parts
-            .iter()
-            .map(|p| memchr::memchr_iter(b'\n', p).count())
-            .sum();
-        if newlines != origins.len() {
-            return Err(format!(
-                "internal error: {newlines} lines but {} origins in a batch",
-                origins.len()
-            ));
-        }
-        let lines = Lines::new(parts);
-        // Made once per batch: each message then costs a reference count
-        // for the subject and a short string for its id, nothing more.
-        let subject = Subject::from(self.spec.subject.as_str());
-        let js = &conn.js;
-        let headers = &self.headers;
-        let mut ids = MessageIds::new(&self.id_prefix);
-        let publish = async {
-            let mut pending: VecDeque<PublishAckFuture> = VecDeque::with_capacity(WINDOW);
-            let mut last = 0u64;
-            let mut duplicates = 0u64;
-            for (data, at) in lines.zip(origins) {
-                if pending.len() >= WINDOW {
-                    if let Some(f) = pending.pop_front() {
-                        let ack = acknowledged(f.await)?;
-                        last = last.max(ack.0);
-                        duplicates += u64::from(ack.1);
-                    }
-                }
-                let mut h = headers.clone();
-                h.insert(NATS_MESSAGE_ID, ids.id(at));
-                let msg = jetstream::message::PublishMessage::build()
-                    .payload(Bytes::copy_from_slice(&data))
-                    .headers(h);
-                let f = js.send_publish(subject.clone(), msg).await.map_err(|e| {
-                    format!("NATS publish on {subject} failed: {}", error_chain(&e))
-                })?;
-                pending.push_back(f);
-            }
-            while let Some(f) = pending.pop_front() {
-                let ack = acknowledged(f.await)?;
-                last = last.max(ack.0);
-                duplicates += u64::from(ack.1);
-            }
-            Ok::<_, String>((last, duplicates))
+        let batch = Batch {
+            parts,
+            origins,
+            landed: &[],
         };
-        // One watch for the whole batch, rather than a timer per message: a
-        // lost connection ends the wait for acknowledgements early.
-        let work = first_of(publish, watch_lost(&conn.lost));
-        let until = tokio::time::Instant::from_std(deadline);
-        let (last, duplicates) = conn
-            .rt
-            .block_on(async { tokio::time::timeout_at(until, work).await })
-            .map_err(|_| {
-                format!(
-                    "NATS did not acknowledge the batch on {} before flush_timeout",
-                    self.spec.subject
-                )
-            })??;
+        let publish = publish::with_ids(
+            &conn.js,
+            &self.spec.subject,
+            &self.headers,
+            &batch,
+            &self.id_prefix,
+        );
+        let (last, duplicates) = self.run_batch(publish, deadline)?;
         if duplicates > 0 {
             ui::note(format!(
                 "{duplicates} records were already in the stream (sent before a failure or \
@@ -802,41 +657,29 @@ impl NatsOutput {
         self.last_sequence = Some(last);
         Ok(())
     }
-}
 
-/// The stream sequence of a segment's first message, or why the stream did
-/// not store it: a refused guard says that something the agent does not know
-/// of landed on the subject after sequence `expected`.
-fn guarded(
-    ack: Result<PublishAck, PublishError>,
-    subject: &Subject,
-    expected: u64,
-) -> Result<u64, String> {
-    match ack {
-        Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Err(format!(
-            "subject {subject} no longer ends at sequence {expected} (a message this agent \
-             does not know of landed there): reading it back before the batch is sent again"
-        )),
-        other => acknowledged(other).map(|(seq, _)| seq),
-    }
-}
-
-/// The stream sequence of one acknowledgement and whether the message was a
-/// duplicate, or why the stream did not store it.
-fn acknowledged(ack: Result<PublishAck, PublishError>) -> Result<(u64, bool), String> {
-    match ack {
-        Ok(ack) => Ok((ack.sequence, ack.duplicate)),
-        Err(e) => {
-            let why = match e.kind() {
-                PublishErrorKind::StreamNotFound => {
-                    "no stream took the message (no stream for the subject, or the stream \
-                     has no leader)"
-                        .to_owned()
-                }
-                _ => error_chain(&e),
-            };
-            Err(format!("NATS did not store a record: {why}"))
-        }
+    /// Runs a batch's publishing on the connection until it ends, the
+    /// connection is lost, or `deadline` passes.
+    fn run_batch<T>(
+        &self,
+        publish: impl Future<Output = Result<T, String>>,
+        deadline: Instant,
+    ) -> Result<T, String> {
+        let Some(conn) = &self.conn else {
+            return Err("not connected".into());
+        };
+        // One watch for the whole batch, rather than a timer per message: a
+        // lost connection ends the wait for acknowledgements early.
+        let work = first_of(publish, watch_lost(&conn.lost));
+        let until = tokio::time::Instant::from_std(deadline);
+        conn.rt
+            .block_on(async { tokio::time::timeout_at(until, work).await })
+            .map_err(|_| {
+                format!(
+                    "NATS did not acknowledge the batch on {} before flush_timeout",
+                    self.spec.subject
+                )
+            })?
     }
 }
 
@@ -862,54 +705,8 @@ async fn first_of<T>(a: impl Future<Output = T>, b: impl Future<Output = T>) -> 
     .await
 }
 
-/// The lines of a batch, without their newlines, one at a time: a line is
-/// borrowed from its part, or put together when it spans parts (a line and
-/// its newline given apart). Bytes after the last newline are not a line.
-struct Lines<'a> {
-    parts: std::slice::Iter<'a, IoSlice<'a>>,
-    rest: &'a [u8],
-    head: Option<Vec<u8>>,
-}
-
-impl<'a> Lines<'a> {
-    fn new(parts: &'a [IoSlice<'a>]) -> Self {
-        Self {
-            parts: parts.iter(),
-            rest: &[],
-            head: None,
-        }
-    }
-}
-
-impl<'a> Iterator for Lines<'a> {
-    type Item = std::borrow::Cow<'a, [u8]>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(i) = memchr::memchr(b'\n', self.rest) {
-                let (line, after) = (&self.rest[..i], &self.rest[i + 1..]);
-                self.rest = after;
-                return Some(match self.head.take() {
-                    Some(mut head) => {
-                        head.extend_from_slice(line);
-                        std::borrow::Cow::Owned(head)
-                    }
-                    None => std::borrow::Cow::Borrowed(line),
-                });
-            }
-            if !self.rest.is_empty() {
-                self.head
-                    .get_or_insert_with(Vec::new)
-                    .extend_from_slice(self.rest);
-            }
-            let part: &'a [u8] = self.parts.next()?;
-            self.rest = part;
-        }
-    }
-}
-
 /// An error and its sources, on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -965,23 +762,4 @@ fn random_u64() -> u64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     (t ^ (u64::from(std::process::id()) << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_are_split_across_parts_without_their_newlines() {
-        let parts = [
-            IoSlice::new(b"a\nbb\n"),
-            IoSlice::new(b"c"),
-            IoSlice::new(b"\n"),
-            IoSlice::new(b"\n"),
-            IoSlice::new(b"no newline"),
-        ];
-        let lines: Vec<Vec<u8>> = Lines::new(&parts).map(|c| c.into_owned()).collect();
-        let lines: Vec<&[u8]> = lines.iter().map(|c| c.as_slice()).collect();
-        assert_eq!(lines, [&b"a"[..], b"bb", b"c", b""]);
-    }
 }

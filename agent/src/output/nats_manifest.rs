@@ -134,8 +134,8 @@ impl Manifest {
             let [dev, ino, epoch, start, count, end] = n[..] else {
                 return Err(format!("bad run \"{t}\" in {HEADER}"));
             };
-            let epoch =
-                u32::try_from(epoch).map_err(|_| format!("bad epoch in run \"{t}\" of {HEADER}"))?;
+            let epoch = u32::try_from(epoch)
+                .map_err(|_| format!("bad epoch in run \"{t}\" of {HEADER}"))?;
             // Each record takes at least its newline but the last one.
             if count == 0 || end < start || end - start < count - 1 {
                 return Err(format!("impossible run \"{t}\" in {HEADER}"));

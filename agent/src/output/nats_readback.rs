@@ -131,8 +131,9 @@ pub async fn read_back(
         next = m.sequence + 1;
         match m.headers.get(HEADER) {
             Some(v) => {
-                let manifest = Manifest::decode(v.as_str())
-                    .map_err(|e| foreign(m.sequence, &format!("its manifest is unreadable: {e}")))?;
+                let manifest = Manifest::decode(v.as_str()).map_err(|e| {
+                    foreign(m.sequence, &format!("its manifest is unreadable: {e}"))
+                })?;
                 cursor = Some(Cursor::new(manifest));
                 segment_start = m.sequence;
             }
@@ -161,9 +162,7 @@ pub async fn read_back(
     }
     landed.known = Known {
         sequence: last.max(known.sequence),
-        segment: cursor
-            .filter(|c| !c.is_complete())
-            .map(|_| segment_start),
+        segment: cursor.filter(|c| !c.is_complete()).map(|_| segment_start),
     };
     Ok(landed)
 }
