@@ -433,6 +433,26 @@ mod tests {
         );
     }
 
+    /// Sequence mode's unfinished segment is a field of the NATS entry;
+    /// 0 (or no field: an older agent's entry) reads as none.
+    #[cfg(feature = "nats")]
+    #[test]
+    fn a_nats_entry_keeps_its_sequence_and_unfinished_segment() {
+        let names = NatsNames::new("logs.a");
+        let mut g = Group::default();
+        names.add_sequence(&mut g, 170, Some(101));
+        let s = g.0[0].state(at(5)).unwrap();
+        assert_eq!(s.name, "output:nats:logs.a");
+        assert_eq!(NatsNames::known(&s), (170, Some(101)));
+        let mut g = Group::default();
+        names.add_sequence(&mut g, 200, None);
+        assert_eq!(NatsNames::known(&g.0[0].state(at(6)).unwrap()), (200, None));
+        assert_eq!(
+            NatsNames::known(&old("output:nats:logs.a", 17, 3)),
+            (17, None)
+        );
+    }
+
     /// A NATS output that never had a message acknowledged: its entry has
     /// the agent id and sequence 0, which reads as none.
     #[test]

@@ -201,3 +201,68 @@ fn another_publisher_on_the_subject_is_a_one_line_error_at_start_up() {
     );
     assert_eq!(t.client.count("SEQ"), Some(11), "nothing was published");
 }
+
+#[test]
+fn another_publisher_while_running_fails_the_batch_with_the_same_message() {
+    let Some(t) = shipped("nats-seq-foreign-live", 10) else {
+        return;
+    };
+    let config = config_file(
+        &t.s,
+        "buffer.yaml",
+        "max_retries: 1\nretry_backoff: 50ms\nretry_backoff_max: 100ms\n",
+    );
+    let args = ship_args(
+        t.input.to_str().unwrap(),
+        &t.output,
+        &t.s.path("state"),
+        &["--follow", "--config", config.to_str().unwrap()],
+    );
+    let mut agent = spawn(&args, std::process::Stdio::null());
+    // Every line of the agent's stderr, as it comes.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let err = agent.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    // Once the agent delivered lines of its own, its start-up read-back
+    // is over: the intruder comes after it.
+    append(&t.input, 11, 15);
+    wait_until("lines 11-15 in the stream", Duration::from_secs(60), || {
+        t.client.count("SEQ") == Some(15)
+    });
+    let mut seen = Vec::new();
+    let foreign = t.client.publish("seq.lines", b"not from the agent", &[]);
+    assert_eq!(foreign, 16);
+    append(&t.input, 16, 20);
+    let want = "output failed: subject seq.lines holds message 16 (stream SEQ) after sequence 15";
+    loop {
+        let l = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("no '{want}' on stderr ({e}): {seen:?}"));
+        let found = l.contains(want);
+        seen.push(l);
+        if found {
+            break;
+        }
+    }
+    terminate(&agent);
+    let status = wait_exit(&mut agent, Duration::from_secs(60));
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
+    assert_eq!(code(status), 1, "{seen:?}");
+    // The guard refused the batch before the read-back found the intruder.
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("subject seq.lines no longer ends at sequence 15")),
+        "{seen:?}"
+    );
+    assert_eq!(
+        t.client.count("SEQ"),
+        Some(16),
+        "nothing more was published"
+    );
+}

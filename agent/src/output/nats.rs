@@ -607,6 +607,7 @@ impl NatsOutput {
         let Some(conn) = &self.conn else {
             return Err("not connected".into());
         };
+        let mut strays = Vec::new();
         let publish = publish::guarded(
             &conn.js,
             &self.spec.subject,
@@ -614,14 +615,60 @@ impl NatsOutput {
             &batch,
             &segments,
             self.known.sequence,
+            &mut strays,
         );
-        let last = self.run_batch(publish, deadline)?;
+        let result = self.run_batch(publish, deadline);
+        let last = match result {
+            Ok(last) => last,
+            Err(e) if strays.is_empty() => return Err(e),
+            Err(e) => return Err(self.remove_strays(&strays, e, deadline)),
+        };
         self.known = Known {
             sequence: last,
             segment: None,
         };
         self.last_sequence = Some(last);
         Ok(())
+    }
+
+    /// Sequence mode: removes from the stream the messages of a failed
+    /// batch that were stored after one the stream refused (see
+    /// [`publish::guarded`]), so that the subject holds a prefix of the
+    /// segment, as its manifest maps it. Returns the batch's error, with
+    /// what became of them.
+    fn remove_strays(&self, strays: &[u64], error: String, deadline: Instant) -> String {
+        let (Some(conn), Some(stream)) = (&self.conn, &self.stream) else {
+            return error;
+        };
+        let until = tokio::time::Instant::from_std(deadline.max(Instant::now() + CONNECT_TIMEOUT));
+        let work = async {
+            let s = conn
+                .js
+                .get_stream_no_info(stream)
+                .await
+                .map_err(|e| error_chain(&e))?;
+            for &seq in strays {
+                s.delete_message(seq).await.map_err(|e| error_chain(&e))?;
+            }
+            Ok::<_, String>(())
+        };
+        let done = conn
+            .rt
+            .block_on(async { tokio::time::timeout_at(until, work).await })
+            .unwrap_or_else(|_| Err("timed out".into()));
+        match done {
+            Ok(()) => format!(
+                "{error}; {} later messages of the batch that the stream had stored were \
+                 removed (they are sent again after it)",
+                strays.len()
+            ),
+            Err(why) => format!(
+                "{error}; {} later messages of the batch that the stream stored after it \
+                 could not be removed ({why}): the next read-back may refuse subject {}",
+                strays.len(),
+                self.spec.subject
+            ),
+        }
     }
 
     /// msg-id mode: every message with its `Nats-Msg-Id`, pipelined.

@@ -94,6 +94,13 @@ pub(super) fn segments(batch: &Batch<'_>) -> Result<Vec<(Manifest, u64)>, String
 /// segment's first message with the guard and the manifest, alone, then
 /// the rest pipelined. The subject's last message must be `known`. Returns
 /// the stream sequence of the last message.
+///
+/// When the stream refuses a message (a stream without a leader for a
+/// moment answers "no responders") while later ones of the batch are
+/// stored, the subject would hold the segment with a hole, which its
+/// manifest cannot map: the acknowledgements still due are awaited and the
+/// sequences of the messages stored after the refused one go to `strays`,
+/// for the caller to remove.
 pub(super) async fn guarded(
     js: &Context,
     subject: &str,
@@ -101,6 +108,7 @@ pub(super) async fn guarded(
     batch: &Batch<'_>,
     segments: &[(Manifest, u64)],
     known: u64,
+    strays: &mut Vec<u64>,
 ) -> Result<u64, String> {
     // Made once per batch: each message then costs a reference count for
     // the subject.
@@ -112,7 +120,7 @@ pub(super) async fn guarded(
         // The guard names the subject's last message: every earlier one
         // must be acknowledged first.
         while let Some(f) = pending.pop_front() {
-            last = last.max(acknowledged(f.await)?.0);
+            last = last.max(after_gap(acknowledged(f.await), &mut pending, strays).await?);
         }
         let Some((data, _)) = records.next() else {
             return Err("internal error: a segment without records".to_owned());
@@ -131,7 +139,7 @@ pub(super) async fn guarded(
         for _ in 1..*count {
             if pending.len() >= WINDOW {
                 if let Some(f) = pending.pop_front() {
-                    last = last.max(acknowledged(f.await)?.0);
+                    last = last.max(after_gap(acknowledged(f.await), &mut pending, strays).await?);
                 }
             }
             let Some((data, _)) = records.next() else {
@@ -145,9 +153,30 @@ pub(super) async fn guarded(
         }
     }
     while let Some(f) = pending.pop_front() {
-        last = last.max(acknowledged(f.await)?.0);
+        last = last.max(after_gap(acknowledged(f.await), &mut pending, strays).await?);
     }
     Ok(last)
+}
+
+/// The sequence of an acknowledged message; or, for a refused one, the
+/// error, once the acknowledgements still `pending` came (the sequences of
+/// those that were stored go to `strays`).
+async fn after_gap(
+    ack: Result<(u64, bool), String>,
+    pending: &mut VecDeque<PublishAckFuture>,
+    strays: &mut Vec<u64>,
+) -> Result<u64, String> {
+    match ack {
+        Ok((seq, _)) => Ok(seq),
+        Err(e) => {
+            while let Some(f) = pending.pop_front() {
+                if let Ok(a) = f.await {
+                    strays.push(a.sequence);
+                }
+            }
+            Err(e)
+        }
+    }
 }
 
 /// msg-id mode: publishes every record of `batch` on `subject` with its

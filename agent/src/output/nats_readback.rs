@@ -2,13 +2,19 @@
 //! subject after the last stream sequence it knows, and which input records
 //! they were (through the manifests their segments carry).
 //!
-//! Messages are fetched one at a time ("the first message on SUBJECT at or
-//! after sequence N", the stream's message-get API), so memory stays
-//! bounded whatever the backlog: one message, one segment's manifest and the
-//! landed ranges, which are merged as they grow (one per file and gap).
+//! The messages come through an ordered consumer filtered on the subject
+//! (ephemeral, a batch per request rather than a request per message, so
+//! that a device far from the server reads back a whole batch in a few
+//! round trips), and are taken one at a time: memory stays bounded
+//! whatever the backlog (the consumer's prefetch, one segment's manifest,
+//! and the landed ranges, which are merged as they grow: one per file and
+//! gap).
 
+use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
+use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream};
 use async_nats::jetstream::Context;
+use futures_util::StreamExt;
 
 use super::nats_manifest::{Cursor, Manifest, HEADER};
 use crate::record::Span;
@@ -121,43 +127,50 @@ pub async fn read_back(
     };
     let mut cursor: Option<Cursor> = None;
     let mut segment_start = 0u64;
-    let mut next = known.sequence + 1;
+    let mut from = known.sequence + 1;
     let mut rewound = false;
-    while next <= last {
-        let m = get_next(&s, subject, next)
+    'walk: loop {
+        let mut messages = messages_from(&s, subject, from)
             .await
-            .map_err(|e| failed("message", &e))?;
-        let Some(m) = m else { break };
-        next = m.sequence + 1;
-        match m.headers.get(HEADER) {
-            Some(v) => {
-                let manifest = Manifest::decode(v.as_str()).map_err(|e| {
-                    foreign(m.sequence, &format!("its manifest is unreadable: {e}"))
-                })?;
-                cursor = Some(Cursor::new(manifest));
-                segment_start = m.sequence;
-            }
-            None if cursor.as_ref().is_some_and(|c| !c.is_complete()) => {}
-            None => match known.segment {
-                // A late message of the segment the known one is inside:
-                // walk that segment again from its manifest.
-                Some(start) if !rewound && cursor.is_none() && start <= known.sequence => {
-                    rewound = true;
-                    next = start;
-                    continue;
+            .map_err(|e| failed("consumer", &e))?;
+        loop {
+            let Some(m) = messages.next().await else {
+                return Err(failed("consumer", &"it ended early"));
+            };
+            let m = m.map_err(|e| failed("message", &e))?;
+            let seq = m.info().map_err(|e| failed("message", &e))?.stream_sequence;
+            match m.headers.as_ref().and_then(|h| h.get(HEADER)) {
+                Some(v) => {
+                    let manifest = Manifest::decode(v.as_str())
+                        .map_err(|e| foreign(seq, &format!("its manifest is unreadable: {e}")))?;
+                    cursor = Some(Cursor::new(manifest));
+                    segment_start = seq;
                 }
-                _ => return Err(foreign(m.sequence, &format!("it has no {HEADER} header"))),
-            },
-        }
-        let Some(c) = cursor.as_mut() else {
-            return Err(foreign(m.sequence, "no manifest maps it"));
-        };
-        let at = c
-            .next(m.payload.len())
-            .map_err(|e| foreign(m.sequence, &format!("its manifest does not map it: {e}")))?;
-        if m.sequence > known.sequence {
-            landed.add(at);
-            landed.messages += 1;
+                None if cursor.as_ref().is_some_and(|c| !c.is_complete()) => {}
+                None => match known.segment {
+                    // A late message of the segment the known one is
+                    // inside: walk that segment again from its manifest.
+                    Some(start) if !rewound && cursor.is_none() && start <= known.sequence => {
+                        rewound = true;
+                        from = start;
+                        continue 'walk;
+                    }
+                    _ => return Err(foreign(seq, &format!("it has no {HEADER} header"))),
+                },
+            }
+            let Some(c) = cursor.as_mut() else {
+                return Err(foreign(seq, "no manifest maps it"));
+            };
+            let at = c
+                .next(m.payload.len())
+                .map_err(|e| foreign(seq, &format!("its manifest does not map it: {e}")))?;
+            if seq > known.sequence {
+                landed.add(at);
+                landed.messages += 1;
+            }
+            if seq >= last {
+                break 'walk;
+            }
         }
     }
     landed.known = Known {
@@ -167,23 +180,22 @@ pub async fn read_back(
     Ok(landed)
 }
 
-/// The first message on `subject` at or after sequence `from`.
-async fn get_next<I>(
+/// The messages on `subject` from sequence `from` on, in order.
+async fn messages_from<I>(
     s: &Stream<I>,
     subject: &str,
     from: u64,
-) -> Result<Option<async_nats::jetstream::message::StreamMessage>, impl std::fmt::Display> {
-    match s
-        .raw_message_builder()
-        .sequence(from)
-        .next_by_subject(subject.to_owned())
-        .send()
-        .await
-    {
-        Ok(m) => Ok(Some(m)),
-        Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => Ok(None),
-        Err(e) => Err(e),
-    }
+) -> Result<Ordered, async_nats::Error> {
+    let consumer = s
+        .create_consumer(OrderedConfig {
+            filter_subject: subject.to_owned(),
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: from,
+            },
+            ..OrderedConfig::default()
+        })
+        .await?;
+    Ok(consumer.messages().await?)
 }
 
 /// Whether `at` lies inside one of `ranges` (a record that landed).
