@@ -33,6 +33,14 @@
 //!   again publishes only the rest. A message there that no manifest maps
 //!   (another publisher) is an error naming the subject, never a guess.
 //!
+//! The read-back maps a segment's messages by their order, so the subject
+//! must hold a prefix of each segment. A connection delivers a prefix of
+//! what was written to it (below); the stream itself may refuse one message
+//! and store the next (a stream without a leader for a moment answers "no
+//! responders"): a batch failed that way awaits the acknowledgements still
+//! due and removes from the stream the messages stored after the refused
+//! one, before it is sent again.
+//!
 //! Why each record lands once, in order. A record is published again only
 //! in a batch sent after a read-back that did not find it, and a message
 //! that lands after a read-back makes the next guard fail (it is found by
