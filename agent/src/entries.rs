@@ -54,6 +54,7 @@ const EPOCH: &str = "epoch";
 /// Field: a NATS output's agent id.
 const AGENT: &str = "agent";
 /// Field: a NATS output's unfinished segment (sequence mode).
+#[cfg(feature = "nats")]
 const SEGMENT: &str = "segment";
 
 /// Entries that reach the checkpoint file together, in one write, or not
