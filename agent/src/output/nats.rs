@@ -17,7 +17,7 @@
 //!   moves, the stream sequence of the last message on the subject that the
 //!   agent accounts for (`known`).
 //! - A batch goes out as one segment (more only when its records make more
-//!   than [`manifest::MAX_RUNS`] runs). A segment's first message carries
+//!   than `nats_manifest::MAX_RUNS` runs). A segment's first message carries
 //!   `Nats-Expected-Last-Subject-Sequence: known` and a manifest
 //!   (`Spw-Batch`, see `nats_manifest`) that maps the segment's messages,
 //!   in order, to the input records they are. It is sent alone and its

@@ -4,7 +4,7 @@
 
 use crate::record::{FileId, Span};
 
-/// Makes the message ids of a batch (see [`message_id`]): the part before
+/// Makes the message ids of a batch (see `message_id`): the part before
 /// the offset is made once per input, not once per record.
 pub(super) struct MessageIds<'a> {
     prefix: &'a str,
