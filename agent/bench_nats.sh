@@ -11,8 +11,9 @@
 #   1. examples/nats_bare_publish: one message per line, acks pipelined in
 #      batches of BATCH (the agent's default max_size), each batch's acks
 #      awaited before the next (the peer);
-#   2. spillway ship with the default configuration, stream made by
-#      --nats-stream;
+#   2. spillway ship with the default configuration (--nats-dedup sequence:
+#      a guarded first message with a manifest per batch, no header on the
+#      others), stream made by --nats-stream;
 #   3. the same bare publisher with a Nats-Msg-Id header on every message,
 #      shaped like the agent's: the server then deduplicates as it does for
 #      the agent, so 3 vs 1 is what exactly-once costs the server, and 2 vs 3
@@ -21,6 +22,9 @@
 #   4. the same bare publisher with the same header value under a name the
 #      server does not read (Spw-Pos): 4 vs 1 is what the header's bytes
 #      cost, so 3 vs 4 is the deduplication alone (for information);
+#   5. spillway ship --nats-dedup msg-id (Nats-Msg-Id on every message), for
+#      information: 5 vs 3 is what the agent costs beyond that mode's
+#      server-side price;
 # all under /usr/bin/time -v, into streams of their own, and checks that the
 # agent's stream ends at sequence LINES. Prints the load average, each
 # round, then the median throughputs, the ratios, and the largest peak
@@ -77,10 +81,11 @@ stop_server() {
 trap stop_server EXIT
 
 # One round: a fresh server and store, the bare client, then the agent.
-# Appends "bare_s agent_s agent_rss_kib bare_rss_kib ids_s hdr_s" to $DIR/rounds.
+# Appends "bare_s agent_s agent_rss_kib bare_rss_kib ids_s hdr_s agent_ids_s
+# agent_ids_rss_kib" to $DIR/rounds.
 round() {
   stop_server
-  rm -rf "$DIR/store" "$DIR/state"
+  rm -rf "$DIR/store" "$DIR/state" "$DIR/state-ids"
   local port
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   "$SERVER" -js -a 127.0.0.1 -p "$port" -sd "$DIR/store" > "$DIR/server.log" 2>&1 &
@@ -89,7 +94,7 @@ round() {
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.1
   done
-  local url=nats://127.0.0.1:$port t0 t1 bare_s agent_s acked
+  local url=nats://127.0.0.1:$port t0 t1 bare_s agent_s acked agent_ids_s
   # The bare client creates its stream before it starts timing; its own
   # figure leaves out process start and connection, so the wall time of both
   # runs is what is compared.
@@ -115,8 +120,18 @@ round() {
   "$BARE" "$INPUT" "$url" bench.hdr "$BATCH" HDR hdr > /dev/null
   t1=$(now)
   hdr_s=$(secs "$t0" "$t1")
-  echo "$bare_s $agent_s $(rss_kib "$DIR/time-agent.txt") $(rss_kib "$DIR/time-bare.txt") $ids_s $hdr_s" >> "$DIR/rounds"
-  echo "round: bare ${bare_s}s, agent ${agent_s}s, bare with ids ${ids_s}s, with a plain header ${hdr_s}s; agent / bare $(awk -v a="$bare_s" -v b="$agent_s" 'BEGIN { printf "%.2f", a / b }')"
+  t0=$(now)
+  /usr/bin/time -v -o "$DIR/time-agent-ids.txt" "$BIN" ship --input "$INPUT" --output "$url/bench.agentids" \
+    --state "$DIR/state-ids" --nats-stream AGENTIDS --nats-dedup msg-id > /dev/null
+  t1=$(now)
+  agent_ids_s=$(secs "$t0" "$t1")
+  acked=$("$BIN" inspect --state "$DIR/state-ids" | awk '/last acknowledged stream sequence/ { gsub(/,/, "", $5); print $5 }')
+  if [ "$acked" != "$LINES" ]; then
+    echo "the msg-id agent's stream does not end at sequence $LINES (last acked: $acked)" >&2
+    exit 1
+  fi
+  echo "$bare_s $agent_s $(rss_kib "$DIR/time-agent.txt") $(rss_kib "$DIR/time-bare.txt") $ids_s $hdr_s $agent_ids_s $(rss_kib "$DIR/time-agent-ids.txt")" >> "$DIR/rounds"
+  echo "round: bare ${bare_s}s, agent ${agent_s}s, bare with ids ${ids_s}s, with a plain header ${hdr_s}s, agent msg-id ${agent_ids_s}s; agent / bare $(awk -v a="$bare_s" -v b="$agent_s" 'BEGIN { printf "%.2f", a / b }')"
 }
 
 # Only an idle machine gives a figure: wait (up to 300 s) for the 1-minute
@@ -149,15 +164,18 @@ agent_rss=$(cut -d' ' -f3 "$DIR/rounds" | sort -g | tail -n 1)
 bare_rss=$(cut -d' ' -f4 "$DIR/rounds" | sort -g | tail -n 1)
 ids_s=$(cut -d' ' -f5 "$DIR/rounds" | median)
 hdr_s=$(cut -d' ' -f6 "$DIR/rounds" | median)
+agent_ids_s=$(cut -d' ' -f7 "$DIR/rounds" | median)
+agent_ids_rss=$(cut -d' ' -f8 "$DIR/rounds" | sort -g | tail -n 1)
 echo
 echo "input: $INPUT, $(awk -v b="$bytes" 'BEGIN { printf "%.1f MiB", b / 1048576 }'), $LINES lines; batches of $BATCH; median of $ROUNDS rounds"
 echo "bare async-nats:  ${bare_s}s  $(rate "$bare_s")  peak memory $(awk -v k="$bare_rss" 'BEGIN { printf "%.1f MiB", k / 1024 }')"
 echo "spillway ship:    ${agent_s}s  $(rate "$agent_s")  peak memory $(awk -v k="$agent_rss" 'BEGIN { printf "%.1f MiB", k / 1024 }')"
 echo "bare with ids:    ${ids_s}s  $(rate "$ids_s")"
 echo "bare, plain hdr:  ${hdr_s}s  $(rate "$hdr_s")"
+echo "ship, msg-id:     ${agent_ids_s}s  $(rate "$agent_ids_s")  peak memory $(awk -v k="$agent_ids_rss" 'BEGIN { printf "%.1f MiB", k / 1024 }')"
 echo "ratio (agent / bare): $(awk -v a="$bare_s" -v b="$agent_s" 'BEGIN { printf "%.2f", a / b }')  (goal >= 0.80)"
-echo "for information: bare with ids / bare $(awk -v a="$bare_s" -v b="$ids_s" 'BEGIN { printf "%.2f", a / b }') (the server's deduplication), agent / bare with ids $(awk -v a="$ids_s" -v b="$agent_s" 'BEGIN { printf "%.2f", a / b }') (the agent's own cost), bare with the same value in a header the server does not read / bare $(awk -v a="$bare_s" -v b="$hdr_s" 'BEGIN { printf "%.2f", a / b }') (the header's bytes alone)"
+echo "for information: bare with ids / bare $(awk -v a="$bare_s" -v b="$ids_s" 'BEGIN { printf "%.2f", a / b }') (the server's deduplication), agent / bare with ids $(awk -v a="$ids_s" -v b="$agent_s" 'BEGIN { printf "%.2f", a / b }') (the agent's own cost), bare with the same value in a header the server does not read / bare $(awk -v a="$bare_s" -v b="$hdr_s" 'BEGIN { printf "%.2f", a / b }') (the header's bytes alone); agent msg-id / bare $(awk -v a="$bare_s" -v b="$agent_ids_s" 'BEGIN { printf "%.2f", a / b }'), agent msg-id / bare with ids $(awk -v a="$ids_s" -v b="$agent_ids_s" 'BEGIN { printf "%.2f", a / b }')"
 echo "agent peak memory (largest of the rounds): $(awk -v k="$agent_rss" 'BEGIN { printf "%.1f MiB", k / 1024 }')  (goal < 32 MiB)"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 minutes) at the end"
 if [ -n "$FORCED" ]; then echo "$FORCED"; fi
-rm -rf "$DIR/state" "$DIR/store"
+rm -rf "$DIR/state" "$DIR/state-ids" "$DIR/store"

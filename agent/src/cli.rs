@@ -44,14 +44,26 @@ OUTPUTS:
                 or TOKEN@ before the servers authenticate, or the
                 --nats-* flags. At start-up the stream that takes SUBJECT
                 is looked up (--nats-stream creates it when none does).
-                Exactly once: every message carries Nats-Msg-Id (the state
-                directory's agent id; the record's own file's device, inode
-                and truncation count, or stdin; the record's byte offset,
-                for stdin in its stream across runs), so a batch sent
-                again - a retry, or the next run after a kill - is dropped
-                by the stream's duplicate window, if it comes within that
-                window (2 minutes unless the stream sets another). Past it,
-                delivery is at least once. A new --state is a new agent id.
+                Exactly once (--nats-dedup sequence, the default), if
+                the agent is the only publisher on SUBJECT: the first
+                message of each batch carries
+                Nats-Expected-Last-Subject-Sequence (the last sequence on
+                SUBJECT the checkpoint knows) and a manifest (Spw-Batch)
+                mapping the batch's messages to input records; the others
+                carry no header. At start, after a failed batch and on
+                reconnecting, the agent reads back what landed on SUBJECT
+                past the sequence it knows and counts it as delivered, so
+                nothing is sent twice whatever time passes before a
+                restart. A message there that it did not send (another
+                publisher) is an error naming SUBJECT.
+                With --nats-dedup msg-id every message carries
+                Nats-Msg-Id (the state directory's agent id; the record's
+                own file's device, inode and truncation count, or stdin;
+                the record's byte offset), so a batch sent again - a
+                retry, or the next run after a kill - is dropped by the
+                stream's duplicate window, if it comes within that window
+                (2 minutes unless the stream sets another). Past it,
+                delivery is at least once. SUBJECT may be shared.
   http://URL, https://URL
                 One POST per batch (see HTTP OUTPUT below).
 
@@ -170,7 +182,8 @@ EXIT STATUS:
      output that cannot be opened (a bad URL, --http-* flag or --http-ca
      file); for NATS: a bad URL, an unknown host, credentials the server
      refuses, an unreadable --nats-creds or --nats-ca file, a TLS failure,
-     no stream for SUBJECT, a --nats-stream that does not take SUBJECT;
+     no stream for SUBJECT, a --nats-stream that does not take SUBJECT, a
+     message on SUBJECT this agent did not send (--nats-dedup sequence);
      nothing was shipped
 
 A summary line goes to stderr at the end: records, batches, retries,
@@ -278,6 +291,13 @@ pub struct ShipArgs {
     /// Replicas of the stream that --nats-stream creates (1-5) [default: 1].
     #[arg(long, value_name = "N", help_heading = NATS_HEADING, requires = "nats_stream")]
     pub nats_replicas: Option<String>,
+    /// How each record is kept from landing twice: sequence (the default:
+    /// the agent must be the only publisher on SUBJECT; exactly once
+    /// across any restart delay) or msg-id (Nats-Msg-Id on every message;
+    /// exactly once for a restart within the stream's duplicate window,
+    /// SUBJECT may be shared). See OUTPUTS below.
+    #[arg(long, value_name = "sequence|msg-id", help_heading = NATS_HEADING)]
+    pub nats_dedup: Option<String>,
     /// Flags of the HTTP output.
     #[cfg(feature = "http")]
     #[command(flatten)]

@@ -18,6 +18,9 @@
 //!   record_number: 17               # stream sequence of the last acknowledged
 //!                                   # message (0: none yet)
 //!   agent: 81985529216486895        # the Nats-Msg-Id prefix, made once
+//!   segment: 0                      # sequence mode: the first message of
+//!                                   # the segment that message 17 is inside,
+//!                                   # when not all of it landed (0: none)
 //! - name: stdin                     # standard input's delivered stream offset
 //! ```
 //!
@@ -50,6 +53,9 @@ const INODE: &str = "inode";
 const EPOCH: &str = "epoch";
 /// Field: a NATS output's agent id.
 const AGENT: &str = "agent";
+/// Field: a NATS output's unfinished segment (sequence mode).
+#[cfg(feature = "nats")]
+const SEGMENT: &str = "segment";
 
 /// Entries that reach the checkpoint file together, in one write, or not
 /// at all: a batch's output length with the input offsets it covers.
@@ -183,15 +189,24 @@ impl NatsNames {
         group.add_with(&self.entry, 0, vec![(AGENT, agent)]);
     }
 
-    /// Adds the stream sequence of the last acknowledged message to `group`
-    /// (the agent id stays as it is).
-    pub fn add_sequence(&self, group: &mut Group, sequence: u64) {
-        group.add(&self.entry, sequence);
+    /// Adds the stream sequence of the last acknowledged (or read back)
+    /// message to `group`, and the first message of the segment it is
+    /// inside when that segment did not land whole (the agent id stays as
+    /// it is).
+    pub fn add_sequence(&self, group: &mut Group, sequence: u64, segment: Option<u64>) {
+        group.add_with(&self.entry, sequence, vec![(SEGMENT, segment.unwrap_or(0))]);
     }
 
     /// The agent id that `state` (this output's entry) holds.
     pub fn agent(state: &EventLogState) -> Option<u64> {
         state.fields.get_u64(AGENT)
+    }
+
+    /// The last stream sequence and unfinished segment that `state` (this
+    /// output's entry) holds.
+    pub fn known(state: &EventLogState) -> (u64, Option<u64>) {
+        let segment = state.fields.get_u64(SEGMENT).filter(|&s| s > 0);
+        (state.record_number, segment)
     }
 }
 
@@ -416,6 +431,26 @@ mod tests {
         assert!(
             migrate(&after).is_empty(),
             "the new layout has nothing to migrate"
+        );
+    }
+
+    /// Sequence mode's unfinished segment is a field of the NATS entry;
+    /// 0 (or no field: an older agent's entry) reads as none.
+    #[cfg(feature = "nats")]
+    #[test]
+    fn a_nats_entry_keeps_its_sequence_and_unfinished_segment() {
+        let names = NatsNames::new("logs.a");
+        let mut g = Group::default();
+        names.add_sequence(&mut g, 170, Some(101));
+        let s = g.0[0].state(at(5)).unwrap();
+        assert_eq!(s.name, "output:nats:logs.a");
+        assert_eq!(NatsNames::known(&s), (170, Some(101)));
+        let mut g = Group::default();
+        names.add_sequence(&mut g, 200, None);
+        assert_eq!(NatsNames::known(&g.0[0].state(at(6)).unwrap()), (200, None));
+        assert_eq!(
+            NatsNames::known(&old("output:nats:logs.a", 17, 3)),
+            (17, None)
         );
     }
 

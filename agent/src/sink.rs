@@ -88,6 +88,59 @@ impl Inner {
     }
 }
 
+#[cfg(feature = "nats")]
+impl Inner {
+    /// Records as delivered the records that `ranges` cover (records of
+    /// one file that lie end to end, in the order they were sent), with the
+    /// NATS output's new last sequence, in one checkpoint write, as a
+    /// delivered batch is.
+    ///
+    /// An input's position moves over a range that starts at or before it,
+    /// or onto a range of another file than the one it is in (the batch the
+    /// range came from switched files, as a rotation does); a range ahead of
+    /// a gap moves nothing, as a line ahead of a gap does not.
+    fn record_landed(&mut self, ranges: &[Span]) -> Result<(), SinkError> {
+        let mut moved: HashMap<usize, (FileId, u64)> = HashMap::new();
+        for r in ranges {
+            let Some(i) = self.input_of(r.file) else {
+                continue;
+            };
+            match self.position(&moved, i) {
+                Some((f, p)) if f == r.file => {
+                    if r.start <= p && p < r.end {
+                        moved.insert(i, (f, r.end));
+                    }
+                }
+                _ => {
+                    moved.insert(i, (r.file, r.end));
+                }
+            }
+        }
+        let mut group = Group::default();
+        if let Output::Nats(n) = &self.output {
+            n.add_to(&mut group);
+        }
+        if let Ack::Files(keys) = &self.ack {
+            for (&i, &(file, offset)) in &moved {
+                if let Some(names) = keys.names(i) {
+                    names.add_to(&mut group, file, offset);
+                }
+            }
+        }
+        let stdin_moved = moved.get(&0).map(|&(_, o)| o);
+        if let (Ack::Stdin(_), Some(offset)) = (&self.ack, stdin_moved) {
+            state::add_stdin(&mut group, offset);
+        }
+        // Unlike a batch's, these records may lie in stdin spool chunks that
+        // the reader has not handed on yet: the chunks stay (a checkpoint
+        // ahead of the spool is a state the spool knows, see `flush`) and go
+        // with the next delivered batch, which lies after them.
+        self.writer.commit(group)?;
+        self.positions.extend(moved);
+        Ok(())
+    }
+}
+
 impl Shipper {
     /// A sink that sends to `output` and acknowledges with `ack`. Stdin
     /// starts from the delivered position `pos` (from the checkpoint); file
@@ -129,6 +182,15 @@ impl Sink<Record> for Shipper {
     fn flush(&self, batch: &[Record], ctx: &FlushContext<'_>) -> Result<(), SinkError> {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let inner = &mut *guard;
+        // NATS in sequence mode: records that landed without an
+        // acknowledgement are delivered; recorded first, so that this
+        // batch's copies of them are skipped below like any repeat.
+        #[cfg(feature = "nats")]
+        if let Output::Nats(n) = &mut inner.output {
+            if let Some(landed) = n.read_back(ctx.deadline)? {
+                inner.record_landed(&landed.ranges)?;
+            }
+        }
         let mut moved: HashMap<usize, (FileId, u64)> = HashMap::new();
         let mut out = Pieces {
             origins: Vec::with_capacity(batch.len()),

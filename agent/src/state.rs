@@ -115,6 +115,16 @@ impl State {
         crate::entries::NatsNames::agent(&state)
     }
 
+    /// The last stream sequence a NATS output's entry holds and its
+    /// unfinished segment (see [`crate::entries::NatsNames::known`]);
+    /// `(0, None)` without an entry.
+    #[cfg(feature = "nats")]
+    pub fn nats_known(&self, names: &crate::entries::NatsNames) -> (u64, Option<u64>) {
+        self.checkpoint
+            .get(&names.entry)
+            .map_or((0, None), |s| crate::entries::NatsNames::known(&s))
+    }
+
     /// The checkpoint's stdin offset: just past the last delivered line of
     /// standard input's stream (`None`: stdin was never read with this DIR).
     pub fn stdin_delivered(&self) -> Option<u64> {

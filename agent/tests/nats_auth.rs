@@ -44,7 +44,7 @@ fn assert_refused(out: &std::process::Output, want: &[&str]) {
 fn assert_delivered(out: &std::process::Output, client: &Client, stream: &str) {
     assert_eq!(code(out.status), 0, "{stream}: {}", stderr(out));
     let got = client.read_all(stream);
-    assert_exactly_once_in_order(&got, LINES, line);
+    assert_exactly_once_in_order(&got, LINES, line, Dedup::Sequence);
 }
 
 #[test]

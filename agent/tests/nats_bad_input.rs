@@ -1,6 +1,7 @@
 //! Bad NATS settings are each one line on stderr and exit status 2, before
 //! anything is shipped: a bad URL, an unknown host, a wrong password, a
-//! subject that no stream takes, a --nats-stream that does not take it.
+//! subject that no stream takes, a --nats-stream that does not take it, a
+//! bad --nats-dedup.
 #![cfg(feature = "nats")]
 
 mod common;
@@ -55,6 +56,12 @@ fn a_bad_url_or_an_unknown_host_is_one_line_and_exit_2() {
         "nats://127.0.0.1:4222/logs",
         &["--nats-replicas", "3"],
         &["--nats-stream"],
+    );
+    refused(
+        &s,
+        "nats://127.0.0.1:4222/logs",
+        &["--nats-dedup", "ids"],
+        &["invalid value \"ids\" for --nats-dedup: expected sequence or msg-id"],
     );
     let file_out = s.path("out.log");
     refused(

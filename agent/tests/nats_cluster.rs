@@ -7,19 +7,35 @@ mod common;
 mod nats_support;
 
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use common::*;
 use nats_support::*;
 
+/// Held by each test of this file while it runs.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 const LINES: u64 = 100_000;
 
 #[test]
 fn the_stream_leader_killed_mid_run_loses_and_duplicates_nothing() {
+    leader_killed(Dedup::Sequence);
+}
+
+#[test]
+fn with_message_ids_the_stream_leader_killed_mid_run_loses_and_duplicates_nothing() {
+    leader_killed(Dedup::MsgId);
+}
+
+fn leader_killed(dedup: Dedup) {
+    // The two modes' runs share the machine's cores: one at a time, so that
+    // neither runs slow for the other's sake.
+    let _one_at_a_time = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(bin) = server_or_skip("3-node cluster, leader killed") else {
         return;
     };
-    let s = Scratch::new("nats-cluster");
+    let s = Scratch::new(&format!("nats-cluster-{dedup:?}"));
     let mut nodes = cluster(&bin, &s.dir);
     let urls: Vec<String> = nodes.iter().map(Server::url).collect();
     let client = Client::connect(&urls);
@@ -39,22 +55,19 @@ fn the_stream_leader_killed_mid_run_loses_and_duplicates_nothing() {
         .map(|n| format!("127.0.0.1:{}", n.port))
         .collect();
     let output = format!("nats://{}/cluster.lines", hosts.join(","));
-    let args = ship_args(
-        input.to_str().unwrap(),
-        &output,
-        &state,
-        &[
-            "--max-size",
-            "2000",
-            "--config",
-            config.to_str().unwrap(),
-            "--nats-stream",
-            "CLUSTER",
-            "--nats-replicas",
-            "3",
-            "--follow",
-        ],
-    );
+    let mut extra = vec![
+        "--max-size",
+        "2000",
+        "--config",
+        config.to_str().unwrap(),
+        "--nats-stream",
+        "CLUSTER",
+        "--nats-replicas",
+        "3",
+        "--follow",
+    ];
+    extra.extend_from_slice(dedup.flags());
+    let args = ship_args(input.to_str().unwrap(), &output, &state, &extra);
     let mut agent = spawn(&args, Stdio::null());
 
     wait_until(
@@ -91,5 +104,5 @@ fn the_stream_leader_killed_mid_run_loses_and_duplicates_nothing() {
     assert_eq!(code(status), 0);
 
     let got = client.read_all("CLUSTER");
-    assert_exactly_once_in_order(&got, LINES, line);
+    assert_exactly_once_in_order(&got, LINES, line, dedup);
 }

@@ -1,8 +1,9 @@
-//! What names a NATS message (`Nats-Msg-Id`) with the integration's inputs:
-//! each file of a glob names its own file (device, inode), and standard
-//! input names its stream offset, which is the same in every run, so a
-//! batch that a later run sends again from the stdin spool is dropped by
-//! the stream's duplicate window.
+//! NATS with the integration's inputs. In msg-id mode, what names a message
+//! (`Nats-Msg-Id`): each file of a glob names its own file (device, inode),
+//! and standard input names its stream offset, which is the same in every
+//! run, so a batch that a later run sends again from the stdin spool is
+//! dropped by the stream's duplicate window. In sequence mode, a later run
+//! reads that batch back from the stream and does not send it again.
 #![cfg(feature = "nats")]
 
 mod common;
@@ -46,7 +47,7 @@ fn each_file_of_a_glob_names_its_own_file_in_the_message_ids() {
         &pattern,
         &format!("nats://127.0.0.1:{}/glob.lines", server.port),
         &s.path("state"),
-        &[],
+        Dedup::MsgId.flags(),
     );
     assert_eq!(code(out.status), 0, "{}", stderr(&out));
 
@@ -84,10 +85,19 @@ fn each_file_of_a_glob_names_its_own_file_in_the_message_ids() {
 
 #[test]
 fn stdin_sent_again_by_a_later_run_is_dropped_as_a_duplicate() {
+    stdin_again(Dedup::MsgId);
+}
+
+#[test]
+fn stdin_that_landed_unrecorded_is_read_back_and_not_sent_again() {
+    stdin_again(Dedup::Sequence);
+}
+
+fn stdin_again(dedup: Dedup) {
     let Some(bin) = server_or_skip("stdin exactly once into NATS") else {
         return;
     };
-    let s = Scratch::new("nats-stdin-again");
+    let s = Scratch::new(&format!("nats-stdin-again-{dedup:?}"));
     let mut server = Server::start(&bin, &s.dir, "again", &[]);
     let client = Client::connect(&[server.url()]);
     client.create_stream("AGAIN", "again.lines", 1);
@@ -98,7 +108,8 @@ fn stdin_sent_again_by_a_later_run_is_dropped_as_a_duplicate() {
         "buffer.yaml",
         "max_retries: 1\nretry_backoff: 50ms\nretry_backoff_max: 100ms\n",
     );
-    let extra = ["--config", config.to_str().unwrap()];
+    let mut extra = vec!["--config", config.to_str().unwrap()];
+    extra.extend_from_slice(dedup.flags());
     let state = s.path("state");
 
     // Run 1, the server down: stdin goes into the stdin spool, exit 1.
@@ -117,16 +128,24 @@ fn stdin_sent_again_by_a_later_run_is_dropped_as_a_duplicate() {
     let client = Client::connect(&[server.url()]);
     assert_eq!(client.count("AGAIN"), Some(300));
 
-    // Run 3 from the earlier state sends the 300 again (same stream
-    // offsets, same ids: all dropped), then new lines, which are stored.
+    // Run 3 from the earlier state: msg-id mode sends the 300 again (same
+    // stream offsets, same ids: all dropped); sequence mode reads them back
+    // and sends none of them. Then new lines, which are stored.
     copy_dir(&before, &state);
     let out = ship_stdin(&output, &state, &extra, lines(301, 400));
-    assert_eq!(code(out.status), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(code(out.status), 0, "{err}");
     let got = client.read_all("AGAIN");
-    assert_exactly_once_in_order(&got, 400, line);
-    assert!(
-        got.iter().all(|(_, id)| id.contains(".stdin.")),
-        "{:?}",
-        &got[..3]
-    );
+    assert_exactly_once_in_order(&got, 400, line, dedup);
+    match dedup {
+        Dedup::MsgId => assert!(
+            got.iter().all(|(_, id)| id.contains(".stdin.")),
+            "{:?}",
+            &got[..3]
+        ),
+        Dedup::Sequence => assert!(
+            err.contains("300 records of subject again.lines had landed"),
+            "{err}"
+        ),
+    }
 }

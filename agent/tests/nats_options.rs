@@ -40,18 +40,27 @@ fn stdin_with_a_token_and_headers_goes_into_a_created_stream() {
 
     let client = Client::connect_token(&[server.url()], "s3cret");
     let got = client.read_all("OPTS");
-    assert_exactly_once_in_order(&got, 500, line);
-    let headers = client.headers("OPTS", 7);
-    for want in [("X-Site", "plant 4"), ("X-Env", "test")] {
-        assert!(
-            headers.iter().any(|(k, v)| k == want.0 && v == want.1),
-            "{want:?} not in {headers:?}"
-        );
+    assert_exactly_once_in_order(&got, 500, line, Dedup::Sequence);
+    // The user's headers on every message; the guard and the manifest on
+    // the batch's first message only.
+    let first = client.headers("OPTS", 1);
+    let seventh = client.headers("OPTS", 7);
+    for headers in [&first, &seventh] {
+        for want in [("X-Site", "plant 4"), ("X-Env", "test")] {
+            assert!(
+                headers.iter().any(|(k, v)| k == want.0 && v == want.1),
+                "{want:?} not in {headers:?}"
+            );
+        }
     }
     assert!(
-        headers.iter().any(|(k, _)| k == "Nats-Msg-Id"),
-        "{headers:?}"
+        first
+            .iter()
+            .any(|(k, v)| k == "Nats-Expected-Last-Subject-Sequence" && v == "0"),
+        "{first:?}"
     );
+    assert!(first.iter().any(|(k, _)| k == "Spw-Batch"), "{first:?}");
+    assert_eq!(seventh.len(), 2, "{seventh:?}");
 
     let shown = run(&["inspect", "--state", state.to_str().unwrap()]);
     let text = stdout(&shown);

@@ -87,7 +87,7 @@ fn a_server_stopped_mid_run_loses_and_duplicates_nothing() {
     assert!(err.contains("output accepted a batch again"), "{err}");
 
     let got = client.read_all("OUT");
-    assert_exactly_once_in_order(&got, LINES, line);
+    assert_exactly_once_in_order(&got, LINES, line, Dedup::Sequence);
 }
 
 /// Bytes in the spool's segment files.

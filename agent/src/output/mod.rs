@@ -14,6 +14,14 @@ pub(crate) mod http;
 mod http_body;
 #[cfg(feature = "nats")]
 pub(crate) mod nats;
+#[cfg(feature = "nats")]
+mod nats_ids;
+#[cfg(feature = "nats")]
+mod nats_manifest;
+#[cfg(feature = "nats")]
+mod nats_publish;
+#[cfg(feature = "nats")]
+pub(crate) mod nats_readback;
 pub(crate) mod nats_spec;
 
 use std::ffi::OsString;

@@ -7,13 +7,62 @@
 //! thread is inside [`NatsOutput::send`] (or opening the output). Nothing
 //! else in the agent sees tokio.
 //!
-//! **Exactly once.** Every message carries `Nats-Msg-Id`, made of this state
-//! directory's agent id, the record's input (its own file's device, inode
-//! and truncation epoch, or standard input, whose offsets count bytes of one
-//! stream that goes on across runs) and the record's byte offset. A batch sent again - a retry, or
-//! the next run after a kill - is dropped by the stream's duplicate window
-//! (2 minutes unless the stream says otherwise) for every message it
-//! already stored.
+//! **Exactly once, sequence mode** (`--nats-dedup sequence`, the
+//! default). Condition: the agent is the only publisher on its subject (a
+//! fleet gives each device a subject of its own, `logs.DEVICE`, and one
+//! stream takes `logs.>`). Ordinary messages carry no header (a header on
+//! every message costs the server 10-25% of its rate). Instead:
+//!
+//! - The checkpoint holds, in the same write as the input offsets a batch
+//!   moves, the stream sequence of the last message on the subject that the
+//!   agent accounts for (`known`).
+//! - A batch goes out as one segment (more only when its records make more
+//!   than `nats_manifest::MAX_RUNS` runs). A segment's first message carries
+//!   `Nats-Expected-Last-Subject-Sequence: known` and a manifest
+//!   (`Spw-Batch`, see `nats_manifest`) that maps the segment's messages,
+//!   in order, to the input records they are. It is sent alone and its
+//!   acknowledgement awaited; the rest follows pipelined. The server stores
+//!   the first message only if the subject still ends at `known`: nothing
+//!   the checkpoint does not know of can lie between the checkpoint's last
+//!   message and the segment. A refused guard fails the batch.
+//! - Before the first batch, after a failed batch and on every new
+//!   connection, the agent reads back (`nats_readback`): every message on
+//!   the subject after `known`, mapped through the manifests to input
+//!   records, which are then delivered: the checkpoint takes their offsets
+//!   and the new last sequence in one write, and a batch that holds them
+//!   again publishes only the rest. A message there that no manifest maps
+//!   (another publisher) is an error naming the subject, never a guess.
+//!
+//! The read-back maps a segment's messages by their order, so the subject
+//! must hold a prefix of each segment. A connection delivers a prefix of
+//! what was written to it (below); the stream itself may refuse one message
+//! and store the next (a stream without a leader for a moment answers "no
+//! responders"): a batch failed that way awaits the acknowledgements still
+//! due and removes from the stream the messages stored after the refused
+//! one, before it is sent again.
+//!
+//! Why each record lands once, in order. A record is published again only
+//! in a batch sent after a read-back that did not find it, and a message
+//! that lands after a read-back makes the next guard fail (it is found by
+//! the next read-back) - except one of a connection that is already gone
+//! but whose data the server had not finished taking in; such a late
+//! message is mapped through its segment's manifest, whose first message
+//! the checkpoint keeps (`Known::segment`) while not all of it landed.
+//! Across `kill -9` the checkpoint and the stream agree by the same
+//! read-back at start; a server restart or a leader failover keeps what the
+//! stream acknowledged and at most a prefix of what it did not (below), and
+//! the read-back finds that prefix. No duplicate window is involved, so
+//! this holds whatever time passes before the restart.
+//!
+//! **Exactly once, msg-id mode** (`--nats-dedup msg-id`, for a subject
+//! shared by several publishers). Every message carries `Nats-Msg-Id`, made
+//! of this state directory's agent id, the record's input (its own file's
+//! device, inode and truncation epoch, or standard input, whose offsets
+//! count bytes of one stream that goes on across runs) and the record's
+//! byte offset. A batch sent again (a retry, or the next run after a kill)
+//! is dropped by the stream's duplicate window (2 minutes unless the stream
+//! says otherwise) for every message it already stored. Past the window,
+//! delivery is at least once.
 //!
 //! **Order.** A connection delivers a prefix of what was written to it. So
 //! that a batch never lands with a hole that a retry would fill later (out
@@ -23,51 +72,32 @@
 //! dropped, with whatever it still held, and the next attempt connects
 //! afresh, trying the servers in the order given.
 
-use std::collections::VecDeque;
+mod conn;
+
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::ToSocketAddrs;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
-use async_nats::header::NATS_MESSAGE_ID;
-use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
-use async_nats::jetstream::publish::PublishAck;
-use async_nats::jetstream::stream::{Config as StreamConfig, DiscardPolicy};
-use async_nats::jetstream::{self, Context};
-use async_nats::{ConnectErrorKind, ConnectOptions, Event, HeaderMap, ServerAddr, Subject};
-use bytes::Bytes;
-use tokio::runtime::Runtime;
+use async_nats::HeaderMap;
 
-use super::nats_spec::{NatsOptions, NatsSpec};
+use super::nats_publish::{self as publish, Batch, WINDOW};
+use super::nats_readback::{self as readback, Known, Landed, ReadBackError};
+use super::nats_spec::{Dedup, NatsOptions, NatsSpec};
 use crate::entries::NatsNames;
 use crate::error::AgentError;
-use crate::record::{FileId, Span};
+use crate::record::Span;
 use crate::state::{Group, State};
 use crate::ui;
+use conn::{Conn, ConnectFailure, CONNECT_TIMEOUT};
 
-/// Publishes whose acknowledgement may be outstanding at once.
-const WINDOW: usize = 4096;
-/// How long connecting to one server, and each request, may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one message's acknowledgement may take.
-const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a batch's publishing looks whether the connection was lost
 /// meanwhile.
 const LOST_POLL: Duration = Duration::from_millis(100);
-
-/// A connection, on a runtime of its own: dropping it drops the client's
-/// tasks and whatever they still held to send. (Fields drop in order: the
-/// client's handle, then the runtime.)
-struct Conn {
-    /// JetStream on the client (which it holds).
-    js: Context,
-    /// Set by the client's event callback when the connection drops.
-    lost: Arc<AtomicBool>,
-    rt: Runtime,
-}
+/// How long the read-back at start-up may take.
+const START_READ_BACK: Duration = Duration::from_secs(60);
 
 /// Publishes batches to a JetStream stream.
 pub struct NatsOutput {
@@ -80,9 +110,22 @@ pub struct NatsOutput {
     /// `Nats-Msg-Id` prefix of every record: the agent id.
     id_prefix: String,
     /// Stream sequence of the last acknowledged message of the batch just
-    /// sent.
+    /// sent (msg-id mode).
     last_sequence: Option<u64>,
     headers: HeaderMap,
+    /// Sequence mode: the last message on the subject the agent accounts
+    /// for (acknowledged, or read back).
+    known: Known,
+    /// Sequence mode: whether the subject may hold messages past `known`
+    /// (at start, after a failed batch, on a new connection): they are read
+    /// back before anything is published.
+    doubt: bool,
+    /// Sequence mode: records that landed without an acknowledgement and
+    /// were read back; a batch that holds them again does not publish them.
+    landed: Vec<Span>,
+    /// Sequence mode: what the start-up read-back found, for the sink's
+    /// first batch to record in the checkpoint.
+    pending: Option<Landed>,
 }
 
 impl std::fmt::Debug for NatsOutput {
@@ -92,14 +135,6 @@ impl std::fmt::Debug for NatsOutput {
             .field("stream", &self.stream)
             .finish_non_exhaustive()
     }
-}
-
-/// Why connecting failed, as far as the agent cares.
-enum ConnectFailure {
-    /// The user's settings are wrong (exit 2 at start-up).
-    Settings(String),
-    /// No server could be reached; the next attempt may work.
-    Unreachable(String),
 }
 
 impl NatsOutput {
@@ -112,10 +147,14 @@ impl NatsOutput {
     /// batches then fail (and are spooled) until a server answers, and the
     /// stream is looked up then.
     ///
+    /// In sequence mode, what landed on the subject after the checkpoint's
+    /// last sequence is read back here (see the module doc).
+    ///
     /// # Errors
     /// [`AgentError::Input`] (exit 2): an unknown host, refused credentials,
     /// an unreadable credentials or CA file, a TLS failure, no stream for
-    /// the subject, or a `--nats-stream` that does not take it.
+    /// the subject, a `--nats-stream` that does not take it, or (sequence
+    /// mode) a message on the subject that this agent did not send.
     pub fn open(spec: NatsSpec, state: &State) -> Result<Self, AgentError> {
         let opts = spec.options.clone();
         for (host, port) in &spec.servers {
@@ -153,6 +192,7 @@ impl NatsOutput {
         for (k, v) in &opts.headers {
             headers.insert(k.as_str(), v.as_str());
         }
+        let (sequence, segment) = state.nats_known(&names);
         let mut out = Self {
             id_prefix: format!("{agent:016x}"),
             spec,
@@ -162,6 +202,10 @@ impl NatsOutput {
             stream: None,
             last_sequence: None,
             headers,
+            known: Known { sequence, segment },
+            doubt: true,
+            landed: Vec::new(),
+            pending: None,
         };
         match out.connect() {
             Ok(()) => {}
@@ -174,228 +218,110 @@ impl NatsOutput {
             }
         }
         out.find_stream().map_err(AgentError::input)?;
+        if out.opts.dedup == Dedup::Sequence {
+            match out.read_back_now(Instant::now() + START_READ_BACK) {
+                Ok(landed) => out.pending = landed,
+                Err(ReadBackError::Foreign(m)) => return Err(AgentError::input(m)),
+                Err(ReadBackError::Failed(m)) => {
+                    // Tried again before the first batch is published.
+                    ui::note(m);
+                    out.conn = None;
+                }
+            }
+        }
         Ok(out)
     }
 
-    /// Adds the stream sequence of the batch just delivered to `group`, the
-    /// checkpoint write that also holds the offsets the batch covers.
+    /// Adds the stream sequence of the batch just delivered (or of the
+    /// messages just read back) to `group`, the checkpoint write that also
+    /// holds the offsets they cover.
     pub fn add_to(&self, group: &mut Group) {
-        if let Some(seq) = self.last_sequence {
-            self.names.add_sequence(group, seq);
-        }
-    }
-
-    /// Connects to the first server that answers, in the order given.
-    fn connect(&mut self) -> Result<(), ConnectFailure> {
-        self.conn = None;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                ConnectFailure::Unreachable(format!("cannot start the NATS client: {e}"))
-            })?;
-        let lost = Arc::new(AtomicBool::new(false));
-        let connected = Arc::new(AtomicBool::new(false));
-        let mut options = ConnectOptions::new()
-            .name("spillway")
-            .retain_servers_order()
-            .connection_timeout(CONNECT_TIMEOUT)
-            .request_timeout(Some(CONNECT_TIMEOUT));
-        {
-            let lost = Arc::clone(&lost);
-            options = options.event_callback(move |event| {
-                let lost = Arc::clone(&lost);
-                async move {
-                    if matches!(event, Event::Disconnected | Event::Closed) {
-                        lost.store(true, Ordering::SeqCst);
-                    }
-                }
-            });
-        }
-        {
-            // Once connected, the client must not reconnect by itself (see
-            // the module's doc): its reconnection waits for good; this
-            // output drops the connection and makes a new one instead.
-            let connected = Arc::clone(&connected);
-            options = options.reconnect_delay_callback(move |_| {
-                if connected.load(Ordering::SeqCst) {
-                    Duration::from_secs(365 * 24 * 3600)
-                } else {
-                    Duration::ZERO
-                }
-            });
-        }
-        if let Some((u, p)) = &self.opts.user {
-            options = options.user_and_password(u.clone(), p.clone());
-        }
-        if let Some(t) = &self.opts.token {
-            options = options.token(t.clone());
-        }
-        if let Some(ca) = &self.opts.ca {
-            options = options.add_root_certificates(ca.clone()).require_tls(true);
-        }
-        if self.spec.tls {
-            options = options.require_tls(true);
-        }
-        let creds = self.opts.creds.clone();
-        let mut addrs = Vec::new();
-        for url in self.spec.server_urls() {
-            let addr: ServerAddr = url.parse().map_err(|e| {
-                ConnectFailure::Settings(format!("NATS server {url} of --output: {e}"))
-            })?;
-            addrs.push(addr);
-        }
-        let servers = self.spec.servers_text();
-        let result = rt.block_on(async move {
-            if let Some(path) = creds {
-                options = options.credentials_file(&path).await.map_err(|e| {
-                    ConnectFailure::Settings(format!(
-                        "--nats-creds {} cannot be used: {e}",
-                        path.display()
-                    ))
-                })?;
+        match self.opts.dedup {
+            Dedup::Sequence => {
+                self.names
+                    .add_sequence(group, self.known.sequence, self.known.segment);
             }
-            let client = options.connect(addrs).await.map_err(|e| {
-                let detail = error_chain(&e);
-                let kind = if is_tls_failure(&e) {
-                    ConnectErrorKind::Tls
-                } else {
-                    e.kind()
-                };
-                match kind {
-                    ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
-                        ConnectFailure::Settings(format!(
-                            "NATS server {servers} refused the credentials: {detail}"
-                        ))
-                    }
-                    ConnectErrorKind::Tls => ConnectFailure::Settings(format!(
-                        "TLS with NATS server {servers} failed: {detail}"
-                    )),
-                    ConnectErrorKind::Dns | ConnectErrorKind::ServerParse => {
-                        ConnectFailure::Settings(format!(
-                            "NATS server {servers} of --output: {detail}"
-                        ))
-                    }
-                    _ => ConnectFailure::Unreachable(format!(
-                        "no NATS server of {servers} could be reached: {detail}"
-                    )),
+            Dedup::MsgId => {
+                if let Some(seq) = self.last_sequence {
+                    self.names.add_sequence(group, seq, None);
                 }
-            })?;
-            let js = jetstream::ContextBuilder::new()
-                .timeout(ACK_TIMEOUT)
-                // Never reached: the publisher keeps at most WINDOW in flight.
-                .max_ack_inflight(WINDOW * 2)
-                .build(client);
-            Ok(js)
-        });
-        let js = result?;
-        connected.store(true, Ordering::SeqCst);
-        self.conn = Some(Conn { js, lost, rt });
-        Ok(())
+            }
+        }
     }
 
-    /// Finds the stream for the subject, or creates the `--nats-stream` one.
-    /// Needs a connection.
-    fn find_stream(&mut self) -> Result<(), String> {
-        let Some(conn) = &self.conn else {
-            return Err("not connected".into());
+    /// Sequence mode: reads back what landed on the subject past what the
+    /// agent knows, when it may have (see `doubt`). `Some` when the
+    /// checkpoint must learn something: the records that landed (which the
+    /// caller records as delivered, with [`add_to`](Self::add_to)'s
+    /// sequence, in one checkpoint write) or a new last sequence.
+    ///
+    /// # Errors
+    /// No server answers, or the subject holds a message this agent did not
+    /// send (the message says so); the batch at hand then fails.
+    pub fn read_back(&mut self, deadline: Instant) -> io::Result<Option<Landed>> {
+        if self.opts.dedup != Dedup::Sequence {
+            return Ok(None);
+        }
+        if let Some(l) = self.pending.take() {
+            return Ok(Some(l));
+        }
+        if !self.doubt {
+            return Ok(None);
+        }
+        let result = self.ensure_connected().and_then(|()| {
+            self.read_back_now(deadline)
+                .map_err(|e| e.text().to_owned())
+        });
+        if result.is_err() {
+            self.conn = None;
+        }
+        result.map_err(io::Error::other)
+    }
+
+    /// Reads back now (needs a connection and the stream), and takes what
+    /// it found into `known` and `landed`. `None` when nothing changed.
+    fn read_back_now(&mut self, deadline: Instant) -> Result<Option<Landed>, ReadBackError> {
+        let (Some(conn), Some(stream)) = (&self.conn, &self.stream) else {
+            return Err(ReadBackError::Failed("not connected".into()));
         };
-        let subject = self.spec.subject.clone();
-        let wanted = self.opts.stream.clone();
-        let replicas = self.opts.replicas;
-        let js = conn.js.clone();
-        let found = conn.rt.block_on(async move {
-            let by_subject = match js.stream_by_subject(subject.clone()).await {
-                Ok(name) => Some(name),
-                Err(e) => {
-                    use async_nats::jetstream::context::GetStreamByNameErrorKind as K;
-                    match e.kind() {
-                        K::NotFound => None,
-                        _ => {
-                            return Err(format!(
-                                "cannot look up the JetStream stream of subject {subject} \
-                                 (is JetStream enabled on the server?): {}",
-                                error_chain(&e)
-                            ))
-                        }
-                    }
-                }
-            };
-            match (wanted, by_subject) {
-                (None, Some(name)) => Ok((name, None)),
-                (None, None) => Err(format!(
-                    "no JetStream stream takes subject {subject}: create one \
-                     (nats stream add), or give --nats-stream NAME to have it created"
-                )),
-                (Some(w), Some(name)) if w == name => Ok((name, None)),
-                (Some(w), Some(name)) => Err(format!(
-                    "subject {subject} is taken by stream {name}, not by --nats-stream {w}"
-                )),
-                (Some(w), None) => {
-                    // Not taken: either the stream does not exist (create
-                    // it) or it exists with other subjects (an error).
-                    match js.get_stream(&w).await {
-                        Ok(mut s) => {
-                            let subjects = s
-                                .info()
-                                .await
-                                .map(|i| i.config.subjects.join(", "))
-                                .unwrap_or_default();
-                            Err(format!(
-                                "stream {w} exists but its subjects ({subjects}) do not take \
-                                 subject {subject}"
-                            ))
-                        }
-                        Err(e) if is_not_found(&e) => {
-                            let config = StreamConfig {
-                                name: w.clone(),
-                                subjects: vec![subject.clone()],
-                                num_replicas: replicas,
-                                discard: DiscardPolicy::Old,
-                                duplicate_window: Duration::from_secs(120),
-                                ..StreamConfig::default()
-                            };
-                            js.create_stream(config).await.map_err(|e| {
-                                format!(
-                                    "cannot create stream {w} for subject {subject}: {}",
-                                    error_chain(&e)
-                                )
-                            })?;
-                            Ok((w.clone(), Some(replicas)))
-                        }
-                        Err(e) => Err(format!("cannot look up stream {w}: {}", error_chain(&e))),
-                    }
-                }
-            }
-        });
-        let (name, created) = found?;
-        if let Some(r) = created {
+        let until = tokio::time::Instant::from_std(deadline);
+        let work = readback::read_back(&conn.js, stream, &self.spec.subject, self.known);
+        let landed = conn
+            .rt
+            .block_on(async { tokio::time::timeout_at(until, work).await })
+            .map_err(|_| {
+                ReadBackError::Failed(format!(
+                    "reading back subject {} did not end before flush_timeout",
+                    self.spec.subject
+                ))
+            })??;
+        self.doubt = false;
+        if landed.messages > 0 {
             ui::note(format!(
-                "created JetStream stream {name} for subject {} ({r} replica{})",
-                self.spec.subject,
-                if r == 1 { "" } else { "s" }
+                "{} records of subject {} had landed in the stream without being \
+                 acknowledged (a run was stopped or a batch failed); they count as delivered \
+                 and are not sent again",
+                landed.messages, self.spec.subject
             ));
         }
-        if let Some(window) = self.duplicate_window(&name) {
-            if window.is_zero() {
-                ui::note(format!(
-                    "stream {name} keeps no duplicate window: a batch sent again after a \
-                     failure or a restart is stored twice (at least once, not exactly once)"
-                ));
-            }
-        }
-        self.stream = Some(name);
-        Ok(())
+        let changed = landed.messages > 0 || landed.known != self.known;
+        self.known = landed.known;
+        readback::merge(&mut self.landed, &landed.ranges);
+        Ok(changed.then_some(landed))
     }
 
-    fn duplicate_window(&self, stream: &str) -> Option<Duration> {
-        let conn = self.conn.as_ref()?;
-        let js = conn.js.clone();
-        let stream = stream.to_owned();
-        conn.rt.block_on(async move {
-            let mut s = js.get_stream(stream).await.ok()?;
-            s.info().await.ok().map(|i| i.config.duplicate_window)
-        })
+    /// Connects and finds the stream, unless that is done.
+    fn ensure_connected(&mut self) -> Result<(), String> {
+        if self.conn.is_none() {
+            match self.connect() {
+                Ok(()) => {}
+                Err(ConnectFailure::Settings(m) | ConnectFailure::Unreachable(m)) => return Err(m),
+            }
+        }
+        if self.stream.is_none() {
+            self.find_stream()?;
+        }
+        Ok(())
     }
 
     /// Publishes one batch: `parts` laid end to end are its lines, each
@@ -408,94 +334,132 @@ impl NatsOutput {
         deadline: Instant,
     ) -> io::Result<()> {
         self.last_sequence = None;
-        let result = self.try_send(parts, origins, deadline);
+        let result = match self.opts.dedup {
+            Dedup::Sequence => self.try_send_guarded(parts, origins, deadline),
+            Dedup::MsgId => self.try_send_with_ids(parts, origins, deadline),
+        };
         if result.is_err() {
             // Whatever the connection still holds of this attempt must never
-            // arrive after a gap: it goes with the connection.
+            // arrive after a gap: it goes with the connection. Some of it
+            // may have landed: read back before the next attempt.
             self.conn = None;
+            self.doubt = true;
         }
         result.map_err(io::Error::other)
     }
 
-    fn try_send(
+    /// Sequence mode (see the module doc): the batch's records that did not
+    /// land already, as segments; each segment's first message alone,
+    /// guarded and with its manifest, then the rest pipelined.
+    fn try_send_guarded(
         &mut self,
         parts: &[IoSlice<'_>],
         origins: &[Span],
         deadline: Instant,
     ) -> Result<(), String> {
-        if self.conn.is_none() {
-            match self.connect() {
-                Ok(()) => {}
-                Err(ConnectFailure::Settings(m) | ConnectFailure::Unreachable(m)) => return Err(m),
-            }
+        if self.doubt || self.conn.is_none() {
+            return Err(format!(
+                "what landed on subject {} was not read back yet",
+                self.spec.subject
+            ));
         }
-        if self.stream.is_none() {
-            self.find_stream()?;
-        }
+        let batch = Batch {
+            parts,
+            origins,
+            landed: &self.landed,
+        };
+        let segments = publish::segments(&batch)?;
         let Some(conn) = &self.conn else {
             return Err("not connected".into());
         };
-        // Lines are taken one by one as they are published (a batch's list
-        // of them would be one more allocation the size of the batch).
-        let newlines: usize = parts
-            .iter()
-            .map(|p| memchr::memchr_iter(b'\n', p).count())
-            .sum();
-        if newlines != origins.len() {
-            return Err(format!(
-                "internal error: {newlines} lines but {} origins in a batch",
-                origins.len()
-            ));
-        }
-        let lines = Lines::new(parts);
-        // Made once per batch: each message then costs a reference count
-        // for the subject and a short string for its id, nothing more.
-        let subject = Subject::from(self.spec.subject.as_str());
-        let js = &conn.js;
-        let headers = &self.headers;
-        let mut ids = MessageIds::new(&self.id_prefix);
-        let publish = async {
-            let mut pending: VecDeque<PublishAckFuture> = VecDeque::with_capacity(WINDOW);
-            let mut last = 0u64;
-            let mut duplicates = 0u64;
-            for (data, at) in lines.zip(origins) {
-                if pending.len() >= WINDOW {
-                    if let Some(f) = pending.pop_front() {
-                        let ack = acknowledged(f.await)?;
-                        last = last.max(ack.0);
-                        duplicates += u64::from(ack.1);
-                    }
-                }
-                let mut h = headers.clone();
-                h.insert(NATS_MESSAGE_ID, ids.id(at));
-                let msg = jetstream::message::PublishMessage::build()
-                    .payload(Bytes::copy_from_slice(&data))
-                    .headers(h);
-                let f = js.send_publish(subject.clone(), msg).await.map_err(|e| {
-                    format!("NATS publish on {subject} failed: {}", error_chain(&e))
-                })?;
-                pending.push_back(f);
-            }
-            while let Some(f) = pending.pop_front() {
-                let ack = acknowledged(f.await)?;
-                last = last.max(ack.0);
-                duplicates += u64::from(ack.1);
-            }
-            Ok::<_, String>((last, duplicates))
+        let mut strays = Vec::new();
+        let publish = publish::guarded(
+            &conn.js,
+            &self.spec.subject,
+            &self.headers,
+            &batch,
+            &segments,
+            self.known.sequence,
+            &mut strays,
+        );
+        let result = self.run_batch(publish, deadline);
+        let last = match result {
+            Ok(last) => last,
+            Err(e) if strays.is_empty() => return Err(e),
+            Err(e) => return Err(self.remove_strays(&strays, e, deadline)),
         };
-        // One watch for the whole batch, rather than a timer per message: a
-        // lost connection ends the wait for acknowledgements early.
-        let work = first_of(publish, watch_lost(&conn.lost));
-        let until = tokio::time::Instant::from_std(deadline);
-        let (last, duplicates) = conn
+        self.known = Known {
+            sequence: last,
+            segment: None,
+        };
+        self.last_sequence = Some(last);
+        Ok(())
+    }
+
+    /// Sequence mode: removes from the stream the messages of a failed
+    /// batch that were stored after one the stream refused (see
+    /// [`publish::guarded`]), so that the subject holds a prefix of the
+    /// segment, as its manifest maps it. Returns the batch's error, with
+    /// what became of them.
+    fn remove_strays(&self, strays: &[u64], error: String, deadline: Instant) -> String {
+        let (Some(conn), Some(stream)) = (&self.conn, &self.stream) else {
+            return error;
+        };
+        let until = tokio::time::Instant::from_std(deadline.max(Instant::now() + CONNECT_TIMEOUT));
+        let work = async {
+            let s = conn
+                .js
+                .get_stream_no_info(stream)
+                .await
+                .map_err(|e| error_chain(&e))?;
+            for &seq in strays {
+                s.delete_message(seq).await.map_err(|e| error_chain(&e))?;
+            }
+            Ok::<_, String>(())
+        };
+        let done = conn
             .rt
             .block_on(async { tokio::time::timeout_at(until, work).await })
-            .map_err(|_| {
-                format!(
-                    "NATS did not acknowledge the batch on {} before flush_timeout",
-                    self.spec.subject
-                )
-            })??;
+            .unwrap_or_else(|_| Err("timed out".into()));
+        match done {
+            Ok(()) => format!(
+                "{error}; {} later messages of the batch that the stream had stored were \
+                 removed (they are sent again after it)",
+                strays.len()
+            ),
+            Err(why) => format!(
+                "{error}; {} later messages of the batch that the stream stored after it \
+                 could not be removed ({why}): the next read-back may refuse subject {}",
+                strays.len(),
+                self.spec.subject
+            ),
+        }
+    }
+
+    /// msg-id mode: every message with its `Nats-Msg-Id`, pipelined.
+    fn try_send_with_ids(
+        &mut self,
+        parts: &[IoSlice<'_>],
+        origins: &[Span],
+        deadline: Instant,
+    ) -> Result<(), String> {
+        self.ensure_connected()?;
+        let Some(conn) = &self.conn else {
+            return Err("not connected".into());
+        };
+        let batch = Batch {
+            parts,
+            origins,
+            landed: &[],
+        };
+        let publish = publish::with_ids(
+            &conn.js,
+            &self.spec.subject,
+            &self.headers,
+            &batch,
+            &self.id_prefix,
+        );
+        let (last, duplicates) = self.run_batch(publish, deadline)?;
         if duplicates > 0 {
             ui::note(format!(
                 "{duplicates} records were already in the stream (sent before a failure or \
@@ -505,24 +469,29 @@ impl NatsOutput {
         self.last_sequence = Some(last);
         Ok(())
     }
-}
 
-/// The stream sequence of one acknowledgement and whether the message was a
-/// duplicate, or why the stream did not store it.
-fn acknowledged(ack: Result<PublishAck, PublishError>) -> Result<(u64, bool), String> {
-    match ack {
-        Ok(ack) => Ok((ack.sequence, ack.duplicate)),
-        Err(e) => {
-            let why = match e.kind() {
-                PublishErrorKind::StreamNotFound => {
-                    "no stream took the message (no stream for the subject, or the stream \
-                     has no leader)"
-                        .to_owned()
-                }
-                _ => error_chain(&e),
-            };
-            Err(format!("NATS did not store a record: {why}"))
-        }
+    /// Runs a batch's publishing on the connection until it ends, the
+    /// connection is lost, or `deadline` passes.
+    fn run_batch<T>(
+        &self,
+        publish: impl Future<Output = Result<T, String>>,
+        deadline: Instant,
+    ) -> Result<T, String> {
+        let Some(conn) = &self.conn else {
+            return Err("not connected".into());
+        };
+        // One watch for the whole batch, rather than a timer per message: a
+        // lost connection ends the wait for acknowledgements early.
+        let work = first_of(publish, watch_lost(&conn.lost));
+        let until = tokio::time::Instant::from_std(deadline);
+        conn.rt
+            .block_on(async { tokio::time::timeout_at(until, work).await })
+            .map_err(|_| {
+                format!(
+                    "NATS did not acknowledge the batch on {} before flush_timeout",
+                    self.spec.subject
+                )
+            })?
     }
 }
 
@@ -548,118 +517,8 @@ async fn first_of<T>(a: impl Future<Output = T>, b: impl Future<Output = T>) -> 
     .await
 }
 
-/// Makes the message ids of a batch (see [`message_id`]): the part before
-/// the offset is made once per input, not once per record.
-struct MessageIds<'a> {
-    prefix: &'a str,
-    file: Option<FileId>,
-    head: String,
-}
-
-impl<'a> MessageIds<'a> {
-    fn new(prefix: &'a str) -> Self {
-        Self {
-            prefix,
-            file: None,
-            head: String::new(),
-        }
-    }
-
-    fn id(&mut self, at: &Span) -> String {
-        if self.file != Some(at.file) {
-            self.head = id_head(self.prefix, at.file);
-            self.file = Some(at.file);
-        }
-        let mut id = String::with_capacity(self.head.len() + 20);
-        id.push_str(&self.head);
-        push_decimal(&mut id, at.start);
-        id
-    }
-}
-
-/// The message id of the record at `at`: the agent id, then which input
-/// (a file's device, inode and truncation epoch, or `stdin`, whose offsets
-/// count bytes of one stream that goes on across runs), then the record's
-/// byte offset. Each part is stable across runs, so a record sent again
-/// gets the id it had.
-#[cfg(test)]
-fn message_id(prefix: &str, at: &Span) -> String {
-    MessageIds::new(prefix).id(at)
-}
-
-/// Everything of a message id before the record's offset.
-fn id_head(prefix: &str, file: FileId) -> String {
-    if file == FileId::STDIN {
-        format!("{prefix}.stdin.")
-    } else {
-        format!("{prefix}.{:x}.{:x}.{}.", file.dev, file.ino, file.epoch)
-    }
-}
-
-/// Appends `n` in decimal, without the formatting machinery (once per
-/// message).
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[i..].iter().map(|&d| char::from(d)));
-}
-
-/// The lines of a batch, without their newlines, one at a time: a line is
-/// borrowed from its part, or put together when it spans parts (a line and
-/// its newline given apart). Bytes after the last newline are not a line.
-struct Lines<'a> {
-    parts: std::slice::Iter<'a, IoSlice<'a>>,
-    rest: &'a [u8],
-    head: Option<Vec<u8>>,
-}
-
-impl<'a> Lines<'a> {
-    fn new(parts: &'a [IoSlice<'a>]) -> Self {
-        Self {
-            parts: parts.iter(),
-            rest: &[],
-            head: None,
-        }
-    }
-}
-
-impl<'a> Iterator for Lines<'a> {
-    type Item = std::borrow::Cow<'a, [u8]>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(i) = memchr::memchr(b'\n', self.rest) {
-                let (line, after) = (&self.rest[..i], &self.rest[i + 1..]);
-                self.rest = after;
-                return Some(match self.head.take() {
-                    Some(mut head) => {
-                        head.extend_from_slice(line);
-                        std::borrow::Cow::Owned(head)
-                    }
-                    None => std::borrow::Cow::Borrowed(line),
-                });
-            }
-            if !self.rest.is_empty() {
-                self.head
-                    .get_or_insert_with(Vec::new)
-                    .extend_from_slice(self.rest);
-            }
-            let part: &'a [u8] = self.parts.next()?;
-            self.rest = part;
-        }
-    }
-}
-
 /// An error and its sources, on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -671,33 +530,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-/// Whether a failed connection failed in the TLS handshake (a server
-/// certificate that the CA does not vouch for, no common protocol...): a
-/// setting to fix, not a server to wait for. The client files the
-/// handshake's errors as I/O errors, with rustls's error inside.
-fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
-    use async_nats::rustls::Error as TlsError;
-    let mut next = Some(e);
-    while let Some(err) = next {
-        if err.is::<TlsError>() {
-            return true;
-        }
-        if let Some(inner) = err.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
-            if inner.is::<TlsError>() {
-                return true;
-            }
-        }
-        next = err.source();
-    }
-    false
-}
-
-fn is_not_found(e: &async_nats::jetstream::context::GetStreamError) -> bool {
-    use async_nats::jetstream::context::GetStreamErrorKind as K;
-    use async_nats::jetstream::ErrorCode;
-    matches!(e.kind(), K::JetStream(je) if je.error_code() == ErrorCode::STREAM_NOT_FOUND)
 }
 
 /// 64 random bits: from the kernel, or, failing that, from the clock and the
@@ -715,75 +547,4 @@ fn random_u64() -> u64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     (t ^ (u64::from(std::process::id()) << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_are_split_across_parts_without_their_newlines() {
-        let parts = [
-            IoSlice::new(b"a\nbb\n"),
-            IoSlice::new(b"c"),
-            IoSlice::new(b"\n"),
-            IoSlice::new(b"\n"),
-            IoSlice::new(b"no newline"),
-        ];
-        let lines: Vec<Vec<u8>> = Lines::new(&parts).map(|c| c.into_owned()).collect();
-        let lines: Vec<&[u8]> = lines.iter().map(|c| c.as_slice()).collect();
-        assert_eq!(lines, [&b"a"[..], b"bb", b"c", b""]);
-    }
-
-    #[test]
-    fn ids_made_in_a_batch_are_those_of_each_record_alone() {
-        let at = |ino, start| Span {
-            file: FileId {
-                dev: 3,
-                ino,
-                epoch: 0,
-            },
-            start,
-            end: start + 1,
-        };
-        let records = [at(9, 0), at(9, 10), at(7, 0), at(9, u64::MAX - 1), at(0, 5)];
-        let mut ids = MessageIds::new("a1");
-        let got: Vec<String> = records.iter().map(|r| ids.id(r)).collect();
-        assert_eq!(
-            got,
-            [
-                "a1.3.9.0.0",
-                "a1.3.9.0.10",
-                "a1.3.7.0.0",
-                "a1.3.9.0.18446744073709551614",
-                "a1.3.0.0.5"
-            ]
-        );
-        for (r, id) in records.iter().zip(&got) {
-            assert_eq!(&message_id("a1", r), id);
-        }
-    }
-
-    #[test]
-    fn message_ids_tell_apart_agents_files_epochs_offsets_and_stdin() {
-        let at = |dev, ino, epoch, start| Span {
-            file: FileId { dev, ino, epoch },
-            start,
-            end: start + 1,
-        };
-        assert_eq!(message_id("a1", &at(0x10, 0xff, 2, 7)), "a1.10.ff.2.7");
-        // Standard input: the stream offset, the same in every run.
-        assert_eq!(message_id("a1", &at(0, 0, 0, 7)), "a1.stdin.7");
-        let ids = [
-            message_id("a1", &at(1, 2, 0, 3)),
-            message_id("a2", &at(1, 2, 0, 3)),
-            message_id("a1", &at(1, 2, 1, 3)),
-            message_id("a1", &at(1, 3, 0, 3)),
-            message_id("a1", &at(1, 2, 0, 4)),
-            message_id("a1", &at(0, 0, 0, 3)),
-            message_id("a2", &at(0, 0, 0, 3)),
-        ];
-        let unique: std::collections::HashSet<_> = ids.iter().collect();
-        assert_eq!(unique.len(), ids.len());
-    }
 }

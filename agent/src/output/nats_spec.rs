@@ -285,6 +285,40 @@ pub struct NatsOptions {
     pub stream: Option<String>,
     /// `--nats-replicas`: replicas of a stream that is created.
     pub replicas: usize,
+    /// `--nats-dedup`: how a record is kept from landing twice.
+    pub dedup: Dedup,
+}
+
+/// How the NATS output delivers each record once (`--nats-dedup`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Dedup {
+    /// `sequence` (the default): no header on ordinary messages; each
+    /// batch's first message is guarded by the subject's last sequence and
+    /// carries a manifest, and what landed unacknowledged is read back.
+    /// Exactly once across any restart delay, if the agent is the only
+    /// publisher on its subject.
+    #[default]
+    Sequence,
+    /// `msg-id`: `Nats-Msg-Id` on every message, deduplicated by the
+    /// stream's duplicate window. Exactly once for a restart within the
+    /// window; subjects may be shared.
+    MsgId,
+}
+
+impl Dedup {
+    /// Reads `--nats-dedup`.
+    ///
+    /// # Errors
+    /// A value other than `sequence` or `msg-id`.
+    pub fn parse(value: &str) -> Result<Self, AgentError> {
+        match value {
+            "sequence" => Ok(Self::Sequence),
+            "msg-id" => Ok(Self::MsgId),
+            _ => Err(AgentError::input(format!(
+                "invalid value \"{value}\" for --nats-dedup: expected sequence or msg-id"
+            ))),
+        }
+    }
 }
 
 impl NatsOptions {
@@ -342,6 +376,9 @@ impl NatsOptions {
                 }
             };
         }
+        if let Some(d) = &args.nats_dedup {
+            opts.dedup = Dedup::parse(d)?;
+        }
         Ok(opts)
     }
 
@@ -357,6 +394,7 @@ impl NatsOptions {
             ("--nats-header", !args.nats_header.is_empty()),
             ("--nats-stream", args.nats_stream.is_some()),
             ("--nats-replicas", args.nats_replicas.is_some()),
+            ("--nats-dedup", args.nats_dedup.is_some()),
         ];
         given.into_iter().find(|(_, g)| *g).map(|(f, _)| f)
     }
@@ -440,6 +478,18 @@ mod tests {
         let err = NatsSpec::parse("nats://me:hunter2@h/").unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");
         assert!(err.contains("nats://***@h/"), "{err}");
+    }
+
+    #[test]
+    fn dedup_is_sequence_or_msg_id() {
+        assert_eq!(Dedup::default(), Dedup::Sequence);
+        assert_eq!(Dedup::parse("sequence").unwrap(), Dedup::Sequence);
+        assert_eq!(Dedup::parse("msg-id").unwrap(), Dedup::MsgId);
+        let err = Dedup::parse("id").unwrap_err().to_string();
+        assert!(
+            err.contains("invalid value \"id\" for --nats-dedup: expected sequence or msg-id"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,0 +1,268 @@
+//! Sequence mode (`--nats-dedup sequence`, the default): messages that
+//! landed on the subject but never reached the agent's checkpoint are read
+//! back at the next start, mapped through their segment's manifest to input
+//! records, and not sent again, however long the restart took; a message
+//! that no manifest maps (another publisher) is refused.
+//!
+//! "Landed but not checkpointed" is made deterministically: the test
+//! publishes the agent's next segment itself, as a killed run would have
+//! left it (the manifest in its first message, plain messages after it).
+#![cfg(feature = "nats")]
+
+mod common;
+mod nats_support;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use nats_support::*;
+
+/// Byte offset of line `n` (1-based) in a generated input.
+fn offset_of(n: u64) -> u64 {
+    (1..n).map(|k| line(k).len() as u64 + 1).sum()
+}
+
+/// The `Spw-Batch` value of a segment of lines `from..=to` of `input`.
+fn manifest(input: &Path, from: u64, to: u64) -> String {
+    let m = std::fs::metadata(input).unwrap();
+    format!(
+        "1 {}.{}.0.{}.{}.{}",
+        m.dev(),
+        m.ino(),
+        offset_of(from),
+        to - from + 1,
+        offset_of(to + 1)
+    )
+}
+
+/// Publishes lines `from..=upto` as the first messages of a segment whose
+/// manifest lists lines `from..=to`, as a run killed after they landed
+/// would have left them.
+fn publish_segment(client: &Client, subject: &str, input: &Path, from: u64, to: u64, upto: u64) {
+    let m = manifest(input, from, to);
+    for n in from..=upto {
+        let headers: &[(&str, &str)] = if n == from { &[("Spw-Batch", &m)] } else { &[] };
+        client.publish(subject, line(n).as_bytes(), headers);
+    }
+}
+
+struct Setup {
+    s: Scratch,
+    server: Server,
+    client: Client,
+    input: std::path::PathBuf,
+    output: String,
+}
+
+/// A server with stream `SEQ` on `seq.lines` (duplicate window 1 s), and an
+/// input of lines `1..=first` that the agent shipped.
+fn shipped(name: &str, first: u64) -> Option<Setup> {
+    let bin = server_or_skip(name)?;
+    let s = Scratch::new(name);
+    let server = Server::start(&bin, &s.dir, "seq", &[]);
+    let client = Client::connect(&[server.url()]);
+    client.create_stream_with_window("SEQ", "seq.lines", Duration::from_secs(1));
+    let input = s.path("in.log");
+    generate(&input, first);
+    let output = format!("{}/seq.lines", server.url());
+    let out = ship(&input, &output, &s.path("state"), &[]);
+    assert_eq!(code(out.status), 0, "{}", stderr(&out));
+    assert_eq!(client.count("SEQ"), Some(first));
+    Some(Setup {
+        s,
+        server,
+        client,
+        input,
+        output,
+    })
+}
+
+#[test]
+fn a_batch_that_landed_unrecorded_is_not_sent_again_long_after_the_duplicate_window() {
+    let Some(t) = shipped("nats-seq-window", 100) else {
+        return;
+    };
+    append(&t.input, 101, 300);
+    publish_segment(&t.client, "seq.lines", &t.input, 101, 200, 200);
+    // The condition under test is time itself: past the stream's duplicate
+    // window (1 s), Nats-Msg-Id would no longer drop a batch sent again.
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let out = ship(&t.input, &t.output, &t.s.path("state"), &[]);
+    let err = stderr(&out);
+    assert_eq!(code(out.status), 0, "{err}");
+    assert!(
+        err.contains("100 records of subject seq.lines had landed"),
+        "{err}"
+    );
+    let got = t.client.read_all("SEQ");
+    assert_exactly_once_in_order(&got, 300, line, Dedup::Sequence);
+    // The agent's next batch was guarded by the last message read back.
+    let first = t.client.headers("SEQ", 201);
+    assert!(
+        first
+            .iter()
+            .any(|(k, v)| k == "Nats-Expected-Last-Subject-Sequence" && v == "200"),
+        "{first:?}"
+    );
+    let m = std::fs::metadata(&t.input).unwrap();
+    let want = format!(
+        "1 {}.{}.0.{}.100.{}",
+        m.dev(),
+        m.ino(),
+        offset_of(201),
+        offset_of(301)
+    );
+    assert!(
+        first.iter().any(|(k, v)| k == "Spw-Batch" && *v == want),
+        "{first:?}, expected Spw-Batch {want}"
+    );
+    drop(t.server);
+}
+
+#[test]
+fn a_batch_of_which_a_prefix_landed_is_completed_without_duplicates() {
+    let Some(t) = shipped("nats-seq-prefix", 100) else {
+        return;
+    };
+    append(&t.input, 101, 300);
+    // 50 of a segment of 200 landed.
+    publish_segment(&t.client, "seq.lines", &t.input, 101, 300, 150);
+
+    let out = ship(&t.input, &t.output, &t.s.path("state"), &[]);
+    let err = stderr(&out);
+    assert_eq!(code(out.status), 0, "{err}");
+    assert!(
+        err.contains("50 records of subject seq.lines had landed"),
+        "{err}"
+    );
+    let got = t.client.read_all("SEQ");
+    assert_exactly_once_in_order(&got, 300, line, Dedup::Sequence);
+    let resent = t.client.headers("SEQ", 151);
+    assert!(
+        resent
+            .iter()
+            .any(|(k, v)| k == "Nats-Expected-Last-Subject-Sequence" && v == "150"),
+        "{resent:?}"
+    );
+}
+
+#[test]
+fn a_message_of_a_segment_that_lands_late_is_mapped_through_its_manifest() {
+    let Some(t) = shipped("nats-seq-late", 100) else {
+        return;
+    };
+    let state = t.s.path("state");
+    // 50 of a segment of 100 landed, and the input holds only those: the
+    // next run reads them back and ends, its checkpoint inside the segment.
+    append(&t.input, 101, 150);
+    publish_segment(&t.client, "seq.lines", &t.input, 101, 200, 150);
+    let out = ship(&t.input, &t.output, &state, &[]);
+    assert_eq!(code(out.status), 0, "{}", stderr(&out));
+    assert_eq!(t.client.count("SEQ"), Some(150));
+
+    // Then one more message of that segment lands (one the server still
+    // held from the killed run's connection), with no header of its own.
+    append(&t.input, 151, 250);
+    t.client.publish("seq.lines", line(151).as_bytes(), &[]);
+    let out = ship(&t.input, &t.output, &state, &[]);
+    let err = stderr(&out);
+    assert_eq!(code(out.status), 0, "{err}");
+    assert!(
+        err.contains("1 records of subject seq.lines had landed"),
+        "{err}"
+    );
+    let got = t.client.read_all("SEQ");
+    assert_exactly_once_in_order(&got, 250, line, Dedup::Sequence);
+}
+
+#[test]
+fn another_publisher_on_the_subject_is_a_one_line_error_at_start_up() {
+    let Some(t) = shipped("nats-seq-foreign", 10) else {
+        return;
+    };
+    append(&t.input, 11, 20);
+    let seq = t.client.publish("seq.lines", b"not from the agent", &[]);
+    assert_eq!(seq, 11);
+
+    let out = ship(&t.input, &t.output, &t.s.path("state"), &[]);
+    let err = stderr(&out);
+    assert_eq!(code(out.status), 2, "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(
+            "subject seq.lines holds message 11 (stream SEQ) after sequence 10, the last one \
+             this agent accounts for, and it has no Spw-Batch header: with --nats-dedup \
+             sequence the agent must be the only publisher on its subject"
+        ),
+        "{err}"
+    );
+    assert_eq!(t.client.count("SEQ"), Some(11), "nothing was published");
+}
+
+#[test]
+fn another_publisher_while_running_fails_the_batch_with_the_same_message() {
+    let Some(t) = shipped("nats-seq-foreign-live", 10) else {
+        return;
+    };
+    let config = config_file(
+        &t.s,
+        "buffer.yaml",
+        "max_retries: 1\nretry_backoff: 50ms\nretry_backoff_max: 100ms\n",
+    );
+    let args = ship_args(
+        t.input.to_str().unwrap(),
+        &t.output,
+        &t.s.path("state"),
+        &["--follow", "--config", config.to_str().unwrap()],
+    );
+    let mut agent = spawn(&args, std::process::Stdio::null());
+    // Every line of the agent's stderr, as it comes.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let err = agent.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    // Once the agent delivered lines of its own, its start-up read-back
+    // is over: the intruder comes after it.
+    append(&t.input, 11, 15);
+    wait_until("lines 11-15 in the stream", Duration::from_secs(60), || {
+        t.client.count("SEQ") == Some(15)
+    });
+    let mut seen = Vec::new();
+    let foreign = t.client.publish("seq.lines", b"not from the agent", &[]);
+    assert_eq!(foreign, 16);
+    append(&t.input, 16, 20);
+    let want = "output failed: subject seq.lines holds message 16 (stream SEQ) after sequence 15";
+    loop {
+        let l = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("no '{want}' on stderr ({e}): {seen:?}"));
+        let found = l.contains(want);
+        seen.push(l);
+        if found {
+            break;
+        }
+    }
+    terminate(&agent);
+    let status = wait_exit(&mut agent, Duration::from_secs(60));
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
+    assert_eq!(code(status), 1, "{seen:?}");
+    // The guard refused the batch before the read-back found the intruder.
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("subject seq.lines no longer ends at sequence 15")),
+        "{seen:?}"
+    );
+    assert_eq!(
+        t.client.count("SEQ"),
+        Some(16),
+        "nothing more was published"
+    );
+}
