@@ -81,11 +81,29 @@ stop_server() {
 trap stop_server EXIT
 
 # One round: a fresh server and store, the bare client, then the agent.
+# Times `spillway ship` of the input to URL/bench.NAME, into stream STREAM, in
+# --nats-dedup MODE, under /usr/bin/time -v (to $DIR/time-NAME.txt), with the
+# state directory $DIR/state-NAME; prints the seconds, and fails unless the
+# stream ends at sequence LINES.
+ship() {
+  local url=$1 name=$2 stream=$3 mode=$4 t0 t1 acked
+  t0=$(now)
+  /usr/bin/time -v -o "$DIR/time-$name.txt" "$BIN" ship --input "$INPUT" --output "$url/bench.$name" \
+    --state "$DIR/state-$name" --nats-stream "$stream" --nats-dedup "$mode" > /dev/null
+  t1=$(now)
+  acked=$("$BIN" inspect --state "$DIR/state-$name" | awk '/last acknowledged stream sequence/ { gsub(/,/, "", $5); print $5 }')
+  if [ "$acked" != "$LINES" ]; then
+    echo "the $mode agent's stream does not end at sequence $LINES (last acked: $acked)" >&2
+    return 1
+  fi
+  secs "$t0" "$t1"
+}
+
 # Appends "bare_s agent_s agent_rss_kib bare_rss_kib ids_s hdr_s agent_ids_s
 # agent_ids_rss_kib" to $DIR/rounds.
 round() {
   stop_server
-  rm -rf "$DIR/store" "$DIR/state" "$DIR/state-ids"
+  rm -rf "$DIR/store" "$DIR/state-agent" "$DIR/state-agent-ids"
   local port
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   "$SERVER" -js -a 127.0.0.1 -p "$port" -sd "$DIR/store" > "$DIR/server.log" 2>&1 &
@@ -94,7 +112,7 @@ round() {
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.1
   done
-  local url=nats://127.0.0.1:$port t0 t1 bare_s agent_s acked agent_ids_s
+  local url=nats://127.0.0.1:$port t0 t1 bare_s agent_s agent_ids_s
   # The bare client creates its stream before it starts timing; its own
   # figure leaves out process start and connection, so the wall time of both
   # runs is what is compared.
@@ -102,16 +120,7 @@ round() {
   /usr/bin/time -v -o "$DIR/time-bare.txt" "$BARE" "$INPUT" "$url" bench.bare "$BATCH" BARE > /dev/null
   t1=$(now)
   bare_s=$(secs "$t0" "$t1")
-  t0=$(now)
-  /usr/bin/time -v -o "$DIR/time-agent.txt" "$BIN" ship --input "$INPUT" --output "$url/bench.agent" \
-    --state "$DIR/state" --nats-stream AGENT > /dev/null
-  t1=$(now)
-  agent_s=$(secs "$t0" "$t1")
-  acked=$("$BIN" inspect --state "$DIR/state" | awk '/last acknowledged stream sequence/ { gsub(/,/, "", $5); print $5 }')
-  if [ "$acked" != "$LINES" ]; then
-    echo "the agent's stream does not end at sequence $LINES (last acked: $acked)" >&2
-    exit 1
-  fi
+  agent_s=$(ship "$url" agent AGENT sequence)
   t0=$(now)
   "$BARE" "$INPUT" "$url" bench.ids "$BATCH" IDS ids > /dev/null
   t1=$(now)
@@ -120,16 +129,7 @@ round() {
   "$BARE" "$INPUT" "$url" bench.hdr "$BATCH" HDR hdr > /dev/null
   t1=$(now)
   hdr_s=$(secs "$t0" "$t1")
-  t0=$(now)
-  /usr/bin/time -v -o "$DIR/time-agent-ids.txt" "$BIN" ship --input "$INPUT" --output "$url/bench.agentids" \
-    --state "$DIR/state-ids" --nats-stream AGENTIDS --nats-dedup msg-id > /dev/null
-  t1=$(now)
-  agent_ids_s=$(secs "$t0" "$t1")
-  acked=$("$BIN" inspect --state "$DIR/state-ids" | awk '/last acknowledged stream sequence/ { gsub(/,/, "", $5); print $5 }')
-  if [ "$acked" != "$LINES" ]; then
-    echo "the msg-id agent's stream does not end at sequence $LINES (last acked: $acked)" >&2
-    exit 1
-  fi
+  agent_ids_s=$(ship "$url" agent-ids AGENTIDS msg-id)
   echo "$bare_s $agent_s $(rss_kib "$DIR/time-agent.txt") $(rss_kib "$DIR/time-bare.txt") $ids_s $hdr_s $agent_ids_s $(rss_kib "$DIR/time-agent-ids.txt")" >> "$DIR/rounds"
   echo "round: bare ${bare_s}s, agent ${agent_s}s, bare with ids ${ids_s}s, with a plain header ${hdr_s}s, agent msg-id ${agent_ids_s}s; agent / bare $(awk -v a="$bare_s" -v b="$agent_s" 'BEGIN { printf "%.2f", a / b }')"
 }
@@ -178,4 +178,4 @@ echo "for information: bare with ids / bare $(awk -v a="$bare_s" -v b="$ids_s" '
 echo "agent peak memory (largest of the rounds): $(awk -v k="$agent_rss" 'BEGIN { printf "%.1f MiB", k / 1024 }')  (goal < 32 MiB)"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 minutes) at the end"
 if [ -n "$FORCED" ]; then echo "$FORCED"; fi
-rm -rf "$DIR/state" "$DIR/state-ids" "$DIR/store"
+rm -rf "$DIR/state-agent" "$DIR/state-agent-ids" "$DIR/store"
