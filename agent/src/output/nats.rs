@@ -262,20 +262,32 @@ impl NatsOutput {
         if self.opts.dedup != Dedup::Sequence {
             return Ok(None);
         }
-        if let Some(l) = self.pending.take() {
-            return Ok(Some(l));
-        }
         if !self.doubt {
-            return Ok(None);
+            return Ok(self.pending.take());
         }
         let result = self.ensure_connected().and_then(|()| {
             self.read_back_now(deadline)
                 .map_err(|e| e.text().to_owned())
         });
-        if result.is_err() {
-            self.conn = None;
-        }
-        result.map_err(io::Error::other)
+        let found = match result {
+            Ok(found) => found,
+            Err(e) => {
+                // `pending` stays for the next attempt.
+                self.conn = None;
+                return Err(io::Error::other(e));
+            }
+        };
+        Ok(match (self.pending.take(), found) {
+            (None, found) => found,
+            (Some(mut p), found) => {
+                if let Some(f) = found {
+                    p.ranges.extend(f.ranges);
+                    p.messages += f.messages;
+                }
+                p.known = self.known;
+                Some(p)
+            }
+        })
     }
 
     /// Reads back now (needs a connection and the stream), and takes what
@@ -372,7 +384,7 @@ impl NatsOutput {
         let Some(conn) = &self.conn else {
             return Err("not connected".into());
         };
-        let mut strays = Vec::new();
+        let mut refusal = publish::Refusal::default();
         let publish = publish::guarded(
             &conn.js,
             &self.spec.subject,
@@ -380,13 +392,13 @@ impl NatsOutput {
             &batch,
             &segments,
             self.known.sequence,
-            &mut strays,
+            &mut refusal,
         );
         let result = self.run_batch(publish, deadline);
         let last = match result {
             Ok(last) => last,
-            Err(e) if strays.is_empty() => return Err(e),
-            Err(e) => return Err(self.remove_strays(&strays, e, deadline)),
+            Err(e) if refusal.strays.is_empty() => return Err(e),
+            Err(e) => return Err(self.remove_strays(refusal, e, deadline)),
         };
         self.known = Known {
             sequence: last,
@@ -401,7 +413,21 @@ impl NatsOutput {
     /// [`publish::guarded`]), so that the subject holds a prefix of the
     /// segment, as its manifest maps it. Returns the batch's error, with
     /// what became of them.
-    fn remove_strays(&self, strays: &[u64], error: String, deadline: Instant) -> String {
+    ///
+    /// Once they are removed, the acknowledged messages before the refused
+    /// one count as delivered, as a read-back would have found them, but
+    /// without one: a server may no longer find the subject's last message
+    /// once the messages after it were deleted (nats-server 2.9.10 answers
+    /// "no message found" for the subject until a message is stored on it
+    /// again), and a read-back would then find nothing and let them be
+    /// sent again.
+    fn remove_strays(
+        &mut self,
+        refusal: publish::Refusal,
+        error: String,
+        deadline: Instant,
+    ) -> String {
+        let strays = &refusal.strays;
         let (Some(conn), Some(stream)) = (&self.conn, &self.stream) else {
             return error;
         };
@@ -422,11 +448,27 @@ impl NatsOutput {
             .block_on(async { tokio::time::timeout_at(until, work).await })
             .unwrap_or_else(|_| Err("timed out".into()));
         match done {
-            Ok(()) => format!(
-                "{error}; {} later messages of the batch that the stream had stored were \
-                 removed (they are sent again after it)",
-                strays.len()
-            ),
+            Ok(()) => {
+                let acked = refusal.acked;
+                let text = format!(
+                    "{error}; {} later messages of the batch that the stream had stored were \
+                     removed (they are sent again after it), the {} before it count as delivered",
+                    strays.len(),
+                    acked.messages
+                );
+                self.known = acked.known;
+                readback::merge(&mut self.landed, &acked.ranges);
+                self.pending = Some(match self.pending.take() {
+                    None => acked,
+                    Some(mut p) => {
+                        p.ranges.extend(acked.ranges);
+                        p.messages += acked.messages;
+                        p.known = acked.known;
+                        p
+                    }
+                });
+                text
+            }
             Err(why) => format!(
                 "{error}; {} later messages of the batch that the stream stored after it \
                  could not be removed ({why}): the next read-back may refuse subject {}",
