@@ -369,3 +369,71 @@ fn a_record_the_stream_refuses_is_kept_and_the_messages_stored_after_it_are_remo
     assert_exactly_once_in_order(&got, 20, refusable, Dedup::Sequence);
     drop(server);
 }
+
+#[test]
+fn messages_stored_after_a_refused_one_that_cannot_be_removed_stop_the_agent() {
+    let name = "nats-seq-refused-no-delete";
+    let Some(bin) = server_or_skip(name) else {
+        return;
+    };
+    let s = Scratch::new(name);
+    // The agent's user may not delete messages: what the stream stored
+    // after the refused line stays, and must not be mapped to the lines
+    // after it (line 11 read back as line 10 would move the checkpoint into
+    // the middle of line 10).
+    let conf = config_file(
+        &s,
+        "server.conf",
+        "authorization {\n  users = [\n    {user: admin, password: admin}\n    \
+         {user: agent, password: agent, permissions: {publish: {deny: \
+         [\"$JS.API.STREAM.MSG.DELETE.>\"]}}}\n  ]\n}\n",
+    );
+    let server = Server::start_with(&bin, &s.dir, "seq", &["-c", conf.to_str().unwrap()]);
+    let client = Client::connect_as(&[server.url()], Some(("admin", "admin")));
+    client.create_stream_with_max_msg_size("SEQ", "seq.lines", MAX_MSG);
+    let input = s.path("in.log");
+    let text: String = (1..=20).map(|n| refusable(n) + "\n").collect();
+    std::fs::write(&input, &text).unwrap();
+    let output = format!("nats://agent:agent@127.0.0.1:{}/seq.lines", server.port);
+    let state = s.path("state");
+    let config = config_file(
+        &s,
+        "buffer.yaml",
+        "max_retries: 1\nretry_backoff: 50ms\nretry_backoff_max: 100ms\n",
+    );
+    let out = ship(
+        &input,
+        &output,
+        &state,
+        &["--config", config.to_str().unwrap()],
+    );
+    let err = stderr(&out);
+    assert_eq!(code(out.status), 1, "{err}");
+    assert!(
+        err.contains(
+            "10 later messages of the batch that the stream stored after it could not be \
+             removed ("
+        ),
+        "{err}"
+    );
+    // The retry does not read the subject back while they are there.
+    assert!(
+        err.contains(
+            "output failed: 10 messages that stream SEQ stored on subject seq.lines after one \
+             it refused are still there ("
+        ),
+        "{err}"
+    );
+    assert!(err.contains("before it reads the subject back\n"), "{err}");
+    assert!(err.contains("($JS.API.STREAM.MSG.DELETE.SEQ)"), "{err}");
+    assert!(!err.contains("had landed"), "{err}");
+    // Each removal waits for an answer the server never sends (it refuses
+    // the request with a permissions error): spooled or left after the
+    // checkpoint depends on how long that took, dropped never.
+    assert!(err.contains(" 0 dropped, "), "{err}");
+    assert_eq!(client.stream_state("SEQ"), (19, 19, 0));
+    // Nothing counts as delivered: every line is left for the next run.
+    let shown = inspect(&state);
+    assert!(shown.contains("    offset 0 ("), "{shown}");
+    drop(server);
+}

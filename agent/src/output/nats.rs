@@ -124,8 +124,12 @@ pub struct NatsOutput {
     /// were read back; a batch that holds them again does not publish them.
     landed: Vec<Span>,
     /// Sequence mode: what the start-up read-back found, for the sink's
-    /// first batch to record in the checkpoint.
+    /// first batch to record in the checkpoint (or, after a refused
+    /// message, the batch's acknowledged prefix).
     pending: Option<Landed>,
+    /// Sequence mode: a refused message's batch whose messages stored
+    /// after it could not be removed yet.
+    unremoved: Option<publish::Refusal>,
 }
 
 impl std::fmt::Debug for NatsOutput {
@@ -206,6 +210,7 @@ impl NatsOutput {
             doubt: true,
             landed: Vec::new(),
             pending: None,
+            unremoved: None,
         };
         match out.connect() {
             Ok(()) => {}
@@ -265,10 +270,13 @@ impl NatsOutput {
         if !self.doubt {
             return Ok(self.pending.take());
         }
-        let result = self.ensure_connected().and_then(|()| {
-            self.read_back_now(deadline)
-                .map_err(|e| e.text().to_owned())
-        });
+        let result = self
+            .ensure_connected()
+            .and_then(|()| self.remove_unremoved(deadline))
+            .and_then(|()| {
+                self.read_back_now(deadline)
+                    .map_err(|e| e.text().to_owned())
+            });
         let found = match result {
             Ok(found) => found,
             Err(e) => {
@@ -427,9 +435,63 @@ impl NatsOutput {
         error: String,
         deadline: Instant,
     ) -> String {
-        let strays = &refusal.strays;
+        let n = refusal.strays.len();
+        match self.delete_messages(&refusal.strays, deadline) {
+            Ok(()) => {
+                let text = format!(
+                    "{error}; {n} later messages of the batch that the stream had stored were \
+                     removed (they are sent again after it), the {} before it count as delivered",
+                    refusal.acked.messages
+                );
+                self.account_prefix(refusal.acked);
+                text
+            }
+            Err(why) => {
+                let text = format!(
+                    "{error}; {n} later messages of the batch that the stream stored after it \
+                     could not be removed ({why}): subject {} is not read back, nor anything \
+                     sent, until they are",
+                    self.spec.subject
+                );
+                self.unremoved = Some(refusal);
+                text
+            }
+        }
+    }
+
+    /// Sequence mode: removes the messages a failed batch left after one
+    /// the stream refused, which could not be removed then. Until they are,
+    /// the subject is not read back: its manifest would map them to the
+    /// records after the refused one (a record lost, the checkpoint moved
+    /// into the middle of a line).
+    fn remove_unremoved(&mut self, deadline: Instant) -> Result<(), String> {
+        let Some(refusal) = self.unremoved.take() else {
+            return Ok(());
+        };
+        match self.delete_messages(&refusal.strays, deadline) {
+            Ok(()) => {
+                self.account_prefix(refusal.acked);
+                Ok(())
+            }
+            Err(why) => {
+                let stream = self.stream.as_deref().unwrap_or("?");
+                let text = format!(
+                    "{} messages that stream {stream} stored on subject {} after one it refused \
+                     are still there ({why}): the agent needs to delete them \
+                     ($JS.API.STREAM.MSG.DELETE.{stream}) before it reads the subject back",
+                    refusal.strays.len(),
+                    self.spec.subject
+                );
+                self.unremoved = Some(refusal);
+                Err(text)
+            }
+        }
+    }
+
+    /// Deletes messages `seqs` from the stream.
+    fn delete_messages(&self, seqs: &[u64], deadline: Instant) -> Result<(), String> {
         let (Some(conn), Some(stream)) = (&self.conn, &self.stream) else {
-            return error;
+            return Err("not connected".into());
         };
         let until = tokio::time::Instant::from_std(deadline.max(Instant::now() + CONNECT_TIMEOUT));
         let work = async {
@@ -438,44 +500,30 @@ impl NatsOutput {
                 .get_stream_no_info(stream)
                 .await
                 .map_err(|e| error_chain(&e))?;
-            for &seq in strays {
+            for &seq in seqs {
                 s.delete_message(seq).await.map_err(|e| error_chain(&e))?;
             }
             Ok::<_, String>(())
         };
-        let done = conn
-            .rt
+        conn.rt
             .block_on(async { tokio::time::timeout_at(until, work).await })
-            .unwrap_or_else(|_| Err("timed out".into()));
-        match done {
-            Ok(()) => {
-                let acked = refusal.acked;
-                let text = format!(
-                    "{error}; {} later messages of the batch that the stream had stored were \
-                     removed (they are sent again after it), the {} before it count as delivered",
-                    strays.len(),
-                    acked.messages
-                );
-                self.known = acked.known;
-                readback::merge(&mut self.landed, &acked.ranges);
-                self.pending = Some(match self.pending.take() {
-                    None => acked,
-                    Some(mut p) => {
-                        p.ranges.extend(acked.ranges);
-                        p.messages += acked.messages;
-                        p.known = acked.known;
-                        p
-                    }
-                });
-                text
+            .unwrap_or_else(|_| Err("timed out".into()))
+    }
+
+    /// Takes the acknowledged messages of a batch before one the stream
+    /// refused as delivered (see [`remove_strays`](Self::remove_strays)).
+    fn account_prefix(&mut self, acked: Landed) {
+        self.known = acked.known;
+        readback::merge(&mut self.landed, &acked.ranges);
+        self.pending = Some(match self.pending.take() {
+            None => acked,
+            Some(mut p) => {
+                p.ranges.extend(acked.ranges);
+                p.messages += acked.messages;
+                p.known = acked.known;
+                p
             }
-            Err(why) => format!(
-                "{error}; {} later messages of the batch that the stream stored after it \
-                 could not be removed ({why}): the next read-back may refuse subject {}",
-                strays.len(),
-                self.spec.subject
-            ),
-        }
+        });
     }
 
     /// msg-id mode: every message with its `Nats-Msg-Id`, pipelined.
