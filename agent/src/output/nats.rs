@@ -37,9 +37,14 @@
 //! must hold a prefix of each segment. A connection delivers a prefix of
 //! what was written to it (below); the stream itself may refuse one message
 //! and store the next (a stream without a leader for a moment answers "no
-//! responders"): a batch failed that way awaits the acknowledgements still
-//! due and removes from the stream the messages stored after the refused
-//! one, before it is sent again.
+//! responders"; a message over the stream's `max_msg_size` is refused for
+//! good): a batch failed that way awaits the acknowledgements still due
+//! and removes from the stream the messages stored after the refused one,
+//! before it is sent again; the ones acknowledged before it then count as
+//! delivered without a read-back (a server may lose track of the subject's
+//! last message once the ones after it are deleted). Until they could be
+//! removed, the subject is not read back (its manifest would map them to
+//! the wrong records) and nothing is sent.
 //!
 //! Why each record lands once, in order. A record is published again only
 //! in a batch sent after a read-back that did not find it, and a message
