@@ -266,3 +266,174 @@ fn another_publisher_while_running_fails_the_batch_with_the_same_message() {
         "nothing more was published"
     );
 }
+
+/// The stream in [`a_record_the_stream_refuses_is_kept_and_the_messages_stored_after_it_are_removed`]
+/// takes messages of at most this many bytes (headers and payload).
+const MAX_MSG: i32 = 1024;
+/// The line the stream refuses.
+const TOO_BIG: u64 = 10;
+
+/// Line `n` of that test's input: [`line`], but line [`TOO_BIG`] is longer
+/// than [`MAX_MSG`].
+fn refusable(n: u64) -> String {
+    if n == TOO_BIG {
+        format!("{n:010} {}", "x".repeat(2 * MAX_MSG as usize))
+    } else {
+        line(n)
+    }
+}
+
+#[test]
+fn a_record_the_stream_refuses_is_kept_and_the_messages_stored_after_it_are_removed() {
+    let name = "nats-seq-refused";
+    let Some(bin) = server_or_skip(name) else {
+        return;
+    };
+    let s = Scratch::new(name);
+    // No authorization: the agent's user may do anything, including
+    // `$JS.API.STREAM.MSG.DELETE.SEQ`, which removing the messages stored
+    // after the refused one needs.
+    let server = Server::start(&bin, &s.dir, "seq", &[]);
+    let client = Client::connect(&[server.url()]);
+    client.create_stream_with_max_msg_size("SEQ", "seq.lines", MAX_MSG);
+    let input = s.path("in.log");
+    let text: String = (1..=20).map(|n| refusable(n) + "\n").collect();
+    std::fs::write(&input, &text).unwrap();
+    let output = format!("{}/seq.lines", server.url());
+    let state = s.path("state");
+    let config = config_file(
+        &s,
+        "buffer.yaml",
+        "max_retries: 1\nretry_backoff: 50ms\nretry_backoff_max: 100ms\n",
+    );
+    let args = ["--config", config.to_str().unwrap()];
+
+    // The 20 lines are one batch, one segment: line 1 goes alone with the
+    // guard and the manifest, lines 2-20 follow pipelined. The stream
+    // refuses line 10 and stores lines 11-20 (sequences 10-19), which the
+    // manifest would map to the wrong records: the agent removes them.
+    let out = ship(&input, &output, &state, &args);
+    let err = stderr(&out);
+    // A record the stream can never take is not dropped: the batch fails,
+    // is retried, and the run ends with exit 1, the record and everything
+    // after it left after the checkpoint for the next run.
+    assert_eq!(code(out.status), 1, "{err}");
+    assert!(
+        err.contains(
+            "output failed: NATS did not store a record: publish failed: message size exceeds \
+             maximum allowed (code 400, error code 10054)"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "10 later messages of the batch that the stream had stored were removed (they are \
+             sent again after it), the 9 before it count as delivered"
+        ),
+        "{err}"
+    );
+    // The retry sent line 10 again, first of a segment and alone: refused
+    // again, and nothing stored after it. Then the batch goes to the spool
+    // whole (the sink skips lines 1-9 in it as delivered), and the run
+    // ends: the output is down.
+    assert!(
+        err.contains(
+            "output failed: NATS did not store a record: publish failed: message size exceeds \
+             maximum allowed (code 400, error code 10054)\n"
+        ),
+        "{err}"
+    );
+    assert!(err.contains(" 0 dropped, 20 still spooled"), "{err}");
+    // Lines 11-20 were stored (the stream's last sequence is 19) and
+    // removed: the subject holds exactly the prefix before line 10, once
+    // (before the fix, every retry stored lines 1-9 again: nats-server
+    // 2.9.10 finds no last message on a subject whose last messages were
+    // deleted, so the read-back found nothing and the guard `0` passed).
+    assert_eq!(client.stream_state("SEQ"), (9, 19, 10));
+    let got = client.read_all("SEQ");
+    assert_exactly_once_in_order(&got, 9, refusable, Dedup::Sequence);
+    let offset = |n: u64| -> u64 { (1..n).map(|k| refusable(k).len() as u64 + 1).sum() };
+    let shown = inspect(&state);
+    assert!(
+        shown.contains(&format!("    offset {} (", offset(TOO_BIG))),
+        "the checkpoint stands just before line {TOO_BIG}:\n{shown}"
+    );
+
+    // Nothing was lost: once the stream takes the record, the next run
+    // ships it and the rest, each once, in order.
+    client.set_max_msg_size("SEQ", 4 * MAX_MSG);
+    let out = ship(&input, &output, &state, &args);
+    let err = stderr(&out);
+    assert_eq!(code(out.status), 0, "{err}");
+    let got = client.read_all("SEQ");
+    assert_exactly_once_in_order(&got, 20, refusable, Dedup::Sequence);
+    drop(server);
+}
+
+#[test]
+fn messages_stored_after_a_refused_one_that_cannot_be_removed_stop_the_agent() {
+    let name = "nats-seq-refused-no-delete";
+    let Some(bin) = server_or_skip(name) else {
+        return;
+    };
+    let s = Scratch::new(name);
+    // The agent's user may not delete messages: what the stream stored
+    // after the refused line stays, and must not be mapped to the lines
+    // after it (line 11 read back as line 10 would move the checkpoint into
+    // the middle of line 10).
+    let conf = config_file(
+        &s,
+        "server.conf",
+        "authorization {\n  users = [\n    {user: admin, password: admin}\n    \
+         {user: agent, password: agent, permissions: {publish: {deny: \
+         [\"$JS.API.STREAM.MSG.DELETE.>\"]}}}\n  ]\n}\n",
+    );
+    let server = Server::start_with(&bin, &s.dir, "seq", &["-c", conf.to_str().unwrap()]);
+    let client = Client::connect_as(&[server.url()], Some(("admin", "admin")));
+    client.create_stream_with_max_msg_size("SEQ", "seq.lines", MAX_MSG);
+    let input = s.path("in.log");
+    let text: String = (1..=20).map(|n| refusable(n) + "\n").collect();
+    std::fs::write(&input, &text).unwrap();
+    let output = format!("nats://agent:agent@127.0.0.1:{}/seq.lines", server.port);
+    let state = s.path("state");
+    let config = config_file(
+        &s,
+        "buffer.yaml",
+        "max_retries: 1\nretry_backoff: 50ms\nretry_backoff_max: 100ms\n",
+    );
+    let out = ship(
+        &input,
+        &output,
+        &state,
+        &["--config", config.to_str().unwrap()],
+    );
+    let err = stderr(&out);
+    assert_eq!(code(out.status), 1, "{err}");
+    assert!(
+        err.contains(
+            "10 later messages of the batch that the stream stored after it could not be \
+             removed ("
+        ),
+        "{err}"
+    );
+    // The retry does not read the subject back while they are there.
+    assert!(
+        err.contains(
+            "output failed: 10 messages that stream SEQ stored on subject seq.lines after one \
+             it refused are still there ("
+        ),
+        "{err}"
+    );
+    assert!(err.contains("before it reads the subject back\n"), "{err}");
+    assert!(err.contains("($JS.API.STREAM.MSG.DELETE.SEQ)"), "{err}");
+    assert!(!err.contains("had landed"), "{err}");
+    // Each removal waits for an answer the server never sends (it refuses
+    // the request with a permissions error): spooled or left after the
+    // checkpoint depends on how long that took, dropped never.
+    assert!(err.contains(" 0 dropped, "), "{err}");
+    assert_eq!(client.stream_state("SEQ"), (19, 19, 0));
+    // Nothing counts as delivered: every line is left for the next run.
+    let shown = inspect(&state);
+    assert!(shown.contains("    offset 0 ("), "{shown}");
+    drop(server);
+}

@@ -37,9 +37,14 @@
 //! must hold a prefix of each segment. A connection delivers a prefix of
 //! what was written to it (below); the stream itself may refuse one message
 //! and store the next (a stream without a leader for a moment answers "no
-//! responders"): a batch failed that way awaits the acknowledgements still
-//! due and removes from the stream the messages stored after the refused
-//! one, before it is sent again.
+//! responders"; a message over the stream's `max_msg_size` is refused for
+//! good): a batch failed that way awaits the acknowledgements still due
+//! and removes from the stream the messages stored after the refused one,
+//! before it is sent again; the ones acknowledged before it then count as
+//! delivered without a read-back (a server may lose track of the subject's
+//! last message once the ones after it are deleted). Until they could be
+//! removed, the subject is not read back (its manifest would map them to
+//! the wrong records) and nothing is sent.
 //!
 //! Why each record lands once, in order. A record is published again only
 //! in a batch sent after a read-back that did not find it, and a message
@@ -124,8 +129,12 @@ pub struct NatsOutput {
     /// were read back; a batch that holds them again does not publish them.
     landed: Vec<Span>,
     /// Sequence mode: what the start-up read-back found, for the sink's
-    /// first batch to record in the checkpoint.
+    /// first batch to record in the checkpoint (or, after a refused
+    /// message, the batch's acknowledged prefix).
     pending: Option<Landed>,
+    /// Sequence mode: a refused message's batch whose messages stored
+    /// after it could not be removed yet.
+    unremoved: Option<publish::Refusal>,
 }
 
 impl std::fmt::Debug for NatsOutput {
@@ -206,6 +215,7 @@ impl NatsOutput {
             doubt: true,
             landed: Vec::new(),
             pending: None,
+            unremoved: None,
         };
         match out.connect() {
             Ok(()) => {}
@@ -262,20 +272,35 @@ impl NatsOutput {
         if self.opts.dedup != Dedup::Sequence {
             return Ok(None);
         }
-        if let Some(l) = self.pending.take() {
-            return Ok(Some(l));
-        }
         if !self.doubt {
-            return Ok(None);
+            return Ok(self.pending.take());
         }
-        let result = self.ensure_connected().and_then(|()| {
-            self.read_back_now(deadline)
-                .map_err(|e| e.text().to_owned())
-        });
-        if result.is_err() {
-            self.conn = None;
-        }
-        result.map_err(io::Error::other)
+        let result = self
+            .ensure_connected()
+            .and_then(|()| self.remove_unremoved(deadline))
+            .and_then(|()| {
+                self.read_back_now(deadline)
+                    .map_err(|e| e.text().to_owned())
+            });
+        let found = match result {
+            Ok(found) => found,
+            Err(e) => {
+                // `pending` stays for the next attempt.
+                self.conn = None;
+                return Err(io::Error::other(e));
+            }
+        };
+        Ok(match (self.pending.take(), found) {
+            (None, found) => found,
+            (Some(mut p), found) => {
+                if let Some(f) = found {
+                    p.ranges.extend(f.ranges);
+                    p.messages += f.messages;
+                }
+                p.known = self.known;
+                Some(p)
+            }
+        })
     }
 
     /// Reads back now (needs a connection and the stream), and takes what
@@ -372,7 +397,7 @@ impl NatsOutput {
         let Some(conn) = &self.conn else {
             return Err("not connected".into());
         };
-        let mut strays = Vec::new();
+        let mut refusal = publish::Refusal::default();
         let publish = publish::guarded(
             &conn.js,
             &self.spec.subject,
@@ -380,13 +405,13 @@ impl NatsOutput {
             &batch,
             &segments,
             self.known.sequence,
-            &mut strays,
+            &mut refusal,
         );
         let result = self.run_batch(publish, deadline);
         let last = match result {
             Ok(last) => last,
-            Err(e) if strays.is_empty() => return Err(e),
-            Err(e) => return Err(self.remove_strays(&strays, e, deadline)),
+            Err(e) if refusal.strays.is_empty() => return Err(e),
+            Err(e) => return Err(self.remove_strays(refusal, e, deadline)),
         };
         self.known = Known {
             sequence: last,
@@ -401,9 +426,77 @@ impl NatsOutput {
     /// [`publish::guarded`]), so that the subject holds a prefix of the
     /// segment, as its manifest maps it. Returns the batch's error, with
     /// what became of them.
-    fn remove_strays(&self, strays: &[u64], error: String, deadline: Instant) -> String {
+    ///
+    /// Once they are removed, the acknowledged messages before the refused
+    /// one count as delivered, as a read-back would have found them, but
+    /// without one: a server may no longer find the subject's last message
+    /// once the messages after it were deleted (nats-server 2.9.10 answers
+    /// "no message found" for the subject until a message is stored on it
+    /// again), and a read-back would then find nothing and let them be
+    /// sent again.
+    fn remove_strays(
+        &mut self,
+        refusal: publish::Refusal,
+        error: String,
+        deadline: Instant,
+    ) -> String {
+        let n = refusal.strays.len();
+        match self.delete_messages(&refusal.strays, deadline) {
+            Ok(()) => {
+                let text = format!(
+                    "{error}; {n} later messages of the batch that the stream had stored were \
+                     removed (they are sent again after it), the {} before it count as delivered",
+                    refusal.acked.messages
+                );
+                self.account_prefix(refusal.acked);
+                text
+            }
+            Err(why) => {
+                let text = format!(
+                    "{error}; {n} later messages of the batch that the stream stored after it \
+                     could not be removed ({why}): subject {} is not read back, nor anything \
+                     sent, until they are",
+                    self.spec.subject
+                );
+                self.unremoved = Some(refusal);
+                text
+            }
+        }
+    }
+
+    /// Sequence mode: removes the messages a failed batch left after one
+    /// the stream refused, which could not be removed then. Until they are,
+    /// the subject is not read back: its manifest would map them to the
+    /// records after the refused one (a record lost, the checkpoint moved
+    /// into the middle of a line).
+    fn remove_unremoved(&mut self, deadline: Instant) -> Result<(), String> {
+        let Some(refusal) = self.unremoved.take() else {
+            return Ok(());
+        };
+        match self.delete_messages(&refusal.strays, deadline) {
+            Ok(()) => {
+                self.account_prefix(refusal.acked);
+                Ok(())
+            }
+            Err(why) => {
+                let stream = self.stream.as_deref().unwrap_or("?");
+                let text = format!(
+                    "{} messages that stream {stream} stored on subject {} after one it refused \
+                     are still there ({why}): the agent needs to delete them \
+                     ($JS.API.STREAM.MSG.DELETE.{stream}) before it reads the subject back",
+                    refusal.strays.len(),
+                    self.spec.subject
+                );
+                self.unremoved = Some(refusal);
+                Err(text)
+            }
+        }
+    }
+
+    /// Deletes messages `seqs` from the stream.
+    fn delete_messages(&self, seqs: &[u64], deadline: Instant) -> Result<(), String> {
         let (Some(conn), Some(stream)) = (&self.conn, &self.stream) else {
-            return error;
+            return Err("not connected".into());
         };
         let until = tokio::time::Instant::from_std(deadline.max(Instant::now() + CONNECT_TIMEOUT));
         let work = async {
@@ -412,28 +505,30 @@ impl NatsOutput {
                 .get_stream_no_info(stream)
                 .await
                 .map_err(|e| error_chain(&e))?;
-            for &seq in strays {
+            for &seq in seqs {
                 s.delete_message(seq).await.map_err(|e| error_chain(&e))?;
             }
             Ok::<_, String>(())
         };
-        let done = conn
-            .rt
+        conn.rt
             .block_on(async { tokio::time::timeout_at(until, work).await })
-            .unwrap_or_else(|_| Err("timed out".into()));
-        match done {
-            Ok(()) => format!(
-                "{error}; {} later messages of the batch that the stream had stored were \
-                 removed (they are sent again after it)",
-                strays.len()
-            ),
-            Err(why) => format!(
-                "{error}; {} later messages of the batch that the stream stored after it \
-                 could not be removed ({why}): the next read-back may refuse subject {}",
-                strays.len(),
-                self.spec.subject
-            ),
-        }
+            .unwrap_or_else(|_| Err("timed out".into()))
+    }
+
+    /// Takes the acknowledged messages of a batch before one the stream
+    /// refused as delivered (see [`remove_strays`](Self::remove_strays)).
+    fn account_prefix(&mut self, acked: Landed) {
+        self.known = acked.known;
+        readback::merge(&mut self.landed, &acked.ranges);
+        self.pending = Some(match self.pending.take() {
+            None => acked,
+            Some(mut p) => {
+                p.ranges.extend(acked.ranges);
+                p.messages += acked.messages;
+                p.known = acked.known;
+                p
+            }
+        });
     }
 
     /// msg-id mode: every message with its `Nats-Msg-Id`, pipelined.

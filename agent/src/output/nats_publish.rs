@@ -16,7 +16,7 @@ use bytes::Bytes;
 use super::nats::error_chain;
 use super::nats_ids::MessageIds;
 use super::nats_manifest::{self as manifest, Manifest, PushError};
-use super::nats_readback::covered;
+use super::nats_readback::{covered, Landed};
 use crate::record::Span;
 
 /// Publishes whose acknowledgement may be outstanding at once.
@@ -96,11 +96,13 @@ pub(super) fn segments(batch: &Batch<'_>) -> Result<Vec<(Manifest, u64)>, String
 /// the stream sequence of the last message.
 ///
 /// When the stream refuses a message (a stream without a leader for a
-/// moment answers "no responders") while later ones of the batch are
+/// moment answers "no responders", a message over the stream's
+/// `max_msg_size` is refused for good) while later ones of the batch are
 /// stored, the subject would hold the segment with a hole, which its
 /// manifest cannot map: the acknowledgements still due are awaited and the
-/// sequences of the messages stored after the refused one go to `strays`,
-/// for the caller to remove.
+/// sequences of the messages stored after the refused one go to
+/// `refusal.strays`, for the caller to remove. `refusal.acked` is then the
+/// prefix of the batch that was acknowledged before the refused message.
 pub(super) async fn guarded(
     js: &Context,
     subject: &str,
@@ -108,21 +110,21 @@ pub(super) async fn guarded(
     batch: &Batch<'_>,
     segments: &[(Manifest, u64)],
     known: u64,
-    strays: &mut Vec<u64>,
+    refusal: &mut Refusal,
 ) -> Result<u64, String> {
     // Made once per batch: each message then costs a reference count for
     // the subject.
     let subject = Subject::from(subject);
     let mut records = batch.records();
-    let mut pending: VecDeque<PublishAckFuture> = VecDeque::with_capacity(WINDOW);
+    let mut pending: VecDeque<(PublishAckFuture, Span)> = VecDeque::with_capacity(WINDOW);
     let mut last = known;
     for (manifest, count) in segments {
         // The guard names the subject's last message: every earlier one
         // must be acknowledged first.
         while let Some(f) = pending.pop_front() {
-            last = last.max(after_gap(acknowledged(f.await), &mut pending, strays).await?);
+            last = last.max(refusal.after_gap(f, &mut pending).await?);
         }
-        let Some((data, _)) = records.next() else {
+        let Some((data, &at)) = records.next() else {
             return Err("internal error: a segment without records".to_owned());
         };
         let mut h = headers.clone();
@@ -136,45 +138,74 @@ pub(super) async fn guarded(
             .headers(h);
         let f = publish(js, &subject, msg).await?;
         last = guard_ack(f.await, &subject, last)?;
+        refusal.stored(last, at, true);
         for _ in 1..*count {
             if pending.len() >= WINDOW {
                 if let Some(f) = pending.pop_front() {
-                    last = last.max(after_gap(acknowledged(f.await), &mut pending, strays).await?);
+                    last = last.max(refusal.after_gap(f, &mut pending).await?);
                 }
             }
-            let Some((data, _)) = records.next() else {
+            let Some((data, &at)) = records.next() else {
                 return Err("internal error: a segment shorter than its manifest".into());
             };
             let mut msg = PublishMessage::build().payload(Bytes::copy_from_slice(&data));
             if !headers.is_empty() {
                 msg = msg.headers(headers.clone());
             }
-            pending.push_back(publish(js, &subject, msg).await?);
+            pending.push_back((publish(js, &subject, msg).await?, at));
         }
     }
     while let Some(f) = pending.pop_front() {
-        last = last.max(after_gap(acknowledged(f.await), &mut pending, strays).await?);
+        last = last.max(refusal.after_gap(f, &mut pending).await?);
     }
     Ok(last)
 }
 
-/// The sequence of an acknowledged message; or, for a refused one, the
-/// error, once the acknowledgements still `pending` came (the sequences of
-/// those that were stored go to `strays`).
-async fn after_gap(
-    ack: Result<(u64, bool), String>,
-    pending: &mut VecDeque<PublishAckFuture>,
-    strays: &mut Vec<u64>,
-) -> Result<u64, String> {
-    match ack {
-        Ok((seq, _)) => Ok(seq),
-        Err(e) => {
-            while let Some(f) = pending.pop_front() {
-                if let Ok(a) = f.await {
-                    strays.push(a.sequence);
-                }
+/// What a guarded batch that the stream refused a message of left on the
+/// subject (see [`guarded`]).
+#[derive(Debug, Default)]
+pub(super) struct Refusal {
+    /// Sequences of the messages stored after the refused one.
+    pub(super) strays: Vec<u64>,
+    /// The messages acknowledged before it, in order: the records they
+    /// are, the last one's sequence, and (when its segment did not land
+    /// whole) the sequence of that segment's first message.
+    pub(super) acked: Landed,
+}
+
+impl Refusal {
+    /// Notes a message the stream acknowledged with sequence `seq`, the
+    /// first of its segment if `first`.
+    fn stored(&mut self, seq: u64, at: Span, first: bool) {
+        if first {
+            self.acked.known.segment = Some(seq);
+        }
+        self.acked.known.sequence = seq;
+        self.acked.add(at);
+        self.acked.messages += 1;
+    }
+
+    /// The sequence of the acknowledged message `f`; or, for a refused
+    /// one, the error, once the acknowledgements still `pending` came (the
+    /// sequences of those that were stored go to `strays`).
+    async fn after_gap(
+        &mut self,
+        (f, at): (PublishAckFuture, Span),
+        pending: &mut VecDeque<(PublishAckFuture, Span)>,
+    ) -> Result<u64, String> {
+        match acknowledged(f.await) {
+            Ok((seq, _)) => {
+                self.stored(seq, at, false);
+                Ok(seq)
             }
-            Err(e)
+            Err(e) => {
+                while let Some((f, _)) = pending.pop_front() {
+                    if let Ok(a) = f.await {
+                        self.strays.push(a.sequence);
+                    }
+                }
+                Err(e)
+            }
         }
     }
 }

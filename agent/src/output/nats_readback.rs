@@ -46,7 +46,7 @@ pub struct Landed {
 impl Landed {
     /// Adds a record that landed, to the last range of its file when it
     /// continues it.
-    fn add(&mut self, at: Span) {
+    pub(super) fn add(&mut self, at: Span) {
         if let Some(r) = self
             .ranges
             .iter_mut()

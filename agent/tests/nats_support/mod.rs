@@ -313,6 +313,45 @@ impl Client {
         });
     }
 
+    /// Creates a stream whose messages (headers and payload) may be at
+    /// most `max_msg_size` bytes: the stream refuses a longer one with an
+    /// error, and goes on storing the messages after it.
+    pub fn create_stream_with_max_msg_size(&self, name: &str, subject: &str, max_msg_size: i32) {
+        self.rt.block_on(async {
+            let cfg = Config {
+                name: name.to_owned(),
+                subjects: vec![subject.to_owned()],
+                max_message_size: max_msg_size,
+                ..Config::default()
+            };
+            self.js.create_stream(cfg).await.unwrap();
+        });
+    }
+
+    /// Changes the largest message `stream` takes.
+    pub fn set_max_msg_size(&self, stream: &str, max_msg_size: i32) {
+        self.rt.block_on(async {
+            let mut s = self.js.get_stream(stream).await.unwrap();
+            let mut cfg = s.info().await.unwrap().config.clone();
+            cfg.max_message_size = max_msg_size;
+            self.js.update_stream(cfg).await.unwrap();
+        });
+    }
+
+    /// The stream's messages now, its last sequence ever assigned, and how
+    /// many messages below that were deleted.
+    pub fn stream_state(&self, stream: &str) -> (u64, u64, u64) {
+        self.rt.block_on(async {
+            let mut s = self.js.get_stream(stream).await.unwrap();
+            let st = &s.info().await.unwrap().state;
+            (
+                st.messages,
+                st.last_sequence,
+                st.deleted_count.unwrap_or_default(),
+            )
+        })
+    }
+
     /// Publishes `payload` on `subject` with `headers`, and waits for its
     /// acknowledgement: the stream sequence.
     pub fn publish(&self, subject: &str, payload: &[u8], headers: &[(&str, &str)]) -> u64 {
