@@ -44,7 +44,11 @@
 //! delivered without a read-back (a server may lose track of the subject's
 //! last message once the ones after it are deleted). Until they could be
 //! removed, the subject is not read back (its manifest would map them to
-//! the wrong records) and nothing is sent.
+//! the wrong records) and nothing is sent. Their sequences go to the
+//! checkpoint (`Strays`) in a write of their own, as soon as the removal
+//! fails, so that a restart does not read them back either; the entry's
+//! sequence and segment in that write are the ones last recorded, so it
+//! moves nothing else. A later write clears them once they are removed.
 //!
 //! Why each record lands once, in order. A record is published again only
 //! in a batch sent after a read-back that did not find it, and a message
@@ -79,10 +83,12 @@
 
 mod conn;
 
+use std::cell::Cell;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::ToSocketAddrs;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -91,10 +97,10 @@ use async_nats::HeaderMap;
 use super::nats_publish::{self as publish, Batch, WINDOW};
 use super::nats_readback::{self as readback, Known, Landed, ReadBackError};
 use super::nats_spec::{Dedup, NatsOptions, NatsSpec};
-use crate::entries::NatsNames;
+use crate::entries::{NatsNames, Strays};
 use crate::error::AgentError;
 use crate::record::Span;
-use crate::state::{Group, State};
+use crate::state::{CheckpointWriter, Group, State};
 use crate::ui;
 use conn::{Conn, ConnectFailure, CONNECT_TIMEOUT};
 
@@ -132,9 +138,38 @@ pub struct NatsOutput {
     /// first batch to record in the checkpoint (or, after a refused
     /// message, the batch's acknowledged prefix).
     pending: Option<Landed>,
-    /// Sequence mode: a refused message's batch whose messages stored
-    /// after it could not be removed yet.
-    unremoved: Option<publish::Refusal>,
+    /// Sequence mode: messages stored after a refused one that could not
+    /// be removed yet.
+    unremoved: Option<Unremoved>,
+    /// Sequence mode: a stream sequence the subject holds messages up to,
+    /// whatever the server says its last one is (see
+    /// [`remove_unremoved`](Self::remove_unremoved)); 0: none.
+    floor: u64,
+    /// Sequence mode: the sequence and segment in the checkpoint write
+    /// last made (a write of the strays alone repeats them).
+    recorded: Cell<Known>,
+    /// Where the strays are recorded at once.
+    writer: Arc<CheckpointWriter>,
+}
+
+/// Messages the stream stored after one it refused, not removed yet.
+#[derive(Debug)]
+enum Unremoved {
+    /// Found by this run: the refused batch, whose acknowledged prefix
+    /// counts as delivered once they are removed.
+    Run(publish::Refusal),
+    /// Found in the checkpoint at start: that prefix is read back once
+    /// they are removed.
+    Restored(Strays),
+}
+
+impl Unremoved {
+    fn sequences(&self) -> &[u64] {
+        match self {
+            Self::Run(r) => &r.strays,
+            Self::Restored(s) => &s.sequences,
+        }
+    }
 }
 
 impl std::fmt::Debug for NatsOutput {
@@ -202,6 +237,7 @@ impl NatsOutput {
             headers.insert(k.as_str(), v.as_str());
         }
         let (sequence, segment) = state.nats_known(&names);
+        let strays = state.nats_strays(&names).map_err(AgentError::input)?;
         let mut out = Self {
             id_prefix: format!("{agent:016x}"),
             spec,
@@ -215,7 +251,10 @@ impl NatsOutput {
             doubt: true,
             landed: Vec::new(),
             pending: None,
-            unremoved: None,
+            unremoved: strays.map(Unremoved::Restored),
+            floor: 0,
+            recorded: Cell::new(Known { sequence, segment }),
+            writer: Arc::clone(state.writer()),
         };
         match out.connect() {
             Ok(()) => {}
@@ -229,7 +268,15 @@ impl NatsOutput {
         }
         out.find_stream().map_err(AgentError::input)?;
         if out.opts.dedup == Dedup::Sequence {
-            match out.read_back_now(Instant::now() + START_READ_BACK) {
+            let deadline = Instant::now() + START_READ_BACK;
+            if let Err(m) = out.remove_unremoved(deadline) {
+                // Not read back: tried again (and the batch refused with
+                // the same message) before the first batch is published.
+                ui::note(m);
+                out.conn = None;
+                return Ok(out);
+            }
+            match out.read_back_now(deadline) {
                 Ok(landed) => out.pending = landed,
                 Err(ReadBackError::Foreign(m)) => return Err(AgentError::input(m)),
                 Err(ReadBackError::Failed(m)) => {
@@ -248,8 +295,17 @@ impl NatsOutput {
     pub fn add_to(&self, group: &mut Group) {
         match self.opts.dedup {
             Dedup::Sequence => {
-                self.names
-                    .add_sequence(group, self.known.sequence, self.known.segment);
+                let strays = match &self.unremoved {
+                    Some(Unremoved::Run(r)) => Some(self.strays_of(r)),
+                    Some(Unremoved::Restored(s)) => Some(s.clone()),
+                    None => None,
+                };
+                self.names.add_with_strays(
+                    group,
+                    (self.known.sequence, self.known.segment),
+                    strays.as_ref(),
+                );
+                self.recorded.set(self.known);
             }
             Dedup::MsgId => {
                 if let Some(seq) = self.last_sequence {
@@ -310,7 +366,8 @@ impl NatsOutput {
             return Err(ReadBackError::Failed("not connected".into()));
         };
         let until = tokio::time::Instant::from_std(deadline);
-        let work = readback::read_back(&conn.js, stream, &self.spec.subject, self.known);
+        let work =
+            readback::read_back(&conn.js, stream, &self.spec.subject, self.known, self.floor);
         let landed = conn
             .rt
             .block_on(async { tokio::time::timeout_at(until, work).await })
@@ -321,6 +378,7 @@ impl NatsOutput {
                 ))
             })??;
         self.doubt = false;
+        self.floor = 0;
         if landed.messages > 0 {
             ui::note(format!(
                 "{} records of subject {} had landed in the stream without being \
@@ -452,13 +510,24 @@ impl NatsOutput {
                 text
             }
             Err(why) => {
-                let text = format!(
+                let mut text = format!(
                     "{error}; {n} later messages of the batch that the stream stored after it \
                      could not be removed ({why}): subject {} is not read back, nor anything \
                      sent, until they are",
                     self.spec.subject
                 );
-                self.unremoved = Some(refusal);
+                // Recorded now, not with the next delivered batch: there is
+                // none until they are removed, and a restart must not read
+                // them back.
+                let mut group = Group::default();
+                let strays = self.strays_of(&refusal);
+                let at = self.recorded.get();
+                self.names
+                    .add_with_strays(&mut group, (at.sequence, at.segment), Some(&strays));
+                if let Err(e) = self.writer.commit(group) {
+                    text.push_str(&format!(" (and the checkpoint could not record them: {e})"));
+                }
+                self.unremoved = Some(Unremoved::Run(refusal));
                 text
             }
         }
@@ -469,13 +538,26 @@ impl NatsOutput {
     /// the subject is not read back: its manifest would map them to the
     /// records after the refused one (a record lost, the checkpoint moved
     /// into the middle of a line).
+    ///
+    /// Strays found in the checkpoint at start come without the records
+    /// acknowledged before the refused one: once they are removed, those are
+    /// read back, up to the last of them (`floor`) whatever the server says
+    /// the subject's last message is (see
+    /// [`remove_strays`](Self::remove_strays)). The next checkpoint write
+    /// (the read-back's, or the next batch's) clears them.
     fn remove_unremoved(&mut self, deadline: Instant) -> Result<(), String> {
-        let Some(refusal) = self.unremoved.take() else {
+        let Some(unremoved) = self.unremoved.take() else {
             return Ok(());
         };
-        match self.delete_messages(&refusal.strays, deadline) {
+        match self.delete_messages(unremoved.sequences(), deadline) {
             Ok(()) => {
-                self.account_prefix(refusal.acked);
+                match unremoved {
+                    Unremoved::Run(refusal) => self.account_prefix(refusal.acked),
+                    Unremoved::Restored(strays) => {
+                        self.floor = strays.after;
+                        self.doubt = true;
+                    }
+                }
                 Ok(())
             }
             Err(why) => {
@@ -484,10 +566,10 @@ impl NatsOutput {
                     "{} messages that stream {stream} stored on subject {} after one it refused \
                      are still there ({why}): the agent needs to delete them \
                      ($JS.API.STREAM.MSG.DELETE.{stream}) before it reads the subject back",
-                    refusal.strays.len(),
+                    unremoved.sequences().len(),
                     self.spec.subject
                 );
-                self.unremoved = Some(refusal);
+                self.unremoved = Some(unremoved);
                 Err(text)
             }
         }
@@ -506,13 +588,27 @@ impl NatsOutput {
                 .await
                 .map_err(|e| error_chain(&e))?;
             for &seq in seqs {
-                s.delete_message(seq).await.map_err(|e| error_chain(&e))?;
+                match s.delete_message(seq).await {
+                    Ok(_) => {}
+                    // Removed already: by a run that stopped before its
+                    // checkpoint said so.
+                    Err(e) if no_message_found(&e) => {}
+                    Err(e) => return Err(error_chain(&e)),
+                }
             }
             Ok::<_, String>(())
         };
         conn.rt
             .block_on(async { tokio::time::timeout_at(until, work).await })
             .unwrap_or_else(|_| Err("timed out".into()))
+    }
+
+    /// What the checkpoint keeps of a refused batch's unremoved strays.
+    fn strays_of(&self, refusal: &publish::Refusal) -> Strays {
+        Strays {
+            after: refusal.acked.known.sequence.max(self.known.sequence),
+            sequences: refusal.strays.clone(),
+        }
     }
 
     /// Takes the acknowledged messages of a batch before one the stream
@@ -610,6 +706,13 @@ async fn first_of<T>(a: impl Future<Output = T>, b: impl Future<Output = T>) -> 
         Poll::Pending => b.as_mut().poll(cx),
     })
     .await
+}
+
+/// Whether a message deletion failed because there is no such message.
+fn no_message_found(e: &async_nats::jetstream::stream::DeleteMessageError) -> bool {
+    use async_nats::jetstream::stream::DeleteMessageErrorKind;
+    matches!(e.kind(), DeleteMessageErrorKind::JetStream(j)
+        if j.error_code() == async_nats::jetstream::ErrorCode::NO_MESSAGE_FOUND)
 }
 
 /// An error and its sources, on one line.
