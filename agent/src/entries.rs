@@ -21,6 +21,11 @@
 //!   segment: 0                      # sequence mode: the first message of
 //!                                   # the segment that message 17 is inside,
 //!                                   # when not all of it landed (0: none)
+//!   strays: "9:10-19"               # sequence mode: messages the stream stored
+//!                                   # after one it refused, not removed yet:
+//!                                   # the last message acknowledged before the
+//!                                   # refused one, then their sequences as
+//!                                   # ranges ("": none)
 //! - name: stdin                     # standard input's delivered stream offset
 //! ```
 //!
@@ -56,6 +61,10 @@ const AGENT: &str = "agent";
 /// Field: a NATS output's unfinished segment (sequence mode).
 #[cfg(feature = "nats")]
 const SEGMENT: &str = "segment";
+/// Field: a NATS output's messages stored after a refused one that are not
+/// removed yet (sequence mode), as text: see [`Strays`].
+#[cfg(feature = "nats")]
+const STRAYS: &str = "strays";
 
 /// Entries that reach the checkpoint file together, in one write, or not
 /// at all: a batch's output length with the input offsets it covers.
@@ -69,6 +78,8 @@ pub(crate) struct Entry {
     pub(crate) name: String,
     pub(crate) value: u64,
     pub(crate) fields: Vec<(&'static str, u64)>,
+    /// Fields whose value is text.
+    pub(crate) texts: Vec<(&'static str, String)>,
 }
 
 impl Entry {
@@ -85,6 +96,9 @@ impl Entry {
         for &(field, value) in &self.fields {
             s.fields.set_u64(field, value)?;
         }
+        for (field, value) in &self.texts {
+            s.fields.set_str(field, value)?;
+        }
         Ok(s)
     }
 }
@@ -98,6 +112,7 @@ impl Group {
             name: name.to_owned(),
             value,
             fields: Vec::new(),
+            texts: Vec::new(),
         });
     }
 
@@ -106,6 +121,7 @@ impl Group {
             name: name.to_owned(),
             value,
             fields,
+            texts: Vec::new(),
         });
     }
 
@@ -197,6 +213,40 @@ impl NatsNames {
         group.add_with(&self.entry, sequence, vec![(SEGMENT, segment.unwrap_or(0))]);
     }
 
+    /// Adds, with the same sequence and segment, the messages stored after
+    /// a refused one that are not removed yet (`None`: there are none, and
+    /// the field is cleared).
+    pub fn add_with_strays(
+        &self,
+        group: &mut Group,
+        (sequence, segment): (u64, Option<u64>),
+        strays: Option<&Strays>,
+    ) {
+        self.add_sequence(group, sequence, segment);
+        if let Some(e) = group.0.last_mut() {
+            e.texts
+                .push((STRAYS, strays.map_or_else(String::new, Strays::encode)));
+        }
+    }
+
+    /// The messages stored after a refused one that `state` (this output's
+    /// entry) says are not removed yet; none without the field (an older
+    /// agent's entry) or with an empty one.
+    ///
+    /// # Errors
+    /// The field does not read as [`Strays`] (the text says why).
+    pub fn strays(state: &EventLogState) -> Result<Option<Strays>, String> {
+        match state.fields.get_str(STRAYS) {
+            None | Some("") => Ok(None),
+            Some(text) => Strays::decode(text).map(Some).ok_or_else(|| {
+                format!(
+                    "field {STRAYS} of entry {} is not valid: {text:?}",
+                    state.name
+                )
+            }),
+        }
+    }
+
     /// The agent id that `state` (this output's entry) holds.
     pub fn agent(state: &EventLogState) -> Option<u64> {
         state.fields.get_u64(AGENT)
@@ -207,6 +257,65 @@ impl NatsNames {
     pub fn known(state: &EventLogState) -> (u64, Option<u64>) {
         let segment = state.fields.get_u64(SEGMENT).filter(|&s| s > 0);
         (state.record_number, segment)
+    }
+}
+
+/// Sequence mode: messages the stream stored after one it refused, which
+/// the agent could not remove yet. Kept in the checkpoint so that a
+/// restart does not read them back as the records that follow the refused
+/// one. Written `AFTER:RANGES`, as `9:10-19,21`.
+#[cfg(feature = "nats")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Strays {
+    /// Stream sequence of the last message acknowledged before the refused
+    /// one: the subject ends there once they are removed (a server may not
+    /// say so itself, see the NATS output).
+    pub after: u64,
+    /// Their stream sequences, ascending.
+    pub sequences: Vec<u64>,
+}
+
+#[cfg(feature = "nats")]
+impl Strays {
+    fn encode(&self) -> String {
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        for &s in &self.sequences {
+            match ranges.last_mut() {
+                Some((_, hi)) if s == *hi + 1 => *hi = s,
+                _ => ranges.push((s, s)),
+            }
+        }
+        let list: Vec<String> = ranges
+            .iter()
+            .map(|&(lo, hi)| {
+                if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo}-{hi}")
+                }
+            })
+            .collect();
+        format!("{}:{}", self.after, list.join(","))
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let (after, list) = text.split_once(':')?;
+        let after = after.parse().ok()?;
+        let mut sequences = Vec::new();
+        for r in list.split(',') {
+            let (lo, hi) = match r.split_once('-') {
+                Some((lo, hi)) => (lo.parse::<u64>().ok()?, hi.parse::<u64>().ok()?),
+                None => {
+                    let s = r.parse::<u64>().ok()?;
+                    (s, s)
+                }
+            };
+            if lo > hi || sequences.last().is_some_and(|&l| l >= lo) {
+                return None;
+            }
+            sequences.extend(lo..=hi);
+        }
+        Some(Self { after, sequences })
     }
 }
 
@@ -451,6 +560,39 @@ mod tests {
         assert_eq!(
             NatsNames::known(&old("output:nats:logs.a", 17, 3)),
             (17, None)
+        );
+    }
+
+    /// Unremoved strays are a text field of the NATS entry, written as
+    /// ranges; no field (an older agent) or an empty one reads as none.
+    #[cfg(feature = "nats")]
+    #[test]
+    fn a_nats_entry_keeps_its_unremoved_strays_until_cleared() {
+        let names = NatsNames::new("logs.a");
+        let strays = Strays {
+            after: 9,
+            sequences: vec![10, 11, 12, 15, 17, 18],
+        };
+        let mut g = Group::default();
+        names.add_with_strays(&mut g, (9, Some(1)), Some(&strays));
+        let s = g.0[0].state(at(5)).unwrap();
+        assert_eq!(s.fields.get_str("strays"), Some("9:10-12,15,17-18"));
+        assert_eq!(NatsNames::known(&s), (9, Some(1)));
+        assert_eq!(NatsNames::strays(&s), Ok(Some(strays)));
+        let mut g = Group::default();
+        names.add_with_strays(&mut g, (9, None), None);
+        let s = g.0[0].state(at(6)).unwrap();
+        assert_eq!(s.fields.get_str("strays"), Some(""));
+        assert_eq!(NatsNames::strays(&s), Ok(None));
+        assert_eq!(
+            NatsNames::strays(&old("output:nats:logs.a", 17, 3)),
+            Ok(None)
+        );
+        let mut bad = old("output:nats:logs.a", 17, 3);
+        bad.fields.set_str("strays", "9:12-10").unwrap();
+        assert_eq!(
+            NatsNames::strays(&bad),
+            Err("field strays of entry output:nats:logs.a is not valid: \"9:12-10\"".into())
         );
     }
 

@@ -125,6 +125,22 @@ impl State {
             .map_or((0, None), |s| crate::entries::NatsNames::known(&s))
     }
 
+    /// The messages a NATS output's entry says the stream stored after one
+    /// it refused and are not removed yet (see
+    /// [`crate::entries::NatsNames::strays`]).
+    ///
+    /// # Errors
+    /// The field is not readable (the text says why).
+    #[cfg(feature = "nats")]
+    pub fn nats_strays(
+        &self,
+        names: &crate::entries::NatsNames,
+    ) -> Result<Option<crate::entries::Strays>, String> {
+        self.checkpoint
+            .get(&names.entry)
+            .map_or(Ok(None), |s| crate::entries::NatsNames::strays(&s))
+    }
+
     /// The checkpoint's stdin offset: just past the last delivered line of
     /// standard input's stream (`None`: stdin was never read with this DIR).
     pub fn stdin_delivered(&self) -> Option<u64> {

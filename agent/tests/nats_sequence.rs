@@ -435,5 +435,91 @@ fn messages_stored_after_a_refused_one_that_cannot_be_removed_stop_the_agent() {
     // Nothing counts as delivered: every line is left for the next run.
     let shown = inspect(&state);
     assert!(shown.contains("    offset 0 ("), "{shown}");
+    // The checkpoint remembers them: after the 9 lines acknowledged before
+    // the refused one, sequences 10-19.
+    let checkpoint = state.join("checkpoint.yaml");
+    let recorded = std::fs::read_to_string(&checkpoint).unwrap();
+    assert!(recorded.contains("strays: 9:10-19\n"), "{recorded}");
+
+    // A restart while they are still there does not read them back (line
+    // 11 would count as line 10): the start-up read-back is blocked with the
+    // same message, and nothing is sent or recorded.
+    let out = ship(
+        &input,
+        &output,
+        &state,
+        &["--config", config.to_str().unwrap()],
+    );
+    let err = stderr(&out);
+    assert_eq!(code(out.status), 1, "{err}");
+    assert!(
+        err.contains(
+            "10 messages that stream SEQ stored on subject seq.lines after one it refused are \
+             still there ("
+        ),
+        "{err}"
+    );
+    assert!(err.contains("before it reads the subject back\n"), "{err}");
+    assert!(!err.contains("had landed"), "{err}");
+    assert_eq!(client.stream_state("SEQ"), (19, 19, 0));
+    // The same positions and fields; only the times of the writes differ.
+    let untimed = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| {
+                !["update_time:", "timestamp:", "# crc32c:"]
+                    .iter()
+                    .any(|t| l.trim_start().starts_with(t))
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(
+        untimed(&std::fs::read_to_string(&checkpoint).unwrap()),
+        untimed(&recorded)
+    );
+
+    // The server comes back (same store) with a configuration that lets
+    // the agent delete them, and takes the long line: the next run removes
+    // them, reads back the 9 lines before the refused one, and ships the
+    // rest, each line once, in order.
+    let port = server.port;
+    let mut server = server;
+    server.stop();
+    let allow = config_file(
+        &s,
+        "server-allow.conf",
+        "authorization {\n  users = [\n    {user: admin, password: admin}\n    \
+         {user: agent, password: agent}\n  ]\n}\n",
+    );
+    let server = Server::start_on(
+        &bin,
+        &s.dir,
+        "seq",
+        port,
+        &["-c".to_owned(), allow.to_str().unwrap().to_owned()],
+    );
+    let client = Client::connect_as(&[server.url()], Some(("admin", "admin")));
+    client.set_max_msg_size("SEQ", 4 * MAX_MSG);
+    let out = ship(
+        &input,
+        &output,
+        &state,
+        &["--config", config.to_str().unwrap()],
+    );
+    let err = stderr(&out);
+    assert_eq!(code(out.status), 0, "{err}");
+    assert!(
+        err.contains(
+            "9 records of subject seq.lines had landed in the stream without being acknowledged"
+        ),
+        "{err}"
+    );
+    let got = client.read_all("SEQ");
+    assert_exactly_once_in_order(&got, 20, refusable, Dedup::Sequence);
+    let recorded = std::fs::read_to_string(&checkpoint).unwrap();
+    assert!(
+        recorded.contains("strays: ''\n"),
+        "cleared once removed:\n{recorded}"
+    );
     drop(server);
 }

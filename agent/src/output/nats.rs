@@ -44,7 +44,11 @@
 //! delivered without a read-back (a server may lose track of the subject's
 //! last message once the ones after it are deleted). Until they could be
 //! removed, the subject is not read back (its manifest would map them to
-//! the wrong records) and nothing is sent.
+//! the wrong records) and nothing is sent. Their sequences go to the
+//! checkpoint (`Strays`) in a write of their own, as soon as the removal
+//! fails, so that a restart does not read them back either; the entry's
+//! sequence and segment in that write are the ones last recorded, so it
+//! moves nothing else. A later write clears them once they are removed.
 //!
 //! Why each record lands once, in order. A record is published again only
 //! in a batch sent after a read-back that did not find it, and a message
@@ -78,11 +82,14 @@
 //! afresh, trying the servers in the order given.
 
 mod conn;
+mod strays;
 
+use std::cell::Cell;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::ToSocketAddrs;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -94,9 +101,10 @@ use super::nats_spec::{Dedup, NatsOptions, NatsSpec};
 use crate::entries::NatsNames;
 use crate::error::AgentError;
 use crate::record::Span;
-use crate::state::{Group, State};
+use crate::state::{CheckpointWriter, Group, State};
 use crate::ui;
 use conn::{Conn, ConnectFailure, CONNECT_TIMEOUT};
+use strays::Unremoved;
 
 /// How often a batch's publishing looks whether the connection was lost
 /// meanwhile.
@@ -132,9 +140,18 @@ pub struct NatsOutput {
     /// first batch to record in the checkpoint (or, after a refused
     /// message, the batch's acknowledged prefix).
     pending: Option<Landed>,
-    /// Sequence mode: a refused message's batch whose messages stored
-    /// after it could not be removed yet.
-    unremoved: Option<publish::Refusal>,
+    /// Sequence mode: messages stored after a refused one that could not
+    /// be removed yet.
+    unremoved: Option<Unremoved>,
+    /// Sequence mode: a stream sequence the subject holds messages up to,
+    /// whatever the server says its last one is (see
+    /// [`remove_unremoved`](Self::remove_unremoved)); 0: none.
+    floor: u64,
+    /// Sequence mode: the sequence and segment in the checkpoint write
+    /// last made (a write of the strays alone repeats them).
+    recorded: Cell<Known>,
+    /// Where the strays are recorded at once.
+    writer: Arc<CheckpointWriter>,
 }
 
 impl std::fmt::Debug for NatsOutput {
@@ -202,6 +219,7 @@ impl NatsOutput {
             headers.insert(k.as_str(), v.as_str());
         }
         let (sequence, segment) = state.nats_known(&names);
+        let strays = state.nats_strays(&names).map_err(AgentError::input)?;
         let mut out = Self {
             id_prefix: format!("{agent:016x}"),
             spec,
@@ -215,7 +233,10 @@ impl NatsOutput {
             doubt: true,
             landed: Vec::new(),
             pending: None,
-            unremoved: None,
+            unremoved: strays.map(Unremoved::Restored),
+            floor: 0,
+            recorded: Cell::new(Known { sequence, segment }),
+            writer: Arc::clone(state.writer()),
         };
         match out.connect() {
             Ok(()) => {}
@@ -229,7 +250,15 @@ impl NatsOutput {
         }
         out.find_stream().map_err(AgentError::input)?;
         if out.opts.dedup == Dedup::Sequence {
-            match out.read_back_now(Instant::now() + START_READ_BACK) {
+            let deadline = Instant::now() + START_READ_BACK;
+            if let Err(m) = out.remove_unremoved(deadline) {
+                // Not read back: tried again (and the batch refused with
+                // the same message) before the first batch is published.
+                ui::note(m);
+                out.conn = None;
+                return Ok(out);
+            }
+            match out.read_back_now(deadline) {
                 Ok(landed) => out.pending = landed,
                 Err(ReadBackError::Foreign(m)) => return Err(AgentError::input(m)),
                 Err(ReadBackError::Failed(m)) => {
@@ -248,8 +277,17 @@ impl NatsOutput {
     pub fn add_to(&self, group: &mut Group) {
         match self.opts.dedup {
             Dedup::Sequence => {
-                self.names
-                    .add_sequence(group, self.known.sequence, self.known.segment);
+                let strays = match &self.unremoved {
+                    Some(Unremoved::Run(r)) => Some(self.strays_of(r)),
+                    Some(Unremoved::Restored(s)) => Some(s.clone()),
+                    None => None,
+                };
+                self.names.add_with_strays(
+                    group,
+                    (self.known.sequence, self.known.segment),
+                    strays.as_ref(),
+                );
+                self.recorded.set(self.known);
             }
             Dedup::MsgId => {
                 if let Some(seq) = self.last_sequence {
@@ -310,7 +348,8 @@ impl NatsOutput {
             return Err(ReadBackError::Failed("not connected".into()));
         };
         let until = tokio::time::Instant::from_std(deadline);
-        let work = readback::read_back(&conn.js, stream, &self.spec.subject, self.known);
+        let work =
+            readback::read_back(&conn.js, stream, &self.spec.subject, self.known, self.floor);
         let landed = conn
             .rt
             .block_on(async { tokio::time::timeout_at(until, work).await })
@@ -321,6 +360,7 @@ impl NatsOutput {
                 ))
             })??;
         self.doubt = false;
+        self.floor = 0;
         if landed.messages > 0 {
             ui::note(format!(
                 "{} records of subject {} had landed in the stream without being \
@@ -419,100 +459,6 @@ impl NatsOutput {
         };
         self.last_sequence = Some(last);
         Ok(())
-    }
-
-    /// Sequence mode: removes from the stream the messages of a failed
-    /// batch that were stored after one the stream refused (see
-    /// [`publish::guarded`]), so that the subject holds a prefix of the
-    /// segment, as its manifest maps it. Returns the batch's error, with
-    /// what became of them.
-    ///
-    /// Once they are removed, the acknowledged messages before the refused
-    /// one count as delivered, as a read-back would have found them, but
-    /// without one: a server may no longer find the subject's last message
-    /// once the messages after it were deleted (nats-server 2.9.10 answers
-    /// "no message found" for the subject until a message is stored on it
-    /// again), and a read-back would then find nothing and let them be
-    /// sent again.
-    fn remove_strays(
-        &mut self,
-        refusal: publish::Refusal,
-        error: String,
-        deadline: Instant,
-    ) -> String {
-        let n = refusal.strays.len();
-        match self.delete_messages(&refusal.strays, deadline) {
-            Ok(()) => {
-                let text = format!(
-                    "{error}; {n} later messages of the batch that the stream had stored were \
-                     removed (they are sent again after it), the {} before it count as delivered",
-                    refusal.acked.messages
-                );
-                self.account_prefix(refusal.acked);
-                text
-            }
-            Err(why) => {
-                let text = format!(
-                    "{error}; {n} later messages of the batch that the stream stored after it \
-                     could not be removed ({why}): subject {} is not read back, nor anything \
-                     sent, until they are",
-                    self.spec.subject
-                );
-                self.unremoved = Some(refusal);
-                text
-            }
-        }
-    }
-
-    /// Sequence mode: removes the messages a failed batch left after one
-    /// the stream refused, which could not be removed then. Until they are,
-    /// the subject is not read back: its manifest would map them to the
-    /// records after the refused one (a record lost, the checkpoint moved
-    /// into the middle of a line).
-    fn remove_unremoved(&mut self, deadline: Instant) -> Result<(), String> {
-        let Some(refusal) = self.unremoved.take() else {
-            return Ok(());
-        };
-        match self.delete_messages(&refusal.strays, deadline) {
-            Ok(()) => {
-                self.account_prefix(refusal.acked);
-                Ok(())
-            }
-            Err(why) => {
-                let stream = self.stream.as_deref().unwrap_or("?");
-                let text = format!(
-                    "{} messages that stream {stream} stored on subject {} after one it refused \
-                     are still there ({why}): the agent needs to delete them \
-                     ($JS.API.STREAM.MSG.DELETE.{stream}) before it reads the subject back",
-                    refusal.strays.len(),
-                    self.spec.subject
-                );
-                self.unremoved = Some(refusal);
-                Err(text)
-            }
-        }
-    }
-
-    /// Deletes messages `seqs` from the stream.
-    fn delete_messages(&self, seqs: &[u64], deadline: Instant) -> Result<(), String> {
-        let (Some(conn), Some(stream)) = (&self.conn, &self.stream) else {
-            return Err("not connected".into());
-        };
-        let until = tokio::time::Instant::from_std(deadline.max(Instant::now() + CONNECT_TIMEOUT));
-        let work = async {
-            let s = conn
-                .js
-                .get_stream_no_info(stream)
-                .await
-                .map_err(|e| error_chain(&e))?;
-            for &seq in seqs {
-                s.delete_message(seq).await.map_err(|e| error_chain(&e))?;
-            }
-            Ok::<_, String>(())
-        };
-        conn.rt
-            .block_on(async { tokio::time::timeout_at(until, work).await })
-            .unwrap_or_else(|_| Err("timed out".into()))
     }
 
     /// Takes the acknowledged messages of a batch before one the stream

@@ -81,12 +81,15 @@ impl ReadBackError {
     }
 }
 
-/// Reads back what landed on `subject` (in `stream`) after `known`.
+/// Reads back what landed on `subject` (in `stream`) after `known`, up to
+/// its last message, or to `floor` when the server names an earlier one
+/// (it may, once later messages were deleted; see the NATS output).
 pub async fn read_back(
     js: &Context,
     stream: &str,
     subject: &str,
     known: Known,
+    floor: u64,
 ) -> Result<Landed, ReadBackError> {
     let failed = |what: &str, e: &dyn std::fmt::Display| {
         ReadBackError::Failed(format!(
@@ -101,7 +104,8 @@ pub async fn read_back(
         Ok(m) => m.sequence,
         Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => 0,
         Err(e) => return Err(failed("last message", &e)),
-    };
+    }
+    .max(floor);
     let mut landed = Landed::default();
     if last <= known.sequence {
         // Nothing new. Below it, messages were removed (limits, a purge):
