@@ -79,6 +79,35 @@ fn shipped(name: &str, first: u64) -> Option<Setup> {
     })
 }
 
+/// Runs the agent again on the set-up's input; asserts that it exits 0
+/// after reading back `landed` records that had landed unacknowledged, and
+/// that the stream then holds lines 1..=`total` exactly once, in order.
+fn ship_reading_back(t: &Setup, state: &Path, landed: u64, total: u64) {
+    let out = ship(&t.input, &t.output, state, &[]);
+    let err = stderr(&out);
+    assert_eq!(code(out.status), 0, "{err}");
+    assert!(
+        err.contains(&format!("{landed} records of subject seq.lines had landed")),
+        "{err}"
+    );
+    let got = t.client.read_all("SEQ");
+    assert_exactly_once_in_order(&got, total, line, Dedup::Sequence);
+}
+
+/// The headers of stream message `seq`, after asserting that it carries the
+/// guard `Nats-Expected-Last-Subject-Sequence: guard`.
+fn guarded_headers(t: &Setup, seq: u64, guard: u64) -> Vec<(String, String)> {
+    let headers = t.client.headers("SEQ", seq);
+    let guard = guard.to_string();
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "Nats-Expected-Last-Subject-Sequence" && *v == guard),
+        "{headers:?}"
+    );
+    headers
+}
+
 #[test]
 fn a_batch_that_landed_unrecorded_is_not_sent_again_long_after_the_duplicate_window() {
     let Some(t) = shipped("nats-seq-window", 100) else {
@@ -90,23 +119,9 @@ fn a_batch_that_landed_unrecorded_is_not_sent_again_long_after_the_duplicate_win
     // window (1 s), Nats-Msg-Id would no longer drop a batch sent again.
     std::thread::sleep(Duration::from_millis(1500));
 
-    let out = ship(&t.input, &t.output, &t.s.path("state"), &[]);
-    let err = stderr(&out);
-    assert_eq!(code(out.status), 0, "{err}");
-    assert!(
-        err.contains("100 records of subject seq.lines had landed"),
-        "{err}"
-    );
-    let got = t.client.read_all("SEQ");
-    assert_exactly_once_in_order(&got, 300, line, Dedup::Sequence);
+    ship_reading_back(&t, &t.s.path("state"), 100, 300);
     // The agent's next batch was guarded by the last message read back.
-    let first = t.client.headers("SEQ", 201);
-    assert!(
-        first
-            .iter()
-            .any(|(k, v)| k == "Nats-Expected-Last-Subject-Sequence" && v == "200"),
-        "{first:?}"
-    );
+    let first = guarded_headers(&t, 201, 200);
     let m = std::fs::metadata(&t.input).unwrap();
     let want = format!(
         "1 {}.{}.0.{}.100.{}",
@@ -131,22 +146,8 @@ fn a_batch_of_which_a_prefix_landed_is_completed_without_duplicates() {
     // 50 of a segment of 200 landed.
     publish_segment(&t.client, "seq.lines", &t.input, 101, 300, 150);
 
-    let out = ship(&t.input, &t.output, &t.s.path("state"), &[]);
-    let err = stderr(&out);
-    assert_eq!(code(out.status), 0, "{err}");
-    assert!(
-        err.contains("50 records of subject seq.lines had landed"),
-        "{err}"
-    );
-    let got = t.client.read_all("SEQ");
-    assert_exactly_once_in_order(&got, 300, line, Dedup::Sequence);
-    let resent = t.client.headers("SEQ", 151);
-    assert!(
-        resent
-            .iter()
-            .any(|(k, v)| k == "Nats-Expected-Last-Subject-Sequence" && v == "150"),
-        "{resent:?}"
-    );
+    ship_reading_back(&t, &t.s.path("state"), 50, 300);
+    guarded_headers(&t, 151, 150);
 }
 
 #[test]
@@ -167,15 +168,7 @@ fn a_message_of_a_segment_that_lands_late_is_mapped_through_its_manifest() {
     // held from the killed run's connection), with no header of its own.
     append(&t.input, 151, 250);
     t.client.publish("seq.lines", line(151).as_bytes(), &[]);
-    let out = ship(&t.input, &t.output, &state, &[]);
-    let err = stderr(&out);
-    assert_eq!(code(out.status), 0, "{err}");
-    assert!(
-        err.contains("1 records of subject seq.lines had landed"),
-        "{err}"
-    );
-    let got = t.client.read_all("SEQ");
-    assert_exactly_once_in_order(&got, 250, line, Dedup::Sequence);
+    ship_reading_back(&t, &state, 1, 250);
 }
 
 #[test]
@@ -401,14 +394,30 @@ fn messages_stored_after_a_refused_one_that_cannot_be_removed_stop_the_agent() {
         "buffer.yaml",
         "max_retries: 1\nretry_backoff: 50ms\nretry_backoff_max: 100ms\n",
     );
-    let out = ship(
-        &input,
-        &output,
-        &state,
-        &["--config", config.to_str().unwrap()],
-    );
-    let err = stderr(&out);
-    assert_eq!(code(out.status), 1, "{err}");
+    // One run while the messages cannot be removed: it exits 1, says they
+    // are still there, reads nothing back, and leaves the stream as it is.
+    let run_blocked = || -> String {
+        let out = ship(
+            &input,
+            &output,
+            &state,
+            &["--config", config.to_str().unwrap()],
+        );
+        let err = stderr(&out);
+        assert_eq!(code(out.status), 1, "{err}");
+        assert!(
+            err.contains(
+                "10 messages that stream SEQ stored on subject seq.lines after one it refused \
+                 are still there ("
+            ),
+            "{err}"
+        );
+        assert!(err.contains("before it reads the subject back\n"), "{err}");
+        assert!(!err.contains("had landed"), "{err}");
+        assert_eq!(client.stream_state("SEQ"), (19, 19, 0));
+        err
+    };
+    let err = run_blocked();
     assert!(
         err.contains(
             "10 later messages of the batch that the stream stored after it could not be \
@@ -424,14 +433,11 @@ fn messages_stored_after_a_refused_one_that_cannot_be_removed_stop_the_agent() {
         ),
         "{err}"
     );
-    assert!(err.contains("before it reads the subject back\n"), "{err}");
     assert!(err.contains("($JS.API.STREAM.MSG.DELETE.SEQ)"), "{err}");
-    assert!(!err.contains("had landed"), "{err}");
     // Each removal waits for an answer the server never sends (it refuses
     // the request with a permissions error): spooled or left after the
     // checkpoint depends on how long that took, dropped never.
     assert!(err.contains(" 0 dropped, "), "{err}");
-    assert_eq!(client.stream_state("SEQ"), (19, 19, 0));
     // Nothing counts as delivered: every line is left for the next run.
     let shown = inspect(&state);
     assert!(shown.contains("    offset 0 ("), "{shown}");
@@ -444,24 +450,7 @@ fn messages_stored_after_a_refused_one_that_cannot_be_removed_stop_the_agent() {
     // A restart while they are still there does not read them back (line
     // 11 would count as line 10): the start-up read-back is blocked with the
     // same message, and nothing is sent or recorded.
-    let out = ship(
-        &input,
-        &output,
-        &state,
-        &["--config", config.to_str().unwrap()],
-    );
-    let err = stderr(&out);
-    assert_eq!(code(out.status), 1, "{err}");
-    assert!(
-        err.contains(
-            "10 messages that stream SEQ stored on subject seq.lines after one it refused are \
-             still there ("
-        ),
-        "{err}"
-    );
-    assert!(err.contains("before it reads the subject back\n"), "{err}");
-    assert!(!err.contains("had landed"), "{err}");
-    assert_eq!(client.stream_state("SEQ"), (19, 19, 0));
+    run_blocked();
     // The same positions and fields; only the times of the writes differ.
     let untimed = |text: &str| -> Vec<String> {
         text.lines()
