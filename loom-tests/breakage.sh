@@ -11,7 +11,7 @@ export RUSTFLAGS="--cfg loom --cfg spillway_break_heavy_fence"
 export CARGO_TARGET_DIR=target/loom-broken
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 
-cargo test -p spillway-loom-tests --release --no-run --test spsc --test buffer --test locking_ring --test ffi_spsc || exit 1
+cargo test -p spillway-loom-tests --release --no-run --test spsc --test buffer --test locking_ring --test ffi_spsc --test fence_lock || exit 1
 
 failed=0
 expect_failure() { # test-file model what-loom-must-say
@@ -29,6 +29,7 @@ expect_failure spsc consumer_blocked_on_empty_is_woken_by_push "deadlock; thread
 expect_failure spsc producer_blocked_on_full_is_woken_by_pop "deadlock; threads"
 expect_failure spsc blocking_push_and_pop_ping_pong "deadlock; threads"
 expect_failure spsc push_slice_and_pop_batch_hand_over_batches "deadlock; threads"
+expect_failure fence_lock three_threads_exclude_each_other_and_all_finish "deadlock; threads"
 expect_failure locking_ring blocked_push_woken_by_pop "deadlock; threads"
 expect_failure locking_ring pusher_blocked_on_the_cache_is_woken_by_each_pop "deadlock; threads"
 expect_failure ffi_spsc a_push_racing_a_close_is_popped_exactly_when_it_succeeded "assertion .left == right. failed"

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::sync::{Condvar, MutexGuard};
+use super::fence_lock::{Event, FenceGuard};
 
 /// Resolves a relative timeout into an absolute deadline the first time an
 /// operation finds itself blocked, so back-off rounds and later (spurious or
@@ -34,14 +34,9 @@ impl Deadline {
             .get_or_insert_with(|| Instant::now().checked_add(timeout))
     }
 
-    /// Waits on `cv`; returns whether the deadline has passed.
-    pub(super) fn wait<S>(&mut self, cv: &Condvar, guard: &mut MutexGuard<'_, S>) -> bool {
-        match self.start() {
-            Some(at) => cv.wait_until(guard, at).timed_out(),
-            None => {
-                cv.wait(guard);
-                false
-            }
-        }
+    /// Waits for `event`; returns whether the deadline has passed.
+    pub(super) fn wait<S>(&mut self, event: &Event, guard: &mut FenceGuard<'_, S>) -> bool {
+        let at = self.start();
+        guard.wait(event, at)
     }
 }

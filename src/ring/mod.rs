@@ -10,6 +10,12 @@
 
 mod deadline;
 mod error;
+#[cfg(not(loom))]
+pub(crate) mod fence_lock;
+/// Public only under loom, for the lock's own models in `loom-tests/`.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod fence_lock;
 mod locking;
 pub mod spsc;
 

@@ -13,11 +13,10 @@ use crossbeam_utils::CachePadded;
 use super::super::deadline::Deadline;
 use super::{Blocked, LockingRing};
 use crate::backoff::{spin_then_yield, PARK_AFTER};
+use crate::ring::fence_lock::{Event, FenceGuard, FenceLock};
 use crate::ring::TryPopError;
 use crate::sync::atomic::{AtomicUsize, Ordering};
-use crate::sync::{
-    heavy_fence, light_fence, prepare_asymmetric_fences, Condvar, Mutex, MutexGuard,
-};
+use crate::sync::{heavy_fence, light_fence, prepare_asymmetric_fences};
 
 /// The consumers' half: items taken from the tail in one swap, popped one by
 /// one under a lock producers never take. On its own cache line, so pops do
@@ -25,7 +24,7 @@ use crate::sync::{
 pub(super) struct Cache<T>(CachePadded<CacheInner<T>>);
 
 struct CacheInner<T> {
-    items: Mutex<VecDeque<T>>,
+    items: FenceLock<VecDeque<T>>,
     /// `items.len()`, for pushers that must not take this lock. Written
     /// only under `items`' lock; raised only under the tail lock as well.
     cached: AtomicUsize,
@@ -34,12 +33,12 @@ struct CacheInner<T> {
 impl<T> Cache<T> {
     pub(super) fn new() -> Self {
         Self(CachePadded::new(CacheInner {
-            items: Mutex::new(VecDeque::new()),
+            items: FenceLock::new(VecDeque::new()),
             cached: AtomicUsize::new(0),
         }))
     }
 
-    pub(super) fn lock(&self) -> MutexGuard<'_, VecDeque<T>> {
+    pub(super) fn lock(&self) -> FenceGuard<'_, VecDeque<T>> {
         self.0.items.lock()
     }
 
@@ -76,15 +75,15 @@ pub(super) struct Tail<T> {
     /// Changed under the tail lock, read by consumers without it.
     waiting_pushers: CachePadded<AtomicUsize>,
     /// Signalled when a slot frees up (or on close); pushers wait here.
-    pub(super) not_full: Condvar,
+    pub(super) not_full: Event,
     /// Signalled when an item arrives (or on close); poppers wait here.
-    pub(super) not_empty: Condvar,
+    pub(super) not_empty: Event,
 }
 
 /// The tail lock and the push counter, on one cache line: pushers own that
 /// line anyway while they hold the lock, so counting costs them no miss.
 struct TailLine<T> {
-    lock: Mutex<TailState<T>>,
+    lock: FenceLock<TailState<T>>,
     /// How many items were ever pushed (wrapping), written only under the
     /// lock. A waiter that found the ring empty spins on this instead of on
     /// the lock, so it waits without taking the line from the pushers; it
@@ -98,7 +97,7 @@ impl<T> Tail<T> {
         prepare_asymmetric_fences();
         Self {
             state: CachePadded::new(TailLine {
-                lock: Mutex::new(TailState {
+                lock: FenceLock::new(TailState {
                     items: VecDeque::with_capacity(prealloc),
                     closed: false,
                     waiting_poppers: 0,
@@ -107,12 +106,12 @@ impl<T> Tail<T> {
                 pushes: HintCounter::new(0),
             }),
             waiting_pushers: CachePadded::new(AtomicUsize::new(0)),
-            not_full: Condvar::new(),
-            not_empty: Condvar::new(),
+            not_full: Event::new(),
+            not_empty: Event::new(),
         }
     }
 
-    pub(super) fn lock(&self) -> MutexGuard<'_, TailState<T>> {
+    pub(super) fn lock(&self) -> FenceGuard<'_, TailState<T>> {
         self.state.lock.lock()
     }
 
@@ -150,7 +149,7 @@ impl<T> Tail<T> {
 
     /// Appends under the held lock, releases it, then wakes one popper if
     /// any waits. The ring must have room and be open.
-    pub(super) fn push_back_and_wake(&self, mut st: MutexGuard<'_, TailState<T>>, v: T) {
+    pub(super) fn push_back_and_wake(&self, mut st: FenceGuard<'_, TailState<T>>, v: T) {
         st.items.push_back(v);
         self.count_push(&st);
         let wake = st.waiting_poppers > 0;
@@ -215,8 +214,8 @@ impl<T> LockingRing<T> {
         if waiting == 0 {
             return;
         }
-        // A counted pusher holds the tail lock until it is inside
-        // `Condvar::wait`: once we hold it, the notify cannot miss it.
+        // A counted pusher holds the tail lock until it has read
+        // `not_full`'s count: once we hold it, the notify cannot miss it.
         drop(self.tail.lock());
         if freed == 1 || waiting == 1 {
             self.tail.not_full.notify_one();

@@ -27,13 +27,20 @@
 //!
 //! # Wake-up protocol (why no wake-up is lost)
 //!
-//! *Poppers* wait on the tail lock's condition variable, as in a one-lock
-//! queue: a popper that finds the cache and the tail empty (`cached == 0`
-//! read under the tail lock, where it can only rise) increments its count
-//! and calls `Condvar::wait` while still holding the tail lock, and every
-//! push happens under that lock and notifies after unlocking if the count
-//! is non-zero; so the push either ran before the check (the popper saw it)
-//! or after the popper was enqueued (the notify reaches it).
+//! Both locks are `FenceLock`s (`ring/fence_lock.rs`): one locked
+//! instruction per lock-unlock pair, where a `parking_lot` mutex takes two.
+//! Their condition variables are event counts (`fence_lock::Event`): a
+//! waiter reads the count under the lock and sleeps only while it is
+//! unchanged, and a notify bumps it; for the argument below that is a
+//! condition variable's "release the lock and sleep in one step".
+//!
+//! *Poppers* wait on the tail lock's condition, as in a one-lock queue: a
+//! popper that finds the cache and the tail empty (`cached == 0` read under
+//! the tail lock, where it can only rise) increments its count and waits
+//! on `not_empty` while still holding the tail lock, and every push happens
+//! under that lock and notifies after unlocking if the count is non-zero;
+//! so the push either ran before the check (the popper saw it) or after the
+//! popper read the event count (the notify reaches it).
 //!
 //! *Pushers* wait for slots that consumers free under the cache lock
 //! without touching the tail lock, so their count (`waiting_pushers`) is an
@@ -45,13 +52,13 @@
 //! P1 waiting_pushers += 1                C1 cached = new, lower count
 //! P2 heavy_fence()                       C2 light_fence()
 //! P3 re-read cached; room? take it       C3 if waiting_pushers > 0:
-//! P4 else cv.wait (unlocks the tail)        lock tail; unlock; notify
+//! P4 else wait on not_full (unlocks)        lock tail; unlock; notify
 //! ```
 //!
 //! With both fences read as `fence(SeqCst)` (what they are under loom and
 //! without `membarrier`): if P2 comes first in the SeqCst order, C3 sees
 //! P1's count; the consumer then takes the tail lock, which the pusher holds
-//! from P1 until P4 has enqueued it, so the notify reaches it. If C2 comes
+//! from P1 until P4 has read the event count, so the notify reaches it. If C2 comes
 //! first, P3 sees C1's lower count and the pusher does not sleep. The
 //! asymmetric pair gives the same two cases for the reason set out in
 //! `ring/spsc/parking.rs`; the consumer's per-item cost is then a compiler
