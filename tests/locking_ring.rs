@@ -972,3 +972,30 @@ fn items_one_pop_moved_to_the_consumers_side_stay_visible_to_every_thread() {
     assert_eq!(other.join().unwrap(), [1, 2, 3, 4]);
     assert!(ring.is_empty());
 }
+
+/// A pop that finds the tail empty remembers it, and later pops skip the
+/// producers' lock while nothing has arrived since: every way the ring can
+/// change (a push, a `force_push`, a `take_all`, a close) must still be seen
+/// by the very next pop.
+#[test]
+fn pops_after_an_empty_one_see_every_arrival_and_the_close() {
+    let ring = LockingRing::new(2);
+    assert_eq!(ring.try_pop(), Err(TryPopError::Empty));
+    assert_eq!(ring.try_pop(), Err(TryPopError::Empty));
+    ring.push(1).unwrap();
+    let mut out = Vec::new();
+    assert_eq!(ring.pop_batch(&mut out, 8), Ok(1));
+    assert_eq!(ring.pop_batch(&mut out, 8), Err(TryPopError::Empty));
+    ring.push(2).unwrap();
+    ring.push(3).unwrap();
+    assert_eq!(ring.force_push(4).unwrap(), Some(2));
+    assert_eq!(ring.take_all(), [3, 4]);
+    assert_eq!(ring.try_pop(), Err(TryPopError::Empty));
+    ring.push(5).unwrap();
+    assert_eq!(ring.pop(), Ok(5));
+    assert_eq!(ring.try_pop(), Err(TryPopError::Empty));
+    ring.close();
+    assert_eq!(ring.try_pop(), Err(TryPopError::Closed));
+    assert_eq!(ring.pop(), Err(spillway::ring::PopClosedError));
+    assert_eq!(out, [1]);
+}

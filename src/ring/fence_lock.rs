@@ -54,7 +54,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::time::Instant;
 
-use crate::backoff::{spin_then_yield, PARK_AFTER};
+use crate::backoff::{back_off_then_yield, PARK_AFTER};
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{
     heavy_fence, light_fence, prepare_asymmetric_fences, Condvar, Mutex, UnsafeCell,
@@ -130,7 +130,7 @@ impl<T> FenceLock<T> {
         // Not under loom, where polling adds only interleavings (see
         // `backoff.rs`); the loop below tries the lock before it sleeps.
         if !cfg!(loom)
-            && spin_then_yield(PARK_AFTER, None, || {
+            && back_off_then_yield(PARK_AFTER, None, || {
                 !self.locked.load(Ordering::Relaxed) && self.try_acquire()
             })
         {

@@ -3,8 +3,9 @@
 //! protocol and why it loses no wake-up are in the parent module's docs.
 
 use std::collections::VecDeque;
-// Not `crate::sync`: the push counter is only a hint for spinning waiters
-// (see `Tail::pushes`), and loom never spins, so it need not model it.
+// Not `crate::sync`: the arrivals counter is only a hint for spinning
+// waiters (see `Tail::arrivals`), and loom never spins, so it need not
+// model it.
 use std::sync::atomic::AtomicUsize as HintCounter;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use crossbeam_utils::CachePadded;
 
 use super::super::deadline::Deadline;
 use super::{Blocked, LockingRing};
-use crate::backoff::{spin_then_yield, PARK_AFTER};
+use crate::backoff::{back_off_then_yield, PARK_AFTER};
 use crate::ring::fence_lock::{Event, FenceGuard, FenceLock};
 use crate::ring::TryPopError;
 use crate::sync::atomic::{AtomicUsize, Ordering};
@@ -28,6 +29,13 @@ struct CacheInner<T> {
     /// `items.len()`, for pushers that must not take this lock. Written
     /// only under `items`' lock; raised only under the tail lock as well.
     cached: AtomicUsize,
+    /// `arrivals << 1 | 1` as read under both locks when the tail was last
+    /// seen empty (or emptied) on an open ring; 0 when that is not known.
+    /// Used only under the cache lock. While the tail's arrivals counter
+    /// still matches it, the tail is still empty and the ring still open,
+    /// so a pop that finds the cache empty need not take the tail lock (see
+    /// [`LockingRing::tail_quiet`]).
+    quiet_tail: HintCounter,
 }
 
 impl<T> Cache<T> {
@@ -35,6 +43,7 @@ impl<T> Cache<T> {
         Self(CachePadded::new(CacheInner {
             items: FenceLock::new(VecDeque::new()),
             cached: AtomicUsize::new(0),
+            quiet_tail: HintCounter::new(0),
         }))
     }
 
@@ -66,11 +75,18 @@ pub(super) struct TailState<T> {
     pub(super) cache_bound: usize,
 }
 
-/// The producers' half. The lock and the pushers' waiter count sit on lines
-/// of their own: consumers read the count after every pop, and it changes
-/// only when a pusher goes to sleep.
+/// The producers' half. The lock, the arrivals counter and the pushers'
+/// waiter count sit on lines of their own: consumers read the count after
+/// every pop, and it changes only when a pusher goes to sleep.
 pub(super) struct Tail<T> {
-    state: CachePadded<TailLine<T>>,
+    lock: CachePadded<FenceLock<TailState<T>>>,
+    /// Bumped (wrapping) under the lock whenever an item lands in an empty
+    /// tail, and on close. A popper that found the ring empty polls this
+    /// instead of the lock; it is a hint only: the decision to park is
+    /// taken under the lock. Not on the lock's line: each poll would take
+    /// that line from the pushers, and their next compare-and-swap would
+    /// wait for it. Here a pusher writes it once per refill, not per item.
+    arrivals: CachePadded<HintCounter>,
     /// Threads blocked in `push`/`push_timeout` (or woken and not yet back).
     /// Changed under the tail lock, read by consumers without it.
     waiting_pushers: CachePadded<AtomicUsize>,
@@ -80,31 +96,18 @@ pub(super) struct Tail<T> {
     pub(super) not_empty: Event,
 }
 
-/// The tail lock and the push counter, on one cache line: pushers own that
-/// line anyway while they hold the lock, so counting costs them no miss.
-struct TailLine<T> {
-    lock: FenceLock<TailState<T>>,
-    /// How many items were ever pushed (wrapping), written only under the
-    /// lock. A waiter that found the ring empty spins on this instead of on
-    /// the lock, so it waits without taking the line from the pushers; it
-    /// is a hint only: the decision to park is taken under the lock.
-    pushes: HintCounter,
-}
-
 impl<T> Tail<T> {
     pub(super) fn new(prealloc: usize) -> Self {
         // Decide the fence pair now, so no operation pays for it.
         prepare_asymmetric_fences();
         Self {
-            state: CachePadded::new(TailLine {
-                lock: FenceLock::new(TailState {
-                    items: VecDeque::with_capacity(prealloc),
-                    closed: false,
-                    waiting_poppers: 0,
-                    cache_bound: 0,
-                }),
-                pushes: HintCounter::new(0),
-            }),
+            lock: CachePadded::new(FenceLock::new(TailState {
+                items: VecDeque::with_capacity(prealloc),
+                closed: false,
+                waiting_poppers: 0,
+                cache_bound: 0,
+            })),
+            arrivals: CachePadded::new(HintCounter::new(0)),
             waiting_pushers: CachePadded::new(AtomicUsize::new(0)),
             not_full: Event::new(),
             not_empty: Event::new(),
@@ -112,20 +115,29 @@ impl<T> Tail<T> {
     }
 
     pub(super) fn lock(&self) -> FenceGuard<'_, TailState<T>> {
-        self.state.lock.lock()
+        self.lock.lock()
     }
 
-    /// The push counter (see [`TailLine::pushes`]).
-    fn pushes(&self) -> usize {
-        self.state.pushes.load(std::sync::atomic::Ordering::Relaxed)
+    /// The arrivals counter (see [`Tail::arrivals`]).
+    pub(super) fn arrivals(&self) -> usize {
+        self.arrivals.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Counts one push; `_st` proves the tail lock is held, so a plain
-    /// load and store cannot lose a count.
-    pub(super) fn count_push(&self, _st: &TailState<T>) {
+    /// Bumps the arrivals counter; `_st` proves the tail lock is held, so a
+    /// plain load and store cannot lose a bump.
+    pub(super) fn bump_arrivals(&self, _st: &TailState<T>) {
         use std::sync::atomic::Ordering::Relaxed;
-        let pushes = &self.state.pushes;
-        pushes.store(pushes.load(Relaxed).wrapping_add(1), Relaxed);
+        self.arrivals
+            .store(self.arrivals.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+
+    /// Appends `v` to the locked tail, bumping the arrivals counter if it
+    /// was empty.
+    pub(super) fn append(&self, st: &mut TailState<T>, v: T) {
+        if st.items.is_empty() {
+            self.bump_arrivals(st);
+        }
+        st.items.push_back(v);
     }
 
     pub(super) fn waiting_pushers(&self) -> usize {
@@ -150,8 +162,7 @@ impl<T> Tail<T> {
     /// Appends under the held lock, releases it, then wakes one popper if
     /// any waits. The ring must have room and be open.
     pub(super) fn push_back_and_wake(&self, mut st: FenceGuard<'_, TailState<T>>, v: T) {
-        st.items.push_back(v);
-        self.count_push(&st);
+        self.append(&mut st, v);
         let wake = st.waiting_poppers > 0;
         // Notifying after unlocking lets the woken thread take the lock
         // at once instead of blocking on it again.
@@ -166,6 +177,9 @@ impl<T> LockingRing<T> {
     /// Moves the whole tail into the empty, locked `cache` (O(1)). `Err`
     /// says the tail was empty too, with whether the ring is closed.
     pub(super) fn refill(&self, cache: &mut VecDeque<T>) -> Result<(), bool> {
+        if self.tail_quiet() {
+            return Err(false);
+        }
         let mut st = self.tail.lock();
         if self.refill_from(cache, &mut st) {
             Ok(())
@@ -190,6 +204,7 @@ impl<T> LockingRing<T> {
     /// returns whether there was anything to move.
     fn refill_from(&self, cache: &mut VecDeque<T>, st: &mut TailState<T>) -> bool {
         if st.items.is_empty() {
+            self.note_tail_empty(st);
             return false;
         }
         std::mem::swap(&mut st.items, cache);
@@ -197,7 +212,35 @@ impl<T> LockingRing<T> {
         // the items as cached, or it would count them nowhere.
         self.cache.set_cached(cache);
         st.cache_bound = cache.len();
+        self.note_tail_empty(st);
         true
+    }
+
+    /// Records, under both locks, that the tail is empty now (see
+    /// `CacheInner::quiet_tail`).
+    pub(super) fn note_tail_empty(&self, st: &TailState<T>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        debug_assert!(st.items.is_empty());
+        let quiet = if st.closed {
+            0
+        } else {
+            self.tail.arrivals() << 1 | 1
+        };
+        self.cache.0.quiet_tail.store(quiet, Relaxed);
+    }
+
+    /// Whether the tail is certainly still empty and the ring open, by the
+    /// arrivals counter alone; the cache lock must be held. An item lands
+    /// in the tail only through `Tail::append`, which bumps the counter
+    /// when the tail was empty, and `close` bumps it too; so if it still
+    /// reads as it did when the tail was last seen empty, no push or close
+    /// happened before this call (one that did would have its bump
+    /// visible here: a read sees every store that happens before it), and
+    /// "empty" is a true answer. Never under loom, whose models do not
+    /// track this hint counter: there every pop takes the tail lock.
+    pub(super) fn tail_quiet(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        !cfg!(loom) && self.cache.0.quiet_tail.load(Relaxed) == self.tail.arrivals() << 1 | 1
     }
 
     /// After a consumer freed `freed` slots (and published the cache's new
@@ -255,7 +298,7 @@ impl<T> LockingRing<T> {
                 polled = true;
                 let seen = self.cache.cached();
                 drop(st);
-                spin_then_yield(PARK_AFTER, at, || self.cache.cached() != seen);
+                back_off_then_yield(PARK_AFTER, at, || self.cache.cached() != seen);
                 st = self.tail.lock();
                 continue;
             }
@@ -276,6 +319,16 @@ impl<T> LockingRing<T> {
         let mut polled = !deadline.may_poll();
         loop {
             let mut cache = self.cache.lock();
+            if cache.is_empty() && !polled && self.tail_quiet() {
+                // Nothing arrived since the tail was last seen empty: poll
+                // at once, without taking the pushers' lock (line).
+                polled = true;
+                let at = deadline.start();
+                let seen = self.tail.arrivals();
+                drop(cache);
+                back_off_then_yield(PARK_AFTER, at, || self.tail.arrivals() != seen);
+                continue;
+            }
             if cache.is_empty() {
                 // Holding the cache lock while taking the tail's: nobody can
                 // refill the cache in between, so "both empty" below is
@@ -295,9 +348,9 @@ impl<T> LockingRing<T> {
                         // counter rather than taking the pushers' lock
                         // each round (see the module docs).
                         polled = true;
-                        let seen = self.tail.pushes();
+                        let seen = self.tail.arrivals();
                         drop(st);
-                        spin_then_yield(PARK_AFTER, at, || self.tail.pushes() != seen);
+                        back_off_then_yield(PARK_AFTER, at, || self.tail.arrivals() != seen);
                         continue;
                     }
                     st.waiting_poppers += 1;

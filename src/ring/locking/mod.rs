@@ -82,15 +82,19 @@
 //! # Spinning before parking
 //!
 //! A thread that finds the ring full (or empty) first polls with the locks
-//! released (brief spins, then yields, for up to `backoff::PARK_AFTER`),
-//! re-checks under the locks once something moved, and only then registers
-//! as a waiter and parks. While it polls it is not counted, so the other
-//! side pays no wake-up system call for it; that is what keeps a ring that
-//! runs full or empty under load from costing one futex wake per item. A
-//! popper watches the tail's push counter (on the tail lock's own cache
-//! line, written by pushers under the lock) and a pusher the cache's length
-//! (`cached`, which every pop and refill moves), so neither takes the other
-//! side's lock on every round. It changes nothing in the argument above:
+//! released (spins with growing pauses, then yields, for up to
+//! `backoff::PARK_AFTER`), re-checks under the locks once something moved,
+//! and only then registers as a waiter and parks. While it polls it is not
+//! counted, so the other side pays no wake-up system call for it; that is
+//! what keeps a ring that runs full or empty under load from costing one
+//! futex wake per item. A popper watches the tail's arrivals counter (on a
+//! line of its own, bumped when an item lands in an empty tail) and a
+//! pusher the cache's length (`cached`, which every pop and refill moves),
+//! so neither takes the other side's lock on every round, and a popper's
+//! polls do not take the lock's line from the pushers. The pauses matter
+//! as much: a consumer polling one spin hint apart read the pushers' line
+//! between every two pushes, and each push then waited for that line.
+//! None of this changes the argument above:
 //! what they watch is only a hint, a polling thread re-checks the state
 //! itself under the locks, and it counts itself before its final
 //! check-then-park.
@@ -340,8 +344,7 @@ impl<T> LockingRing<T> {
             }
             None => st.items.pop_front(),
         };
-        st.items.push_back(v);
-        self.tail.count_push(&st);
+        self.tail.append(&mut st, v);
         Ok(evicted)
     }
 
@@ -542,6 +545,7 @@ impl<T> LockingRing<T> {
         }
         self.cache.set_cached(&cache);
         st.cache_bound = 0;
+        self.note_tail_empty(&st);
         drop(st);
         drop(cache);
         self.wake_pushers(n);
@@ -634,6 +638,8 @@ impl<T> LockingRing<T> {
             return;
         }
         st.closed = true;
+        // Pollers look again at once rather than after their budget.
+        self.tail.bump_arrivals(&st);
         // Pushers count themselves under this lock, so a plain read here
         // sees every pusher that is (or is about to be) asleep.
         let wake_pushers = self.tail.waiting_pushers() > 0;
