@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use crate::engine::{TimerKind, WorkerId};
 use crate::observer::{AbandonedReturnEvent, DropReason, FlushTimeoutEvent};
+use crate::ring::fence_lock::FenceGuard;
 use crate::sink::SinkError;
 use crate::sync::rc::Arc;
-use crate::sync::MutexGuard;
 use crate::weigh::Weigh;
 
 use super::partition::{Batch, Ended, Lent, LentItems, PartState};
@@ -141,7 +141,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
     /// not this thread's.
     pub(super) fn settle_late(
         &self,
-        mut st: MutexGuard<'_, PartState<T>>,
+        mut st: FenceGuard<'_, PartState<T>>,
         p: u32,
         (batch, ended): (Batch<T>, Ended),
         result: Result<(), SinkError>,

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use crate::config::Overflow;
 use crate::observer::DropReason;
+use crate::ring::fence_lock::FenceGuard;
 use crate::sink::FlushReason;
-use crate::sync::MutexGuard;
 use crate::weigh::Weigh;
 
 use super::error::InsertError;
@@ -26,7 +26,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
     #[inline]
     fn admit_fast(
         &self,
-        st: &mut MutexGuard<'_, PartState<T>>,
+        st: &mut FenceGuard<'_, PartState<T>>,
         p: u32,
         item: T,
         weight: u64,
@@ -49,7 +49,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
     fn admit(
         &self,
         part: &Partition<T>,
-        st: &mut MutexGuard<'_, PartState<T>>,
+        st: &mut FenceGuard<'_, PartState<T>>,
         p: u32,
         item: T,
         weight: u64,
@@ -106,7 +106,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
                     }
                     self.kick(st, p);
                     st.flow_mut().waiters += 1;
-                    let timed_out = part.changed.wait_until(st, dl).timed_out();
+                    let timed_out = st.wait(&part.changed, Some(dl));
                     st.flow_mut().waiters -= 1;
                     if timed_out && self.is_full(st, weight) && !st.flow().closing {
                         return Err(InsertError::Timeout(item));

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use crate::engine::{TimerKind, WorkerId};
 use crate::observer::{DropReason, FlushEnd, FlushStart, RetryEvent};
 use crate::panic::panic_message;
+use crate::ring::fence_lock::FenceGuard;
 use crate::sink::{FlushContext, SinkError};
-use crate::sync::MutexGuard;
 use crate::weigh::Weigh;
 
 use super::partition::{Batch, Ended, PartState};
@@ -171,7 +171,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
     /// Keeps a failed batch for its next attempt after a backoff, arms the
     /// retry timer, and tells the observer after releasing the partition's
     /// lock, which it takes from the caller.
-    fn retry_later(&self, mut st: MutexGuard<'_, PartState<T>>, p: u32, batch: Batch<T>) {
+    fn retry_later(&self, mut st: FenceGuard<'_, PartState<T>>, p: u32, batch: Batch<T>) {
         let backoff = self.backoff(&mut st, batch.attempt);
         let attempt = batch.attempt + 1;
         let items = batch.len();

@@ -84,7 +84,7 @@ impl<T: Weigh + Send + 'static> Shared<T> {
                 until = until.min(next_removal);
             }
             st.flow_mut().waiters += 1;
-            part.changed.wait_until(&mut st, until);
+            st.wait(&part.changed, Some(until));
             st.flow_mut().waiters -= 1;
         }
     }

@@ -20,21 +20,24 @@ use crate::engine::{Engine, Task, TimerKind};
 use crate::observer::{
     DropEvent, DropReason, InsertEvent, Observer, OverflowEvent, SpillEvent, SpoolErrorEvent,
 };
+use crate::ring::fence_lock::{Event, FenceLock};
 use crate::sink::Sink;
 use crate::stats::{CloseReport, LatencyHistogram, PartitionStats, Stats};
 use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::rc::{Arc, Weak};
-use crate::sync::{Condvar, Mutex};
+use crate::sync::Mutex;
 use crate::weigh::Weigh;
 
 use super::partition::{LendFn, Limits, Note, Notes, PartSpool, PartState};
 
-/// One partition: its state and the condvar its waiters sleep on.
+/// One partition: its state and the event its waiters sleep on. The lock is
+/// a `FenceLock` (`ring/fence_lock.rs`): every `insert` takes it, and its
+/// unlock is a store where a `parking_lot` mutex's is a compare-and-swap.
 pub(crate) struct Partition<T> {
-    pub(super) state: Mutex<PartState<T>>,
+    pub(super) state: FenceLock<PartState<T>>,
     /// Signalled when room is freed, a mark may be resolved, or close begins,
     /// and only when `waiters > 0`.
-    pub(super) changed: Condvar,
+    pub(super) changed: Event,
     /// The spool's events for the observer, noted under the lock.
     pub(super) notes: Arc<Notes>,
 }
@@ -200,8 +203,8 @@ impl<T: Weigh + Send + 'static> Shared<T> {
                     let state = PartState::new(now, spool);
                     Partition {
                         notes: state.notes(),
-                        state: Mutex::new(state),
-                        changed: Condvar::new(),
+                        state: FenceLock::new(state),
+                        changed: Event::new(),
                     }
                 })
                 .collect(),

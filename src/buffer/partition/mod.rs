@@ -75,7 +75,7 @@ pub(crate) struct Flow {
     /// The deadline of the one interval entry this partition has in the
     /// engine's timer heap, if any.
     pub(crate) armed: Option<Instant>,
-    /// Threads waiting on the partition's condvar (inserters, sync waiters).
+    /// Threads waiting on the partition's event (inserters, sync waiters).
     pub(crate) waiters: usize,
     /// `close` has begun for this partition.
     pub(crate) closing: bool,
