@@ -144,6 +144,13 @@ mod imp {
 
     pub(crate) use super::asymmetric::{heavy_fence, light_fence, prepare_asymmetric_fences};
 
+    /// The lock's own heavy fence; the same as [`heavy_fence`] outside
+    /// loom (under loom the breakage check tells them apart).
+    #[inline]
+    pub(crate) fn lock_heavy_fence() {
+        heavy_fence();
+    }
+
     pub(crate) mod thread {
         pub(crate) use std::thread::{
             current, panicking, spawn, yield_now, Builder, JoinHandle, ThreadId,
@@ -210,8 +217,31 @@ mod imp {
     /// lost wake-up, so the models are known to depend on this fence.
     #[inline]
     pub(crate) fn heavy_fence() {
-        #[cfg(not(spillway_break_heavy_fence))]
-        loom::sync::atomic::fence(loom::sync::atomic::Ordering::SeqCst);
+        if !broken(false) {
+            loom::sync::atomic::fence(loom::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// [`heavy_fence`] for `ring::fence_lock`, which nearly every protocol
+    /// runs on: breaking it makes any model with a contended lock deadlock,
+    /// whatever else it checks. So the breakage check takes the two apart:
+    /// with `SPILLWAY_BROKEN_FENCE=lock` in the environment only this one
+    /// does nothing, without it every other one.
+    #[inline]
+    pub(crate) fn lock_heavy_fence() {
+        if !broken(true) {
+            loom::sync::atomic::fence(loom::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Whether the heavy fence of the lock (`lock`) or of the other
+    /// protocols is left out in this build and run.
+    fn broken(lock: bool) -> bool {
+        if !cfg!(spillway_break_heavy_fence) {
+            return false;
+        }
+        let lock_broken = std::env::var_os("SPILLWAY_BROKEN_FENCE").is_some_and(|v| v == "lock");
+        lock == lock_broken
     }
 
     /// Nothing to decide under loom.

@@ -57,7 +57,7 @@ use std::time::Instant;
 use crate::backoff::{back_off_then_yield, PARK_AFTER};
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{
-    heavy_fence, light_fence, prepare_asymmetric_fences, Condvar, Mutex, UnsafeCell,
+    light_fence, lock_heavy_fence, prepare_asymmetric_fences, Condvar, Mutex, UnsafeCell,
 };
 
 /// A mutual-exclusion lock for a hot path with one uncontended owner most
@@ -139,7 +139,7 @@ impl<T> FenceLock<T> {
         // W1-W4 of the module docs.
         let mut park = self.park.lock();
         self.sleepers.fetch_add(1, Ordering::Relaxed);
-        heavy_fence();
+        lock_heavy_fence();
         while !self.try_acquire() {
             self.unparked.wait(&mut park);
         }
