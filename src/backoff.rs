@@ -78,18 +78,9 @@ const POLLS_PER_CLOCK: u32 = 8;
 pub(crate) fn spin_then_yield(
     budget: Duration,
     deadline: Option<Instant>,
-    mut ready: impl FnMut() -> bool,
+    ready: impl FnMut() -> bool,
 ) -> bool {
-    if cfg!(loom) {
-        return ready();
-    }
-    for _ in 0..EAGER_POLLS {
-        if ready() {
-            return true;
-        }
-        spin_loop();
-    }
-    yield_until(budget, deadline, ready)
+    poll_then_yield(budget, deadline, EAGER_POLLS, |_| 1, ready)
 }
 
 /// [`spin_then_yield`] with growing pauses (1, 2, 4 .. 64 spin hints)
@@ -103,23 +94,41 @@ pub(crate) fn spin_then_yield(
 pub(crate) fn back_off_then_yield(
     budget: Duration,
     deadline: Option<Instant>,
+    ready: impl FnMut() -> bool,
+) -> bool {
+    poll_then_yield(
+        budget,
+        deadline,
+        Backoff::SPIN_LIMIT + 1,
+        |round| 1 << round,
+        ready,
+    )
+}
+
+/// Both of the above: `eager` polls, `pause(round)` spin hints after the
+/// poll of each round, then the yielding phase.
+fn poll_then_yield(
+    budget: Duration,
+    deadline: Option<Instant>,
+    eager: u32,
+    pause: impl Fn(u32) -> u32,
     mut ready: impl FnMut() -> bool,
 ) -> bool {
     if cfg!(loom) {
         return ready();
     }
-    for round in 0..=Backoff::SPIN_LIMIT {
+    for round in 0..eager {
         if ready() {
             return true;
         }
-        for _ in 0..1u32 << round {
+        for _ in 0..pause(round) {
             spin_loop();
         }
     }
     yield_until(budget, deadline, ready)
 }
 
-/// The yielding phase of both: polls with a `yield_now` between polls until
+/// The yielding phase: polls with a `yield_now` between polls until
 /// `budget` from now (or `deadline`, if sooner).
 fn yield_until(
     budget: Duration,
@@ -146,7 +155,7 @@ fn yield_until(
 mod tests {
     use std::time::{Duration, Instant};
 
-    use super::{spin_then_yield, Backoff};
+    use super::{back_off_then_yield, spin_then_yield, Backoff};
 
     #[test]
     fn spins_longer_each_round_then_only_yields() {
@@ -183,5 +192,30 @@ mod tests {
             false
         }));
         assert!(start.elapsed() < Duration::from_secs(60));
+    }
+
+    /// The backing-off variant polls 7 times while spinning (after 1, 2 ..
+    /// 64 hints), then keeps polling while it yields, and ends the same way.
+    #[test]
+    fn back_off_then_yield_returns_as_soon_as_ready_and_gives_up_after_the_budget() {
+        for ready_at in [3, 7, 8, 40] {
+            let mut polls = 0;
+            assert!(back_off_then_yield(Duration::from_secs(60), None, || {
+                polls += 1;
+                polls == ready_at
+            }));
+            assert_eq!(polls, ready_at, "kept polling after ready");
+        }
+        let start = Instant::now();
+        assert!(!back_off_then_yield(Duration::from_millis(2), None, || {
+            false
+        }));
+        assert!(start.elapsed() >= Duration::from_millis(2));
+        let deadline = Some(Instant::now() + Duration::from_millis(1));
+        assert!(!back_off_then_yield(
+            Duration::from_secs(60),
+            deadline,
+            || false
+        ));
     }
 }
