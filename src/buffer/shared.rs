@@ -14,6 +14,8 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
+use crossbeam_utils::CachePadded;
+
 use crate::codec::SpillCodec;
 use crate::config::BufferConfig;
 use crate::engine::{Engine, Task, TimerKind};
@@ -105,7 +107,11 @@ pub(crate) struct Shared<T> {
     pub(super) engine: Engine,
     /// The engine is this buffer's own: stopped when it closes.
     pub(super) private_engine: bool,
-    pub(super) parts: Vec<Partition<T>>,
+    /// Each on cache lines of its own: a partition's lock word and hot
+    /// fields are written on every insert into it, and two partitions on
+    /// one line would make threads with different home partitions fight
+    /// over it.
+    pub(super) parts: Vec<CachePadded<Partition<T>>>,
     pub(super) closed: AtomicBool,
     pub(super) me: Weak<Shared<T>>,
     next_partition: AtomicUsize,
@@ -201,11 +207,11 @@ impl<T: Weigh + Send + 'static> Shared<T> {
                 .into_iter()
                 .map(|spool| {
                     let state = PartState::new(now, spool);
-                    Partition {
+                    CachePadded::new(Partition {
                         notes: state.notes(),
                         state: FenceLock::new(state),
                         changed: Event::new(),
-                    }
+                    })
                 })
                 .collect(),
             wants_inserts: observer.as_ref().is_some_and(|o| {
