@@ -91,6 +91,7 @@ pub struct FenceGuard<'a, T> {
 }
 
 impl<T> FenceLock<T> {
+    /// An unlocked lock around `value`.
     pub fn new(value: T) -> Self {
         // Decided here so that no unlock pays for the decision.
         prepare_asymmetric_fences();
@@ -229,6 +230,7 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event nobody waits for yet.
     pub fn new() -> Self {
         Self {
             count: AtomicUsize::new(0),
