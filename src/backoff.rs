@@ -89,7 +89,7 @@ pub(crate) fn spin_then_yield(
 /// lock). Each read takes that line away from the writer, whose next locked
 /// instruction then waits for it; polling one hint apart made a consumer of
 /// the locking ring cost its producer a cache miss per item (`perf
-/// record`, 2026-12-03: 79% of `push_blocking`'s samples on the lock's
+/// record`, 2026-12-03: most of `push_blocking`'s samples on the lock's
 /// compare-and-swap).
 pub(crate) fn back_off_then_yield(
     budget: Duration,
