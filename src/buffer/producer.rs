@@ -77,13 +77,36 @@ impl<T: Weigh + Send + 'static> Producer<T> {
     /// full or failing), `Timeout` under `block`, or `spill` while the sink
     /// is healthy, when the ring stayed full for `block_timeout`. The item
     /// comes back inside.
+    #[inline]
     pub fn insert(&mut self, item: T) -> Result<(), InsertError<T>> {
-        if self.core.is_closed() {
-            return Err(InsertError::Closed(item));
-        }
+        // The common case inlined into the caller: open, room in the ring,
+        // no observer asking for inserts, no drain to ask for. The rest is
+        // out of line, so the call site stays small and keeps its
+        // registers; an out-of-line `insert` spent much of its time
+        // saving them.
         // `is_full`, not `slots() == 0`: it reads the flusher's position
         // (a line the flusher writes on every drain) only when the position
         // it read last says the ring is full, not on every insert.
+        if self.core.wants_inserts
+            || self.since_hint + 1 >= self.hint_every
+            || self.core.is_closed()
+            || self.ring.is_full()
+        {
+            return self.insert_general(item);
+        }
+        self.push_counted(item)?;
+        self.since_hint += 1;
+        Ok(())
+    }
+
+    /// Every case of [`insert`](Self::insert): a full ring, an observer, a
+    /// drain to ask for, a closed buffer.
+    #[cold]
+    #[inline(never)]
+    fn insert_general(&mut self, item: T) -> Result<(), InsertError<T>> {
+        if self.core.is_closed() {
+            return Err(InsertError::Closed(item));
+        }
         if self.ring.is_full() {
             if let Err(e) = self.make_room() {
                 return Err(e.with_item(item));
@@ -91,28 +114,7 @@ impl<T: Weigh + Send + 'static> Producer<T> {
         }
         // Weighed only for an observer that asked for inserts.
         let insert_event = self.core.wants_inserts.then(|| weigh(&item));
-        // Count before queueing: whoever sees the item also sees the count.
-        self.pushed += 1;
-        self.shared.set_pushed(self.pushed);
-        let item = match self.ring.try_push(item) {
-            Ok(()) => None,
-            Err(TryPushError::Full(v) | TryPushError::Closed(v)) => Some(v),
-        };
-        if let Some(item) = item {
-            // Unreachable while the partition keeps the consumer (it drops it
-            // only after this handle is gone), but never lose the count.
-            self.pushed -= 1;
-            self.shared.set_pushed(self.pushed);
-            return Err(InsertError::Closed(item));
-        }
-        // No fence of our own here: `try_push` published the tail and then
-        // ran the light half of the ring's fence pair (the publisher fences
-        // before it looks for a sleeping consumer). It pairs with the heavy
-        // half in close (`Shared::begin_close`): either close's drain sees our
-        // item in the ring, or we see `closed` below.
-        if self.core.is_closed() {
-            return self.after_close_race();
-        }
+        self.push_counted(item)?;
         if let Some(bytes) = insert_event {
             self.core.emit_insert(self.partition, bytes);
         }
@@ -124,8 +126,42 @@ impl<T: Weigh + Send + 'static> Producer<T> {
         Ok(())
     }
 
+    /// Counts `item` and pushes it into the ring, which has room.
+    #[inline(always)]
+    fn push_counted(&mut self, item: T) -> Result<(), InsertError<T>> {
+        // Count before queueing: whoever sees the item also sees the count.
+        self.pushed += 1;
+        self.shared.set_pushed(self.pushed);
+        if let Err(TryPushError::Full(item) | TryPushError::Closed(item)) = self.ring.try_push(item)
+        {
+            return Err(self.uncount(item));
+        }
+        // No fence of our own here: `try_push` published the tail and then
+        // ran the light half of the ring's fence pair (the publisher fences
+        // before it looks for a sleeping consumer). It pairs with the heavy
+        // half in close (`Shared::begin_close`): either close's drain sees our
+        // item in the ring, or we see `closed` below.
+        if self.core.is_closed() {
+            return self.after_close_race();
+        }
+        Ok(())
+    }
+
+    /// The ring refused an item it had room for. Unreachable while the
+    /// partition keeps the consumer (it drops it only after this handle is
+    /// gone), but never lose the count.
+    #[cold]
+    #[inline(never)]
+    fn uncount(&mut self, item: T) -> InsertError<T> {
+        self.pushed -= 1;
+        self.shared.set_pushed(self.pushed);
+        InsertError::Closed(item)
+    }
+
     /// Close started while we pushed. If its final drain already ran, our
     /// item may still be in the ring: take it back and report `Closed`.
+    #[cold]
+    #[inline(never)]
     fn after_close_race(&mut self) -> Result<(), InsertError<T>> {
         match self.core.take_back(self.partition, self.id) {
             Some(item) => {
