@@ -2,12 +2,18 @@
 //! and the hand-written `std::sync::Mutex<VecDeque>` + `Condvar` queue most
 //! programs start with.
 //!
+//! Three consumers of the ring: `pop` one at a time; `pop_batch(64)`, with
+//! a blocking `pop` when it finds nothing; and `pop_batch_timeout(64)`,
+//! which waits for 64 items (a batching consumer). The last one's peer is
+//! the hand-written queue with a consumer that waits for 64 items too (the
+//! producer notifies when the queue reaches them).
+//!
 //! u64 items, capacity 4096, 1 or 2 producer threads and one consumer; every
 //! run moves `SPILLWAY_BENCH_ITEMS` items (default 4 000 000) and checks their
 //! sum; the median of `SPILLWAY_BENCH_RUNS` runs (default 7) is reported,
 //! with the slowest and fastest run beside it to show the noise.
 //! `SPILLWAY_BENCH_PRODUCERS=2` runs only that producer count, and
-//! `SPILLWAY_BENCH_VARIANT=0` only that row (0-3, for profiling).
+//! `SPILLWAY_BENCH_VARIANT=0` only that row (0-5, for profiling).
 //!
 //! ```sh
 //! cargo bench --bench locking_ring
@@ -18,6 +24,7 @@ mod common;
 use std::collections::VecDeque;
 use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use common::{Clock, Sample};
 
@@ -25,6 +32,9 @@ use spillway::ring::{LockingRing, TryPopError};
 
 const CAPACITY: usize = 4096;
 const BATCH: usize = 64;
+/// How long a batching consumer waits for a batch; never reached, since the
+/// producers do not stop until every item is sent.
+const WAIT: Duration = Duration::from_secs(10);
 
 /// One way of moving items from producer threads to one consumer thread.
 trait Variant: Sync {
@@ -87,6 +97,37 @@ impl Variant for RingBatch {
                 }
                 Err(TryPopError::Closed) => unreachable!("never closed"),
             }
+        }
+        sum
+    }
+}
+
+/// A batching consumer: waits for `BATCH` items (or fewer at the end).
+struct RingBatchWait {
+    ring: LockingRing<u64>,
+}
+
+impl Variant for RingBatchWait {
+    fn name(&self) -> &'static str {
+        "LockingRing (pop_batch_timeout 64)"
+    }
+    fn produce(&self, first: u64, count: u64) {
+        for v in first..first + count {
+            self.ring.push(v).expect("not closed");
+        }
+    }
+    fn consume(&self, total: u64) -> u64 {
+        let mut sum = 0u64;
+        let mut got = 0u64;
+        let mut buf = Vec::with_capacity(BATCH);
+        while got < total {
+            let want = BATCH.min((total - got) as usize);
+            let n = self
+                .ring
+                .pop_batch_timeout(&mut buf, want, WAIT)
+                .expect("items keep coming");
+            got += n as u64;
+            sum = buf.drain(..).fold(sum, u64::wrapping_add);
         }
         sum
     }
@@ -156,6 +197,63 @@ impl Variant for StdQueue {
     }
 }
 
+/// The hand-written queue with a batching consumer: the producer notifies
+/// when the queue reaches the count the consumer waits for.
+struct StdQueueBatchWait {
+    items: Mutex<BatchQueue>,
+    not_full: Condvar,
+    batch_ready: Condvar,
+}
+
+struct BatchQueue {
+    items: VecDeque<u64>,
+    /// What the consumer waits for (`usize::MAX`: it does not wait).
+    want: usize,
+}
+
+impl Variant for StdQueueBatchWait {
+    fn name(&self) -> &'static str {
+        "std queue, consumer waits for 64"
+    }
+    fn produce(&self, first: u64, count: u64) {
+        for v in first..first + count {
+            let mut q = self.items.lock().unwrap();
+            while q.items.len() == CAPACITY {
+                q = self.not_full.wait(q).unwrap();
+            }
+            q.items.push_back(v);
+            let ready = q.items.len() >= q.want;
+            if ready {
+                q.want = usize::MAX;
+            }
+            drop(q);
+            if ready {
+                self.batch_ready.notify_one();
+            }
+        }
+    }
+    fn consume(&self, total: u64) -> u64 {
+        let mut sum = 0u64;
+        let mut got = 0u64;
+        while got < total {
+            let want = BATCH.min((total - got) as usize);
+            let mut q = self.items.lock().unwrap();
+            while q.items.len() < want {
+                q.want = want;
+                q = self.batch_ready.wait(q).unwrap();
+            }
+            let was_full = q.items.len() == CAPACITY;
+            sum = q.items.drain(..want).fold(sum, u64::wrapping_add);
+            drop(q);
+            if was_full {
+                self.not_full.notify_all();
+            }
+            got += want as u64;
+        }
+        sum
+    }
+}
+
 fn make(kind: usize) -> Arc<dyn Variant + Send> {
     match kind {
         0 => Arc::new(Ring {
@@ -164,19 +262,30 @@ fn make(kind: usize) -> Arc<dyn Variant + Send> {
         1 => Arc::new(RingBatch {
             ring: LockingRing::new(CAPACITY),
         }),
-        2 => {
+        2 => Arc::new(RingBatchWait {
+            ring: LockingRing::new(CAPACITY),
+        }),
+        3 => {
             let (tx, rx) = crossbeam_channel::bounded(CAPACITY);
             Arc::new(Crossbeam { tx, rx })
         }
-        _ => Arc::new(StdQueue {
+        4 => Arc::new(StdQueue {
             items: Mutex::new(VecDeque::with_capacity(CAPACITY)),
             not_full: Condvar::new(),
             not_empty: Condvar::new(),
         }),
+        _ => Arc::new(StdQueueBatchWait {
+            items: Mutex::new(BatchQueue {
+                items: VecDeque::with_capacity(CAPACITY),
+                want: usize::MAX,
+            }),
+            not_full: Condvar::new(),
+            batch_ready: Condvar::new(),
+        }),
     }
 }
 
-const KINDS: usize = 4;
+const KINDS: usize = 6;
 
 /// One run: `producers` threads send `items` in total; returns the wall and
 /// CPU time from the common start until every thread is done.
@@ -234,12 +343,13 @@ fn main() {
     for producers in [1, 2].into_iter().filter(|&p| only == 0 || p == only) {
         println!();
         println!(
-            "{producers} producer(s), 1 consumer; M items/s; ring/x and ring_b/x: LockingRing \
-             (pop), (pop_batch) over that row; CPU: ns per item, all threads"
+            "{producers} producer(s), 1 consumer; M items/s; ring/x, ring_b/x, ring_w/x: \
+             LockingRing (pop), (pop_batch), (pop_batch_timeout) over that row; CPU: ns per \
+             item, all threads"
         );
         println!(
-            "{:<30} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-            "variant", "median", "min", "max", "ring/x", "ring_b/x", "CPU ns"
+            "{:<34} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "variant", "median", "min", "max", "ring/x", "ring_b/x", "ring_w/x", "CPU ns"
         );
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); KINDS];
         let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); KINDS];
@@ -263,13 +373,14 @@ fn main() {
             let s = &samples[kind];
             let (min, max) = (s.first().copied(), s.last().copied());
             println!(
-                "{:<30} {:>8.1} {:>8.1} {:>8.1} {:>8.2} {:>8.2} {:>8.1}",
+                "{:<34} {:>8.1} {:>8.1} {:>8.1} {:>8.2} {:>8.2} {:>8.2} {:>8.1}",
                 make(kind).name(),
                 rates[kind] / 1e6,
                 min.unwrap_or(f64::NAN) / 1e6,
                 max.unwrap_or(f64::NAN) / 1e6,
                 rates[0] / rates[kind],
                 rates[1] / rates[kind],
+                rates[2] / rates[kind],
                 common::median(&mut cpu[kind]),
             );
         }

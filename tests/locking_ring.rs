@@ -218,6 +218,156 @@ fn pop_batch_edges() {
     assert_eq!(ring.pop_batch(&mut out, 2), Err(TryPopError::Empty));
 }
 
+/// Runs `f` on a thread of its own and returns its result, failing the
+/// test (rather than hanging it) if it has not returned within 30 s: for
+/// calls whose own timeout is an hour, which must return for another
+/// reason.
+fn returns_soon<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("{what}: still waiting after 30 s"))
+}
+
+const AN_HOUR: Duration = Duration::from_secs(3600);
+
+/// `pop_batch_timeout` moves the cache's items first, then the tail's:
+/// one FIFO, exactly `n` of them.
+#[test]
+fn pop_batch_timeout_takes_the_cache_before_the_tail() {
+    let ring = LockingRing::new(8);
+    for i in 0..6 {
+        ring.push(i).unwrap();
+    }
+    let mut out = Vec::new();
+    assert_eq!(
+        ring.pop_batch(&mut out, 2),
+        Ok(2),
+        "swaps 0..6 in, takes 0, 1"
+    );
+    ring.push(6).unwrap();
+    ring.push(7).unwrap();
+    out.clear();
+    assert_eq!(ring.pop_batch_timeout(&mut out, 6, AN_HOUR), Ok(6));
+    assert_eq!(out, [2, 3, 4, 5, 6, 7]);
+    assert!(ring.is_empty());
+}
+
+/// At the deadline it takes what is there; with nothing there it says
+/// `Timeout` and leaves `out` alone. A zero timeout does not wait.
+#[test]
+fn pop_batch_timeout_at_the_deadline_takes_what_is_there() {
+    let ring = LockingRing::new(8);
+    ring.push(0).unwrap();
+    ring.push(1).unwrap();
+    let mut out = vec![99];
+    let wait = Duration::from_millis(20);
+    assert_eq!(ring.pop_batch_timeout(&mut out, 5, wait), Ok(2));
+    assert_eq!(out, [99, 0, 1]);
+    assert_eq!(
+        ring.pop_batch_timeout(&mut out, 5, wait),
+        Err(PopTimeoutError::Timeout)
+    );
+    assert_eq!(out, [99, 0, 1], "untouched on timeout");
+    for i in 2..5 {
+        ring.push(i).unwrap();
+    }
+    assert_eq!(ring.pop_batch_timeout(&mut out, 2, Duration::ZERO), Ok(2));
+    assert_eq!(ring.pop_batch_timeout(&mut out, 5, Duration::ZERO), Ok(1));
+    assert_eq!(
+        ring.pop_batch_timeout(&mut out, 5, Duration::ZERO),
+        Err(PopTimeoutError::Timeout)
+    );
+    assert_eq!(out, [99, 0, 1, 2, 3, 4]);
+    assert_eq!(ring.pop_batch_timeout(&mut out, 0, AN_HOUR), Ok(0), "n = 0");
+}
+
+/// A close ends the wait: what is there comes out, then `Closed`.
+#[test]
+fn pop_batch_timeout_returns_what_is_left_when_closed() {
+    let ring = Arc::new(LockingRing::new(8));
+    let waiter = {
+        let ring = Arc::clone(&ring);
+        thread::spawn(move || {
+            let mut out = Vec::new();
+            let first = ring.pop_batch_timeout(&mut out, 5, AN_HOUR);
+            let second = ring.pop_batch_timeout(&mut out, 5, AN_HOUR);
+            (first, second, out)
+        })
+    };
+    ring.push(0).unwrap();
+    ring.push(1).unwrap();
+    ring.close();
+    let (first, second, out) =
+        returns_soon("a waiter on a closed ring", move || waiter.join().unwrap());
+    assert_eq!(first, Ok(2));
+    assert_eq!(second, Err(PopTimeoutError::Closed));
+    assert_eq!(out, [0, 1]);
+    let mut none = Vec::new();
+    assert_eq!(
+        ring.pop_batch_timeout(&mut none, 0, AN_HOUR),
+        Ok(0),
+        "n = 0 even on a closed ring"
+    );
+}
+
+/// A full ring is as many items as there will be: asking for more than the
+/// capacity returns once it is full, not at the deadline.
+#[test]
+fn pop_batch_timeout_for_more_than_the_capacity_returns_when_full() {
+    let ring = Arc::new(LockingRing::new(3));
+    let waiter = {
+        let ring = Arc::clone(&ring);
+        thread::spawn(move || {
+            let mut out = Vec::new();
+            let got = ring.pop_batch_timeout(&mut out, 10, AN_HOUR);
+            (got, out)
+        })
+    };
+    for i in 0..3 {
+        ring.push(i).unwrap();
+    }
+    let (got, out) = returns_soon("a waiter for more than the capacity", move || {
+        waiter.join().unwrap()
+    });
+    assert_eq!(got, Ok(3));
+    assert_eq!(out, [0, 1, 2]);
+}
+
+/// A producer pushes 0..1000 through a ring of 4, blocking when it is full;
+/// the consumer asks for 3 at a time. Every batch is exactly 3 items, in
+/// order, until the close leaves the last one; the producer is never left
+/// blocked (the batches free its slots).
+#[test]
+fn pop_batch_timeout_batches_are_exactly_n_until_the_close() {
+    const N: u32 = 1000;
+    let ring = Arc::new(LockingRing::new(4));
+    let producer = {
+        let ring = Arc::clone(&ring);
+        thread::spawn(move || {
+            for i in 0..N {
+                ring.push(i).unwrap();
+            }
+            ring.close();
+        })
+    };
+    let (sizes, out) = returns_soon("batches of 3 from 1000 items", move || {
+        let mut out = Vec::new();
+        let mut sizes = Vec::new();
+        while let Ok(n) = ring.pop_batch_timeout(&mut out, 3, AN_HOUR) {
+            sizes.push(n);
+        }
+        producer.join().unwrap();
+        (sizes, out)
+    });
+    assert!(out.iter().copied().eq(0..N), "every item once, in order");
+    let (last, full) = sizes.split_last().unwrap();
+    assert!(full.iter().all(|&n| n == 3), "{sizes:?}");
+    assert_eq!(*last, 1);
+}
+
 #[test]
 fn take_all_empties_and_the_ring_stays_usable() {
     let ring = LockingRing::new(3);
@@ -660,6 +810,7 @@ enum Op {
     Pop,
     PopTimeoutZero,
     PopBatch(usize),
+    PopBatchTimeoutZero(usize),
     TakeAll,
     TakeAllInto(bool),
     Close,
@@ -675,6 +826,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Pop),
         1 => Just(Op::PopTimeoutZero),
         2 => (0usize..6).prop_map(Op::PopBatch),
+        2 => (0usize..8).prop_map(Op::PopBatchTimeoutZero),
         1 => Just(Op::TakeAll),
         1 => any::<bool>().prop_map(Op::TakeAllInto),
         1 => Just(Op::Close),
@@ -768,6 +920,23 @@ proptest! {
                         prop_assert!(n >= 1 || max == 0, "an item was there");
                         expect_out.extend(model.drain(..n));
                     }
+                    prop_assert_eq!(out, expect_out);
+                }
+                Op::PopBatchTimeoutZero(n) => {
+                    // Exactly `min(n, len)`: it looks at the tail too.
+                    let mut out = vec![200];
+                    let got = ring.pop_batch_timeout(&mut out, n, Duration::ZERO);
+                    let mut expect_out = vec![200];
+                    let expect = if n == 0 {
+                        Ok(0)
+                    } else if model.is_empty() {
+                        Err(if closed { PopTimeoutError::Closed } else { PopTimeoutError::Timeout })
+                    } else {
+                        let k = n.min(model.len());
+                        expect_out.extend(model.drain(..k));
+                        Ok(k)
+                    };
+                    prop_assert_eq!(got, expect);
                     prop_assert_eq!(out, expect_out);
                 }
                 Op::TakeAll => {

@@ -297,3 +297,59 @@ fn pusher_blocked_on_the_cache_is_woken_by_each_pop() {
         ring.close();
     });
 }
+
+/// A batch popper waits for two items on its own condition; the push that
+/// completes the batch must wake it, and the one before must not be needed
+/// to (it wakes nobody: the count is not reached).
+#[test]
+fn batch_popper_woken_by_the_push_that_completes_its_batch() {
+    loom::model(|| {
+        let ring = Arc::new(LockingRing::new(2));
+        let popper = {
+            let ring = Arc::clone(&ring);
+            thread::spawn(move || {
+                let mut out = Vec::new();
+                let got = ring.pop_batch_timeout(&mut out, 2, Duration::from_secs(3600));
+                (got, out)
+            })
+        };
+        ring.push(0).unwrap();
+        ring.push(1).unwrap();
+        let (got, out) = popper.join().unwrap();
+        assert_eq!(got, Ok(2));
+        assert_eq!(out, [0, 1]);
+        ring.close();
+    });
+}
+
+/// Two batch poppers wait for different counts (2 and 1) and share the
+/// tail's one threshold, the smaller; the push that reaches it wakes both,
+/// and the one still short registers again. Three pushes must serve both.
+#[test]
+fn batch_poppers_with_different_counts_share_one_threshold() {
+    loom::model(|| {
+        let ring = Arc::new(LockingRing::new(3));
+        let poppers: Vec<_> = [2, 1]
+            .into_iter()
+            .map(|n| {
+                let ring = Arc::clone(&ring);
+                thread::spawn(move || {
+                    let mut out = Vec::new();
+                    let got = ring.pop_batch_timeout(&mut out, n, Duration::from_secs(3600));
+                    assert_eq!(got, Ok(n));
+                    out
+                })
+            })
+            .collect();
+        for v in 0..3 {
+            ring.push(v).unwrap();
+        }
+        let mut all: Vec<i32> = poppers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, [0, 1, 2]);
+        ring.close();
+    });
+}

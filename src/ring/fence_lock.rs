@@ -229,6 +229,12 @@ pub struct Event {
     cv: Condvar,
 }
 
+impl Default for Event {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Event {
     /// An event nobody waits for yet.
     pub fn new() -> Self {

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 // waiters (see `Tail::arrivals`), and loom never spins, so it need not
 // model it.
 use std::sync::atomic::AtomicUsize as HintCounter;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
@@ -73,6 +73,13 @@ pub(super) struct TailState<T> {
     /// An upper bound of the cache's length: `cached` as last read. It only
     /// falls between refills, and refills update this too.
     pub(super) cache_bound: usize,
+    /// The fewest items a `pop_batch_timeout` caller waits for, or
+    /// `usize::MAX` when none does. The push that brings `items.len() +
+    /// cache_bound` (at least the ring's length) to it resets it, bumps the
+    /// arrivals counter and wakes the parked callers, who look again.
+    pub(super) batch_want: usize,
+    /// Threads parked in `pop_batch_timeout` (or woken and not yet back).
+    pub(super) waiting_batchers: usize,
 }
 
 /// The producers' half. The lock, the arrivals counter and the pushers'
@@ -94,6 +101,9 @@ pub(super) struct Tail<T> {
     pub(super) not_full: Event,
     /// Signalled when an item arrives (or on close); poppers wait here.
     pub(super) not_empty: Event,
+    /// Signalled when the ring reaches `batch_want` items (or on close);
+    /// `pop_batch_timeout` waits here.
+    pub(super) batch_ready: Event,
 }
 
 impl<T> Tail<T> {
@@ -106,11 +116,14 @@ impl<T> Tail<T> {
                 closed: false,
                 waiting_poppers: 0,
                 cache_bound: 0,
+                batch_want: usize::MAX,
+                waiting_batchers: 0,
             })),
             arrivals: CachePadded::new(HintCounter::new(0)),
             waiting_pushers: CachePadded::new(AtomicUsize::new(0)),
             not_full: Event::new(),
             not_empty: Event::new(),
+            batch_ready: Event::new(),
         }
     }
 
@@ -164,12 +177,28 @@ impl<T> Tail<T> {
     pub(super) fn push_back_and_wake(&self, mut st: FenceGuard<'_, TailState<T>>, v: T) {
         self.append(&mut st, v);
         let wake = st.waiting_poppers > 0;
+        // One compare while no batch is waited for (`batch_want` is MAX).
+        let wake_batchers = st.items.len().saturating_add(st.cache_bound) >= st.batch_want
+            && self.batch_reached(&mut st);
         // Notifying after unlocking lets the woken thread take the lock
         // at once instead of blocking on it again.
         drop(st);
         if wake {
             self.not_empty.notify_one();
         }
+        if wake_batchers {
+            self.batch_ready.notify_all();
+        }
+    }
+
+    /// The ring may hold what a `pop_batch_timeout` caller waits for: let
+    /// them all look (pollers by the arrivals counter); the ones still
+    /// short register again. Returns whether any is parked.
+    #[cold]
+    fn batch_reached(&self, st: &mut TailState<T>) -> bool {
+        st.batch_want = usize::MAX;
+        self.bump_arrivals(st);
+        st.waiting_batchers > 0
     }
 }
 
@@ -365,6 +394,92 @@ impl<T> LockingRing<T> {
                 self.wake_pushers(1);
                 return Ok(v);
             }
+        }
+    }
+
+    /// The waiting batch pop behind `pop_batch_timeout`: moves up to `n`
+    /// items (`1 <= n`) once the ring holds `n` (or `capacity`), or what
+    /// it holds at the deadline or once closed.
+    pub(super) fn pop_batch_blocking(
+        &self,
+        out: &mut Vec<T>,
+        n: usize,
+        timeout: Option<Duration>,
+    ) -> Result<usize, Blocked> {
+        // A full ring is as many as there will ever be.
+        let n = n.min(self.capacity);
+        let mut deadline = Deadline::new(timeout);
+        let mut expired = false;
+        let mut poll_until: Option<Instant> = None;
+        loop {
+            let mut cache = self.cache.lock();
+            if cache.len() >= n {
+                out.extend(cache.drain(..n));
+                self.cache.set_cached(&cache);
+                drop(cache);
+                self.wake_pushers(n);
+                return Ok(n);
+            }
+            // Holding the cache lock while taking the tail's, as `pop`
+            // does: the count below is exact, and only a push raises it.
+            let mut st = self.tail.lock();
+            let held = cache.len() + st.items.len();
+            if held >= n || (held > 0 && (expired || st.closed)) {
+                // The cached items are the oldest: all of them first, then
+                // the tail's, swapped in.
+                let mut moved = cache.len();
+                out.extend(cache.drain(..));
+                if self.refill_from(&mut cache, &mut st) {
+                    let more = (n - moved).min(cache.len());
+                    out.extend(cache.drain(..more));
+                    moved += more;
+                }
+                self.cache.set_cached(&cache);
+                drop(st);
+                drop(cache);
+                self.wake_pushers(moved);
+                return Ok(moved);
+            }
+            if st.closed {
+                return Err(Blocked::Closed);
+            }
+            if expired {
+                return Err(Blocked::Timeout);
+            }
+            let at = deadline.start();
+            // Register: the push that brings the ring to `n` items resets
+            // `batch_want`, bumps the arrivals counter and notifies. The
+            // cache lock is held, so its length is exact, and only a refill
+            // (which updates the bound too) can raise it.
+            st.cache_bound = cache.len();
+            st.batch_want = st.batch_want.min(n);
+            drop(cache);
+            let now = Instant::now();
+            let poll_end = *poll_until.get_or_insert_with(|| {
+                if deadline.may_poll() {
+                    now.checked_add(PARK_AFTER).unwrap_or(now)
+                } else {
+                    now
+                }
+            });
+            if now < poll_end {
+                // Poll with the locks released, watching the arrivals
+                // counter, which moves when the count is reached (and when
+                // an item lands in an empty tail): pushes in between cost
+                // the pushers nothing.
+                let seen = self.tail.arrivals();
+                drop(st);
+                back_off_then_yield(poll_end - now, at, || self.tail.arrivals() != seen);
+                expired = at.is_some_and(|at| Instant::now() >= at);
+                continue;
+            }
+            if at.is_some_and(|at| now >= at) {
+                expired = true;
+                continue;
+            }
+            st.waiting_batchers += 1;
+            expired = deadline.wait(&self.tail.batch_ready, &mut st);
+            st.waiting_batchers -= 1;
         }
     }
 }

@@ -42,6 +42,21 @@
 //! so the push either ran before the check (the popper saw it) or after the
 //! popper read the event count (the notify reaches it).
 //!
+//! *Batch poppers* (`pop_batch_timeout`, waiting for `n` items) wait on a
+//! condition of their own, `batch_ready`, so that pushes do not wake them
+//! item by item: under both locks a batch popper finds fewer than `n`
+//! items, sets the tail's `batch_want` to at most `n` and `cache_bound` to
+//! the cache's exact length, and waits holding the tail lock. Every push
+//! happens under that lock and compares `items.len() + cache_bound` (at
+//! least the ring's length, since `cache_bound` bounds the cache from
+//! above until a refill updates it) with `batch_want`; the push that
+//! reaches it resets `batch_want` and notifies every batch popper after
+//! unlocking. Only a push raises the count, so the argument is the
+//! poppers' one: the count was reached either before the check (the popper
+//! saw it) or by a push after the popper read the event count (the notify
+//! reaches it). Poppers with different `n` share the smallest; each woken
+//! one that is still short registers again.
+//!
 //! *Pushers* wait for slots that consumers free under the cache lock
 //! without touching the tail lock, so their count (`waiting_pushers`) is an
 //! atomic the consumer reads with no lock, with an asymmetric fence pair
@@ -476,6 +491,77 @@ impl<T> LockingRing<T> {
         Ok(n)
     }
 
+    /// Moves up to `n` of the oldest items to the back of `out`, in order,
+    /// once the ring holds `n`, waiting for at most `timeout`: a batch
+    /// consumer's pop, in the spirit of Guava's `Queues.drain`.
+    ///
+    /// Returns as soon as the ring holds `n` items (or `capacity`, if that
+    /// is fewer: a full ring never grows), with exactly that many moved;
+    /// at the deadline, or once the ring is closed, it moves what there
+    /// is (fewer than `n`, at least 1). A consumer that waits this way
+    /// takes the producers' lock once per batch rather than once per item
+    /// or two, as [`pop_batch`](Self::pop_batch) does when producers are
+    /// slower than it: while it waits, pushes pay one compare for it, and
+    /// the push that completes the batch wakes it. It polls for up to
+    /// 50 µs before it sleeps, as [`pop`](Self::pop) does. The deadline
+    /// is fixed when the call first finds too few items; a zero timeout
+    /// takes what is there without waiting. `n == 0` returns `Ok(0)` at
+    /// once. Blocked pushers are woken for the slots freed.
+    ///
+    /// # Errors
+    ///
+    /// [`PopTimeoutError::Timeout`] if the ring was still empty at the
+    /// deadline, [`PopTimeoutError::Closed`] once it is closed and drained.
+    /// `out` is untouched then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use spillway::ring::{LockingRing, PopTimeoutError};
+    ///
+    /// let ring = Arc::new(LockingRing::new(16));
+    /// let producer = {
+    ///     let ring = Arc::clone(&ring);
+    ///     std::thread::spawn(move || {
+    ///         for i in 0..10 {
+    ///             ring.push(i).unwrap();
+    ///         }
+    ///         ring.close();
+    ///     })
+    /// };
+    /// let mut out = Vec::new();
+    /// let wait = Duration::from_secs(10);
+    /// // The first call returns once 4 items are there: never fewer,
+    /// // since the producer closes only after its last push.
+    /// assert_eq!(ring.pop_batch_timeout(&mut out, 4, wait), Ok(4));
+    /// assert_eq!(ring.pop_batch_timeout(&mut out, 4, wait), Ok(4));
+    /// // 2 are left; the close ends the wait for the other 2.
+    /// assert_eq!(ring.pop_batch_timeout(&mut out, 4, wait), Ok(2));
+    /// assert_eq!(
+    ///     ring.pop_batch_timeout(&mut out, 4, wait),
+    ///     Err(PopTimeoutError::Closed)
+    /// );
+    /// producer.join().unwrap();
+    /// assert_eq!(out, (0..10).collect::<Vec<_>>());
+    /// ```
+    pub fn pop_batch_timeout(
+        &self,
+        out: &mut Vec<T>,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<usize, PopTimeoutError> {
+        if n == 0 {
+            return Ok(0);
+        }
+        self.pop_batch_blocking(out, n, Some(timeout))
+            .map_err(|why| match why {
+                Blocked::Closed => PopTimeoutError::Closed,
+                Blocked::Timeout => PopTimeoutError::Timeout,
+            })
+    }
+
     /// Removes every item at once and returns them, oldest first.
     ///
     /// When the items are all on one side (producers' tail or consumers'
@@ -644,12 +730,16 @@ impl<T> LockingRing<T> {
         // sees every pusher that is (or is about to be) asleep.
         let wake_pushers = self.tail.waiting_pushers() > 0;
         let wake_poppers = st.waiting_poppers > 0;
+        let wake_batchers = st.waiting_batchers > 0;
         drop(st);
         if wake_pushers {
             self.tail.not_full.notify_all();
         }
         if wake_poppers {
             self.tail.not_empty.notify_all();
+        }
+        if wake_batchers {
+            self.tail.batch_ready.notify_all();
         }
     }
 }
