@@ -146,6 +146,7 @@ impl<T> Tail<T> {
 
     /// Appends `v` to the locked tail, bumping the arrivals counter if it
     /// was empty.
+    #[inline]
     pub(super) fn append(&self, st: &mut TailState<T>, v: T) {
         if st.items.is_empty() {
             self.bump_arrivals(st);
@@ -159,6 +160,7 @@ impl<T> Tail<T> {
 
     /// Whether one more item fits; `st` is the locked tail. Reads the
     /// consumers' count only when the bound says full.
+    #[inline]
     pub(super) fn has_room(
         &self,
         st: &mut TailState<T>,
@@ -174,6 +176,7 @@ impl<T> Tail<T> {
 
     /// Appends under the held lock, releases it, then wakes one popper if
     /// any waits. The ring must have room and be open.
+    #[inline]
     pub(super) fn push_back_and_wake(&self, mut st: FenceGuard<'_, TailState<T>>, v: T) {
         self.append(&mut st, v);
         let wake = st.waiting_poppers > 0;
@@ -275,6 +278,7 @@ impl<T> LockingRing<T> {
     /// After a consumer freed `freed` slots (and published the cache's new
     /// length): wakes as many blocked pushers as could now succeed. This is
     /// C2/C3 of the wake-up protocol in the module docs.
+    #[inline]
     pub(super) fn wake_pushers(&self, freed: usize) {
         if freed == 0 {
             return;
@@ -283,9 +287,15 @@ impl<T> LockingRing<T> {
         // Relaxed: the fence pair orders this load after the cache's new
         // length (see the module docs).
         let waiting = self.tail.waiting_pushers();
-        if waiting == 0 {
-            return;
+        if waiting != 0 {
+            self.wake_waiting_pushers(freed, waiting);
         }
+    }
+
+    /// [`wake_pushers`](Self::wake_pushers) when `waiting` pushers sleep.
+    #[cold]
+    #[inline(never)]
+    fn wake_waiting_pushers(&self, freed: usize, waiting: usize) {
         // A counted pusher holds the tail lock until it has read
         // `not_full`'s count: once we hold it, the notify cannot miss it.
         drop(self.tail.lock());
@@ -296,14 +306,33 @@ impl<T> LockingRing<T> {
         }
     }
 
-    /// The blocking push behind `push` and `push_timeout` (`None`: no
-    /// deadline). Gives `v` back with the reason on failure.
+    /// `push` and `push_timeout` (`None`: no deadline): the common case,
+    /// an open ring with room, inlined into the caller; the rest out of
+    /// line. Gives `v` back with the reason on failure.
+    #[inline]
     pub(super) fn push_blocking(
         &self,
         v: T,
         timeout: Option<Duration>,
     ) -> Result<(), (Blocked, T)> {
         let mut st = self.tail.lock();
+        if !st.closed && self.tail.has_room(&mut st, &self.cache, self.capacity) {
+            self.tail.push_back_and_wake(st, v);
+            return Ok(());
+        }
+        self.push_waiting(st, v, timeout)
+    }
+
+    /// The rest of [`push_blocking`](Self::push_blocking), with the tail
+    /// lock held: a closed or full ring.
+    #[cold]
+    #[inline(never)]
+    fn push_waiting<'a>(
+        &'a self,
+        mut st: FenceGuard<'a, TailState<T>>,
+        v: T,
+        timeout: Option<Duration>,
+    ) -> Result<(), (Blocked, T)> {
         let mut deadline = Deadline::new(timeout);
         let mut expired = false;
         let mut polled = !deadline.may_poll();
@@ -341,13 +370,39 @@ impl<T> LockingRing<T> {
         }
     }
 
-    /// The blocking pop behind `pop` and `pop_timeout` (`None`: no deadline).
+    /// `pop` and `pop_timeout` (`None`: no deadline): the common case, an
+    /// item in the consumers' cache, inlined into the caller; the rest out
+    /// of line.
+    #[inline]
     pub(super) fn pop_blocking(&self, timeout: Option<Duration>) -> Result<T, Blocked> {
+        let mut cache = self.cache.lock();
+        if let Some(v) = cache.pop_front() {
+            self.cache.set_cached(&cache);
+            drop(cache);
+            self.wake_pushers(1);
+            return Ok(v);
+        }
+        self.pop_waiting(cache, timeout)
+    }
+
+    /// The rest of [`pop_blocking`](Self::pop_blocking), with the cache
+    /// lock held: the cache was empty.
+    #[cold]
+    #[inline(never)]
+    fn pop_waiting<'a>(
+        &'a self,
+        cache: FenceGuard<'a, VecDeque<T>>,
+        timeout: Option<Duration>,
+    ) -> Result<T, Blocked> {
         let mut deadline = Deadline::new(timeout);
         let mut expired = false;
         let mut polled = !deadline.may_poll();
+        let mut held = Some(cache);
         loop {
-            let mut cache = self.cache.lock();
+            let mut cache = match held.take() {
+                Some(cache) => cache,
+                None => self.cache.lock(),
+            };
             if cache.is_empty() && !polled && self.tail_quiet() {
                 // Nothing arrived since the tail was last seen empty: poll
                 // at once, without taking the pushers' lock (line).
