@@ -99,7 +99,9 @@
 //! A thread that finds the ring full (or empty) first polls with the locks
 //! released (spins with growing pauses, then yields, for up to
 //! `backoff::PARK_AFTER`), re-checks under the locks once something moved,
-//! and only then registers as a waiter and parks. While it polls it is not
+//! and only then registers as a waiter and parks. (Batch poppers park at
+//! once: they wait for many items, and one wake-up per batch costs less
+//! than polling through it.) While it polls it is not
 //! counted, so the other side pays no wake-up system call for it; that is
 //! what keeps a ring that runs full or empty under load from costing one
 //! futex wake per item. A popper watches the tail's arrivals counter (on a
@@ -498,15 +500,16 @@ impl<T> LockingRing<T> {
     /// Returns as soon as the ring holds `n` items (or `capacity`, if that
     /// is fewer: a full ring never grows), with exactly that many moved;
     /// at the deadline, or once the ring is closed, it moves what there
-    /// is (fewer than `n`, at least 1). A consumer that waits this way
-    /// takes the producers' lock once per batch rather than once per item
-    /// or two, as [`pop_batch`](Self::pop_batch) does when producers are
-    /// slower than it: while it waits, pushes pay one compare for it, and
-    /// the push that completes the batch wakes it. It polls for up to
-    /// 50 µs before it sleeps, as [`pop`](Self::pop) does. The deadline
-    /// is fixed when the call first finds too few items; a zero timeout
-    /// takes what is there without waiting. `n == 0` returns `Ok(0)` at
-    /// once. Blocked pushers are woken for the slots freed.
+    /// is (fewer than `n`, at least 1). While it waits, each push pays one
+    /// compare for it, and the push that completes the batch wakes it.
+    /// Unlike [`pop`](Self::pop), it sleeps at once rather than polling
+    /// first: the wait is for many items, so one wake-up per batch costs
+    /// less than a core kept busy for the whole batch. For that reason a
+    /// small `n` pays a wake-up for every few items; `pop` and
+    /// [`pop_batch`](Self::pop_batch) suit single items. The deadline is
+    /// fixed when the call first finds too few items; a zero timeout takes
+    /// what is there without waiting. `n == 0` returns `Ok(0)` at once.
+    /// Blocked pushers are woken for the slots freed.
     ///
     /// # Errors
     ///
