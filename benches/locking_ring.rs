@@ -45,6 +45,13 @@ trait Variant: Sync {
     fn consume(&self, total: u64) -> u64;
 }
 
+/// What every producer of a `LockingRing` row does.
+fn push_range(ring: &LockingRing<u64>, first: u64, count: u64) {
+    for v in first..first + count {
+        ring.push(v).expect("not closed");
+    }
+}
+
 struct Ring {
     ring: LockingRing<u64>,
 }
@@ -54,9 +61,7 @@ impl Variant for Ring {
         "LockingRing (pop)"
     }
     fn produce(&self, first: u64, count: u64) {
-        for v in first..first + count {
-            self.ring.push(v).expect("not closed");
-        }
+        push_range(&self.ring, first, count);
     }
     fn consume(&self, total: u64) -> u64 {
         let mut sum = 0u64;
@@ -76,9 +81,7 @@ impl Variant for RingBatch {
         "LockingRing (pop_batch 64)"
     }
     fn produce(&self, first: u64, count: u64) {
-        for v in first..first + count {
-            self.ring.push(v).expect("not closed");
-        }
+        push_range(&self.ring, first, count);
     }
     fn consume(&self, total: u64) -> u64 {
         let mut sum = 0u64;
@@ -112,9 +115,7 @@ impl Variant for RingBatchWait {
         "LockingRing (pop_batch_timeout 64)"
     }
     fn produce(&self, first: u64, count: u64) {
-        for v in first..first + count {
-            self.ring.push(v).expect("not closed");
-        }
+        push_range(&self.ring, first, count);
     }
     fn consume(&self, total: u64) -> u64 {
         let mut sum = 0u64;
