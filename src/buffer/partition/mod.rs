@@ -413,6 +413,7 @@ impl<T> PartState<T> {
 impl<T: Weigh> PartState<T> {
     /// Admits one item into memory: counted inserted, appended to the open
     /// chunk. Returns true when it sealed the chunk by size or bytes.
+    #[inline]
     pub(crate) fn admit(&mut self, item: T, weight: u64, limits: Limits) -> bool {
         self.counts.inserted += 1;
         let sealed = self.pending.append(item, weight, limits);

@@ -201,17 +201,42 @@ impl<T> Pending<T> {
     /// Appends one item to the open chunk (starting one if needed). Returns
     /// true when this item sealed the chunk by size or bytes: the insert
     /// that reaches the threshold fires the flush.
-    #[inline]
+    ///
+    /// On every insert's path, under the partition lock: the common case
+    /// (an open chunk at the back) looks the chunk up once and is inlined
+    /// into the caller; starting a chunk, once a batch, is out of line.
+    #[inline(always)]
     pub(crate) fn append(&mut self, item: T, weight: u64, limits: Limits) -> bool {
-        self.ensure_open(limits);
-        let Some(chunk) = self.chunks.back_mut() else {
-            unreachable!("a chunk was just ensured")
+        let sealed = match self.chunks.back_mut() {
+            Some(chunk) if chunk.sealed.is_none() => Self::push_into(chunk, item, weight, limits),
+            _ => return self.append_to_new_chunk(item, weight, limits),
         };
-        chunk.items.push(item);
-        chunk.bytes += weight;
         self.len += 1;
         self.bytes += weight;
         self.next_seq += 1;
+        sealed
+    }
+
+    /// [`append`](Self::append) when the back chunk is sealed or missing.
+    #[cold]
+    #[inline(never)]
+    fn append_to_new_chunk(&mut self, item: T, weight: u64, limits: Limits) -> bool {
+        self.start_chunk(limits);
+        let Some(chunk) = self.chunks.back_mut() else {
+            unreachable!("a chunk was just started")
+        };
+        let sealed = Self::push_into(chunk, item, weight, limits);
+        self.len += 1;
+        self.bytes += weight;
+        self.next_seq += 1;
+        sealed
+    }
+
+    /// Pushes `item` into the open `chunk`, sealing it if that fills it.
+    #[inline(always)]
+    fn push_into(chunk: &mut Chunk<T>, item: T, weight: u64, limits: Limits) -> bool {
+        chunk.items.push(item);
+        chunk.bytes += weight;
         if limits.full(chunk.items.len(), chunk.bytes, chunk.limit) {
             chunk.sealed = Some(FlushReason::Size);
             return true;
