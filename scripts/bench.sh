@@ -21,7 +21,7 @@ for arg in "$@"; do
   esac
 done
 if [ ${#benches[@]} -eq 0 ]; then
-  benches=(spsc locking_ring buffer ffi spool checkpoint)
+  benches=(spsc locking_ring buffer ffi spool checkpoint fences)
 fi
 
 load() { cut -d' ' -f1 /proc/loadavg; }
