@@ -193,11 +193,13 @@ its spool.";
 const INSPECT_LONG: &str = "\
 Show a state directory: the checkpoint (every input file, with the offset
 after its last delivered record and its lag: how many bytes the file has
-past that offset now; standard input's delivered offset; each output's
-length) and the spools
-(records, bytes, segments). Works while an agent runs (it then shows the
-checkpoint as last written). Exit status 2 if DIR is not a state directory
-or its checkpoint is corrupt.";
+past that offset now; standard input's delivered offset; each file
+output's length; each NATS subject with its last acknowledged stream
+sequence) and the spools (records, bytes, segments). Works while an agent
+runs (it then shows the checkpoint as last written).
+
+Exit status: 0 when DIR was shown; 2 if DIR is not a state directory or
+its checkpoint is corrupt.";
 
 /// The `spillway` command.
 #[derive(Debug, Parser)]

@@ -392,6 +392,34 @@ fn help_documents_every_flag_exit_status_and_guarantee() {
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }
+    #[cfg(feature = "http")]
+    for flag in [
+        "--http-format",
+        "--http-field",
+        "--http-header",
+        "--http-gzip",
+        "--http-timeout",
+        "--http-ca",
+    ] {
+        assert!(help.contains(flag), "--help does not mention {flag}");
+    }
+    #[cfg(feature = "nats")]
+    for flag in [
+        "nats://",
+        "--nats-creds",
+        "--nats-user",
+        "--nats-password",
+        "--nats-token",
+        "--nats-ca",
+        "--nats-header",
+        "--nats-stream",
+        "--nats-replicas",
+        "--nats-dedup",
+        "duplicate window",
+        "only publisher",
+    ] {
+        assert!(help.contains(flag), "--help does not mention {flag}");
+    }
     for topic in [
         "EXIT STATUS",
         "  0  ",
@@ -412,7 +440,20 @@ fn help_documents_every_flag_exit_status_and_guarantee() {
     }
     let out = run(&["inspect", "--help"]);
     assert_eq!(code(out.status), 0);
-    assert!(stdout(&out).contains("--state"));
+    let help = stdout(&out);
+    for topic in [
+        "--state",
+        "lag",
+        "NATS subject",
+        "last acknowledged",
+        "Exit status: 0",
+        "2 if DIR",
+    ] {
+        assert!(
+            help.contains(topic),
+            "inspect --help does not mention {topic:?}"
+        );
+    }
     let out = run(&["--version"]);
     assert_eq!(code(out.status), 0);
     assert!(stdout(&out).starts_with("spillway "));

@@ -7,6 +7,7 @@ mod common;
 mod nats_support;
 
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -14,12 +15,26 @@ use nats_support::*;
 
 const LINES: u64 = 200_000;
 
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 #[test]
 fn a_server_stopped_mid_run_loses_and_duplicates_nothing() {
+    outage(Dedup::Sequence);
+}
+
+#[test]
+fn with_message_ids_a_server_stopped_mid_run_loses_and_duplicates_nothing() {
+    outage(Dedup::MsgId);
+}
+
+fn outage(dedup: Dedup) {
+    // Each run stops its own server for a few seconds; one at a time, so
+    // that neither run's timing depends on the other's load.
+    let _one_at_a_time = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(bin) = server_or_skip("server stopped mid-run") else {
         return;
     };
-    let s = Scratch::new("nats-outage");
+    let s = Scratch::new(&format!("nats-outage-{dedup:?}"));
     let mut server = Server::start(&bin, &s.dir, "outage", &[]);
     let client = Client::connect(&[server.url()]);
     client.create_stream("OUT", "outage.lines", 1);
@@ -33,18 +48,15 @@ fn a_server_stopped_mid_run_loses_and_duplicates_nothing() {
     );
     generate(&input, LINES);
     let output = format!("{}/outage.lines", server.url());
-    let args = ship_args(
-        input.to_str().unwrap(),
-        &output,
-        &state,
-        &[
-            "--max-size",
-            "1000",
-            "--config",
-            config.to_str().unwrap(),
-            "--follow",
-        ],
-    );
+    let mut extra = vec![
+        "--max-size",
+        "1000",
+        "--config",
+        config.to_str().unwrap(),
+        "--follow",
+    ];
+    extra.extend_from_slice(dedup.flags());
+    let args = ship_args(input.to_str().unwrap(), &output, &state, &extra);
     let mut agent = spawn(&args, Stdio::null());
 
     let count = |url: &str| Client::connect(&[url.to_owned()]).count("OUT");
@@ -87,7 +99,7 @@ fn a_server_stopped_mid_run_loses_and_duplicates_nothing() {
     assert!(err.contains("output accepted a batch again"), "{err}");
 
     let got = client.read_all("OUT");
-    assert_exactly_once_in_order(&got, LINES, line, Dedup::Sequence);
+    assert_exactly_once_in_order(&got, LINES, line, dedup);
 }
 
 /// Bytes in the spool's segment files.
