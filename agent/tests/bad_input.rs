@@ -392,17 +392,7 @@ fn help_documents_every_flag_exit_status_and_guarantee() {
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }
-    #[cfg(feature = "http")]
-    for flag in [
-        "--http-format",
-        "--http-field",
-        "--http-header",
-        "--http-gzip",
-        "--http-timeout",
-        "--http-ca",
-    ] {
-        assert!(help.contains(flag), "--help does not mention {flag}");
-    }
+    // The --http-* flags: help_documents_the_http_output (http_output.rs).
     #[cfg(feature = "nats")]
     for flag in [
         "nats://",
