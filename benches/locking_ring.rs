@@ -45,88 +45,62 @@ trait Variant: Sync {
     fn consume(&self, total: u64) -> u64;
 }
 
-/// What every producer of a `LockingRing` row does.
-fn push_range(ring: &LockingRing<u64>, first: u64, count: u64) {
-    for v in first..first + count {
-        ring.push(v).expect("not closed");
-    }
+/// How a `LockingRing` row's consumer takes its items.
+#[derive(Clone, Copy)]
+enum Take {
+    /// `pop`, one at a time.
+    Pop,
+    /// `pop_batch(64)`, with a blocking `pop` when it finds nothing.
+    Batch,
+    /// `pop_batch_timeout(64)`: waits for 64 items (or fewer at the end).
+    BatchWait,
 }
 
 struct Ring {
     ring: LockingRing<u64>,
+    take: Take,
 }
 
 impl Variant for Ring {
     fn name(&self) -> &'static str {
-        "LockingRing (pop)"
-    }
-    fn produce(&self, first: u64, count: u64) {
-        push_range(&self.ring, first, count);
-    }
-    fn consume(&self, total: u64) -> u64 {
-        let mut sum = 0u64;
-        for _ in 0..total {
-            sum = sum.wrapping_add(self.ring.pop().expect("not closed"));
+        match self.take {
+            Take::Pop => "LockingRing (pop)",
+            Take::Batch => "LockingRing (pop_batch 64)",
+            Take::BatchWait => "LockingRing (pop_batch_timeout 64)",
         }
-        sum
-    }
-}
-
-struct RingBatch {
-    ring: LockingRing<u64>,
-}
-
-impl Variant for RingBatch {
-    fn name(&self) -> &'static str {
-        "LockingRing (pop_batch 64)"
     }
     fn produce(&self, first: u64, count: u64) {
-        push_range(&self.ring, first, count);
+        for v in first..first + count {
+            self.ring.push(v).expect("not closed");
+        }
     }
     fn consume(&self, total: u64) -> u64 {
+        if let Take::Pop = self.take {
+            return (0..total).fold(0u64, |sum, _| {
+                sum.wrapping_add(self.ring.pop().expect("not closed"))
+            });
+        }
         let mut sum = 0u64;
         let mut got = 0u64;
         let mut buf = Vec::with_capacity(BATCH);
         while got < total {
-            match self.ring.pop_batch(&mut buf, BATCH) {
-                Ok(n) => {
-                    got += n as u64;
-                    sum = buf.drain(..).fold(sum, u64::wrapping_add);
+            let n = match self.take {
+                Take::BatchWait => {
+                    let want = BATCH.min((total - got) as usize);
+                    self.ring
+                        .pop_batch_timeout(&mut buf, want, WAIT)
+                        .expect("items keep coming")
                 }
-                // Nothing there: block for the next item rather than spin.
-                Err(TryPopError::Empty) => {
-                    sum = sum.wrapping_add(self.ring.pop().expect("not closed"));
-                    got += 1;
-                }
-                Err(TryPopError::Closed) => unreachable!("never closed"),
-            }
-        }
-        sum
-    }
-}
-
-/// A batching consumer: waits for `BATCH` items (or fewer at the end).
-struct RingBatchWait {
-    ring: LockingRing<u64>,
-}
-
-impl Variant for RingBatchWait {
-    fn name(&self) -> &'static str {
-        "LockingRing (pop_batch_timeout 64)"
-    }
-    fn produce(&self, first: u64, count: u64) {
-        push_range(&self.ring, first, count);
-    }
-    fn consume(&self, total: u64) -> u64 {
-        let mut sum = 0u64;
-        let mut got = 0u64;
-        let mut buf = Vec::with_capacity(BATCH);
-        while got < total {
-            let want = BATCH.min((total - got) as usize);
-            let n = self
-                .ring
-                .pop_batch_timeout(&mut buf, want, WAIT)
-                .expect("items keep coming");
+                _ => match self.ring.pop_batch(&mut buf, BATCH) {
+                    Ok(n) => n,
+                    // Nothing there: block for the next item rather than spin.
+                    Err(TryPopError::Empty) => {
+                        buf.push(self.ring.pop().expect("not closed"));
+                        1
+                    }
+                    Err(TryPopError::Closed) => unreachable!("never closed"),
+                },
+            };
             got += n as u64;
             sum = buf.drain(..).fold(sum, u64::wrapping_add);
         }
@@ -257,14 +231,9 @@ impl Variant for StdQueueBatchWait {
 
 fn make(kind: usize) -> Arc<dyn Variant + Send> {
     match kind {
-        0 => Arc::new(Ring {
+        0..=2 => Arc::new(Ring {
             ring: LockingRing::new(CAPACITY),
-        }),
-        1 => Arc::new(RingBatch {
-            ring: LockingRing::new(CAPACITY),
-        }),
-        2 => Arc::new(RingBatchWait {
-            ring: LockingRing::new(CAPACITY),
+            take: [Take::Pop, Take::Batch, Take::BatchWait][kind],
         }),
         3 => {
             let (tx, rx) = crossbeam_channel::bounded(CAPACITY);

@@ -284,33 +284,43 @@ fn pop_batch_timeout_at_the_deadline_takes_what_is_there() {
     assert_eq!(ring.pop_batch_timeout(&mut out, 0, AN_HOUR), Ok(0), "n = 0");
 }
 
+/// A thread that waits in `pop_batch_timeout` for `n` items (with an
+/// hour's timeout), returning what the call returned and the items.
+fn batch_waiter(
+    ring: &Arc<LockingRing<i32>>,
+    n: usize,
+) -> thread::JoinHandle<(Result<usize, PopTimeoutError>, Vec<i32>)> {
+    let ring = Arc::clone(ring);
+    thread::spawn(move || {
+        let mut out = Vec::new();
+        let got = ring.pop_batch_timeout(&mut out, n, AN_HOUR);
+        (got, out)
+    })
+}
+
 /// A close ends the wait: what is there comes out, then `Closed`.
 #[test]
 fn pop_batch_timeout_returns_what_is_left_when_closed() {
     let ring = Arc::new(LockingRing::new(8));
-    let waiter = {
-        let ring = Arc::clone(&ring);
-        thread::spawn(move || {
-            let mut out = Vec::new();
-            let first = ring.pop_batch_timeout(&mut out, 5, AN_HOUR);
-            let second = ring.pop_batch_timeout(&mut out, 5, AN_HOUR);
-            (first, second, out)
-        })
-    };
+    let waiter = batch_waiter(&ring, 5);
     ring.push(0).unwrap();
     ring.push(1).unwrap();
     ring.close();
-    let (first, second, out) =
-        returns_soon("a waiter on a closed ring", move || waiter.join().unwrap());
+    let (first, out) = returns_soon("a waiter on a closed ring", move || waiter.join().unwrap());
     assert_eq!(first, Ok(2));
-    assert_eq!(second, Err(PopTimeoutError::Closed));
     assert_eq!(out, [0, 1]);
     let mut none = Vec::new();
+    assert_eq!(
+        ring.pop_batch_timeout(&mut none, 5, AN_HOUR),
+        Err(PopTimeoutError::Closed),
+        "closed and drained"
+    );
     assert_eq!(
         ring.pop_batch_timeout(&mut none, 0, AN_HOUR),
         Ok(0),
         "n = 0 even on a closed ring"
     );
+    assert!(none.is_empty());
 }
 
 /// A full ring is as many items as there will be: asking for more than the
@@ -318,14 +328,7 @@ fn pop_batch_timeout_returns_what_is_left_when_closed() {
 #[test]
 fn pop_batch_timeout_for_more_than_the_capacity_returns_when_full() {
     let ring = Arc::new(LockingRing::new(3));
-    let waiter = {
-        let ring = Arc::clone(&ring);
-        thread::spawn(move || {
-            let mut out = Vec::new();
-            let got = ring.pop_batch_timeout(&mut out, 10, AN_HOUR);
-            (got, out)
-        })
-    };
+    let waiter = batch_waiter(&ring, 10);
     for i in 0..3 {
         ring.push(i).unwrap();
     }

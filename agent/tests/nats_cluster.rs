@@ -7,14 +7,10 @@ mod common;
 mod nats_support;
 
 use std::process::Stdio;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use common::*;
 use nats_support::*;
-
-/// Held by each test of this file while it runs.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const LINES: u64 = 100_000;
 
@@ -29,9 +25,7 @@ fn with_message_ids_the_stream_leader_killed_mid_run_loses_and_duplicates_nothin
 }
 
 fn leader_killed(dedup: Dedup) {
-    // The two modes' runs share the machine's cores: one at a time, so that
-    // neither runs slow for the other's sake.
-    let _one_at_a_time = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one_at_a_time = one_at_a_time();
     let Some(bin) = server_or_skip("3-node cluster, leader killed") else {
         return;
     };

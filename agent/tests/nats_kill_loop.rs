@@ -8,14 +8,10 @@
 mod common;
 mod nats_support;
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::*;
 use nats_support::*;
-
-/// Held by each test of this file while it runs.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const LINES: u64 = 1_000_000;
 const KILLS: usize = 20;
@@ -31,9 +27,7 @@ fn killed_20_times_with_message_ids_every_line_is_in_the_stream_exactly_once_in_
 }
 
 fn kill_loop(dedup: Dedup) {
-    // The two modes' runs share the machine's cores: one at a time, so that
-    // neither runs slow for the other's sake.
-    let _one_at_a_time = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one_at_a_time = one_at_a_time();
     let Some(bin) = server_or_skip("1M lines, 20 SIGKILLs") else {
         return;
     };

@@ -7,15 +7,12 @@ mod common;
 mod nats_support;
 
 use std::process::Stdio;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::*;
 use nats_support::*;
 
 const LINES: u64 = 200_000;
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 #[test]
 fn a_server_stopped_mid_run_loses_and_duplicates_nothing() {
@@ -28,9 +25,7 @@ fn with_message_ids_a_server_stopped_mid_run_loses_and_duplicates_nothing() {
 }
 
 fn outage(dedup: Dedup) {
-    // Each run stops its own server for a few seconds; one at a time, so
-    // that neither run's timing depends on the other's load.
-    let _one_at_a_time = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one_at_a_time = one_at_a_time();
     let Some(bin) = server_or_skip("server stopped mid-run") else {
         return;
     };

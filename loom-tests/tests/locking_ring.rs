@@ -18,8 +18,9 @@ use spillway::ring::{ClosedError, LockingRing, PopClosedError, TryPopError, TryP
 /// The largest model here: every push and pop takes two `FenceLock`s, whose
 /// unlock is three steps (store, fence, load) where a loom mutex's is one,
 /// and at 3 preemptions it ran for 344 s alone, where the whole file
-/// takes 26 s with it at 2 (2026-12-03, idle machine). It is bounded at 2; the lock's own models (`tests/fence_lock.rs`) and every other model
-/// here run at the full bound.
+/// takes 26 s with it at 2 (2026-12-03, idle machine; see BENCHMARKS.md).
+/// It is bounded at 2; the lock's own models (`tests/fence_lock.rs`) and
+/// every other model here run at the full bound.
 #[test]
 fn two_producers_one_consumer() {
     let mut model = loom::model::Builder::new();

@@ -14,6 +14,15 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer::pull::OrderedConfig, stream::Config};
 use futures_util::StreamExt;
 
+/// Holds the other tests of this test binary that call it until the guard
+/// drops: for the runs (one per `--nats-dedup` mode) that each keep a
+/// server and an agent busy, so that neither runs slow, and past its
+/// timing, for the other's sake.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The server binary (Debian's package `nats-server` puts it in /usr/sbin).
 pub fn server_bin() -> Option<PathBuf> {
     let candidates = [

@@ -207,41 +207,29 @@ impl<T> Pending<T> {
     /// into the caller; starting a chunk, once a batch, is out of line.
     #[inline(always)]
     pub(crate) fn append(&mut self, item: T, weight: u64, limits: Limits) -> bool {
-        let sealed = match self.chunks.back_mut() {
-            Some(chunk) if chunk.sealed.is_none() => Self::push_into(chunk, item, weight, limits),
+        let chunk = match self.chunks.back_mut() {
+            Some(chunk) if chunk.sealed.is_none() => chunk,
             _ => return self.append_to_new_chunk(item, weight, limits),
         };
+        chunk.items.push(item);
+        chunk.bytes += weight;
+        let sealed = limits.full(chunk.items.len(), chunk.bytes, chunk.limit);
+        if sealed {
+            chunk.sealed = Some(FlushReason::Size);
+        }
         self.len += 1;
         self.bytes += weight;
         self.next_seq += 1;
         sealed
     }
 
-    /// [`append`](Self::append) when the back chunk is sealed or missing.
+    /// [`append`](Self::append) when the back chunk is sealed or missing:
+    /// starts one, which `append` then finds open.
     #[cold]
     #[inline(never)]
     fn append_to_new_chunk(&mut self, item: T, weight: u64, limits: Limits) -> bool {
         self.start_chunk(limits);
-        let Some(chunk) = self.chunks.back_mut() else {
-            unreachable!("a chunk was just started")
-        };
-        let sealed = Self::push_into(chunk, item, weight, limits);
-        self.len += 1;
-        self.bytes += weight;
-        self.next_seq += 1;
-        sealed
-    }
-
-    /// Pushes `item` into the open `chunk`, sealing it if that fills it.
-    #[inline(always)]
-    fn push_into(chunk: &mut Chunk<T>, item: T, weight: u64, limits: Limits) -> bool {
-        chunk.items.push(item);
-        chunk.bytes += weight;
-        if limits.full(chunk.items.len(), chunk.bytes, chunk.limit) {
-            chunk.sealed = Some(FlushReason::Size);
-            return true;
-        }
-        false
+        self.append(item, weight, limits)
     }
 
     /// Pops up to `room` items of `ring` straight into the open chunk, at
